@@ -1,0 +1,220 @@
+"""The typed syntax tree of a .mmscn scenario.
+
+Every node carries the line and column (1-based) where it starts, so that any
+later stage (resolver, interpreter, explorer) can point at the source.
+Nodes are plain slotted dataclasses: cheap to build a million of.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+
+@dataclass(slots=True, frozen=True)
+class Ref:
+    """A name as written: a task (``A``), an mm (``@A``), a CPU (``cpu1``)."""
+    text: str
+    line: int
+    col: int
+
+
+# ---- statements -------------------------------------------------------------
+
+@dataclass(slots=True)
+class Stmt:
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
+class Spawn(Stmt):
+    """fork without CLONE_VM (copy_mm -> dup_mm): a process with a fresh mm."""
+    task: Ref
+    mm: Optional[Ref]
+
+
+@dataclass(slots=True)
+class SpawnThread(Stmt):
+    """clone with CLONE_VM: the new task shares its parent's mm (mmget)."""
+    task: Ref
+    parent: Ref
+
+
+@dataclass(slots=True)
+class SpawnKthread(Stmt):
+    """kernel thread creation (kthread_create): mm and active_mm none."""
+    task: Ref
+
+
+@dataclass(slots=True)
+class Schedule(Stmt):
+    """__schedule on a CPU: context_switch to the task, finish_task_switch."""
+    cpu: Optional[Ref]      # None inside a cpuN { } block: that CPU
+    task: Optional[Ref]     # None for `idle`: the CPU's own idle task
+
+
+@dataclass(slots=True)
+class Exit(Stmt):
+    task: Ref
+
+
+@dataclass(slots=True)
+class Exec(Stmt):
+    task: Ref
+    mm: Optional[Ref]
+
+
+@dataclass(slots=True)
+class UseMm(Stmt):
+    task: Ref
+    mm: Ref
+
+
+@dataclass(slots=True)
+class UnuseMm(Stmt):
+    task: Ref
+
+
+@dataclass(slots=True)
+class Unlazy(Stmt):
+    cpu: Optional[Ref]
+
+
+@dataclass(slots=True)
+class MmRef(Stmt):
+    """mmget / mmput / mmgrab / mmdrop by something outside the tasks."""
+    op: str
+    mm: Ref
+
+
+@dataclass(slots=True)
+class MmgetNotZero(Stmt):
+    mm: Ref
+
+
+@dataclass(slots=True)
+class Offline(Stmt):
+    cpu: Optional[Ref]
+
+
+@dataclass(slots=True)
+class Online(Stmt):
+    cpu: Ref
+
+
+@dataclass(slots=True)
+class Flush(Stmt):
+    mm: Ref
+    tables: bool
+
+
+@dataclass(slots=True)
+class Assert(Stmt):
+    conds: list
+
+
+@dataclass(slots=True)
+class Expect(Stmt):
+    """`expect error` / `expect violation ["rule"]` about the next statement."""
+    kind: str               # "error" | "violation"
+    text: Optional[str]
+
+
+# ---- conditions ---------------------------------------------------------------
+
+@dataclass(slots=True)
+class Field:
+    """``cpu1.curr``, ``A.mm``, ``@A.count``, ``cost.ipis``."""
+    owner: str              # "cpu" | "task" | "mm" | "cost"
+    obj: Optional[Ref]      # None for cost
+    name: str
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
+class Value:
+    kind: str               # none | mm | cpu | int | bool | word | task | cpuset
+    text: object            # str, int, bool, or a tuple of CPU Refs for cpuset
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
+class Cmp:
+    field: Field
+    op: str
+    value: Value
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
+class Is:
+    """``@A is zombie``, ``cpu1 is lazy``, ``A is not dead``."""
+    owner: str              # "cpu" | "task" | "mm"
+    obj: Ref
+    negated: bool
+    word: str
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
+class And:
+    parts: list
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
+class Or:
+    parts: list
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
+class Not:
+    part: object
+    line: int
+    col: int
+
+
+Cond = Union[Cmp, Is, And, Or, Not]
+
+
+# ---- the scenario -------------------------------------------------------------
+
+@dataclass(slots=True)
+class CpuBlock:
+    cpu: Ref
+    stmts: list
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
+class Final:
+    quantifier: str         # "forall" | "exists"
+    conds: list
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
+class Scenario:
+    path: str
+    title: Optional[str] = None
+    arch: str = "generic"
+    ncpus: int = 1
+    outcome: str = "pass"   # `expect pass|fail` in the header
+    stmts: list = field(default_factory=list)     # before the blocks
+    blocks: list = field(default_factory=list)    # cpuN { } programs
+    final: Optional[Final] = None
+    arch_ref: Optional[Ref] = None
+    ncpus_ref: Optional[Ref] = None
+
+    @property
+    def name(self) -> str:
+        return self.title if self.title is not None else self.path

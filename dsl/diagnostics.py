@@ -1,0 +1,76 @@
+"""Located messages: ``FILE:LINE:COL: error: ...``, the source line, a caret.
+
+Used for syntax errors, resolution errors, runtime refusals, invariant
+violations and failed assertions alike, so they all look the same.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+# A line longer than this is shown as a window around the caret.
+_SHOW = 100
+
+
+@dataclass(slots=True)
+class Diagnostic:
+    path: str
+    line: int
+    col: int
+    message: str
+    severity: str = "error"       # error | violation | failure | note
+    source_line: Optional[str] = None
+    notes: tuple = ()
+
+    def location(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+    def render(self, color: bool = False) -> str:
+        sev = self.severity
+        if color:
+            c = {"error": "1;31", "violation": "1;35", "failure": "1;31", "note": "1;36"}.get(sev, "1")
+            head = f"\x1b[1m{self.location()}:\x1b[0m \x1b[{c}m{sev}:\x1b[0m \x1b[1m{self.message}\x1b[0m"
+        else:
+            head = f"{self.location()}: {sev}: {self.message}"
+        out = [head]
+        if self.source_line is not None and self.line > 0:
+            out += caret_lines(self.source_line, self.line, self.col, color)
+        for n in self.notes:
+            out.append(f"  note: {n}")
+        return "\n".join(out)
+
+    def to_json(self) -> dict:
+        return {"file": self.path, "line": self.line, "column": self.col,
+                "severity": self.severity, "message": self.message}
+
+
+def printable(text: str) -> str:
+    """Show control characters and odd bytes visibly, never raw."""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if ch == "\t" or (32 <= o < 127) or (o >= 160 and ch.isprintable()):
+            out.append(ch)
+        else:
+            out.append("?")
+    return "".join(out)
+
+
+def caret_lines(src: str, line: int, col: int, color: bool = False) -> list:
+    src = src.rstrip("\r\n")
+    col = max(1, col)
+    start = 0
+    if len(src) > _SHOW:
+        start = max(0, min(col - 1 - _SHOW // 2, len(src) - _SHOW))
+        shown = src[start:start + _SHOW]
+        prefix = "..." if start else ""
+        suffix = "..." if start + _SHOW < len(src) else ""
+    else:
+        shown, prefix, suffix = src, "", ""
+    shown = printable(shown).replace("\t", " ")
+    gutter = f"{line:5d} | "
+    pad = " " * (len(prefix) + col - 1 - start)
+    caret = "^"
+    if color:
+        caret = "\x1b[1;32m^\x1b[0m"
+    return [f"{gutter}{prefix}{shown}{suffix}", f"{' ' * (len(gutter) - 2)}| {pad}{caret}"]

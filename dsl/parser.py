@@ -1,0 +1,406 @@
+"""Parse .mmscn text into the typed AST of dsl/ast.py.
+
+The syntax is grammar/mmscn.lark, parsed by Lark (LALR(1), contextual lexer)
+with an inline transformer, so no intermediate parse tree is built.  Syntax
+errors are turned into located diagnostics in the words of the language
+("expected a task name after `schedule cpu0`"), and parsing resumes at the
+next line so that one run reports several mistakes.
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from mmscn.grammar import GRAMMAR_FILE, word_classes
+from . import ast as A
+from .diagnostics import Diagnostic
+
+MAX_ERRORS = 20
+MAX_INT = 2**64 - 1
+MAX_NESTING = 200
+
+
+class ParseFailed(Exception):
+    """The text has syntax errors; ``diagnostics`` says where and why."""
+
+    def __init__(self, diagnostics):
+        super().__init__(diagnostics[0].message if diagnostics else "parse failed")
+        self.diagnostics = diagnostics
+
+
+def _pos(tok) -> tuple:
+    return tok.line, tok.column
+
+
+def _ref(tok: Token) -> A.Ref:
+    return A.Ref(str(tok), tok.line, tok.column)
+
+
+class _Build(Transformer):
+    """Lark callbacks, one per rule: tokens in, AST nodes out."""
+
+    def start(self, c):
+        return [x for x in c if not isinstance(x, Token)]
+
+    # ---- header
+    def scenario(self, c):
+        return ("title", c[1][1:-1], c[0])
+
+    def arch(self, c):
+        return ("arch", str(c[1]), c[1])
+
+    def cpus(self, c):
+        return ("cpus", c[1], c[1])
+
+    def outcome(self, c):
+        return ("outcome", str(c[1]), c[0])
+
+    # ---- statements
+    def mm_clause(self, c):
+        return _ref(c[0])
+
+    def spawn(self, c):
+        return A.Spawn(c[0].line, c[0].column, _ref(c[1]), c[2])
+
+    def spawn_thread(self, c):
+        return A.SpawnThread(c[0].line, c[0].column, _ref(c[2]), _ref(c[4]))
+
+    def spawn_kthread(self, c):
+        return A.SpawnKthread(c[0].line, c[0].column, _ref(c[2]))
+
+    def schedule(self, c):
+        cpu = _ref(c[1]) if c[1] is not None else None
+        task = None if c[2].type == "IDLE" else _ref(c[2])
+        return A.Schedule(c[0].line, c[0].column, cpu, task)
+
+    def exit(self, c):
+        return A.Exit(c[0].line, c[0].column, _ref(c[1]))
+
+    def exec(self, c):
+        return A.Exec(c[0].line, c[0].column, _ref(c[1]), c[2])
+
+    def use_mm(self, c):
+        return A.UseMm(c[0].line, c[0].column, _ref(c[1]), _ref(c[2]))
+
+    def unuse_mm(self, c):
+        return A.UnuseMm(c[0].line, c[0].column, _ref(c[1]))
+
+    def unlazy(self, c):
+        return A.Unlazy(c[0].line, c[0].column, _ref(c[1]) if c[1] is not None else None)
+
+    def mmref(self, c):
+        return A.MmRef(c[0].line, c[0].column, str(c[0]), _ref(c[1]))
+
+    def mmget_not_zero(self, c):
+        return A.MmgetNotZero(c[0].line, c[0].column, _ref(c[1]))
+
+    def offline(self, c):
+        return A.Offline(c[0].line, c[0].column, _ref(c[1]) if c[1] is not None else None)
+
+    def online(self, c):
+        return A.Online(c[0].line, c[0].column, _ref(c[1]))
+
+    def flush(self, c):
+        return A.Flush(c[0].line, c[0].column, _ref(c[1]), c[2] is not None)
+
+    def assert_(self, c):
+        return A.Assert(c[0].line, c[0].column, c[1])
+
+    def expect(self, c):
+        return A.Expect(c[0].line, c[0].column, str(c[1]), c[2][1:-1] if c[2] is not None else None)
+
+    # ---- blocks and final
+    def cpu_block(self, c):
+        return A.CpuBlock(_ref(c[0]), [s for s in c[1:] if isinstance(s, A.Stmt)], c[0].line, c[0].column)
+
+    def final(self, c):
+        return A.Final(str(c[1]), c[2], c[0].line, c[0].column)
+
+    # ---- conditions
+    def conds(self, c):
+        return list(c)
+
+    def or_(self, c):
+        left, right = c
+        parts = (left.parts if isinstance(left, A.Or) else [left]) + [right]
+        return A.Or(parts, parts[0].line, parts[0].col)
+
+    def and_(self, c):
+        left, right = c
+        parts = (left.parts if isinstance(left, A.And) else [left]) + [right]
+        return A.And(parts, parts[0].line, parts[0].col)
+
+    def not_(self, c):
+        return A.Not(c[0], c[0].line, c[0].col)
+
+    def comparison(self, c):
+        f = c[0]
+        return A.Cmp(f, str(c[1]), _value_of(c[2]), f.line, f.col)
+
+    def is_test(self, c):
+        owner, ref = c[0]
+        return A.Is(owner, ref, c[1] is not None, str(c[2]), ref.line, ref.col)
+
+    def cpu_ref(self, c):
+        return ("cpu", _ref(c[0]))
+
+    def mm_ref(self, c):
+        return ("mm", _ref(c[0]))
+
+    def task_ref(self, c):
+        return ("task", _ref(c[0]))
+
+    def cpu_field(self, c):
+        return A.Field("cpu", _ref(c[0]), str(c[1]), c[0].line, c[0].column)
+
+    def mm_field(self, c):
+        return A.Field("mm", _ref(c[0]), str(c[1]), c[0].line, c[0].column)
+
+    def task_field(self, c):
+        return A.Field("task", _ref(c[0]), str(c[1]), c[0].line, c[0].column)
+
+    def cost_field(self, c):
+        return A.Field("cost", None, str(c[0]), c[0].line, c[0].column)
+
+    def none(self, c):
+        return A.Value("none", None, c[0].line, c[0].column)
+
+    def int_(self, c):
+        return A.Value("int", int(c[0]), c[0].line, c[0].column)
+
+    def bool_(self, c):
+        return A.Value("bool", c[0] == "true", c[0].line, c[0].column)
+
+    def word(self, c):
+        return A.Value("word", str(c[0]), c[0].line, c[0].column)
+
+    def cpuset(self, c):
+        cpus = tuple(_ref(t) for t in c if t is not None)
+        return ("cpuset", cpus)
+
+
+def _value_of(v):
+    """Values share callbacks with subjects (cpu_ref, mm_ref, task_ref)."""
+    if isinstance(v, tuple):
+        kind, payload = v
+        if kind == "cpuset":
+            line, col = (payload[0].line, payload[0].col) if payload else (0, 0)
+            return A.Value("cpuset", payload, line, col)
+        return A.Value(kind, payload.text, payload.line, payload.col)
+    return v
+
+
+_parser: Optional[Lark] = None
+
+
+def lark_parser() -> Lark:
+    """The one Lark parser, built from the grammar once (tables cached on disk)."""
+    global _parser
+    if _parser is None:
+        _parser = Lark(GRAMMAR_FILE.read_text(encoding="utf-8"), parser="lalr",
+                       lexer="contextual", transformer=_Build(), maybe_placeholders=True,
+                       cache=True)
+    return _parser
+
+
+# ---- error messages in the language's words -------------------------------
+
+def _describe_expected(names, source, before: str) -> str:
+    """Turn a set of Lark terminal names into a phrase a kernel developer reads."""
+    words = word_classes()
+    lp = lark_parser()
+    terms = {t.name: t for t in lp.terminals}
+    first = before.split()[0] if before.split() else ""
+    phrases: list = []
+
+    def add(p):
+        if p not in phrases:
+            phrases.append(p)
+
+    statement_start = {"SPAWN", "SCHEDULE", "EXIT", "ASSERT"} <= set(names)
+    if statement_start:
+        add("a statement (spawn, schedule, exit, exec, use_mm, assert, ...)")
+    for n in sorted(names, key=_order):
+        if statement_start and n not in ("_SEP", "RBRACE", "CPU", "$END"):
+            continue
+        if n == "NAME":
+            if first == "spawn" and "THREAD" in names:
+                add("a name for the new task")
+            elif first == "spawn":
+                add("a name for the new task")
+            else:
+                add("a task name")
+        elif n == "ARCH_NAME":
+            add("an architecture (generic, x86, arm64, powerpc, alpha, linux-2.3)")
+        elif n == "MM":
+            add("an mm name like @A")
+        elif n == "CPU":
+            if statement_start:
+                add("a per-CPU block like `cpu0 {`")
+            else:
+                add("a CPU like cpu0")
+        elif n == "IDLE":
+            add("`idle`")
+        elif n == "INT":
+            add("a number")
+        elif n == "STRING":
+            add('a quoted string like "..."')
+        elif n in ("_SEP", "$END"):
+            add("the end of the statement")
+        elif n == "CMP":
+            add("a comparison (==, !=, <, <=, >, >=)")
+        elif n == "STATE_WORD":
+            add("a state (" + ", ".join(words["STATE_WORD"]) + ")")
+        elif n in ("CPU_FIELD", "MM_FIELD", "TASK_FIELD", "COST_FIELD"):
+            kind = {"CPU_FIELD": "a CPU field", "MM_FIELD": "an mm field",
+                    "TASK_FIELD": "a task field", "COST_FIELD": "a cost counter"}[n]
+            add(f"{kind} ({', '.join(words[n])})")
+        elif n in words:
+            ws = words[n]
+            add(" or ".join(f"`{w}`" for w in ws) if len(ws) <= 3 else "one of " + ", ".join(ws))
+        elif n in terms:
+            pat = terms[n].pattern
+            add(f"`{pat.value}`" if pat.type == "str" else n.lower())
+        else:
+            add(n.lower())
+    if len(phrases) > 1:
+        return ", ".join(phrases[:-1]) + " or " + phrases[-1]
+    return phrases[0] if phrases else "something else"
+
+
+def _order(name: str):
+    pri = ["NAME", "MM", "CPU", "IDLE", "INT", "STRING"]
+    return (pri.index(name) if name in pri else len(pri), name in ("_SEP", "$END"), name)
+
+
+def _statement_prefix(line_text: str, col: int) -> str:
+    """The words of the current statement before column ``col`` (1-based)."""
+    head = line_text[: max(0, col - 1)]
+    head = head.split("#", 1)[0]
+    for sep in (";", "{"):
+        if sep in head:
+            head = head.rsplit(sep, 1)[1]
+    return " ".join(head.split())
+
+
+def _found(e, line_text: str) -> str:
+    if isinstance(e, UnexpectedEOF):
+        return "the end of the file"
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        if tok.type == "$END":
+            return "the end of the file"
+        if tok.type == "_SEP":
+            return "the end of the line" if tok == "\n" else "`;`"
+        text = str(tok)
+    else:
+        text = line_text[e.column - 1:].split()[0] if line_text[e.column - 1:].split() else line_text[e.column - 1:e.column]
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"`{text}`"
+
+
+def _syntax_message(e: UnexpectedInput, line_text: str) -> str:
+    if isinstance(e, UnexpectedCharacters):
+        ch = line_text[e.column - 1:e.column] if e.column - 1 < len(line_text) else ""
+        allowed = set(e.allowed or ())
+        before = _statement_prefix(line_text, e.column)
+        if ch and not ch.isprintable():
+            return f"unexpected character {ch!r} (U+{ord(ch):04X}); .mmscn files are plain text"
+        if ch == '"' and "STRING" in allowed:
+            return "a string must end on the same line with a closing `\"`"
+        found = _found(e, line_text)
+        exp = _describe_expected(allowed, line_text, before)
+    else:
+        expected = set(e.expected) if isinstance(e, UnexpectedEOF) else set(e.accepts or e.expected)
+        before = _statement_prefix(line_text, e.column if e.column and e.column > 0 else len(line_text) + 1)
+        found = _found(e, line_text)
+        exp = _describe_expected(expected, line_text, before)
+    where = f" after `{before}`" if before else ""
+    return f"expected {exp}{where}, found {found}"
+
+
+# ---- entry points ------------------------------------------------------------
+
+def decode_source(data: bytes, path: str) -> str:
+    """Bytes to text, or ParseFailed saying in words why the file is not text."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise ParseFailed([Diagnostic(path, 1, 1, "the file starts like UTF-16 but does not decode; save it as UTF-8")])
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        src = data.split(b"\n")[line - 1].decode("utf-8", "replace")
+        raise ParseFailed([Diagnostic(
+            path, line, col,
+            f"this is not UTF-8 text (byte 0x{data[exc.start]:02x}); is it a binary file?",
+            source_line=src)])
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        col = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        raise ParseFailed([Diagnostic(path, line, col, "NUL byte in the file; is it a binary file?",
+                                      source_line=text.splitlines()[line - 1])])
+    return text
+
+
+def parse_items(text: str, path: str = "<input>"):
+    """Parse text into a list of top-level items (AST nodes and header tuples).
+
+    Raises ParseFailed with up to MAX_ERRORS diagnostics.  Recovery: the line
+    that failed is blanked (keeping every position) and the parse restarts.
+    """
+    lines = text.split("\n")
+    work = text if text.endswith("\n") else text + "\n"
+    errors: list = []
+    blanked: set = set()
+    while True:
+        try:
+            items = lark_parser().parse(work)
+        except UnexpectedInput as e:
+            line = e.line if isinstance(e.line, int) and e.line > 0 else len(lines)
+            if isinstance(e, UnexpectedToken) and e.token.type == "$END":
+                line = len(lines)
+            line_text = lines[line - 1] if 0 < line <= len(lines) else ""
+            col = e.column if isinstance(e.column, int) and e.column > 0 else len(line_text) + 1
+            if isinstance(e, UnexpectedToken) and e.token.type == "_SEP" and e.token == "\n":
+                col = len(line_text.rstrip("\r")) + 1
+            errors.append(Diagnostic(path, line, col, _syntax_message(e, line_text), source_line=line_text))
+            if len(errors) >= MAX_ERRORS or line in blanked:
+                break
+            blanked.add(line)
+            wl = work.split("\n")
+            if 0 < line <= len(wl):
+                # keep braces so that a block's shape survives the blanking
+                keep = "".join(ch for ch in wl[line - 1] if ch in "{}")
+                wl[line - 1] = keep
+                work = "\n".join(wl)
+                continue
+            break
+        except RecursionError:
+            errors.append(Diagnostic(path, 1, 1, "the file nests too deeply to read"))
+            break
+        if errors:
+            break
+        return items if isinstance(items, list) else list(items.children)
+    # Errors on later lines caused by a blanked line's missing `}` are noise.
+    raise ParseFailed(_dedupe(errors))
+
+
+def _dedupe(errors):
+    seen, out = set(), []
+    for d in errors:
+        key = (d.line, d.col)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

@@ -1,0 +1,354 @@
+"""From parsed items to a checked Scenario: header rules, names, types.
+
+Names are resolved in program order, the way the interpreter will meet them:
+a task exists from its `spawn` on, an mm from the `spawn`/`exec` that makes
+it.  Statements inside `cpuN { }` blocks may run in any order, so a name made
+in one block counts as known in all of them (the interpreter still refuses a
+use that comes too early in a given interleaving).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from . import ast as A
+from .diagnostics import Diagnostic
+from .parser import MAX_INT, MAX_NESTING, ParseFailed, decode_source, parse_items
+
+MAX_CPUS = 1024
+INIT_MM = "@init_mm"
+
+# What each field holds, for checking the value it is compared with.
+FIELD_TYPES = {
+    ("cpu", "curr"): "task", ("cpu", "active_mm"): "mm", ("cpu", "loaded_mm"): "mm",
+    ("cpu", "lazy"): "bool", ("cpu", "online"): "bool",
+    ("task", "mm"): "mm", ("task", "active_mm"): "mm", ("task", "state"): "task_state",
+    ("task", "cpu"): "cpu", ("task", "kind"): "task_kind",
+    ("mm", "users"): "int", ("mm", "count"): "int", ("mm", "state"): "mm_state",
+    ("mm", "cpumask"): "cpuset",
+}
+WORDS = {
+    "task_state": ("running", "runnable", "dead"),
+    "task_kind": ("user", "kthread", "idle"),
+    "mm_state": ("live", "zombie", "freed"),
+}
+IS_WORDS = {
+    "cpu": ("lazy", "idle", "online", "offline"),
+    "task": ("running", "runnable", "dead"),
+    "mm": ("live", "zombie", "freed"),
+}
+TYPE_WORDS = {
+    "task": "a task (a task name, `idle` or none)", "mm": "an mm (@NAME) or none",
+    "bool": "true or false", "int": "a number", "cpu": "a CPU (cpuN) or none",
+    "cpuset": "a set of CPUs like {cpu0, cpu1}",
+}
+
+
+def fresh_mm_name(base: str, taken) -> str:
+    """``@A`` for task A, or the next free of ``@A.2``, ``@A.3``, ... (language.md)."""
+    name = "@" + base
+    if name not in taken:
+        return name
+    n = 2
+    while f"{name}.{n}" in taken:
+        n += 1
+    return f"{name}.{n}"
+
+
+def idle_name(cpu: int) -> str:
+    return f"idle{cpu}"
+
+
+class _Resolver:
+    def __init__(self, path: str, lines: list, arches: Optional[Iterable[str]]):
+        self.path = path
+        self.lines = lines
+        self.arches = set(arches) if arches is not None else None
+        self.errors: list = []
+        self.tasks: dict = {}       # name -> line of its spawn (0 for idle tasks)
+        self.mms: set = {INIT_MM}
+
+    def err(self, node, message: str, notes=()):
+        line, col = node.line, node.col
+        src = self.lines[line - 1] if 0 < line <= len(self.lines) else None
+        self.errors.append(Diagnostic(self.path, line, col, message, source_line=src, notes=tuple(notes)))
+
+    # ---- header and layout
+    def build(self, items) -> A.Scenario:
+        sc = A.Scenario(self.path)
+        seen_header: dict = {}
+        first_stmt = None
+        in_blocks = False
+        block_cpus: dict = {}
+        for it in items:
+            if isinstance(it, tuple):
+                kind, value, tok = it
+                ref = A.Ref(str(value), tok.line, tok.column)
+                if first_stmt is not None:
+                    self.err(ref, f"`{_header_word(kind)}` belongs in the header, before the first statement "
+                                  f"(line {first_stmt.line})")
+                    continue
+                if kind in seen_header:
+                    self.err(ref, f"`{_header_word(kind)}` is given twice (first at line {seen_header[kind]})")
+                    continue
+                seen_header[kind] = ref.line
+                if kind == "title":
+                    sc.title = value
+                elif kind == "arch":
+                    sc.arch, sc.arch_ref = value, ref
+                    if self.arches is not None and value not in self.arches:
+                        self.err(ref, f"unknown architecture `{value}`; known: {', '.join(sorted(self.arches))}")
+                elif kind == "cpus":
+                    n = int(value)
+                    sc.ncpus_ref = ref
+                    if n < 1 or n > MAX_CPUS:
+                        self.err(ref, f"`cpus` must be 1 to {MAX_CPUS}, not {_short(value)}")
+                    else:
+                        sc.ncpus = n
+                elif kind == "outcome":
+                    sc.outcome = value
+                continue
+            if first_stmt is None:
+                first_stmt = it
+            if isinstance(it, A.CpuBlock):
+                in_blocks = True
+                sc.blocks.append(it)
+            elif isinstance(it, A.Final):
+                if sc.final is not None:
+                    self.err(it, f"only one `final` condition per scenario (first at line {sc.final.line})")
+                sc.final = it
+            elif in_blocks:
+                self.err(it, "statements after the per-CPU blocks never run; put them before the blocks "
+                             "or inside one")
+            else:
+                sc.stmts.append(it)
+        for i in range(sc.ncpus):
+            self.tasks[idle_name(i)] = 0
+        # Names: the straight-line part in order, then every block.
+        for st in sc.stmts:
+            self.stmt(st, sc, None)
+        for b in sc.blocks:
+            cpu = self.cpu(b.cpu, sc)
+            if cpu is not None:
+                if cpu in block_cpus:
+                    self.err(b.cpu, f"{b.cpu.text} already has a block (line {block_cpus[cpu]})")
+                block_cpus[cpu] = b.line
+        for b in sc.blocks:
+            self.declare_block(b, sc)
+        for b in sc.blocks:
+            for st in b.stmts:
+                self.stmt(st, sc, b.cpu)
+        if sc.final is not None:
+            self.conds(sc.final.conds, sc)
+        return sc
+
+    def declare_block(self, b, sc):
+        for st in b.stmts:
+            if isinstance(st, (A.Spawn, A.SpawnThread, A.SpawnKthread)):
+                self.declare_task(st.task)
+            if isinstance(st, (A.Spawn, A.Exec)):
+                self.declare_mm(st, sc)
+
+    # ---- names
+    def cpu(self, ref: A.Ref, sc) -> Optional[int]:
+        n = int(ref.text[3:])
+        if n >= sc.ncpus:
+            self.err(ref, f"{ref.text} does not exist: the scenario has {sc.ncpus} CPU"
+                          f"{'s' if sc.ncpus != 1 else ''} (cpu0 to cpu{sc.ncpus - 1}); "
+                          f"raise `cpus` in the header")
+            return None
+        return n
+
+    def task(self, ref: A.Ref):
+        if ref.text not in self.tasks:
+            hint = " (spawn it first)"
+            if ref.text.startswith("cpu"):
+                hint = ""
+            self.err(ref, f"no task named `{_short(ref.text)}`{hint}")
+
+    def mm(self, ref: A.Ref):
+        if ref.text not in self.mms:
+            self.err(ref, f"no mm named `{_short(ref.text)}`; an mm is made by `spawn` or `exec` "
+                          f"(named after the task) or named with `mm @NAME`")
+
+    def declare_task(self, ref: A.Ref):
+        if ref.text in self.tasks:
+            first = self.tasks[ref.text]
+            where = "is an idle task" if first == 0 else f"was spawned at line {first}"
+            self.err(ref, f"a task named `{_short(ref.text)}` already exists: it {where}")
+        else:
+            self.tasks[ref.text] = ref.line
+
+    def declare_mm(self, st, sc):
+        if st.mm is not None:
+            if st.mm.text in self.mms:
+                self.err(st.mm, f"the mm name `{_short(st.mm.text)}` is taken; names of mms are never reused")
+            elif st.mm.text == INIT_MM:
+                self.err(st.mm, "init_mm is never a task's mm")
+            self.mms.add(st.mm.text)
+        else:
+            self.mms.add(fresh_mm_name(st.task.text, self.mms))
+
+    def stmt(self, st, sc, block_cpu: Optional[A.Ref]):
+        if isinstance(st, A.Spawn):
+            if block_cpu is None:
+                self.declare_task(st.task)
+                self.declare_mm(st, sc)
+        elif isinstance(st, A.SpawnThread):
+            self.task(st.parent)
+            if block_cpu is None:
+                self.declare_task(st.task)
+        elif isinstance(st, A.SpawnKthread):
+            if block_cpu is None:
+                self.declare_task(st.task)
+        elif isinstance(st, A.Schedule):
+            self.where(st, st.cpu, block_cpu, sc, "schedule", "schedule cpu0 A")
+            if st.task is not None:
+                self.task(st.task)
+        elif isinstance(st, A.Exec):
+            self.task(st.task)
+            if block_cpu is None:
+                self.declare_mm(st, sc)
+        elif isinstance(st, (A.Exit, A.UnuseMm)):
+            self.task(st.task)
+        elif isinstance(st, A.UseMm):
+            self.task(st.task)
+            self.mm(st.mm)
+        elif isinstance(st, (A.Unlazy, A.Offline)):
+            self.where(st, st.cpu, block_cpu, sc, type(st).__name__.lower(), f"{type(st).__name__.lower()} cpu0")
+        elif isinstance(st, A.Online):
+            self.cpu(st.cpu, sc)
+        elif isinstance(st, (A.MmRef, A.MmgetNotZero, A.Flush)):
+            self.mm(st.mm)
+        elif isinstance(st, A.Assert):
+            self.conds(st.conds, sc)
+
+    def where(self, st, cpu, block_cpu, sc, word, example):
+        if cpu is None and block_cpu is None:
+            self.err(st, f"`{word}` needs a CPU outside a per-CPU block, like `{example}`")
+        elif cpu is not None:
+            self.cpu(cpu, sc)
+            if block_cpu is not None and cpu.text != block_cpu.text:
+                self.err(cpu, f"this statement is in {block_cpu.text}'s block and cannot act on {cpu.text}; "
+                              f"write it without the CPU or move it to {cpu.text}'s block")
+
+    # ---- conditions
+    def conds(self, conds, sc):
+        for c in conds:
+            if _depth(c) > MAX_NESTING:
+                self.err(c, f"this condition nests more than {MAX_NESTING} levels deep")
+                continue
+            self.cond(c, sc)
+
+    def cond(self, c, sc):
+        stack = [c]
+        while stack:
+            c = stack.pop()
+            if isinstance(c, (A.And, A.Or)):
+                stack.extend(c.parts)
+            elif isinstance(c, A.Not):
+                stack.append(c.part)
+            elif isinstance(c, A.Is):
+                self.subject(c.owner, c.obj, sc)
+                if c.word not in IS_WORDS[c.owner]:
+                    what = {"cpu": "a CPU", "task": "a task", "mm": "an mm"}[c.owner]
+                    self.err(c, f"`is {c.word}` does not apply to {what}; "
+                                f"{what} can be {', '.join(IS_WORDS[c.owner])}")
+            elif isinstance(c, A.Cmp):
+                self.cmp(c, sc)
+
+    def subject(self, owner, ref, sc):
+        if owner == "cpu":
+            self.cpu(ref, sc)
+        elif owner == "task":
+            self.task(ref)
+        elif owner == "mm":
+            self.mm(ref)
+
+    def cmp(self, c: A.Cmp, sc):
+        f, v = c.field, c.value
+        if f.owner != "cost":
+            self.subject(f.owner, f.obj, sc)
+        typ = "int" if f.owner == "cost" else FIELD_TYPES[(f.owner, f.name)]
+        label = f"cost.{f.name}" if f.owner == "cost" else f"{f.obj.text}.{f.name}"
+        if c.op not in ("==", "!=") and typ != "int":
+            self.err(c, f"`{c.op}` compares numbers; {label} is not a number (use == or !=)")
+        if v.kind == "int" and v.text > MAX_INT:
+            self.err(v, "this number does not fit in 64 bits")
+            return
+        ok = {
+            "task": v.kind in ("task", "none") or (v.kind == "word" and v.text == "idle"),
+            "mm": v.kind in ("mm", "none"),
+            "bool": v.kind == "bool",
+            "int": v.kind == "int",
+            "cpu": v.kind in ("cpu", "none"),
+            "cpuset": v.kind == "cpuset",
+        }.get(typ)
+        if typ in WORDS:
+            ok = v.kind == "word" and v.text in WORDS[typ]
+            expected = " or ".join(WORDS[typ])
+        else:
+            expected = TYPE_WORDS[typ]
+        if not ok:
+            self.err(v, f"{label} is compared with {expected}, not `{_short(_value_text(v))}`")
+            return
+        if v.kind == "task":
+            self.task(A.Ref(v.text, v.line, v.col))
+        elif v.kind == "mm":
+            self.mm(A.Ref(v.text, v.line, v.col))
+        elif v.kind == "cpu":
+            self.cpu(A.Ref(v.text, v.line, v.col), sc)
+        elif v.kind == "cpuset":
+            for r in v.text:
+                self.cpu(r, sc)
+
+
+def _depth(c) -> int:
+    best, stack = 0, [(c, 1)]
+    while stack:
+        c, d = stack.pop()
+        best = max(best, d)
+        if d > MAX_NESTING:
+            return d
+        if isinstance(c, (A.And, A.Or)):
+            stack.extend((p, d + 1) for p in c.parts)
+        elif isinstance(c, A.Not):
+            stack.append((c.part, d + 1))
+    return best
+
+
+def _value_text(v: A.Value) -> str:
+    if v.kind == "cpuset":
+        return "{" + ", ".join(r.text for r in v.text) + "}"
+    if v.kind == "none":
+        return "none"
+    if v.kind == "bool":
+        return "true" if v.text else "false"
+    return str(v.text)
+
+
+def _short(text, n=40) -> str:
+    text = str(text)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _header_word(kind: str) -> str:
+    return {"title": "scenario", "outcome": "expect"}.get(kind, kind)
+
+
+def load(text: str, path: str = "<input>", arches: Optional[Iterable[str]] = None) -> A.Scenario:
+    """Parse and resolve scenario text; raise ParseFailed with every diagnostic."""
+    items = parse_items(text, path)
+    r = _Resolver(path, text.split("\n"), arches)
+    sc = r.build(items)
+    if r.errors:
+        r.errors.sort(key=lambda d: (d.line, d.col))
+        raise ParseFailed(r.errors)
+    return sc
+
+
+def load_file(path: str, arches: Optional[Iterable[str]] = None) -> tuple:
+    """Read, decode, parse and resolve a file: (Scenario, text).  OSError passes through."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    text = decode_source(data, path)
+    return load(text, path, arches), text

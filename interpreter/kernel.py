@@ -1,0 +1,697 @@
+"""The kernel model: tasks, CPUs and mms, and the kernel functions that move them.
+
+Every method that changes state is named after the kernel function it models
+and changes the counters exactly as that function does (see
+docs/kernel-model.md and ../shared/design/kernel-source-notes.md).  What differs
+between architectures (enter_lazy_tlb, switch_mm, the lazy-TLB reference
+scheme, what __mmdrop does first, flushes, hotplug) is asked of the switch
+policy in ``self.arch``; the policy keeps no state of its own, so the whole
+kernel state is the lists below: cheap to copy, compare and hash.
+
+Invariants are checked after every statement, incrementally: only the tasks,
+mms and CPUs that the statement touched are looked at.  The accounting
+identities compare the refcounts (changed only by mmgrab/mmdrop/mmget/mmput
+and their lazy variants) with indexes kept by the pointer setters
+(``_set_mm``/``_set_active_mm``), so a wrong refcount operation shows.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+INIT_MM = 0          # mm index of init_mm
+USER, KTHREAD, IDLE = "user", "kthread", "idle"
+RUNNABLE, RUNNING, DEAD = "runnable", "running", "dead"
+
+# cost counters, indexes into Kernel.cost
+C_COUNT, C_USERS, C_SWITCH_MM, C_PGTABLE, C_LAZY, C_IPI = range(6)
+COST_NAMES = ("mm_count_atomics", "mm_users_atomics", "switch_mm", "pgtable_loads",
+              "lazy_switches", "ipis")
+
+
+class Refusal(Exception):
+    """A statement the kernel would never execute; nothing was changed."""
+
+    def __init__(self, message: str, function: str):
+        super().__init__(message)
+        self.message = message
+        self.function = function
+
+
+class Violation:
+    """A broken kernel invariant: which rule, what happened, who enforces it."""
+    __slots__ = ("rule", "message", "function")
+
+    def __init__(self, rule: str, message: str, function: str):
+        self.rule, self.message, self.function = rule, message, function
+
+    def __repr__(self):
+        return f"Violation({self.rule!r}, {self.message!r})"
+
+
+class Kernel:
+    __slots__ = (
+        "arch", "ncpus", "refcount_lazy",
+        # tasks
+        "t_name", "t_kind", "t_mm", "t_active", "t_state", "t_cpu", "t_ptbr", "task_ix",
+        # mms
+        "m_name", "m_users", "m_count", "m_freed", "m_torn", "m_ext_users", "m_ext_count",
+        "m_cpumask", "m_lazy", "m_use", "m_user", "m_prev", "mm_ix",
+        # cpus
+        "c_curr", "c_online", "c_prev_mm", "c_loaded", "c_lazy",
+        # bookkeeping, not state
+        "cost", "ev", "violations", "d_tasks", "d_mms", "d_cpus",
+    )
+
+    def __init__(self, ncpus: int, arch, trace: bool = True):
+        self.arch = arch
+        self.ncpus = ncpus
+        self.refcount_lazy = arch.lazy_tlb_refcount
+        self.t_name, self.t_kind, self.t_mm, self.t_active = [], [], [], []
+        self.t_state, self.t_cpu, self.t_ptbr = [], [], []
+        self.task_ix = {}
+        # init_mm (mm/init-mm.c): mm_users 2, mm_count 1, static, never freed
+        self.m_name, self.m_users, self.m_count = ["@init_mm"], [2], [1]
+        self.m_freed, self.m_torn = [False], [False]
+        self.m_ext_users, self.m_ext_count, self.m_cpumask = [0], [0], [0]
+        self.m_lazy, self.m_use, self.m_user, self.m_prev = [0], [0], [0], [0]
+        self.mm_ix = {"@init_mm": INIT_MM}
+        self.c_curr, self.c_online, self.c_prev_mm = [], [], []
+        self.c_loaded, self.c_lazy = [], []
+        self.cost = [0] * len(COST_NAMES)
+        self.ev = [] if trace else None
+        self.violations = []
+        self.d_tasks, self.d_mms, self.d_cpus = set(), set(), set()
+        for c in range(ncpus):
+            t = self._new_task(f"idle{c}", IDLE)
+            self.t_state[t] = RUNNING
+            self.t_cpu[t] = c
+            self.c_curr.append(t)
+            self.c_online.append(True)
+            self.c_prev_mm.append(None)
+            self.c_loaded.append(INIT_MM)
+            self.c_lazy.append(False)
+        arch.boot(self)
+        self.cost = [0] * len(COST_NAMES)   # a run's costs start after boot
+        self.violations.clear()
+        self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
+
+    # ================================================================ state
+    def snapshot(self) -> tuple:
+        """Everything that is kernel state, copied (for undo and exploration)."""
+        return (list(self.t_name), list(self.t_kind), list(self.t_mm), list(self.t_active),
+                list(self.t_state), list(self.t_cpu), list(self.t_ptbr), dict(self.task_ix),
+                list(self.m_name), list(self.m_users), list(self.m_count), list(self.m_freed),
+                list(self.m_torn), list(self.m_ext_users), list(self.m_ext_count),
+                list(self.m_cpumask), list(self.m_lazy), list(self.m_use), list(self.m_user),
+                list(self.m_prev), dict(self.mm_ix), list(self.c_curr), list(self.c_online),
+                list(self.c_prev_mm), list(self.c_loaded), list(self.c_lazy), list(self.cost))
+
+    def restore(self, snap: tuple) -> None:
+        (t_name, t_kind, t_mm, t_active, t_state, t_cpu, t_ptbr, task_ix,
+         m_name, m_users, m_count, m_freed, m_torn, m_ext_users, m_ext_count, m_cpumask,
+         m_lazy, m_use, m_user, m_prev, mm_ix, c_curr, c_online, c_prev_mm, c_loaded,
+         c_lazy, cost) = snap
+        self.t_name, self.t_kind, self.t_mm, self.t_active = list(t_name), list(t_kind), list(t_mm), list(t_active)
+        self.t_state, self.t_cpu, self.t_ptbr, self.task_ix = list(t_state), list(t_cpu), list(t_ptbr), dict(task_ix)
+        self.m_name, self.m_users, self.m_count = list(m_name), list(m_users), list(m_count)
+        self.m_freed, self.m_torn = list(m_freed), list(m_torn)
+        self.m_ext_users, self.m_ext_count, self.m_cpumask = list(m_ext_users), list(m_ext_count), list(m_cpumask)
+        self.m_lazy, self.m_use, self.m_user, self.m_prev = list(m_lazy), list(m_use), list(m_user), list(m_prev)
+        self.mm_ix = dict(mm_ix)
+        self.c_curr, self.c_online, self.c_prev_mm = list(c_curr), list(c_online), list(c_prev_mm)
+        self.c_loaded, self.c_lazy, self.cost = list(c_loaded), list(c_lazy), list(cost)
+
+    def key(self) -> tuple:
+        """A hashable value equal for equal kernel states (names and costs aside)."""
+        return (tuple(self.t_mm), tuple(self.t_active), tuple(self.t_state), tuple(self.t_cpu),
+                tuple(self.t_kind), tuple(self.t_ptbr), tuple(self.m_users), tuple(self.m_count),
+                tuple(self.m_freed), tuple(self.m_ext_users), tuple(self.m_ext_count),
+                tuple(self.m_cpumask), tuple(self.c_curr), tuple(self.c_online),
+                tuple(self.c_loaded), tuple(self.c_lazy))
+
+    def mm_state(self, m: int) -> str:
+        if self.m_freed[m]:
+            return "freed"
+        return "live" if self.m_users[m] > 0 else "zombie"
+
+    def mm_label(self, m: Optional[int]) -> str:
+        return "none" if m is None else self.m_name[m]
+
+    def task_label(self, t: Optional[int]) -> str:
+        return "none" if t is None else self.t_name[t]
+
+    # ================================================================ events
+    def _op(self, subject: str, function: str, detail: str = "") -> None:
+        if self.ev is not None:
+            self.ev.append(("op", subject, function, detail))
+
+    def _ref(self, m: int, function: str, counter: str, old: int, new: int) -> None:
+        if self.ev is not None:
+            self.ev.append(("ref", self.m_name[m], function, counter, old, new))
+
+    def violate(self, rule: str, message: str, function: str) -> None:
+        self.violations.append(Violation(rule, message, function))
+
+    # ================================================================ pointer setters
+    # They keep the accounting indexes: m_lazy counts tasks without an mm whose
+    # active_mm is the mm (lazy borrowers), m_user user tasks whose mm it is,
+    # m_use kernel threads inside kthread_use_mm on it.
+    def _set_mm(self, t: int, new: Optional[int]) -> None:
+        old, act = self.t_mm[t], self.t_active[t]
+        if old is not None:
+            (self.m_use if self.t_kind[t] == KTHREAD else self.m_user)[old] -= 1
+            self.d_mms.add(old)
+        elif act is not None:
+            self.m_lazy[act] -= 1
+        self.t_mm[t] = new
+        if new is not None:
+            (self.m_use if self.t_kind[t] == KTHREAD else self.m_user)[new] += 1
+            self.d_mms.add(new)
+        elif act is not None:
+            self.m_lazy[act] += 1
+            self.d_mms.add(act)
+        self.d_tasks.add(t)
+
+    def _set_active_mm(self, t: int, new: Optional[int]) -> None:
+        old = self.t_active[t]
+        if self.t_mm[t] is None:
+            if old is not None:
+                self.m_lazy[old] -= 1
+                self.d_mms.add(old)
+            if new is not None:
+                self.m_lazy[new] += 1
+                self.d_mms.add(new)
+        self.t_active[t] = new
+        self.d_tasks.add(t)
+
+    def _set_prev_mm(self, cpu: int, new: Optional[int]) -> None:
+        old = self.c_prev_mm[cpu]
+        if old is not None:
+            self.m_prev[old] -= 1
+        if new is not None:
+            self.m_prev[new] += 1
+            self.d_mms.add(new)
+        self.c_prev_mm[cpu] = new
+
+    # ================================================================ refcount primitives
+    # include/linux/sched/mm.h, kernel/fork.c
+    def mmgrab(self, m: int, function: str = "mmgrab") -> None:
+        if self.m_freed[m]:
+            self.violate("use-after-free", f"{function}({self.m_name[m]}) on an mm that was already freed",
+                         "mmgrab (include/linux/sched/mm.h)")
+        old = self.m_count[m]
+        self.m_count[m] = old + 1
+        self.cost[C_COUNT] += 1
+        self.d_mms.add(m)
+        self._ref(m, function, "count", old, old + 1)
+
+    def mmdrop(self, m: int, function: str = "mmdrop") -> None:
+        old = self.m_count[m]
+        self.m_count[m] = old - 1
+        self.cost[C_COUNT] += 1
+        self.d_mms.add(m)
+        self._ref(m, function, "count", old, old - 1)
+        if old == 1:
+            self.__mmdrop(m)
+        elif old <= 0:
+            self.violate("refcount-underflow", f"{function}({self.m_name[m]}) takes mm_count below zero "
+                         f"({old} -> {old - 1})", "mmdrop (include/linux/sched/mm.h)")
+
+    def mmgrab_lazy_tlb(self, m: int) -> None:
+        """mmgrab under MMU_LAZY_TLB_REFCOUNT; nothing under MMU_LAZY_TLB_SHOOTDOWN."""
+        if self.refcount_lazy:
+            self.mmgrab(m, "mmgrab_lazy_tlb")
+        elif self.m_freed[m]:
+            self.violate("use-after-free", f"{self.m_name[m]} borrowed lazily after it was freed",
+                         "mmgrab_lazy_tlb (include/linux/sched/mm.h)")
+
+    def mmdrop_lazy_tlb(self, m: int, function: str = "mmdrop_lazy_tlb") -> None:
+        """mmdrop under MMU_LAZY_TLB_REFCOUNT; only smp_mb() under shootdown."""
+        if self.refcount_lazy:
+            self.mmdrop(m, function)
+
+    def mmget(self, m: int, function: str = "mmget") -> None:
+        old = self.m_users[m]
+        if old <= 0:
+            self.violate("mmget-after-teardown", f"{function}({self.m_name[m]}) with mm_users {old}: the address "
+                         f"space was already torn down by exit_mmap; only mmget_not_zero may be used on an mm "
+                         f"whose users may have dropped to 0", "mmget (include/linux/sched/mm.h)")
+        self.m_users[m] = old + 1
+        self.cost[C_USERS] += 1
+        self.d_mms.add(m)
+        self._ref(m, function, "users", old, old + 1)
+
+    def mmget_not_zero(self, m: int) -> bool:
+        old = self.m_users[m]
+        self.cost[C_USERS] += 1   # atomic_inc_not_zero is one atomic either way
+        if old <= 0:
+            self._op(self.m_name[m], "mmget_not_zero", "fails: mm_users is 0")
+            return False
+        self.m_users[m] = old + 1
+        self.d_mms.add(m)
+        self._ref(m, "mmget_not_zero", "users", old, old + 1)
+        return True
+
+    def mmput(self, m: int, function: str = "mmput") -> None:
+        old = self.m_users[m]
+        self.m_users[m] = old - 1
+        self.cost[C_USERS] += 1
+        self.d_mms.add(m)
+        self._ref(m, function, "users", old, old - 1)
+        if old == 1:
+            self.__mmput(m)
+        elif old <= 0:
+            self.violate("refcount-underflow", f"{function}({self.m_name[m]}) takes mm_users below zero "
+                         f"({old} -> {old - 1})", "mmput (kernel/fork.c)")
+
+    def __mmput(self, m: int) -> None:
+        # exit_mmap: unmap, free the page tables (the final full-mm flush), then
+        # drop the one mm_count reference that all users held together.
+        self.m_torn[m] = True
+        self._op(self.m_name[m], "__mmput", "exit_mmap tears down the address space")
+        self.arch.exit_mmap(self, m)
+        self.mmdrop(m, "mmdrop")
+
+    def __mmdrop(self, m: int) -> None:
+        if m == INIT_MM:
+            self.violate("init_mm-freed", "init_mm's mm_count reached zero: init_mm is static and never freed",
+                         "__mmdrop (kernel/fork.c): BUG_ON(mm == &init_mm)")
+            return
+        self.arch.cleanup_lazy_tlbs(self, m)
+        self.m_freed[m] = True
+        self._op(self.m_name[m], "__mmdrop", "mm_struct and pgd freed")
+
+    # ================================================================ fork
+    def _new_task(self, name: str, kind: str) -> int:
+        t = len(self.t_name)
+        self.t_name.append(name)
+        self.t_kind.append(kind)
+        self.t_mm.append(None)
+        self.t_active.append(None)
+        self.t_state.append(RUNNABLE)
+        self.t_cpu.append(None)
+        self.t_ptbr.append(None)
+        self.task_ix[name] = t
+        self.d_tasks.add(t)
+        return t
+
+    def mm_init(self, name: str) -> int:
+        """mm_alloc/dup_mm -> mm_init: a fresh mm with mm_users 1, mm_count 1."""
+        m = len(self.m_name)
+        self.m_name.append(name)
+        self.m_users.append(1)
+        self.m_count.append(1)
+        self.m_freed.append(False)
+        self.m_torn.append(False)
+        self.m_ext_users.append(0)
+        self.m_ext_count.append(0)
+        self.m_cpumask.append(0)
+        self.m_lazy.append(0)
+        self.m_use.append(0)
+        self.m_user.append(0)
+        self.m_prev.append(0)
+        self.mm_ix[name] = m
+        self.d_mms.add(m)
+        self._ref(m, "mm_init", "users", 0, 1)
+        self._ref(m, "mm_init", "count", 0, 1)
+        return m
+
+    def copy_process(self, name: str, mm_name: str) -> int:
+        """fork without CLONE_VM: copy_mm -> dup_mm gives the child a fresh mm."""
+        t = self._new_task(name, USER)
+        self._op(name, "copy_process", f"fork: {name} gets a fresh mm {mm_name}")
+        m = self.mm_init(mm_name)
+        self.arch.init_new_context(self, t, m)
+        self._set_mm(t, m)
+        self._set_active_mm(t, m)
+        return t
+
+    def copy_process_clone_vm(self, name: str, parent: int) -> int:
+        """clone with CLONE_VM: copy_mm shares the parent's mm (mmget)."""
+        m = self.t_mm[parent]
+        if self.t_state[parent] == DEAD:
+            raise Refusal(f"{self.t_name[parent]} has exited; a dead task does not clone", "copy_process (kernel/fork.c)")
+        if m is None:
+            raise Refusal(f"{self.t_name[parent]} has no mm to share: copy_mm with CLONE_VM shares current->mm, "
+                          f"and a task without an mm makes a kernel thread", "copy_mm (kernel/fork.c)")
+        t = self._new_task(name, USER)
+        self._op(name, "copy_process", f"clone(CLONE_VM): {name} shares {self.m_name[m]} with {self.t_name[parent]}")
+        self.mmget(m)
+        self._set_mm(t, m)
+        self._set_active_mm(t, m)
+        return t
+
+    def kthread_create(self, name: str) -> int:
+        """A kernel thread: copy_mm returns early, mm and active_mm stay NULL."""
+        t = self._new_task(name, KTHREAD)
+        self._op(name, "kthread_create", "kernel thread: mm none, active_mm none")
+        return t
+
+    # ================================================================ scheduler
+    def schedule(self, cpu: int, nxt: int) -> None:
+        """__schedule on ``cpu`` picking ``nxt``: context_switch, finish_task_switch."""
+        self._require_online(cpu, "schedule")
+        name = self.t_name[nxt]
+        if self.t_state[nxt] == DEAD:
+            raise Refusal(f"{name} has exited: a dead task is never scheduled again (finish_task_switch "
+                          f"drops its last reference with put_task_struct)", "finish_task_switch (kernel/sched/core.c)")
+        if self.t_kind[nxt] == IDLE and nxt != self._idle(cpu):
+            raise Refusal(f"{name} is the idle task of cpu{self.t_cpu[nxt]}; each CPU runs only its own idle task",
+                          "pick_next_task (kernel/sched/core.c)")
+        if self.t_state[nxt] == RUNNING and self.t_cpu[nxt] != cpu:
+            raise Refusal(f"{name} is running on cpu{self.t_cpu[nxt]}; a task runs on one CPU at a time "
+                          f"(schedule it away there first)", "try_to_wake_up / task_on_cpu (kernel/sched/core.c)")
+        prev = self.c_curr[cpu]
+        if prev == nxt:
+            self._op(f"cpu{cpu}", "__schedule", f"picks {name} again: prev == next, no context switch")
+            return
+        self.arch.context_switch(self, cpu, prev, nxt)
+        # switch_to: prev leaves the CPU, next runs
+        self.arch.switch_to(self, cpu, prev, nxt)
+        if self.t_state[prev] != DEAD:
+            self.t_state[prev] = RUNNABLE
+        self.t_cpu[prev] = None
+        self.t_state[nxt] = RUNNING
+        self.t_cpu[nxt] = cpu
+        self.c_curr[cpu] = nxt
+        self.d_tasks.add(prev); self.d_tasks.add(nxt); self.d_cpus.add(cpu)
+        self.finish_task_switch(cpu, prev)
+
+    def context_switch(self, cpu: int, prev: int, nxt: int) -> None:
+        """kernel/sched/core.c context_switch, the mm part (v6.x).
+
+        kernel -> kernel: lazy + transfer active_mm
+        user   -> kernel: lazy + mmgrab_lazy_tlb() active_mm
+        kernel -> user:   switch_mm + mmdrop_lazy_tlb() active_mm (in finish_task_switch)
+        user   -> user:   switch_mm
+        """
+        arch = self.arch
+        pn, nn = self.t_name[prev], self.t_name[nxt]
+        prev_active = self.t_active[prev]
+        if self.t_mm[nxt] is None:                          # to kernel
+            self._op(f"cpu{cpu}", "context_switch",
+                     f"{pn} -> {nn}: {nn} borrows {self.mm_label(prev_active)} (enter_lazy_tlb)")
+            arch.enter_lazy_tlb(self, cpu, prev_active, nxt)
+            self.cost[C_LAZY] += 1
+            self._set_active_mm(nxt, prev_active)
+            if self.t_mm[prev] is not None:                 # from user
+                self.mmgrab_lazy_tlb(prev_active)
+            else:                                           # from kernel: transfer
+                self._set_active_mm(prev, None)
+        else:                                               # to user
+            nm = self.t_mm[nxt]
+            self._op(f"cpu{cpu}", "context_switch",
+                     f"{pn} -> {nn}: switch_mm {self.mm_label(prev_active)} -> {self.m_name[nm]}")
+            arch.switch_mm_irqs_off(self, cpu, prev_active, nm, nxt)
+            if self.t_mm[prev] is None:                     # from kernel
+                self._set_prev_mm(cpu, prev_active)         # rq->prev_mm, dropped in finish_task_switch
+                self._set_active_mm(prev, None)
+
+    def finish_task_switch(self, cpu: int, prev: int) -> None:
+        m = self.c_prev_mm[cpu]
+        if m is not None:
+            self._set_prev_mm(cpu, None)
+            self.mmdrop_lazy_tlb(m, "mmdrop_lazy_tlb_sched")
+        if self.t_state[prev] == DEAD:
+            self._op(self.t_name[prev], "finish_task_switch", "TASK_DEAD: put_task_struct, gone for good")
+
+    # ================================================================ exit, exec
+    def do_exit(self, t: int) -> None:
+        """do_exit -> exit_mm: the task keeps its mm as a lazy active_mm, then mmput."""
+        name = self.t_name[t]
+        cpu = self._require_current(t, "exit", "do_exit (kernel/exit.c)")
+        if self.t_kind[t] == IDLE:
+            raise Refusal(f"{name} is an idle task; do_exit on it panics (\"Attempted to kill the idle task!\")",
+                          "do_exit (kernel/exit.c)")
+        if self.t_kind[t] == KTHREAD and self.t_mm[t] is not None:
+            raise Refusal(f"{name} is still inside kthread_use_mm({self.m_name[self.t_mm[t]]}); "
+                          f"a kernel thread must call kthread_unuse_mm before it exits",
+                          "kthread_unuse_mm (kernel/kthread.c)")
+        m = self.t_mm[t]
+        if m is not None:
+            self._op(name, "exit_mm", f"{name} drops {self.m_name[m]} as mm, keeps it as active_mm (lazy)")
+            if self.t_active[t] != m:
+                self.violate("active_mm-mismatch", f"{name}->mm is {self.m_name[m]} but active_mm is "
+                             f"{self.mm_label(self.t_active[t])}", "exit_mm (kernel/exit.c): BUG_ON(mm != current->active_mm)")
+            self.mmgrab_lazy_tlb(m)
+            self._set_mm(t, None)
+            self.arch.enter_lazy_tlb(self, cpu, m, t)
+            self.mmput(m)
+        else:
+            self._op(name, "do_exit", f"{name} has no mm: exit_mm returns at once")
+        self.t_state[t] = DEAD
+        self.d_cpus.add(cpu)
+
+    def exec_mmap(self, t: int, mm_name: str) -> int:
+        """exec: a fresh mm (mm_alloc, users 1, count 1) replaces the old one."""
+        name = self.t_name[t]
+        cpu = self._require_current(t, "exec", "exec_mmap (fs/exec.c)")
+        if self.t_kind[t] == IDLE:
+            raise Refusal(f"{name} is an idle task; the idle task never execs", "exec_mmap (fs/exec.c)")
+        if self.t_kind[t] == KTHREAD and self.t_mm[t] is not None:
+            raise Refusal(f"{name} is inside kthread_use_mm({self.m_name[self.t_mm[t]]}); call kthread_unuse_mm "
+                          f"before kernel_execve", "kthread_use_mm (kernel/kthread.c)")
+        new = self.mm_init(mm_name)
+        old_mm, active = self.t_mm[t], self.t_active[t]
+        self._op(name, "exec_mmap", f"{self.mm_label(active)} -> {mm_name}"
+                 + ("" if old_mm is not None else " (kernel_execve: a kernel thread becomes a user task)"))
+        if old_mm is None:
+            self.t_kind[t] = USER
+        self._set_active_mm(t, new)
+        self._set_mm(t, new)
+        self.arch.activate_mm(self, cpu, active, new, t)
+        if old_mm is not None:
+            if active != old_mm:
+                self.violate("active_mm-mismatch", f"{name}->mm is {self.m_name[old_mm]} but active_mm was "
+                             f"{self.mm_label(active)}", "exec_mmap (fs/exec.c): BUG_ON(active_mm != old_mm)")
+            self.mmput(old_mm)
+        elif active is not None:
+            self.mmdrop_lazy_tlb(active)
+        return new
+
+    # ================================================================ kthread_use_mm
+    def kthread_use_mm(self, t: int, m: int) -> None:
+        name = self.t_name[t]
+        if not self.arch.has_kthread_use_mm:
+            raise Refusal(f"kthread_use_mm does not exist in {self.arch.name}: it came later (use_mm, for AIO)",
+                          "kthread_use_mm (kernel/kthread.c)")
+        if self.t_kind[t] != KTHREAD:
+            raise Refusal(f"{name} is not a kernel thread: kthread_use_mm WARNs unless current has PF_KTHREAD",
+                          "kthread_use_mm (kernel/kthread.c): WARN_ON_ONCE(!(tsk->flags & PF_KTHREAD))")
+        cpu = self._require_current(t, "use_mm", "kthread_use_mm (kernel/kthread.c)")
+        if self.t_mm[t] is not None:
+            raise Refusal(f"{name} already uses {self.m_name[self.t_mm[t]]}; kthread_use_mm WARNs if current->mm "
+                          f"is set (call unuse_mm first)", "kthread_use_mm (kernel/kthread.c): WARN_ON_ONCE(tsk->mm)")
+        if self.m_users[m] <= 0 and not self.m_freed[m]:
+            self.violate("use-after-teardown", f"{name} adopts {self.m_name[m]} whose mm_users is 0: its page "
+                         f"tables were torn down by exit_mmap (the caller must hold a reference from "
+                         f"mmget_not_zero)", "kthread_use_mm (kernel/kthread.c), mmget_not_zero")
+        old = self.t_active[t]
+        self._op(name, "kthread_use_mm", f"{self.mm_label(old)} -> {self.m_name[m]}")
+        self.mmgrab(m)
+        self._set_active_mm(t, m)
+        self._set_mm(t, m)
+        self.arch.switch_mm_irqs_off(self, cpu, old, m, t)
+        if old is not None:
+            self.mmdrop_lazy_tlb(old)
+
+    def kthread_unuse_mm(self, t: int) -> None:
+        name = self.t_name[t]
+        if self.t_kind[t] != KTHREAD:
+            raise Refusal(f"{name} is not a kernel thread: kthread_unuse_mm WARNs unless current has PF_KTHREAD",
+                          "kthread_unuse_mm (kernel/kthread.c): WARN_ON_ONCE(!(tsk->flags & PF_KTHREAD))")
+        cpu = self._require_current(t, "unuse_mm", "kthread_unuse_mm (kernel/kthread.c)")
+        m = self.t_mm[t]
+        if m is None:
+            raise Refusal(f"{name} is not inside kthread_use_mm: kthread_unuse_mm WARNs if current->mm is NULL",
+                          "kthread_unuse_mm (kernel/kthread.c): WARN_ON_ONCE(!tsk->mm)")
+        self._op(name, "kthread_unuse_mm", f"{self.m_name[m]} stays active_mm, now lazily")
+        self._set_mm(t, None)
+        self.mmgrab_lazy_tlb(m)
+        self.arch.enter_lazy_tlb(self, cpu, m, t)
+        self.mmdrop(m)
+
+    # ================================================================ unlazy, hotplug
+    def unlazy(self, cpu: int) -> None:
+        self._require_online(cpu, "unlazy")
+        t = self.c_curr[cpu]
+        if self.t_state[t] == DEAD:
+            raise Refusal(f"cpu{cpu}'s current task {self.t_name[t]} has exited; the CPU must schedule away first",
+                          "do_task_dead (kernel/exit.c)")
+        if self.t_mm[t] is not None:
+            raise Refusal(f"cpu{cpu} runs {self.t_name[t]}, which has its own mm {self.m_name[self.t_mm[t]]}; only a "
+                          f"task without an mm is lazy", "sched_force_init_mm (kernel/sched/core.c)")
+        self.arch.unlazy(self, cpu)
+
+    def sched_force_init_mm(self, cpu: int) -> None:
+        """Move the CPU's lazy task to init_mm (also the hotplug path, 15a)."""
+        t = self.c_curr[cpu]
+        m = self.t_active[t]
+        if m == INIT_MM:
+            self._op(f"cpu{cpu}", "sched_force_init_mm", f"{self.t_name[t]} is already on init_mm")
+            return
+        self._op(f"cpu{cpu}", "sched_force_init_mm", f"{self.t_name[t]}: {self.mm_label(m)} -> @init_mm")
+        self.mmgrab_lazy_tlb(INIT_MM)
+        self._set_active_mm(t, INIT_MM)
+        self.arch.switch_mm_irqs_off(self, cpu, m, INIT_MM, t)
+        if m is not None:
+            self.mmdrop_lazy_tlb(m)
+        self.d_cpus.add(cpu)
+
+    def cpu_down(self, cpu: int) -> None:
+        """Hot-unplug (current kernels): sched_force_init_mm on the CPU, then finish_cpu elsewhere."""
+        self._require_online(cpu, "offline")
+        if sum(self.c_online) == 1:
+            raise Refusal(f"cpu{cpu} is the last online CPU; cpu_down refuses to take it down",
+                          "cpu_down (kernel/cpu.c)")
+        idle = self._idle(cpu)
+        if self.c_curr[cpu] != idle:
+            raise Refusal(f"cpu{cpu} runs {self.t_name[self.c_curr[cpu]]}; schedule it to its idle task before "
+                          f"taking it offline (the model leaves task migration to the scenario)",
+                          "sched_cpu_wait_empty (kernel/sched/core.c)")
+        self.sched_force_init_mm(cpu)
+        self.arch.cpu_dead(self, cpu)
+        # finish_cpu on the control CPU: WARN_ON(mm != &init_mm); idle->active_mm = NULL; drop it
+        m = self.t_active[idle]
+        if m != INIT_MM:
+            self.violate("hotplug-mm", f"idle{cpu} is on {self.mm_label(m)} when its CPU died, not init_mm",
+                         "finish_cpu (kernel/cpu.c): WARN_ON(mm != &init_mm)")
+        self._op(f"cpu{cpu}", "finish_cpu", f"idle{cpu} gives init_mm back; cpu{cpu} is offline")
+        self._set_active_mm(idle, None)
+        self.c_online[cpu] = False
+        self.t_state[idle] = RUNNABLE
+        if m is not None:
+            self.mmdrop_lazy_tlb(m)
+        self.d_cpus.add(cpu)
+
+    def cpu_up(self, cpu: int) -> None:
+        """Bring-up: the CPU's idle task takes init_mm (mmgrab, or the lazy helper on powerpc)."""
+        if self.c_online[cpu]:
+            raise Refusal(f"cpu{cpu} is already online", "cpu_up (kernel/cpu.c)")
+        idle = self._idle(cpu)
+        self.c_online[cpu] = True
+        self.t_state[idle] = RUNNING
+        self._op(f"cpu{cpu}", "cpu_up", f"idle{cpu} starts on init_mm")
+        self.arch.bringup_grab_init_mm(self)
+        self._set_active_mm(idle, INIT_MM)
+        self.arch.cpu_up(self, cpu)
+        self.d_cpus.add(cpu)
+
+    def flush(self, m: int, freed_tables: bool, from_cpu: Optional[int]) -> None:
+        if self.m_freed[m]:
+            self.violate("use-after-free", f"flush of {self.m_name[m]}, which was already freed",
+                         "flush_tlb_mm_range (arch/*/mm)")
+        self._op(self.m_name[m], "flush_tlb_mm_range", "page tables freed" if freed_tables else "")
+        self.arch.flush_tlb_mm_range(self, m, freed_tables, from_cpu)
+
+    # ================================================================ external references
+    def ext_mmget(self, m: int) -> None:
+        self.m_ext_users[m] += 1
+        self.mmget(m)
+
+    def ext_mmget_not_zero(self, m: int) -> bool:
+        ok = self.mmget_not_zero(m)
+        if ok:
+            self.m_ext_users[m] += 1
+        return ok
+
+    def ext_mmput(self, m: int) -> None:
+        if self.m_ext_users[m] <= 0:
+            self.violate("unbalanced-mmput", f"mmput({self.m_name[m]}) with no mm_users reference taken by an "
+                         f"earlier mmget: it drops a task's reference", "mmput (kernel/fork.c)")
+        self.m_ext_users[m] -= 1
+        self.mmput(m)
+
+    def ext_mmgrab(self, m: int) -> None:
+        self.m_ext_count[m] += 1
+        self.mmgrab(m)
+
+    def ext_mmdrop(self, m: int) -> None:
+        if self.m_ext_count[m] <= 0:
+            self.violate("unbalanced-mmdrop", f"mmdrop({self.m_name[m]}) with no mm_count reference taken by an "
+                         f"earlier mmgrab: it drops somebody else's reference", "mmdrop (include/linux/sched/mm.h)")
+        self.m_ext_count[m] -= 1
+        self.mmdrop(m)
+
+    # ================================================================ helpers
+    def _idle(self, cpu: int) -> int:
+        return cpu  # idle tasks are created first, one per CPU
+
+    def _require_online(self, cpu: int, what: str) -> None:
+        if not self.c_online[cpu]:
+            raise Refusal(f"cpu{cpu} is offline; bring it up with `online cpu{cpu}` first",
+                          "cpu_online (include/linux/cpumask.h)")
+
+    def _require_current(self, t: int, what: str, function: str) -> int:
+        """The task must be current on a CPU (these functions act on `current`)."""
+        name = self.t_name[t]
+        if self.t_state[t] == DEAD:
+            raise Refusal(f"{name} has already exited", function)
+        cpu = self.t_cpu[t]
+        if cpu is None:
+            raise Refusal(f"{name} is not running; {function.split(' ')[0]} acts on current, so schedule "
+                          f"{name} on a CPU first", function)
+        return cpu
+
+    def current_dead(self, cpu: int) -> bool:
+        return self.t_state[self.c_curr[cpu]] == DEAD
+
+    # ================================================================ invariants
+    def check(self) -> list:
+        """Check the rules the kernel relies on for what the last statement touched."""
+        out = self.violations
+        refcount_lazy = self.refcount_lazy
+        for m in self.d_mms:
+            name = self.m_name[m]
+            users, count = self.m_users[m], self.m_count[m]
+            if self.m_freed[m]:
+                holders = self.m_lazy[m] + self.m_use[m] + self.m_user[m] + self.m_prev[m]
+                if holders:
+                    out.append(Violation("use-after-free", self._holders(m, f"{name} was freed (mm_count 0) but "),
+                                         "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)"))
+                continue
+            if users < 0 or count < 0:
+                continue  # already reported by the primitive
+            base_users = 2 if m == INIT_MM else 0
+            want_users = self.m_user[m] + self.m_ext_users[m] + base_users
+            if users != want_users:
+                out.append(Violation(
+                    "mm_users-accounting",
+                    f"{name} has mm_users {users}, but {want_users} can be accounted for "
+                    f"({self.m_user[m]} tasks with it as mm, {self.m_ext_users[m]} external mmget)",
+                    "mmget/mmput (kernel/fork.c)"))
+            lazy = (self.m_lazy[m] + self.m_prev[m]) if refcount_lazy else 0
+            want = (1 if users > 0 else 0) + lazy + self.m_use[m] + self.m_ext_count[m]
+            if count != want:
+                parts = [f"{1 if users > 0 else 0} for the users"]
+                if refcount_lazy:
+                    parts.append(f"{self.m_lazy[m] + self.m_prev[m]} lazy")
+                parts += [f"{self.m_use[m]} kthread_use_mm", f"{self.m_ext_count[m]} external mmgrab"]
+                out.append(Violation(
+                    "mm_count-accounting",
+                    f"{name} has mm_count {count}, but {want} can be accounted for ({', '.join(parts)})",
+                    "mmgrab/mmdrop and the _lazy_tlb helpers (include/linux/sched/mm.h)"))
+            if self.m_torn[m] and users > 0:
+                out.append(Violation("users-resurrected", f"{name}'s mm_users went back up from 0 to {users}",
+                                     "mmget_not_zero (include/linux/sched/mm.h)"))
+        for t in self.d_tasks:
+            m = self.t_mm[t]
+            if m is not None:
+                if self.t_active[t] != m:
+                    out.append(Violation("active_mm-mismatch",
+                                         f"{self.t_name[t]} has mm {self.m_name[m]} but active_mm "
+                                         f"{self.mm_label(self.t_active[t])}",
+                                         "context_switch (kernel/sched/core.c) relies on active_mm == mm"))
+                if m == INIT_MM:
+                    out.append(Violation("init_mm-as-mm", f"{self.t_name[t]} has init_mm as its mm: init_mm is "
+                                         f"never a task's real mm", "Documentation/mm/active_mm.rst"))
+        if self.d_cpus or self.d_mms:
+            self.arch.check(self, out)
+        self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
+        self.violations = []
+        return out
+
+    def _holders(self, m: int, head: str) -> str:
+        who = [f"{self.t_name[t]}" for t in range(len(self.t_name))
+               if self.t_mm[t] == m or (self.t_mm[t] is None and self.t_active[t] == m)]
+        return head + "still in use by " + ", ".join(who) if who else head + "still referenced"

@@ -1,0 +1,157 @@
+"""Text and JSON reports of a run: the trace, the failures, the summary."""
+from __future__ import annotations
+
+from .kernel import INIT_MM
+from .runner import EXPECTED, FAILED, OK, REFUSED, VIOLATION, RunResult, cond_text
+
+_BOLD, _DIM, _RED, _GREEN, _YELLOW, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"
+
+
+def statement_text(lines: list, st) -> str:
+    """The statement as written: from its column to the next `;`, `#` or line end."""
+    if not (0 < st.line <= len(lines)):
+        return type(st).__name__
+    src = lines[st.line - 1][st.col - 1:]
+    for stop in (";", "#", "}"):
+        src = src.split(stop, 1)[0]
+    return " ".join(src.split())
+
+
+def format_event(ev) -> str:
+    if ev[0] == "ref":
+        _, mm, fn, counter, old, new = ev
+        return f"{mm:<12} {fn:<24} {counter} {old} -> {new}"
+    _, subject, fn, detail = ev
+    return f"{subject:<12} {fn:<24} {detail}".rstrip()
+
+
+def event_json(ev) -> dict:
+    if ev[0] == "ref":
+        _, mm, fn, counter, old, new = ev
+        return {"kind": "refcount", "mm": mm, "function": fn, "counter": counter, "old": old, "new": new}
+    _, subject, fn, detail = ev
+    return {"kind": "op", "subject": subject, "function": fn, "detail": detail}
+
+
+def summary_line(r: RunResult) -> str:
+    n_stmts = sum(1 for s in r.steps if s.status != FAILED and type(s.stmt).__name__ != "Assert")
+    held = r.assertions - sum(1 for s in r.steps if s.status == FAILED)
+    verdict = "passed" if not r.failed else "FAILED"
+    if r.scenario.outcome == "fail":
+        verdict = "failed, as the header expects" if r.failed else "PASSED, but the header says `expect fail`"
+    parts = [f"{n_stmts} statements", f"{held}/{r.assertions} assertions held"]
+    if r.failed:
+        parts.append(f"{len(r.diagnostics)} failure{'s' if len(r.diagnostics) != 1 else ''}")
+    if r.stopped:
+        parts.append("stopped early")
+    return f"{verdict}: " + ", ".join(parts)
+
+
+def cost_line(cost: dict) -> str:
+    return (f"cost: {cost['atomics']} atomics ({cost['mm_count_atomics']} on mm_count, "
+            f"{cost['mm_users_atomics']} on mm_users), {cost['switch_mm']} switch_mm "
+            f"({cost['pgtable_loads']} page-table loads), {cost['lazy_switches']} lazy switches, "
+            f"{cost['ipis']} IPIs")
+
+
+def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool = False) -> None:
+    sc, k = r.scenario, r.kernel
+
+    def c(code, s):
+        return f"{code}{s}{_RESET}" if color else s
+
+    w = out.write
+    if not quiet:
+        w(c(_BOLD, f"{sc.path}: {sc.name}") + f" (arch {r.arch}, {sc.ncpus} CPU{'s' if sc.ncpus != 1 else ''})\n")
+        idles = ", ".join(f"idle{i}" for i in range(sc.ncpus))
+        w(f"  boot: {idles} on @init_mm (users {k_boot_users(r)}, count {k_boot_count(r)})\n")
+        for st in r.steps:
+            where = f"cpu{st.cpu}: " if st.cpu is not None else ""
+            text = statement_text(lines, st.stmt)
+            mark = {OK: "", REFUSED: c(_RED, "  refused"), VIOLATION: c(_RED, "  VIOLATION"),
+                    FAILED: c(_RED, "  FAILED"), EXPECTED: c(_GREEN, "  as expected")}.get(st.status, "")
+            if type(st.stmt).__name__ == "Assert" and st.status == OK:
+                mark = c(_GREEN, "  held")
+            w(f"{st.stmt.line:5d}  {where}{text}{mark}\n")
+            for ev in st.events:
+                w(c(_DIM, "         " + format_event(ev)) + "\n")
+            if st.status in (REFUSED, VIOLATION, EXPECTED) and st.message:
+                w(f"         {st.message}\n")
+    for d in r.diagnostics:
+        w(d.render(color) + "\n")
+    if r.final is not None and not quiet:
+        q, held, detail = r.final
+        note = "" if held else f": {detail}"
+        scope = "in this interleaving (mmscn explore checks them all)"
+        w(f"  final {q}: {'holds' if held else 'does not hold'} {scope}{note}\n")
+    if not quiet or r.failed:
+        w(summary_line(r) + "\n")
+        if not quiet:
+            w("  " + cost_line(r.cost) + "\n")
+
+
+def k_boot_users(r):
+    return r.kernel_boot[0] if hasattr(r, "kernel_boot") else _boot_counter(r, "users")
+
+
+def k_boot_count(r):
+    return _boot_counter(r, "count")
+
+
+def _boot_counter(r, counter):
+    val = 2 if counter == "users" else 1
+    for ev in r.boot:
+        if ev[0] == "ref" and ev[1] == "@init_mm" and ev[3] == counter:
+            val = ev[5]
+    return val
+
+
+def state_json(k, policy) -> dict:
+    cpus = []
+    for c in range(k.ncpus):
+        t = k.c_curr[c]
+        d = {"cpu": f"cpu{c}", "online": k.c_online[c], "curr": k.t_name[t],
+             "active_mm": k.mm_label(k.t_active[t]) if k.c_online[c] else "none",
+             "lazy": policy.is_lazy(k, c)}
+        if "loaded_mm" in policy.hardware_fields:
+            d["loaded_mm"] = k.mm_label(policy.loaded_mm(k, c))
+        cpus.append(d)
+    tasks = [{"name": k.t_name[t], "kind": k.t_kind[t], "state": k.t_state[t],
+              "cpu": None if k.t_cpu[t] is None else f"cpu{k.t_cpu[t]}",
+              "mm": k.mm_label(k.t_mm[t]), "active_mm": k.mm_label(k.t_active[t])}
+             for t in range(len(k.t_name))]
+    mms = []
+    for m in range(len(k.m_name)):
+        d = {"name": k.m_name[m], "users": k.m_users[m], "count": k.m_count[m], "state": k.mm_state(m)}
+        mask = policy.cpumask(k, m)
+        if mask is not None:
+            d["cpumask"] = [f"cpu{i}" for i in range(k.ncpus) if mask >> i & 1]
+        mms.append(d)
+    return {"cpus": cpus, "tasks": tasks, "mms": mms}
+
+
+def run_json(r: RunResult, lines: list) -> dict:
+    sc = r.scenario
+    steps = []
+    for st in r.steps:
+        d = {"line": st.stmt.line, "column": st.stmt.col, "statement": statement_text(lines, st.stmt),
+             "status": st.status, "events": [event_json(e) for e in st.events]}
+        if st.cpu is not None:
+            d["cpu"] = f"cpu{st.cpu}"
+        if st.message:
+            d["message"] = st.message
+        if st.function:
+            d["function"] = st.function
+        steps.append(d)
+    out = {
+        "file": sc.path, "title": sc.name, "arch": r.arch, "cpus": sc.ncpus,
+        "expect": sc.outcome, "passed": r.passed, "failed": r.failed, "stopped": r.stopped,
+        "boot": [event_json(e) for e in r.boot], "steps": steps,
+        "failures": [d.to_json() for d in r.diagnostics],
+        "assertions": r.assertions, "cost": r.cost,
+        "state": state_json(r.kernel, r.kernel.arch),
+    }
+    if r.final is not None:
+        q, held, detail = r.final
+        out["final"] = {"quantifier": q, "holds": held, "detail": detail}
+    return out

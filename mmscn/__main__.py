@@ -1,0 +1,3 @@
+from mmscn.cli import main
+
+raise SystemExit(main())

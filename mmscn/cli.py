@@ -1,0 +1,148 @@
+"""The `mmscn` command line.
+
+Exit status (every command): 0 everything held, 1 an assertion, an invariant,
+a `final` condition or an expectation failed or a statement was refused,
+2 a file could not be read or parsed, or the command line was wrong.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+from mmscn import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+# Commands defined in other modules: name -> module with add_parser(sub) and run(args).
+EXTRA_COMMANDS = {
+}
+
+
+def use_color(stream) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def load(path: str, err, color: bool):
+    """(scenario, text) or None after printing why the file cannot be used."""
+    from mmscn.dsl.parser import ParseFailed
+    from mmscn.dsl.resolve import load_file
+    from mmscn.interpreter import policies
+    try:
+        return load_file(path, policies.names())
+    except ParseFailed as e:
+        for d in e.diagnostics:
+            err.write(d.render(color) + "\n")
+        n = len(e.diagnostics)
+        err.write(f"{path}: {n} error{'s' if n != 1 else ''}\n")
+    except IsADirectoryError:
+        err.write(f"mmscn: {path}: is a directory, not a scenario file\n")
+    except OSError as e:
+        err.write(f"mmscn: {path}: cannot read: {e.strerror or e}\n")
+    return None
+
+
+def cmd_check(args) -> int:
+    color = use_color(sys.stderr)
+    status = EXIT_OK
+    for path in args.files:
+        loaded = load(path, sys.stderr, color)
+        if loaded is None:
+            status = EXIT_BAD_INPUT
+        elif not args.quiet:
+            sc = loaded[0]
+            n = len(sc.stmts) + sum(len(b.stmts) for b in sc.blocks)
+            print(f"{path}: ok ({n} statements, arch {sc.arch}, {sc.ncpus} CPU{'s' if sc.ncpus != 1 else ''})")
+    return status
+
+
+def cmd_run(args) -> int:
+    from mmscn.interpreter.report import run_json, write_text
+    from mmscn.interpreter.runner import Runner
+    from mmscn.interpreter.policies import UnknownPolicy
+    color = use_color(sys.stdout) and not args.json
+    status = EXIT_OK
+    docs = []
+    for path in args.files:
+        loaded = load(path, sys.stderr, use_color(sys.stderr))
+        if loaded is None:
+            status = max(status, EXIT_BAD_INPUT)
+            continue
+        sc, text = loaded
+        lines = text.split("\n")
+        try:
+            runner = Runner(sc, lines, args.arch, trace=not args.quiet or args.json)
+        except UnknownPolicy as e:
+            sys.stderr.write(f"mmscn: {e}\n")
+            status = max(status, EXIT_BAD_INPUT)
+            continue
+        result = runner.run()
+        if args.json:
+            docs.append(run_json(result, lines))
+        else:
+            write_text(result, lines, sys.stdout, quiet=args.quiet, color=color)
+        if not result.passed:
+            status = max(status, EXIT_FAILED)
+    if args.json:
+        json.dump(docs[0] if len(docs) == 1 else docs, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mmscn",
+        description="Run .mmscn scenarios against a model of how Linux lends address spaces "
+                    "(task->mm, active_mm, mm_users, mm_count).",
+        epilog="exit status: 0 everything held; 1 an assertion, invariant, expectation or final "
+               "condition failed, or a statement was refused; 2 a file could not be read or parsed, "
+               "or the command line was wrong.")
+    p.add_argument("--version", action="version", version=f"mmscn {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run scenarios and print what each statement did",
+                       description="Run each scenario: a trace line per kernel event, the assertions, a summary.")
+    r.add_argument("files", nargs="+", metavar="FILE")
+    r.add_argument("--json", action="store_true", help="print the run as JSON")
+    r.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+    r.add_argument("--arch", help="override the scenario's `arch`")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check", help="parse and resolve names only (a linter)",
+                       description="Parse each file and resolve its names without running it.")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    c.set_defaults(func=cmd_check)
+
+    for name, (modname, helptext) in EXTRA_COMMANDS.items():
+        sp = sub.add_parser(name, help=helptext)
+        sp.set_defaults(func=_lazy(modname), _module=modname)
+        importlib.import_module(modname).add_arguments(sp)
+    return p
+
+
+def _lazy(modname):
+    def run(args):
+        return importlib.import_module(modname).run(args)
+    return run
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("mmscn: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK

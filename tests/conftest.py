@@ -1,0 +1,15 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture
+def mmscn_cmd():
+    """The installed console script (the same one a user runs)."""
+    exe = Path(sys.executable).parent / "mmscn"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "mmscn"]
