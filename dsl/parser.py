@@ -294,7 +294,7 @@ def _found(e, line_text: str) -> str:
         if tok.type == "$END":
             return "the end of the file"
         if tok.type == "_SEP":
-            return "the end of the line" if tok == "\n" else "`;`"
+            return "the end of the line" if tok.startswith("\n") else "`;`"
         text = str(tok)
     else:
         text = line_text[e.column - 1:].split()[0] if line_text[e.column - 1:].split() else line_text[e.column - 1:e.column]
@@ -359,8 +359,12 @@ def parse_items(text: str, path: str = "<input>"):
     Raises ParseFailed with up to MAX_ERRORS diagnostics.  Recovery: the line
     that failed is blanked (keeping every position) and the parse restarts.
     """
-    lines = text.split("\n")
     work = text if text.endswith("\n") else text + "\n"
+    if work.count("\n", 0, 20000) >= FAST_PATH_LINES:
+        items = _parse_by_shapes(work)
+        if items is not None:
+            return items
+    lines = text.split("\n")
     errors: list = []
     blanked: set = set()
     while True:
@@ -372,7 +376,7 @@ def parse_items(text: str, path: str = "<input>"):
                 line = len(lines)
             line_text = lines[line - 1] if 0 < line <= len(lines) else ""
             col = e.column if isinstance(e.column, int) and e.column > 0 else len(line_text) + 1
-            if isinstance(e, UnexpectedToken) and e.token.type == "_SEP" and e.token == "\n":
+            if isinstance(e, UnexpectedToken) and e.token.type == "_SEP" and e.token.startswith("\n"):
                 col = len(line_text.rstrip("\r")) + 1
             errors.append(Diagnostic(path, line, col, _syntax_message(e, line_text), source_line=line_text))
             if len(errors) >= MAX_ERRORS or line in blanked:
@@ -394,6 +398,32 @@ def parse_items(text: str, path: str = "<input>"):
         return items if isinstance(items, list) else list(items.children)
     # Errors on later lines caused by a blanked line's missing `}` are noise.
     raise ParseFailed(_dedupe(errors))
+
+
+FAST_PATH_LINES = 300
+_shape_parser = None
+
+
+def _parse_by_shapes(work: str):
+    """The items of an error-free text via dsl/shapes.py, or None to take the plain path."""
+    global _shape_parser
+    from .shapes import NotSimple, ShapeParser
+    if _shape_parser is None:
+        _shape_parser = ShapeParser(lark_parser())
+    try:
+        fast, rest = _shape_parser.items(work)
+        slow = lark_parser().parse(rest)
+    except (UnexpectedInput, NotSimple, RecursionError):
+        return None
+    if not fast:
+        return slow
+    if not slow:
+        return fast
+    return sorted(slow + fast, key=_item_line)
+
+
+def _item_line(it):
+    return it[2].line if isinstance(it, tuple) else it.line
 
 
 def _dedupe(errors):

@@ -62,7 +62,7 @@ class _Resolver:
     def __init__(self, path: str, lines: list, arches: Optional[Iterable[str]]):
         self.path = path
         self.lines = lines
-        self.arches = set(arches) if arches is not None else None
+        self.arches = arches
         self.errors: list = []
         self.tasks: dict = {}       # name -> line of its spawn (0 for idle tasks)
         self.mms: set = {INIT_MM}

@@ -7,6 +7,7 @@ a `final` condition or an expectation failed or a statement was refused,
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import os
@@ -31,7 +32,7 @@ def load(path: str, err, color: bool):
     from mmscn.dsl.resolve import load_file
     from mmscn.interpreter import policies
     try:
-        return load_file(path, policies.names())
+        return load_file(path, policies.KnownArches())
     except ParseFailed as e:
         for d in e.diagnostics:
             err.write(d.render(color) + "\n")
@@ -130,6 +131,9 @@ def _lazy(modname):
 
 
 def main(argv=None) -> int:
+    # A run allocates many small objects and frees none until it ends; the
+    # cyclic collector would rescan them all again and again for nothing.
+    gc.disable()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

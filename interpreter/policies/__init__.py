@@ -10,8 +10,6 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import Policy
-
 ENTRY_POINT_GROUP = "mmscn.policies"
 
 
@@ -51,8 +49,20 @@ def names() -> list:
     return sorted(found)
 
 
-def get(arch: str) -> Policy:
+class KnownArches:
+    """``name in KnownArches()`` without scanning entry points for built-in names
+    (importlib.metadata costs more than the whole parse of a small file)."""
+
+    def __contains__(self, arch) -> bool:
+        return arch in builtin_names() or arch in names()
+
+    def __iter__(self):
+        return iter(names())
+
+
+def get(arch: str):
     """An instance of the policy called ``arch``."""
+    from .base import Policy
     if arch in builtin_names():
         mod = importlib.import_module(f"{__name__}.{_module_name(arch)}")
         for obj in vars(mod).values():

@@ -1,0 +1,163 @@
+"""Parse once per statement shape: the fast front end of dsl/parser.py.
+
+A generated or hand-written scenario repeats a few statement *shapes*
+(`schedule cpuN NAME`, `assert @M.count == N`) with different names and
+numbers.  The LALR parse of a line depends only on its sequence of terminal
+types, so this module tokenises each simple line with the grammar's own
+terminal patterns (taken from the Lark parser, not written again here), keys
+it by that sequence (keywords and punctuation literally, names, mms, CPUs and
+numbers by class), lets Lark parse the first line of every shape, and turns
+the resulting AST into a small compiled builder that makes the AST of every
+later line of that shape directly.  Each builder is checked against Lark's
+result for the line it was made from; a shape whose builder does not
+reproduce Lark exactly is always left to Lark.
+
+Only simple lines take this path: one statement, outside any `{ }` block, no
+string, no `;`.  Everything else (the header, blocks, `final`, anything odd)
+is parsed by Lark as usual, and any error sends the whole file back to the
+plain Lark path so that diagnostics are exactly the same.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from mmscn.grammar import keywords, statement_words
+
+from . import ast as A
+
+_HEADER = {"scenario", "arch", "cpus", "final"}
+
+
+class NotSimple(Exception):
+    pass
+
+
+class ShapeParser:
+    def __init__(self, lark):
+        self.lark = lark
+        pats = {t.name: t.pattern for t in lark.terminals}
+        punct = sorted({p.value for p in pats.values() if p.type == "str" and not p.value[:1].isalnum()
+                        and p.value not in "{}"}, key=len, reverse=True)
+        self.tok = re.compile(
+            r"[ \t\f\r]*(?:(?P<M>%s)|(?P<C>%s)|(?P<W>%s)|(?P<I>%s)|(?P<P>%s|%s))" % (
+                pats["MM"].to_regexp(), pats["CPU"].to_regexp(), pats["NAME"].to_regexp(),
+                pats["INT"].to_regexp(), pats["CMP"].to_regexp(), "|".join(map(re.escape, punct))))
+        self.kw = keywords()
+        self.first = set(statement_words()) - _HEADER
+        self.cache: dict = {}
+        self.ns = {name: getattr(A, name) for name in dir(A) if isinstance(getattr(A, name), type)}
+
+    def tokens(self, s: str):
+        """(key, values, 1-based columns) of a simple line, or None."""
+        match = self.tok.match
+        kw = self.kw
+        pos, end = 0, len(s)
+        key, vals, cols = [], [], []
+        while pos < end:
+            m = match(s, pos)
+            if m is None:
+                return None if s[pos:].strip() else (tuple(key), vals, cols)
+            g = m.lastgroup
+            text = m.group(g)
+            if g == "W":    # a word: a keyword stands for itself, a name for its class
+                key.append(text if text in kw else "N")
+            elif g == "P":
+                key.append(text)
+            else:
+                key.append(g)
+            vals.append(text)
+            cols.append(m.start(g) + 1)
+            pos = m.end()
+        return tuple(key), vals, cols
+
+    def builder(self, key, line: str, vals, cols):
+        """Compile the builder of a shape from Lark's parse of one line of it (None: leave to Lark)."""
+        try:
+            items = self.lark.parse(line + "\n")
+        except Exception:
+            return None
+        if len(items) != 1 or not isinstance(items[0], A.Stmt):
+            return None
+        node = items[0]
+        col2i = {c: i for i, c in enumerate(cols)}
+        var = {i for i, k in enumerate(key) if k in ("M", "C", "N", "I")}
+        try:
+            src = _expr(node, col2i, var, vals)
+            fn = eval("lambda L, c, v: " + src, self.ns)  # noqa: S307 - built from the AST, no user text
+            if fn(1, cols, vals) != node:
+                return None
+        except (KeyError, ValueError, TypeError, SyntaxError):
+            return None
+        return fn
+
+    def items(self, text: str):
+        """(fast statements, the text with their lines blanked) for the Lark pass."""
+        cache = self.cache
+        first = self.first
+        out = []
+        lines = text.split("\n")
+        depth = 0
+        strip_re = _STRIP
+        for n, line in enumerate(lines):
+            if depth or "{" in line or "}" in line or ";" in line or '"' in line:
+                if "{" in line or "}" in line:
+                    bare = strip_re.sub("", line)
+                    depth += bare.count("{") - bare.count("}")
+                    if depth < 0:
+                        raise NotSimple
+                continue
+            s = line.split("#", 1)[0] if "#" in line else line
+            if not s or s.isspace():
+                continue
+            t = self.tokens(s)
+            if t is None:
+                continue
+            key, vals, cols = t
+            if not key or key[0] not in first:
+                continue
+            fn = cache.get(key, False)
+            if fn is False:
+                fn = cache[key] = self.builder(key, s, vals, cols)
+            if fn is None:
+                continue
+            out.append(fn(n + 1, cols, vals))
+            lines[n] = ""
+        return out, "\n".join(lines)
+
+
+_STRIP = re.compile(r'"[^"\n]*"|#.*')
+
+
+def _expr(obj, col2i, var, vals) -> str:
+    if obj is None or isinstance(obj, (bool, str)):
+        return repr(obj)
+    if isinstance(obj, int):
+        return repr(obj)
+    if isinstance(obj, A.Ref):
+        i = col2i[obj.col]
+        if vals[i] != obj.text:
+            raise ValueError
+        return f"Ref(v[{i}], L, c[{i}])" if i in var else f"Ref({obj.text!r}, L, c[{i}])"
+    if isinstance(obj, list):
+        return "[" + ", ".join(_expr(x, col2i, var, vals) for x in obj) + "]"
+    if isinstance(obj, tuple):
+        return "(" + "".join(_expr(x, col2i, var, vals) + ", " for x in obj) + ")"
+    if dataclasses.is_dataclass(obj):
+        i = col2i[obj.col]
+        args = []
+        for f in dataclasses.fields(obj):
+            val = getattr(obj, f.name)
+            if f.name == "line":
+                args.append("L")
+            elif f.name == "col":
+                args.append(f"c[{i}]")
+            elif isinstance(val, str) and i in var and val == vals[i]:
+                args.append(f"v[{i}]")
+            elif isinstance(val, int) and not isinstance(val, bool) and i in var and vals[i].isdigit() \
+                    and val == int(vals[i]):
+                args.append(f"int(v[{i}])")
+            else:
+                args.append(_expr(val, col2i, var, vals))
+        return f"{type(obj).__name__}({', '.join(args)})"
+    raise TypeError(type(obj))
