@@ -126,6 +126,9 @@ class _Resolver:
         # Names: the straight-line part in order, then every block.
         for st in sc.stmts:
             self.stmt(st, sc, None)
+        self.expects(sc.stmts)
+        for b in sc.blocks:
+            self.expects(b.stmts)
         for b in sc.blocks:
             cpu = self.cpu(b.cpu, sc)
             if cpu is not None:
@@ -140,6 +143,13 @@ class _Resolver:
         if sc.final is not None:
             self.conds(sc.final.conds, sc)
         return sc
+
+    def expects(self, stmts):
+        """`expect` speaks of the next kernel statement: not of an assertion, nor of nothing."""
+        for st, nxt in zip(stmts, stmts[1:] + [None]):
+            if isinstance(st, A.Expect) and not (isinstance(nxt, A.Stmt) and not isinstance(nxt, (A.Assert, A.Expect))):
+                what = "the end" if nxt is None else ("an assertion" if isinstance(nxt, A.Assert) else "another `expect`")
+                self.err(st, f"`expect {st.kind}` must be followed by the kernel statement it speaks of, not {what}")
 
     def declare_block(self, b, sc):
         for st in b.stmts:
