@@ -4,6 +4,9 @@ from __future__ import annotations
 from .kernel import INIT_MM
 from .runner import EXPECTED, FAILED, OK, REFUSED, VIOLATION, RunResult, cond_text
 
+INTERLEAVING_NOTE = ("per-CPU blocks: one interleaving, round robin in CPU order, one statement per "
+                     "block per turn (mmscn explore runs them all)")
+
 _BOLD, _DIM, _RED, _GREEN, _YELLOW, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"
 
 
@@ -62,10 +65,15 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
 
     w = out.write
     if not quiet:
-        w(c(_BOLD, f"{sc.path}: {sc.name}") + f" (arch {r.arch}, {sc.ncpus} CPU{'s' if sc.ncpus != 1 else ''})\n")
+        title = f"{sc.path}: {sc.title}" if sc.title else sc.path
+        w(c(_BOLD, title) + f" (arch {r.arch}, {sc.ncpus} CPU{'s' if sc.ncpus != 1 else ''})\n")
         idles = ", ".join(f"idle{i}" for i in range(sc.ncpus))
         w(f"  boot: {idles} on @init_mm (users {k_boot_users(r)}, count {k_boot_count(r)})\n")
+        blocks_started = False
         for st in r.steps:
+            if st.cpu is not None and not blocks_started:
+                blocks_started = True
+                w(c(_BOLD, f"  {INTERLEAVING_NOTE}") + "\n")
             where = f"cpu{st.cpu}: " if st.cpu is not None else ""
             text = statement_text(lines, st.stmt)
             mark = {OK: "", REFUSED: c(_RED, "  refused"), VIOLATION: c(_RED, "  VIOLATION"),
@@ -145,7 +153,8 @@ def run_json(r: RunResult, lines: list) -> dict:
         steps.append(d)
     out = {
         "file": sc.path, "title": sc.name, "arch": r.arch, "cpus": sc.ncpus,
-        "expect": sc.outcome, "passed": r.passed, "failed": r.failed, "stopped": r.stopped,
+        "expect": sc.outcome, "passed": r.passed,
+        "interleaving": "round-robin" if sc.blocks else None, "failed": r.failed, "stopped": r.stopped,
         "boot": [event_json(e) for e in r.boot], "steps": steps,
         "failures": [d.to_json() for d in r.diagnostics],
         "assertions": r.assertions, "cost": r.cost,
