@@ -189,8 +189,21 @@ def _value_of(v):
         if kind == "cpuset":
             line, col = (payload[0].line, payload[0].col) if payload else (0, 0)
             return A.Value("cpuset", payload, line, col)
+        if kind == "task" and payload.text in _VALUE_WORDS:
+            # The lexer prefers NAME to the word terminals (BOOL, STATE_WORD,
+            # KIND_WORD are regex alternations, so Lark cannot retype them as
+            # it does single-string keywords): `A.state == dead` arrives as a
+            # task name.  The words are reserved, so give them their meaning.
+            word = payload.text
+            if word in _BOOL_WORDS:
+                return A.Value("bool", word == "true", payload.line, payload.col)
+            return A.Value("word", word, payload.line, payload.col)
         return A.Value(kind, payload.text, payload.line, payload.col)
     return v
+
+
+_BOOL_WORDS = frozenset(word_classes()["BOOL"])
+_VALUE_WORDS = _BOOL_WORDS | frozenset(word_classes()["STATE_WORD"]) | frozenset(word_classes()["KIND_WORD"])
 
 
 _parser: Optional[Lark] = None
