@@ -72,3 +72,41 @@ def test_linux_2_3_and_generic_pair_tell_the_same_story():
     arch_o, o = body("lazy_chain_linux_2_3.mmscn")
     assert (arch_g, arch_o) == ("generic", "linux-2.3")
     assert o[:len(g)] == g
+
+
+# ---- docs/language.md: its scenarios run, and it names every word of the grammar
+DOC = EXAMPLES.parent / "docs" / "language.md"
+
+
+def doc_scenarios():
+    text = DOC.read_text()
+    blocks = text.split("```mmscn\n")[1:]
+    return [b.split("```", 1)[0] for b in blocks]
+
+
+def test_language_doc_has_scenarios():
+    assert len(doc_scenarios()) >= 5
+
+
+@pytest.mark.parametrize("index", range(len(doc_scenarios())))
+def test_language_doc_scenario_passes(mmscn_cmd, tmp_path, index):
+    src = doc_scenarios()[index]
+    path = tmp_path / f"doc{index}.mmscn"
+    path.write_text(src)
+    p = run(mmscn_cmd, "run", "--json", str(path))
+    assert p.returncode == 0, src + p.stdout[-3000:] + p.stderr
+    assert json.loads(p.stdout)["passed"] is True
+
+
+def test_language_doc_names_every_word():
+    from mmscn.grammar import word_classes
+    text = DOC.read_text()
+    classes = word_classes()
+    missing = []
+    for cls in ("CPU_FIELD", "MM_FIELD", "TASK_FIELD"):
+        missing += [w for w in classes[cls] if f".{w}`" not in text]
+    missing += [w for w in classes["COST_FIELD"] if f"`cost.{w}`" not in text]
+    for cls in ("STATE_WORD", "KIND_WORD", "BOOL", "OUTCOME_WORD", "QUANTIFIER", "EXPECT_KIND", "MMREF_OP"):
+        missing += [w for w in classes[cls] if w not in text]
+    missing += [w for w in statement_words() if f"`{w}" not in text]
+    assert not missing, f"docs/language.md does not mention: {missing}"
