@@ -102,6 +102,7 @@ def test_borrow_on_switch():
         ("schedule cpu0 A", {I: (2, 1), "@A": (1, 1)}, {"idle0": (N, N)}),
         # A -> kw, user -> kernel: next->active_mm = prev->active_mm; mmgrab_lazy_tlb
         ("schedule cpu0 kw", {I: (2, 1), "@A": (1, 2)}, {"kw": (N, "@A")}),
+        # copy_mm: no mm for a kernel thread
         ("spawn kthread kw2", {I: (2, 1), "@A": (1, 2)}, {"kw2": (N, N)}),
         # kw -> kw2, kernel -> kernel: "lazy + transfer active", prev->active_mm = NULL
         ("schedule cpu0 kw2", {I: (2, 1), "@A": (1, 2)}, {"kw": (N, N), "kw2": (N, "@A")}),
@@ -113,23 +114,33 @@ def test_borrow_on_switch():
 def test_two_counters():
     I = "@init_mm"
     replay("two_counters.mmscn", {I: (2, 3)}, [
+        # dup_mm -> mm_init: users 1, count 1
         ("spawn A", {I: (2, 3), "@A": (1, 1)}, {"A": ("@A", "@A")}),
         # copy_mm with CLONE_VM: mmget(oldmm); mm_count untouched
         ("spawn thread T of A", {I: (2, 3), "@A": (2, 1)}, {"T": ("@A", "@A")}),
+        # copy_mm returns early: nothing counted
         ("spawn kthread k0", {I: (2, 3), "@A": (2, 1)}, {"k0": (N, N)}),
+        # the same
         ("spawn kthread k1", {I: (2, 3), "@A": (2, 1)}, {"k1": (N, N)}),
         # idle0 -> A: finish_task_switch drops idle0's lazy init_mm reference
         ("schedule cpu0 A", {I: (2, 2), "@A": (2, 1)}, {"idle0": (N, N)}),
+        # idle1 -> T, kernel -> user: finish_task_switch drops idle1's init_mm reference
         ("schedule cpu1 T", {I: (2, 1), "@A": (2, 1)}, {"idle1": (N, N)}),
         # user -> kernel: mmgrab_lazy_tlb(prev->active_mm), once per lazy user
         ("schedule cpu0 k0", {I: (2, 1), "@A": (2, 2)}, {"k0": (N, "@A")}),
+        # T -> k1, user -> kernel: mmgrab_lazy_tlb
         ("schedule cpu1 k1", {I: (2, 1), "@A": (2, 3)}, {"k1": (N, "@A")}),
+        # mmget: atomic_inc(&mm->mm_users)
         ("mmget @A", {I: (2, 1), "@A": (3, 3)}, {}),
+        # mmgrab: atomic_inc(&mm->mm_count)
         ("mmgrab @A", {I: (2, 1), "@A": (3, 4)}, {}),
+        # mmput: users 3 -> 2, not the last
         ("mmput @A", {I: (2, 1), "@A": (2, 4)}, {}),
+        # mmdrop: count 4 -> 3, not the last
         ("mmdrop @A", {I: (2, 1), "@A": (2, 3)}, {}),
         # kernel -> user: rq->prev_mm = @A; mmdrop_lazy_tlb_sched in finish_task_switch
         ("schedule cpu0 A", {I: (2, 1), "@A": (2, 2)}, {"k0": (N, N)}),
+        # k1 -> T: the same on cpu1
         ("schedule cpu1 T", {I: (2, 1), "@A": (2, 1)}, {"k1": (N, N)}),
         # exit_mm: mmgrab_lazy_tlb +1, current->mm = NULL, mmput users 2 -> 1
         ("exit T", {I: (2, 1), "@A": (1, 2)}, {"T": (N, "@A")}),
@@ -143,10 +154,15 @@ def test_two_counters():
 def test_kthread_use_mm():
     I = "@init_mm"
     replay("kthread_use_mm.mmscn", {I: (2, 3)}, [
+        # dup_mm -> mm_init: users 1, count 1
         ("spawn A", {I: (2, 3), "@A": (1, 1)}, {"A": ("@A", "@A")}),
+        # copy_mm returns early
         ("spawn kthread io_sq", {I: (2, 3), "@A": (1, 1)}, {"io_sq": (N, N)}),
+        # copy_mm returns early
         ("spawn kthread vhost", {I: (2, 3), "@A": (1, 1)}, {"vhost": (N, N)}),
+        # idle0 -> A: finish_task_switch drops idle0's init_mm reference
         ("schedule cpu0 A", {I: (2, 2), "@A": (1, 1)}, {"idle0": (N, N)}),
+        # A -> io_sq, user -> kernel: mmgrab_lazy_tlb(@A)
         ("schedule cpu0 io_sq", {I: (2, 2), "@A": (1, 2)}, {"io_sq": (N, "@A")}),
         # mmget_not_zero: atomic_inc_not_zero(&mm->mm_users) succeeds
         ("mmget_not_zero @A", {I: (2, 2), "@A": (2, 2)}, {}),
@@ -155,11 +171,13 @@ def test_kthread_use_mm():
         ("use_mm io_sq @A", {I: (2, 2), "@A": (2, 2)}, {"io_sq": ("@A", "@A")}),
         # kthread_unuse_mm: tsk->mm = NULL, mmgrab_lazy_tlb +1, mmdrop -1
         ("unuse_mm io_sq", {I: (2, 2), "@A": (2, 2)}, {"io_sq": (N, "@A")}),
+        # mmput: users 2 -> 1, not the last
         ("mmput @A", {I: (2, 2), "@A": (1, 2)}, {}),
         # io_sq -> A, kernel -> user: rq->prev_mm, finish_task_switch drops it
         ("schedule cpu0 A", {I: (2, 2), "@A": (1, 1)}, {"io_sq": (N, N)}),
         # idle1 -> vhost, kernel -> kernel: init_mm transferred, no count change
         ("schedule cpu1 vhost", {I: (2, 2), "@A": (1, 1)}, {"idle1": (N, N), "vhost": (N, I)}),
+        # atomic_inc_not_zero(&mm->mm_users): 1 -> 2
         ("mmget_not_zero @A", {I: (2, 2), "@A": (2, 1)}, {}),
         # mmgrab(@A) +1; mmdrop_lazy_tlb(init_mm) -1
         ("use_mm vhost @A", {I: (2, 1), "@A": (2, 2)}, {"vhost": ("@A", "@A")}),
@@ -167,6 +185,7 @@ def test_kthread_use_mm():
         ("exit A", {I: (2, 1), "@A": (1, 3)}, {"A": (N, "@A")}),
         # dead A -> idle0, kernel -> kernel: transfer
         ("schedule cpu0 idle", {I: (2, 1), "@A": (1, 3)}, {"A": (N, N), "idle0": (N, "@A")}),
+        # kthread_unuse_mm: mmgrab_lazy_tlb +1, mmdrop -1
         ("unuse_mm vhost", {I: (2, 1), "@A": (1, 3)}, {"vhost": (N, "@A")}),
         # the last mm_users reference: __mmput, exit_mmap, mmdrop -1
         ("mmput @A", {I: (2, 1), "@A": (0, 2)}, {}),
@@ -178,13 +197,17 @@ def test_kthread_use_mm():
 def test_exec_new_mm():
     I = "@init_mm"
     replay("exec_new_mm.mmscn", {I: (2, 3)}, [
+        # dup_mm -> mm_init: users 1, count 1
         ("spawn A", {I: (2, 3), "@A": (1, 1)}, {"A": ("@A", "@A")}),
+        # idle0 -> A: finish_task_switch drops idle0's init_mm reference
         ("schedule cpu0 A", {I: (2, 2), "@A": (1, 1)}, {}),
         # exec_mmap: mm_alloc (1, 1) is installed; mmput(old_mm) 1 -> 0, __mmput's
         # mmdrop 1 -> 0: __mmdrop frees @A
         ("exec A", {I: (2, 2), "@A": (0, 0), "@A.2": (1, 1)}, {"A": ("@A.2", "@A.2")}),
+        # exec_mmap: mm_alloc (1, 1); mmput(@A.2) 1 -> 0, __mmput's mmdrop frees it
         ("exec A mm @shell", {I: (2, 2), "@A": (0, 0), "@A.2": (0, 0), "@shell": (1, 1)},
          {"A": ("@shell", "@shell")}),
+        # copy_mm returns early
         ("spawn kthread kinit", {I: (2, 2), "@A": (0, 0), "@A.2": (0, 0), "@shell": (1, 1)},
          {"kinit": (N, N)}),
         # idle1 -> kinit, kernel -> kernel: init_mm transferred
@@ -193,6 +216,7 @@ def test_exec_new_mm():
         # kernel_execve: no old_mm, so mmdrop_lazy_tlb(active_mm = init_mm)
         ("exec kinit", {I: (2, 1), "@A": (0, 0), "@A.2": (0, 0), "@shell": (1, 1), "@kinit": (1, 1)},
          {"kinit": ("@kinit", "@kinit")}),
+        # copy_mm returns early
         ("spawn kthread helper", {I: (2, 1), "@A": (0, 0), "@A.2": (0, 0), "@shell": (1, 1), "@kinit": (1, 1)},
          {"helper": (N, N)}),
         # A -> helper, user -> kernel: mmgrab_lazy_tlb(@shell)
@@ -207,12 +231,15 @@ def test_exec_new_mm():
 def test_init_mm_is_lazy_only():
     I = "@init_mm"
     replay("init_mm_is_lazy_only.mmscn", {I: (2, 3)}, [
+        # copy_mm returns early; idle tasks hold init_mm from boot
         ("spawn kthread kw", {I: (2, 3)}, {"kw": (N, N), "idle0": (N, I), "idle1": (N, I)}),
         # kernel -> kernel: transfer of init_mm
         ("schedule cpu0 kw", {I: (2, 3)}, {"kw": (N, I), "idle0": (N, N)}),
+        # dup_mm -> mm_init: users 1, count 1
         ("spawn A", {I: (2, 3), "@A": (1, 1)}, {"A": ("@A", "@A")}),
         # kernel -> user: finish_task_switch drops the init_mm reference kw carried
         ("schedule cpu0 A", {I: (2, 2), "@A": (1, 1)}, {"kw": (N, N)}),
+        # A -> kw, user -> kernel: mmgrab_lazy_tlb(@A)
         ("schedule cpu0 kw", {I: (2, 2), "@A": (1, 2)}, {"kw": (N, "@A")}),
         # sched_force_init_mm: mmgrab_lazy_tlb(init_mm), active_mm = init_mm,
         # switch_mm_irqs_off, mmdrop_lazy_tlb(@A)
@@ -223,10 +250,15 @@ def test_init_mm_is_lazy_only():
 def test_threads_share_mm():
     I = "@init_mm"
     replay("threads_share_mm.mmscn", {I: (2, 3)}, [
+        # dup_mm -> mm_init: users 1, count 1
         ("spawn A", {I: (2, 3), "@A": (1, 1)}, {"A": ("@A", "@A")}),
+        # copy_mm, CLONE_VM: mmget
         ("spawn thread T1 of A", {I: (2, 3), "@A": (2, 1)}, {"T1": ("@A", "@A")}),
+        # copy_mm, CLONE_VM: mmget (the same mm as T1's)
         ("spawn thread T2 of T1", {I: (2, 3), "@A": (3, 1)}, {"T2": ("@A", "@A")}),
+        # idle0 -> T1: finish_task_switch drops idle0's init_mm reference
         ("schedule cpu0 T1", {I: (2, 2), "@A": (3, 1)}, {"idle0": (N, N)}),
+        # idle1 -> T2: the same on cpu1
         ("schedule cpu1 T2", {I: (2, 1), "@A": (3, 1)}, {}),
         # user -> user: switch_mm only
         ("schedule cpu0 A", {I: (2, 1), "@A": (3, 1)}, {}),
@@ -234,7 +266,9 @@ def test_threads_share_mm():
         ("exit A", {I: (2, 1), "@A": (2, 2)}, {"A": (N, "@A")}),
         # dead A -> T1, kernel -> user: rq->prev_mm = @A, dropped in finish_task_switch
         ("schedule cpu0 T1", {I: (2, 1), "@A": (2, 1)}, {"A": (N, N)}),
+        # exit_mm: mmgrab_lazy_tlb +1, mmput users 2 -> 1
         ("exit T1", {I: (2, 1), "@A": (1, 2)}, {"T1": (N, "@A")}),
+        # dead T1 -> idle0, kernel -> kernel: transfer
         ("schedule cpu0 idle", {I: (2, 1), "@A": (1, 2)}, {"T1": (N, N), "idle0": (N, "@A")}),
         # the last user: +1, mmput 1 -> 0, __mmput's mmdrop -1
         ("exit T2", {I: (2, 1), "@A": (0, 2)}, {"T2": (N, "@A")}),
@@ -243,8 +277,11 @@ def test_threads_share_mm():
 
 # The same story under both policies: the same counters after every statement.
 LAZY_CHAIN = [
+    # dup_mm -> mm_init: users 1, count 1
     ("spawn A", {"@init_mm": (2, 2), "@A": (1, 1)}, {"A": ("@A", "@A"), "idle0": (N, "@init_mm")}),
+    # copy_mm returns early
     ("spawn kthread k1", {"@init_mm": (2, 2), "@A": (1, 1)}, {"k1": (N, N)}),
+    # copy_mm returns early
     ("spawn kthread k2", {"@init_mm": (2, 2), "@A": (1, 1)}, {"k2": (N, N)}),
     # generic: rq->prev_mm dropped in finish_task_switch; 2.4: mmdrop(oldmm) before switch_to
     ("schedule cpu0 A", {"@init_mm": (2, 1), "@A": (1, 1)}, {"idle0": (N, N)}),
@@ -252,11 +289,15 @@ LAZY_CHAIN = [
     ("schedule cpu0 k1", {"@init_mm": (2, 1), "@A": (1, 2)}, {"k1": (N, "@A")}),
     # generic: transfer (0 atomics); 2.4: atomic_inc, then mmdrop (2 atomics)
     ("schedule cpu0 k2", {"@init_mm": (2, 1), "@A": (1, 2)}, {"k1": (N, N), "k2": (N, "@A")}),
+    # k2 -> idle0, kernel -> kernel: generic transfers; 2.4 atomic_inc then mmdrop
     ("schedule cpu0 idle", {"@init_mm": (2, 1), "@A": (1, 2)}, {"k2": (N, N), "idle0": (N, "@A")}),
+    # idle0 -> A, kernel -> user: generic rq->prev_mm + finish_task_switch; 2.4 mmdrop at once
     ("schedule cpu0 A", {"@init_mm": (2, 1), "@A": (1, 1)}, {"idle0": (N, N)}),
     # exit_mm (both): +1, mmput 1 -> 0, __mmput's mmdrop -1
     ("exit A", {"@init_mm": (2, 1), "@A": (0, 1)}, {"A": (N, "@A")}),
+    # dead A -> idle0: generic transfers; 2.4 atomic_inc then mmdrop
     ("schedule cpu0 idle", {"@init_mm": (2, 1), "@A": (0, 1)}, {"A": (N, N), "idle0": (N, "@A")}),
+    # dup_mm -> mm_init
     ("spawn B", {"@init_mm": (2, 1), "@A": (0, 1), "@B": (1, 1)}, {"B": ("@B", "@B")}),
     # the zombie's last reference: count 1 -> 0, __mmdrop
     ("schedule cpu0 B", {"@init_mm": (2, 1), "@A": (0, 0), "@B": (1, 1)}, {"idle0": (N, N)}),
