@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from mmscn.grammar import keywords
+
 from . import ast as A
 from .diagnostics import Diagnostic
 from .parser import MAX_INT, MAX_NESTING, ParseFailed, decode_source, parse_items
@@ -181,7 +183,10 @@ class _Resolver:
                           f"(named after the task) or named with `mm @NAME`")
 
     def declare_task(self, ref: A.Ref):
-        if ref.text in self.tasks:
+        if ref.text in keywords():
+            # `A.state == dead` must read `dead` as the state, so no task may be called that
+            self.err(ref, f"`{ref.text}` is a word of the language and cannot name a task")
+        elif ref.text in self.tasks:
             first = self.tasks[ref.text]
             where = "is an idle task" if first == 0 else f"was spawned at line {first}"
             self.err(ref, f"a task named `{_short(ref.text)}` already exists: it {where}")

@@ -451,8 +451,14 @@ class Kernel:
         if self.t_kind[t] == KTHREAD and self.t_mm[t] is not None:
             raise Refusal(f"{name} is inside kthread_use_mm({self.m_name[self.t_mm[t]]}); call kthread_unuse_mm "
                           f"before kernel_execve", "kthread_use_mm (kernel/kthread.c)")
-        new = self.mm_init(mm_name)
         old_mm, active = self.t_mm[t], self.t_active[t]
+        if old_mm is not None and self.arch.exec_reuses_sole_mm and self.m_users[old_mm] == 1:
+            # 2.4's exec_mmap: the only user keeps its mm_struct, emptied in place by exit_mmap
+            self._op(name, "exec_mmap", f"{self.m_name[old_mm]} has one user: exit_mmap empties it in place "
+                     f"and {name} keeps it (no new mm)")
+            self.arch.exit_mmap(self, old_mm)
+            return old_mm
+        new = self.mm_init(mm_name)
         self._op(name, "exec_mmap", f"{self.mm_label(active)} -> {mm_name}"
                  + ("" if old_mm is not None else " (kernel_execve: a kernel thread becomes a user task)"))
         if old_mm is None:
@@ -541,6 +547,7 @@ class Kernel:
     def cpu_down(self, cpu: int) -> None:
         """Hot-unplug (current kernels): sched_force_init_mm on the CPU, then finish_cpu elsewhere."""
         self._require_online(cpu, "offline")
+        self._require_hotplug()
         if sum(self.c_online) == 1:
             raise Refusal(f"cpu{cpu} is the last online CPU; cpu_down refuses to take it down",
                           "cpu_down (kernel/cpu.c)")
@@ -566,6 +573,7 @@ class Kernel:
 
     def cpu_up(self, cpu: int) -> None:
         """Bring-up: the CPU's idle task takes init_mm (mmgrab, or the lazy helper on powerpc)."""
+        self._require_hotplug()
         if self.c_online[cpu]:
             raise Refusal(f"cpu{cpu} is already online", "cpu_up (kernel/cpu.c)")
         idle = self._idle(cpu)
@@ -616,6 +624,10 @@ class Kernel:
     # ================================================================ helpers
     def _idle(self, cpu: int) -> int:
         return cpu  # idle tasks are created first, one per CPU
+
+    def _require_hotplug(self) -> None:
+        if not self.arch.has_cpu_hotplug:
+            raise Refusal(f"{self.arch.name} has no CPU hotplug (it came with 2.6)", "cpu_down/cpu_up (kernel/cpu.c)")
 
     def _require_online(self, cpu: int, what: str) -> None:
         if not self.c_online[cpu]:

@@ -25,6 +25,10 @@ class Policy:
     lazy_tlb_refcount = True
     #: kthread_use_mm exists (not in the 1999 kernel)
     has_kthread_use_mm = True
+    #: exec_mmap keeps the old mm when its task is the only user (2.4 did; today's kernel never)
+    exec_reuses_sole_mm = False
+    #: CPU hotplug exists (offline/online)
+    has_cpu_hotplug = True
     #: hardware fields this policy models: any of "loaded_mm", "lazy", "cpumask"
     hardware_fields: tuple = ()
 

@@ -10,7 +10,7 @@ counters after each statement are the same as generic's.  exit_mm grabs
 before mmput as today.  kthread_use_mm did not exist yet.
 (The exact 2.3.13 code was not read; 2.4's is what this follows.)
 """
-from ..kernel import C_LAZY, Violation
+from ..kernel import C_LAZY, Refusal, Violation
 from .base import Policy
 
 
@@ -18,6 +18,14 @@ class Linux23(Policy):
     name = "linux-2.3"
     summary = "the 1999 scheduler (2.3.13 to 2.4): grab on every lazy switch, drop at once"
     has_kthread_use_mm = False
+    # 2.4 exec_mmap: `if (old_mm && atomic_read(&old_mm->mm_users) == 1) { mm_release(); exit_mmap(old_mm); return 0; }`
+    exec_reuses_sole_mm = True
+    has_cpu_hotplug = False
+
+    def unlazy(self, k, cpu):
+        # 2.4 had no way to push a lazy task onto init_mm: it kept the borrowed mm until switched away
+        raise Refusal("linux-2.3 has no sched_force_init_mm: a lazy task keeps its borrowed mm until it is "
+                      "switched away", "schedule (2.4 kernel/sched.c)")
 
     def context_switch(self, k, cpu, prev, nxt):
         oldmm = k.t_active[prev]
