@@ -54,7 +54,7 @@ CASES = [
 FAST = [3, 5, 3, 3, 1, 7, 3, 1, 0, 7]
 
 
-@pytest.mark.parametrize("text,fast", zip(CASES, FAST))
+@pytest.mark.parametrize("text,fast", list(zip(CASES, FAST)))
 def test_shapes_equal_lark(text, fast):
     assert shaped(text) == plain(text)
     assert fast_count(text) == fast
