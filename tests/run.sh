@@ -8,6 +8,28 @@ cd "$(dirname "$0")/.."
 venv=${MMSCN_VENV:-.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+# The editors the highlighting tests drive (tests/test_editors.py): Debian's vim
+# (not vim-tiny: it lacks +syntax) and emacs-nox, and the npm packages of
+# editors/vscode.  What cannot be installed makes those tests fail under CI=true.
+need=()
+vim --version 2>/dev/null | grep '+syntax' >/dev/null || need+=(vim)   # no -q: no SIGPIPE
+command -v emacs >/dev/null || need+=(emacs-nox)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  if command -v apt-get >/dev/null && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
+      || echo "tests/run.sh: WARNING: apt-get install ${need[*]} failed" >&2
+  else
+    echo "tests/run.sh: WARNING: ${need[*]} missing and apt-get (as root) unavailable" >&2
+  fi
+fi
+if command -v npm >/dev/null; then
+  (cd editors/vscode && { [ node_modules/.package-lock.json -nt package-lock.json ] \
+     || npm ci --no-audit --no-fund --loglevel=error >/dev/null; }) \
+    || echo "tests/run.sh: WARNING: npm ci in editors/vscode failed" >&2
+else
+  echo "tests/run.sh: WARNING: npm missing: the VS Code grammar tests cannot run" >&2
+fi
 export PATH="$PWD/$venv/bin:$PATH"
 [ "${venv#/}" != "$venv" ] && export PATH="$venv/bin:$PATH"
 exec "$venv/bin/python" -m pytest "$@"
