@@ -200,15 +200,15 @@ def classify_vscode(files, tmp):
 def classify_pygments(files, tmp):
     from pygments.token import (Comment, Error, Keyword, Name, Number, Operator,
                                 Punctuation, String)
-    from mmscn.dsl.lexer import MmscnLexer
+    from pygments.lexers import get_lexer_for_filename
     order = [(Keyword.Reserved, "keyword"), (Keyword.Constant, "constant"), (Keyword, "statement"),
              (Operator.Word, "operator"), (Operator, "op"), (Name.Attribute, "field"),
              (Name.Variable, "task"), (Name.Entity, "mm"), (Name.Builtin, "cpu"),
              (Name.Constant, "arch"), (Number, "number"), (String, "string"),
              (Comment, "comment"), (Punctuation, "punct"), (Error, "invalid")]
-    lexer = MmscnLexer()
     res = {}
     for f in files:
+        lexer = get_lexer_for_filename(str(f))      # found as Sphinx/pygmentize find it
         rows, cur = [], []
         for ttype, value in lexer.get_tokens(Path(f).read_text(encoding="utf-8")):
             g = next((g for t, g in order if ttype in t), None)
@@ -219,7 +219,7 @@ def classify_pygments(files, tmp):
                 else:
                     cur.append(g)
         rows.append(cur)
-        res[str(f)] = ("mmscn", rows)
+        res[str(f)] = (lexer.aliases[0], rows)
     return res
 
 
