@@ -1,0 +1,280 @@
+"""`mmscn explore`: every interleaving of a scenario's per-CPU blocks.
+
+Exit status: 0 the verdict is what the header expects (`expect pass`, the
+default: no interleaving fails and `final` holds; `expect fail`: some
+interleaving fails or `final` does not hold), 1 it is not, 2 the file cannot
+be read or parsed or the command line is wrong, 3 the search was cut short
+(--max-states, --max-seconds, --random) before it could decide.
+Only the standard library is imported here; the search is imported by run().
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+EXIT_INCOMPLETE = 3
+
+
+def add_arguments(p) -> None:
+    p.description = ("Run every interleaving of the scenario's per-CPU blocks (each statement one atomic "
+                     "kernel operation) and judge it like a litmus test: no interleaving may fail, and "
+                     "`final forall`/`final exists` must hold. A failure comes with the shortest "
+                     "interleaving that reaches it.")
+    p.epilog = ("exit status: 0 the verdict is what the header expects; 1 it is not; 2 unreadable file or "
+                "bad command line; 3 the search stopped before it could decide (--max-states, --max-seconds, "
+                "or --random without a failure).")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--arch", help="override the scenario's `arch`")
+    p.add_argument("--witness", metavar="OUT", help="write the failing interleaving as a plain .mmscn scenario "
+                   "(no blocks) that `mmscn run` replays to the same failure")
+    p.add_argument("--all-finals", action="store_true", help="list every distinct final state (and keep "
+                   "searching after a failure)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--max-states", type=_positive_int, metavar="N", help="stop after N distinct states")
+    p.add_argument("--max-seconds", type=_positive_float, metavar="S", help="stop after S seconds")
+    p.add_argument("--no-por", action="store_true", help="turn partial-order reduction off")
+    p.add_argument("--no-symmetry", action="store_true", help="turn symmetry reduction off")
+    p.add_argument("--random", type=_positive_int, metavar="N", help="run N random interleavings instead of all")
+    p.add_argument("--seed", type=int, metavar="S", help="seed for --random (printed, so a failure replays)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict and failures")
+
+
+def _positive_int(text):
+    import argparse
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    if v <= 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return v
+
+
+def _positive_float(text):
+    import argparse
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}")
+    if not v > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return v
+
+
+class Progress:
+    """A one-line progress report on stderr, only on a terminal and only after a second."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.shown = False
+        self.last = 0.0
+
+    def __call__(self, states, distinct, depth, elapsed):
+        if elapsed < 1.0 or elapsed - self.last < 0.2:
+            return
+        self.last = elapsed
+        self.shown = True
+        rate = states / elapsed if elapsed else 0
+        self.stream.write(f"\r  exploring: {states:,} states, {distinct:,} distinct, depth {depth}, "
+                          f"{rate:,.0f} states/s, {elapsed:.0f} s ")
+        self.stream.flush()
+
+    def done(self):
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def run(args) -> int:
+    from mmscn.cli import EXIT_BAD_INPUT, load, use_color
+    from mmscn.interpreter import explore as X
+    from mmscn.interpreter.policies import UnknownPolicy
+
+    color = use_color(sys.stdout) and not args.json
+    loaded = load(args.file, sys.stderr, use_color(sys.stderr))
+    if loaded is None:
+        return EXIT_BAD_INPUT
+    sc, text = loaded
+    lines = text.split("\n")
+    try:
+        model = X.Model(sc, lines, args.arch)
+    except UnknownPolicy as e:
+        sys.stderr.write(f"mmscn: {e}\n")
+        return EXIT_BAD_INPUT
+    progress = Progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
+    if model.prologue_failure is not None:
+        res = X.Result(model, X.Stats(), complete=True, failure=model.prologue_failure, mode="prologue")
+    elif args.random:
+        seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
+        res = X.random_walks(model, args.random, seed, args.max_seconds, progress)
+    else:
+        ex = X.Explorer(model, por=not args.no_por, symmetry=not args.no_symmetry,
+                        max_states=args.max_states, max_seconds=args.max_seconds,
+                        all_finals=args.all_finals, progress=progress)
+        res = ex.run()
+    if progress is not None:
+        progress.done()
+    steps = X.replay(model, res.path) if res.failure is not None and res.path else []
+    if args.witness and res.failure is not None and res.mode != "prologue":
+        try:
+            with open(args.witness, "w") as fh:
+                fh.write(X.witness_text(model, res))
+        except OSError as e:
+            sys.stderr.write(f"mmscn: {args.witness}: cannot write the witness: {e.strerror or e}\n")
+            return EXIT_BAD_INPUT
+    elif args.witness and not args.json:
+        sys.stderr.write(f"mmscn: no failing interleaving, so no witness written to {args.witness}\n")
+    if args.json:
+        json.dump(report_json(model, res, steps, args), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        write_text(model, res, steps, args, sys.stdout, color)
+    p = res.passed
+    if p is None:
+        return EXIT_INCOMPLETE
+    return 0 if p else 1
+
+
+# ====================================================================== reports
+def _plural(n, word):
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def search_line(res) -> str:
+    if res.mode == "random":
+        return f"random interleavings: {res.walks:,} run, seed {res.seed} (replay with --random {res.walks} " \
+               f"--seed {res.seed})"
+    if res.mode == "prologue":
+        return "the prologue failed: nothing to explore"
+    por = "on" if res.por else ("off (blocks create tasks or mms)" if res.model.creates else "off")
+    sym = f"on (group of {res.symmetry})" if res.symmetry > 1 else "none found"
+    return f"exhaustive search: partial-order reduction {por}, symmetry {sym}"
+
+
+def verdict_text(model, res) -> tuple:
+    """(headline, detail) of the verdict, before the header's expectation."""
+    f = model.final
+    h = res.holds
+    if res.failure is not None:
+        fl = res.failure
+        what = {"final": "a final state breaks `final forall`", "deadlock": "an interleaving deadlocks",
+                "prologue": "the prologue fails"}.get(fl.kind, f"an interleaving fails ({fl.kind})")
+        return "fails", what
+    if h is None:
+        return "incomplete", (res.stop_reason or "random interleavings cannot show that none fails") + \
+            "; no failure in the part searched"
+    if f is None:
+        return "holds", "no interleaving fails"
+    from mmscn.interpreter.runner import cond_text
+    cond = ", ".join(cond_text(c) for c in f.conds)
+    if f.quantifier == "forall":
+        return "holds", f"no interleaving fails, and `final forall {cond}` holds in all " \
+                        f"{_plural(res.stats.finals, 'final state')}"
+    if res.exists_count:
+        return "holds", f"no interleaving fails, and `final exists {cond}` holds in {res.exists_count:,} " \
+                        f"of {_plural(res.stats.finals, 'final state')}"
+    return "fails", f"`final exists {cond}` holds in none of the {_plural(res.stats.finals, 'final state')}"
+
+
+def write_text(model, res, steps, args, out, color) -> None:
+    from mmscn.dsl.diagnostics import Diagnostic
+    from mmscn.interpreter.explore import final_fields, stmt_source
+    B, R, G, D, Z = ("\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[2m", "\x1b[0m") if color else ("",) * 5
+    sc, st = model.sc, res.stats
+    w = out.write
+    if not args.quiet:
+        title = f"{sc.path}: {sc.title}" if sc.title else sc.path
+        w(f"{B}{title}{Z} (arch {model.policy.name}, {_plural(sc.ncpus, 'CPU')}, "
+          f"{_plural(model.nblocks, 'block')})\n")
+        w(f"  {search_line(res)}\n")
+        if res.mode != "prologue":
+            inter = "?" if st.interleavings is None else f"{st.interleavings:,}"
+            note = " (paths of the reduced graph)" if st.interleavings is not None and \
+                (res.por or res.symmetry > 1) else ""
+            if res.mode == "random":
+                w(f"  steps {st.states:,}, distinct final states {st.finals:,}, longest {st.depth}, "
+                  f"{st.seconds:.3f} s\n")
+            else:
+                w(f"  states explored {st.states:,}, distinct states {st.distinct:,}, final states "
+                  f"{st.finals:,}, interleavings {inter}{note}, depth {st.depth}\n")
+                w(f"  transitions {st.transitions:,}, time {st.seconds:.3f} s, {st.rate:,.0f} states/s\n")
+        if res.stop_reason:
+            w(f"  {R}{res.stop_reason}: the verdict is incomplete{Z}\n")
+    f = res.failure
+    if f is not None:
+        if steps:
+            w(f"{B}shortest failing interleaving{Z} ({_plural(len(steps), 'step')}):\n" if res.mode != "random"
+              else f"{B}failing interleaving{Z} ({_plural(len(steps), 'step')}, seed {res.seed}):\n")
+            for n, s in enumerate(steps, 1):
+                text = stmt_source(model, s.stmt, s.cpu)
+                if s.expect is not None:
+                    text = stmt_source(model, s.expect, s.cpu) + "; " + text
+                mark = f"  {R}<- {s.failure.kind}{Z}" if s.failure is not None else ""
+                w(f"  {n:3d}  cpu{s.cpu}  line {s.stmt.line:<4d} {text}{mark}\n")
+                if s.changes:
+                    w(f"{D}" + _wrap("; ".join(f"{k} {a} -> {b}" for k, a, b in s.changes), 18) + f"{Z}\n")
+        src = model.lines[f.line - 1] if 0 < f.line <= len(model.lines) else None
+        sev = "violation" if f.kind == "violation" else "failure"
+        notes = (f"the rule is {f.function}'s",) if f.function and f.kind != "violation" else \
+            ((f"checked by {f.function}",) if f.function else ())
+        w(Diagnostic(sc.path, f.line, f.col, f.message, sev, src, notes).render(color) + "\n")
+        if args.witness and res.mode != "prologue":
+            w(f"  witness written to {args.witness} (mmscn run {args.witness} replays it)\n")
+    elif res.exists_path is not None and not args.quiet:
+        w(f"  `final exists` holds after {_plural(len(res.exists_path), 'step')}: " +
+          ", ".join(f"cpu{model.units[b][i].cpu}:{model.units[b][i].stmt.line}" for b, i in res.exists_path)
+          + "\n")
+    if args.all_finals and res.finals:
+        w(f"{B}final states{Z} ({len(res.finals):,}{', up to symmetry' if res.symmetry > 1 else ''}):\n")
+        for n, s in enumerate(res.finals, 1):
+            d = final_fields(model, s)
+            w(f"  {n:3d}  " + _wrap("; ".join(f"{k} {v}" for k, v in d.items()), 7).lstrip() + "\n")
+    head, detail = verdict_text(model, res)
+    expected = sc.outcome
+    p = res.passed
+    if p is None:
+        w(f"{R}verdict: INCOMPLETE{Z}: {detail}\n")
+    elif expected == "fail":
+        w((f"{G}verdict: fails, as the header expects{Z}" if p else
+           f"{R}verdict: HOLDS, but the header says `expect fail`{Z}") + f": {detail}\n")
+    else:
+        w((f"{G}verdict: holds{Z}" if p else f"{R}verdict: FAILS{Z}") + f": {detail}\n")
+
+
+def _wrap(text, indent) -> str:
+    import textwrap
+    return "\n".join(textwrap.wrap(text, width=110, initial_indent=" " * indent, subsequent_indent=" " * indent,
+                                   break_on_hyphens=False))
+
+
+def report_json(model, res, steps, args) -> dict:
+    from mmscn.interpreter.explore import final_fields, stmt_source
+    sc, st = model.sc, res.stats
+    head, detail = verdict_text(model, res)
+    doc = {
+        "file": sc.path, "title": sc.name, "arch": model.policy.name, "cpus": sc.ncpus,
+        "blocks": model.nblocks, "expect": sc.outcome, "mode": res.mode,
+        "reductions": {"partial_order": res.por, "symmetry_group": res.symmetry},
+        "stats": {"states_explored": st.states, "distinct_states": st.distinct, "transitions": st.transitions,
+                  "final_states": st.finals, "deadlocks": st.deadlocks, "interleavings": st.interleavings,
+                  "depth": st.depth, "seconds": round(st.seconds, 6), "states_per_second": round(st.rate, 1)},
+        "complete": res.complete, "stop_reason": res.stop_reason or None,
+        "verdict": head, "holds": res.holds, "passed": res.passed, "detail": detail,
+        "failure": res.failure.to_json() if res.failure is not None else None,
+        "interleaving": [{"step": n, "cpu": f"cpu{s.cpu}", "line": s.stmt.line,
+                          "statement": stmt_source(model, s.stmt, s.cpu),
+                          "changes": {k: [a, b] for k, a, b in s.changes},
+                          **({"failure": s.failure.kind} if s.failure is not None else {})}
+                         for n, s in enumerate(steps, 1)],
+    }
+    if res.mode == "random":
+        doc["seed"], doc["walks"] = res.seed, res.walks
+    if model.final is not None:
+        doc["final"] = {"quantifier": model.final.quantifier, "satisfied_in": res.exists_count
+                        if model.final.quantifier == "exists" else None}
+    if args.all_finals:
+        doc["final_states"] = [final_fields(model, s) for s in res.finals]
+    if args.witness and res.failure is not None:
+        doc["witness"] = args.witness
+    return doc
