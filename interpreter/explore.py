@@ -485,10 +485,7 @@ class Symmetry:
         if model.creates or model.nblocks < 2:
             return
         k = model.k
-        fixed = []
-        if model.final is not None:
-            _refs(model.final.conds, fixed)
-        self.fixed = {(kind, text) for kind, text in fixed}
+        self.final_texts = None if model.final is None else sorted(cond_text(c) for c in model.final.conds)
         shapes = {}
         for b, us in enumerate(model.units):
             shapes.setdefault(_shape(us), []).append(b)
@@ -556,9 +553,9 @@ class Symmetry:
 
     def _complete(self, sigma, f, r):
         k = self.model.k
-        for key in self.fixed:
-            if f.get(key, key) != key:
-                return None
+        if self.final_texts is not None and \
+                sorted(cond_text(_renamed(c, f)) for c in self.model.final.conds) != self.final_texts:
+            return None     # `final` must say the same of the renamed state (its conjuncts may trade places)
         nt, nm, nc = len(k.t_name), len(k.m_name), k.ncpus
         tp, mp, cp = list(range(nt)), list(range(nm)), list(range(nc))
         for (kind, a), (_, b) in f.items():
@@ -667,6 +664,26 @@ def _shape(us) -> tuple:
     return tuple((type(u.stmt).__name__, getattr(u.stmt, "op", None), u.expect is not None) for u in us)
 
 
+def _renamed(x, f):
+    """A copy of a condition with its names renamed by f ((kind, name) -> (kind, name))."""
+    import dataclasses
+    if isinstance(x, A.Ref):
+        kind = _ref_kind(x.text)
+        return A.Ref(f.get((kind, x.text), (kind, x.text))[1], x.line, x.col)
+    if isinstance(x, A.Value):
+        if x.kind in ("mm", "task", "cpu"):
+            return dataclasses.replace(x, text=f.get((x.kind, x.text), (x.kind, x.text))[1])
+        if x.kind == "cpuset":
+            return dataclasses.replace(x, text=tuple(_renamed(r, f) for r in x.text))
+        return x
+    if isinstance(x, list):
+        return [_renamed(y, f) for y in x]
+    if dataclasses.is_dataclass(x):
+        return dataclasses.replace(x, **{fl.name: _renamed(getattr(x, fl.name), f) for fl in dataclasses.fields(x)
+                                         if fl.name not in ("line", "col")})
+    return x
+
+
 def _bind(a, b, f, r) -> bool:
     if a in f:
         return f[a] == b
@@ -738,6 +755,7 @@ class Result:
     stop_reason: str = ""
     por: bool = True
     symmetry: int = 1                   # group size used (1: off or none found)
+    pruned: bool = False                # partial-order reduction left some enabled statement out
     mode: str = "exhaustive"
     seed: Optional[int] = None
     walks: int = 0
@@ -876,7 +894,12 @@ class Explorer:
                 if not self.all_finals:
                     break
                 continue
-            fire_set = persistent(pcs, enabled, live) if persistent else enabled
+            if persistent is not None:
+                fire_set = persistent(pcs, enabled, live)
+                if len(fire_set) < len(enabled):
+                    res.pruned = True
+            else:
+                fire_set = enabled
             out = []
             d1 = depth[i] + 1
             for b in fire_set:

@@ -190,8 +190,7 @@ def write_text(model, res, steps, args, out, color) -> None:
         w(f"  {search_line(res)}\n")
         if res.mode != "prologue":
             inter = "?" if st.interleavings is None else f"{st.interleavings:,}"
-            note = " (paths of the reduced graph)" if st.interleavings is not None and \
-                (res.por or res.symmetry > 1) else ""
+            note = " (paths left by partial-order reduction)" if st.interleavings is not None and res.pruned else ""
             if res.mode == "random":
                 w(f"  steps {st.states:,}, distinct final states {st.finals:,}, longest {st.depth}, "
                   f"{st.seconds:.3f} s\n")
@@ -222,9 +221,10 @@ def write_text(model, res, steps, args, out, color) -> None:
         if args.witness and res.mode != "prologue":
             w(f"  witness written to {args.witness} (mmscn run {args.witness} replays it)\n")
     elif res.exists_path is not None and not args.quiet:
-        w(f"  `final exists` holds after {_plural(len(res.exists_path), 'step')}: " +
-          ", ".join(f"cpu{model.units[b][i].cpu}:{model.units[b][i].stmt.line}" for b, i in res.exists_path)
-          + "\n")
+        w(f"{B}shortest interleaving where `final exists` holds{Z} ({_plural(len(res.exists_path), 'step')}):\n")
+        for n, (b, i) in enumerate(res.exists_path, 1):
+            u = model.units[b][i]
+            w(f"  {n:3d}  cpu{u.cpu}  line {u.stmt.line:<4d} {stmt_source(model, u.stmt, u.cpu)}\n")
     if args.all_finals and res.finals:
         w(f"{B}final states{Z} ({len(res.finals):,}{', up to symmetry' if res.symmetry > 1 else ''}):\n")
         for n, s in enumerate(res.finals, 1):
@@ -255,7 +255,7 @@ def report_json(model, res, steps, args) -> dict:
     doc = {
         "file": sc.path, "title": sc.name, "arch": model.policy.name, "cpus": sc.ncpus,
         "blocks": model.nblocks, "expect": sc.outcome, "mode": res.mode,
-        "reductions": {"partial_order": res.por, "symmetry_group": res.symmetry},
+        "reductions": {"partial_order": res.por, "pruned": res.pruned, "symmetry_group": res.symmetry},
         "stats": {"states_explored": st.states, "distinct_states": st.distinct, "transitions": st.transitions,
                   "final_states": st.finals, "deadlocks": st.deadlocks, "interleavings": st.interleavings,
                   "depth": st.depth, "seconds": round(st.seconds, 6), "states_per_second": round(st.rate, 1)},
