@@ -220,7 +220,7 @@ def test_shortest_witness_replays_to_the_same_violation(tmp_path, mmscn_cmd):
     w = tmp_path / "witness.mmscn"
     p = cli(mmscn_cmd, path, "--witness", w)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "shortest failing interleaving (2 steps)" in p.stdout
+    assert "shortest failing interleaving (3 steps)" in p.stdout
     assert "@A.users 1 -> 0" in p.stdout           # only the fields the step changed
     text = w.read_text()
     assert "cpu0 {" not in text and "expect fail" in text
