@@ -153,13 +153,14 @@ class Model:
     # ---- state --------------------------------------------------------------
     def capture(self) -> tuple:
         k = self.k
-        it = self._intern.setdefault
-        s = tuple(it(x, x) for x in (
+        xs = (
             tuple(k.t_mm), tuple(k.t_active), tuple(k.t_state), tuple(k.t_cpu), tuple(k.t_ptbr),
             tuple(k.t_kind), tuple(k.m_users), tuple(k.m_count), tuple(k.m_freed), tuple(k.m_torn),
             tuple(k.m_ext_users), tuple(k.m_ext_count), tuple(k.m_cpumask), tuple(k.m_lazy),
             tuple(k.m_use), tuple(k.m_user), tuple(k.m_prev), tuple(k.c_curr), tuple(k.c_online),
-            tuple(k.c_prev_mm), tuple(k.c_loaded), tuple(k.c_lazy)))
+            tuple(k.c_prev_mm), tuple(k.c_loaded), tuple(k.c_lazy))
+        # equal columns of different states share one tuple: most columns repeat
+        s = tuple(map(self._intern.setdefault, xs, xs))
         if self.uses_cost:
             s += (tuple(k.cost),)
         if self.creates:
