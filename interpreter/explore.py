@@ -955,6 +955,8 @@ class Explorer:
             res.failure = failure
             i, last = fail_from
             res.path = self._path(parent, via, i) + ([last] if last is not None else [])
+            if last is not None and self.por:
+                res.path = self.causal(res.path, failure)
         if exists_id is not None:
             res.exists_path = self._path(parent, via, exists_id)
         if self.all_finals:
@@ -962,6 +964,35 @@ class Explorer:
         if res.complete and failure is None:
             stats.interleavings = self._count(succ, pcs_of)
         return res
+
+    def causal(self, path: list, failure: Failure) -> list:
+        """Only the steps the failing one depends on, in their order.
+
+        Partial-order reduction delays independent blocks, so the path it finds
+        may carry steps of other CPUs that have nothing to do with the failure.
+        Those that do not conflict (by footprint) with the failing step or with
+        a kept step after them, and are not followed by a kept step of their
+        own block, can be moved after the failure, so dropping them
+        leaves a valid, shorter interleaving.  It is kept only if replaying it
+        fails the same way (init_mm's counters are outside the footprints)."""
+        units = self.m.units
+        keep, bits, blocks = [], 0, set()
+        for n in range(len(path) - 1, -1, -1):
+            b = path[n][0]
+            u = units[b][path[n][1]]
+            # a block's steps stay a prefix of it: keep every step before a kept one
+            if n == len(path) - 1 or u.fp & bits or b in blocks:
+                keep.append(path[n])
+                bits |= u.fp
+                blocks.add(b)
+        keep.reverse()
+        if len(keep) == len(path):
+            return path
+        steps = replay(self.m, keep)
+        f = steps[-1].failure if steps else None
+        if f is not None and len(steps) == len(keep) and (f.kind, f.message) == (failure.kind, failure.message):
+            return keep
+        return path
 
     @staticmethod
     def _path(parent, via, i) -> list:

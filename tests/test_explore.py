@@ -369,3 +369,17 @@ def test_cli_failure_exit_1(mmscn_cmd, tmp_path):
     f.write_text((EXAMPLES / "races" / "use_mm_vs_exit_unsafe.mmscn").read_text().replace("expect fail", ""))
     p = cli(mmscn_cmd, f)
     assert p.returncode == 1 and "verdict: FAILS" in p.stdout
+
+
+def test_witness_under_partial_order_reduction_keeps_only_the_steps_the_failure_depends_on():
+    # POR fires cpu0's independent block first; the witness must still be
+    # cpu1's three steps, as short as the unreduced search's.
+    text = ("cpus 2\nspawn A\nspawn B\nspawn C\ncpu0 {\n  schedule B\n  schedule C\n  schedule idle0\n}\n"
+            "cpu1 {\n  schedule A\n  exit A\n  assert @A.users == 1\n}\n")
+    lengths = {}
+    for por, sym in MODES:
+        m, r = explore(text, por, sym)
+        assert r.failure.kind == "assertion", (por, sym)
+        assert [b for b, _ in r.path] == [1, 1, 1], (por, sym, r.path)
+        lengths[por, sym] = len(r.path)
+    assert set(lengths.values()) == {3}
