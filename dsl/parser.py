@@ -247,7 +247,7 @@ def _describe_expected(names, source, before: str) -> str:
             else:
                 add("a task name")
         elif n == "ARCH_NAME":
-            add("an architecture (generic, x86, arm64, powerpc, alpha, linux-2.3)")
+            add(f"an architecture ({', '.join(_arch_names())})")
         elif n == "MM":
             add("an mm name like @A")
         elif n == "CPU":
@@ -284,6 +284,14 @@ def _describe_expected(names, source, before: str) -> str:
     return phrases[0] if phrases else "something else"
 
 
+def _arch_names() -> list:
+    try:
+        from mmscn.interpreter import policies
+        return policies.names()
+    except Exception:   # a broken policy plug-in must not break a syntax message
+        return ["generic"]
+
+
 def _order(name: str):
     pri = ["NAME", "MM", "CPU", "IDLE", "INT", "STRING"]
     return (pri.index(name) if name in pri else len(pri), name in ("_SEP", "$END"), name)
@@ -316,24 +324,72 @@ def _found(e, line_text: str) -> str:
     return f"`{text}`"
 
 
-def _syntax_message(e: UnexpectedInput, line_text: str) -> str:
+_CMP_BEFORE = re.compile(r"(\S+)\.(\w+)\s*(==|!=|<=|>=|<|>)$")
+
+
+def _value_expected(before: str):
+    """After `FIELD OP` only the field's kind of value makes sense: say which."""
+    m = _CMP_BEFORE.search(before)
+    if not m:
+        return None
+    from .resolve import FIELD_TYPES, TYPE_WORDS, WORDS
+    obj, name = m.group(1).split()[-1], m.group(2)
+    owner = "cost" if obj == "cost" else "mm" if obj.startswith("@") else \
+        "cpu" if re.fullmatch(r"cpu[0-9]+", obj) else "task"
+    typ = "int" if owner == "cost" else FIELD_TYPES.get((owner, name))
+    if typ is None:
+        return None
+    return " or ".join(WORDS[typ]) if typ in WORDS else TYPE_WORDS[typ]
+
+
+def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool = True) -> str:
     if isinstance(e, UnexpectedCharacters):
         ch = line_text[e.column - 1:e.column] if e.column - 1 < len(line_text) else ""
-        allowed = set(e.allowed or ())
+        expected = set(e.allowed or ())
         before = _statement_prefix(line_text, e.column)
         if ch and not ch.isprintable():
             return f"unexpected character {ch!r} (U+{ord(ch):04X}); .mmscn files are plain text"
-        if ch == '"' and "STRING" in allowed:
+        if ch and not ch.isascii():
+            return (f"unexpected character `{ch}` (U+{ord(ch):04X}): names and words in .mmscn are "
+                    f"ASCII letters, digits and `_`")
+        if ch == '"' and "STRING" in expected:
             return "a string must end on the same line with a closing `\"`"
         found = _found(e, line_text)
-        exp = _describe_expected(allowed, line_text, before)
     else:
         expected = set(e.expected) if isinstance(e, UnexpectedEOF) else set(e.accepts or e.expected)
         before = _statement_prefix(line_text, e.column if e.column and e.column > 0 else len(line_text) + 1)
         found = _found(e, line_text)
-        exp = _describe_expected(expected, line_text, before)
+        tok = getattr(e, "token", None)
+        if tok is not None and tok.type == "RBRACE" and "RBRACE" not in expected:
+            return "`}` closes no per-CPU block: there is no open `cpuN {` before it"
+        if tok is not None and tok.type == "CPU" and "RBRACE" in expected \
+                and line_text[tok.end_column - 1:].lstrip().startswith("{"):
+            return f"per-CPU blocks do not nest: close the open block with `}}` before `{tok} {{`"
+        if tok is not None and str(tok) == "." and re.search(r"(==|!=|<=|>=|<|>)\s*\S+$", before):
+            return ("a comparison has a field on the left and a value on the right: "
+                    "fields are not compared with fields")
+    if not in_block:
+        expected.discard("RBRACE")   # the LALR state after a statement is shared with block bodies
+    exp = _value_expected(before) or _describe_expected(expected, line_text, before)
+    if len(before) > 60:
+        before = "..." + before[-57:]
     where = f" after `{before}`" if before else ""
     return f"expected {exp}{where}, found {found}"
+
+
+def _open_braces(text: str, line: int, col: int) -> list:
+    """(line, col) of every `{` still open at (line, col), outside comments and strings."""
+    stack = []
+    for ln, s in enumerate(text.split("\n")[:line], 1):
+        if ln == line:
+            s = s[:max(0, col - 1)]
+        s = re.sub(r'"[^"]*"?', lambda m: " " * len(m.group()), s.split("#", 1)[0])
+        for i, ch in enumerate(s):
+            if ch == "{":
+                stack.append((ln, i + 1))
+            elif ch == "}" and stack:
+                stack.pop()
+    return stack
 
 
 # ---- entry points ------------------------------------------------------------
@@ -379,38 +435,64 @@ def parse_items(text: str, path: str = "<input>"):
             return items
     lines = text.split("\n")
     errors: list = []
-    blanked: set = set()
+    blanked: set = set()      # lines blanked once, their braces kept
+    stripped: set = set()     # lines blanked with their braces too
+    dropped_opens = 0         # `{` the recovery removed: the `}` that closed it now closes nothing
     while True:
         try:
             items = lark_parser().parse(work)
         except UnexpectedInput as e:
+            tok = getattr(e, "token", None)
+            if isinstance(e, UnexpectedEOF) or (tok is not None and tok.type == "$END"):
+                errors.append(_unclosed_block(e, work, lines, path))
+                break
             line = e.line if isinstance(e.line, int) and e.line > 0 else len(lines)
-            if isinstance(e, UnexpectedToken) and e.token.type == "$END":
-                line = len(lines)
             line_text = lines[line - 1] if 0 < line <= len(lines) else ""
             col = e.column if isinstance(e.column, int) and e.column > 0 else len(line_text) + 1
-            if isinstance(e, UnexpectedToken) and e.token.type == "_SEP" and e.token.startswith("\n"):
+            if tok is not None and tok.type == "_SEP" and tok.startswith("\n"):
                 col = len(line_text.rstrip("\r")) + 1
-            errors.append(Diagnostic(path, line, col, _syntax_message(e, line_text), source_line=line_text))
-            if len(errors) >= MAX_ERRORS or line in blanked:
-                break
-            blanked.add(line)
             wl = work.split("\n")
-            if 0 < line <= len(wl):
-                # keep braces so that a block's shape survives the blanking
-                keep = "".join(ch for ch in wl[line - 1] if ch in "{}")
-                wl[line - 1] = keep
+            if not 0 < line <= len(wl) or line in stripped:
+                break
+            if line in blanked or (tok is not None and tok.type == "RBRACE" and dropped_opens > 0):
+                # an error the recovery itself made, not another mistake of the user's
+                dropped_opens += wl[line - 1].count("{") - wl[line - 1].count("}")
+                dropped_opens = max(0, dropped_opens)
+                stripped.add(line)
+                wl[line - 1] = ""
                 work = "\n".join(wl)
                 continue
-            break
+            in_block = bool(_open_braces(work, line, col))
+            errors.append(Diagnostic(path, line, col, _syntax_message(e, line_text, in_block),
+                                     source_line=line_text))
+            if len(errors) >= MAX_ERRORS:
+                break
+            blanked.add(line)
+            # keep braces so that a block's shape survives the blanking
+            wl[line - 1] = "".join(ch for ch in wl[line - 1] if ch in "{}")
+            work = "\n".join(wl)
+            continue
         except RecursionError:
             errors.append(Diagnostic(path, 1, 1, "the file nests too deeply to read"))
             break
         if errors:
             break
         return items if isinstance(items, list) else list(items.children)
-    # Errors on later lines caused by a blanked line's missing `}` are noise.
     raise ParseFailed(_dedupe(errors))
+
+
+def _unclosed_block(e, work: str, lines: list, path: str) -> Diagnostic:
+    """The end of the file came inside a per-CPU block: point at the block."""
+    opened = _open_braces(work, len(lines) + 1, 1)
+    if not opened:
+        n = len(lines)
+        return Diagnostic(path, n, 1, "unexpected end of the file", source_line=lines[n - 1] if lines else "")
+    bl = opened[0][0]
+    src = lines[bl - 1]
+    m = re.search(r"cpu[0-9]+\s*\{", src)
+    col = m.start() + 1 if m else (src.find("{") + 1 or 1)
+    return Diagnostic(path, bl, col, "this per-CPU block is never closed: expected `}` before the end of the file",
+                      source_line=src)
 
 
 FAST_PATH_LINES = 300

@@ -8,6 +8,7 @@ use that comes too early in a given interleaving).
 """
 from __future__ import annotations
 
+import re
 from typing import Iterable, Optional
 
 from mmscn.grammar import keywords
@@ -111,6 +112,10 @@ class _Resolver:
                 continue
             if first_stmt is None:
                 first_stmt = it
+            if sc.final is not None and not isinstance(it, A.Final):
+                self.err(it, f"nothing may follow `final` (line {sc.final.line}): the final condition is "
+                             f"judged when everything else has run, so it comes last")
+                continue
             if isinstance(it, A.CpuBlock):
                 in_blocks = True
                 sc.blocks.append(it)
@@ -150,8 +155,9 @@ class _Resolver:
         """`expect` speaks of the next kernel statement: not of an assertion, nor of nothing."""
         for st, nxt in zip(stmts, stmts[1:] + [None]):
             if isinstance(st, A.Expect) and not (isinstance(nxt, A.Stmt) and not isinstance(nxt, (A.Assert, A.Expect))):
-                what = "the end" if nxt is None else ("an assertion" if isinstance(nxt, A.Assert) else "another `expect`")
-                self.err(st, f"`expect {st.kind}` must be followed by the kernel statement it speaks of, not {what}")
+                what = "but nothing follows it" if nxt is None else \
+                    ("not an assertion" if isinstance(nxt, A.Assert) else "not another `expect`")
+                self.err(st, f"`expect {st.kind}` must be followed by the kernel statement it speaks of, {what}")
 
     def declare_block(self, b, sc):
         for st in b.stmts:
@@ -172,10 +178,10 @@ class _Resolver:
 
     def task(self, ref: A.Ref):
         if ref.text not in self.tasks:
-            hint = " (spawn it first)"
-            if ref.text.startswith("cpu"):
-                hint = ""
-            self.err(ref, f"no task named `{_short(ref.text)}`{hint}")
+            if re.fullmatch(r"cpu[0-9]+", ref.text):
+                self.err(ref, f"`{_short(ref.text)}` is a CPU, not a task")
+            else:
+                self.err(ref, f"no task named `{_short(ref.text)}` (spawn it first)")
 
     def mm(self, ref: A.Ref):
         if ref.text not in self.mms:

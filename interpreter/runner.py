@@ -183,7 +183,7 @@ class Runner:
                 return True
             if expect is not None:
                 self.diag(expect, f"expected a violation, but the statement was refused: {e.message}", "failure")
-            self.diag(node, e.message, "error", (f"the rule is {e.function}'s",))
+            self.diag(node, e.message, "error", (f"the rule is in {e.function}",))
             return False
         violations = k.check()
         if k.ev is not None:

@@ -215,7 +215,7 @@ def write_text(model, res, steps, args, out, color) -> None:
                     w(f"{D}" + _wrap("; ".join(f"{k} {a} -> {b}" for k, a, b in s.changes), 18) + f"{Z}\n")
         src = model.lines[f.line - 1] if 0 < f.line <= len(model.lines) else None
         sev = "violation" if f.kind == "violation" else "failure"
-        notes = (f"the rule is {f.function}'s",) if f.function and f.kind != "violation" else \
+        notes = (f"the rule is in {f.function}",) if f.function and f.kind != "violation" else \
             ((f"checked by {f.function}",) if f.function else ())
         w(Diagnostic(sc.path, f.line, f.col, f.message, sev, src, notes).render(color) + "\n")
         if args.witness and res.mode != "prologue":
