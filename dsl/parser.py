@@ -14,7 +14,7 @@ from typing import Optional
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from mmscn.grammar import GRAMMAR_FILE, word_classes
+from mmscn.grammar import GRAMMAR_FILE, statement_words, word_classes
 from . import ast as A
 from .diagnostics import Diagnostic
 
@@ -307,6 +307,10 @@ def _statement_prefix(line_text: str, col: int) -> str:
     return " ".join(head.split())
 
 
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
 def _found(e, line_text: str) -> str:
     if isinstance(e, UnexpectedEOF):
         return "the end of the file"
@@ -332,14 +336,14 @@ def _value_expected(before: str):
     m = _CMP_BEFORE.search(before)
     if not m:
         return None
-    from .resolve import FIELD_TYPES, TYPE_WORDS, WORDS
+    from .resolve import FIELD_TYPES, TYPE_WORDS, WORDS, one_of
     obj, name = m.group(1).split()[-1], m.group(2)
     owner = "cost" if obj == "cost" else "mm" if obj.startswith("@") else \
         "cpu" if re.fullmatch(r"cpu[0-9]+", obj) else "task"
     typ = "int" if owner == "cost" else FIELD_TYPES.get((owner, name))
     if typ is None:
         return None
-    return " or ".join(WORDS[typ]) if typ in WORDS else TYPE_WORDS[typ]
+    return one_of(WORDS[typ]) if typ in WORDS else TYPE_WORDS[typ]
 
 
 def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool = True) -> str:
@@ -368,6 +372,12 @@ def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool = True) -
         if tok is not None and str(tok) == "." and re.search(r"(==|!=|<=|>=|<|>)\s*\S+$", before):
             return ("a comparison has a field on the left and a value on the right: "
                     "fields are not compared with fields")
+    word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", line_text[e.column - 1:]) if e.column and e.column > 0 else None
+    if word and not before and "SPAWN" in expected:
+        if line_text[e.column - 1 + word.end():].startswith("."):
+            return f"a condition needs `assert` before it: `assert {_short(line_text.strip(), 60)}`"
+        words = [w for w in statement_words() if w not in ("scenario", "arch", "cpus", "final")]
+        return f"unknown statement `{_short(word.group())}`; statements are {', '.join(words)}"
     if not in_block:
         expected.discard("RBRACE")   # the LALR state after a statement is shared with block bodies
     exp = _value_expected(before) or _describe_expected(expected, line_text, before)
@@ -407,13 +417,19 @@ def decode_source(data: bytes, path: str) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        col = len(data[start:exc.start].decode("utf-8", "replace")) + 1   # characters, not bytes
         src = data.split(b"\n")[line - 1].decode("utf-8", "replace")
         raise ParseFailed([Diagnostic(
             path, line, col,
             f"this is not UTF-8 text (byte 0x{data[exc.start]:02x}); is it a binary file?",
             source_line=src)])
     nul = text.find("\x00")
+    head = data[:200]
+    if nul >= 0 and len(head) >= 2 and (head[0::2].count(0) > len(head) // 4 or head[1::2].count(0) > len(head) // 4):
+        # ASCII saved as UTF-16 without a byte-order mark: every other byte is NUL
+        raise ParseFailed([Diagnostic(path, 1, 1, "this looks like UTF-16 text without a byte-order mark; "
+                                                  "save it as UTF-8")])
     if nul >= 0:
         line = text.count("\n", 0, nul) + 1
         col = nul - (text.rfind("\n", 0, nul) + 1) + 1

@@ -40,7 +40,7 @@ IS_WORDS = {
     "mm": ("live", "zombie", "freed"),
 }
 TYPE_WORDS = {
-    "task": "a task (a task name, `idle` or none)", "mm": "an mm (@NAME) or none",
+    "task": "a task (a task name, `idle` or none)", "mm": "an mm (like @A) or none",
     "bool": "true or false", "int": "a number", "cpu": "a CPU (cpuN) or none",
     "cpuset": "a set of CPUs like {cpu0, cpu1}",
 }
@@ -186,7 +186,7 @@ class _Resolver:
     def mm(self, ref: A.Ref):
         if ref.text not in self.mms:
             self.err(ref, f"no mm named `{_short(ref.text)}`; an mm is made by `spawn` or `exec` "
-                          f"(named after the task) or named with `mm @NAME`")
+                          f"(named after the task) or named with `mm @M`")
 
     def declare_task(self, ref: A.Ref):
         if ref.text in keywords():
@@ -306,7 +306,7 @@ class _Resolver:
         }.get(typ)
         if typ in WORDS:
             ok = v.kind == "word" and v.text in WORDS[typ]
-            expected = " or ".join(WORDS[typ])
+            expected = one_of(WORDS[typ])
         else:
             expected = TYPE_WORDS[typ]
         if not ok:
@@ -345,6 +345,12 @@ def _value_text(v: A.Value) -> str:
     if v.kind == "bool":
         return "true" if v.text else "false"
     return str(v.text)
+
+
+def one_of(words) -> str:
+    """`a, b or c`."""
+    words = list(words)
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
 
 
 def _short(text, n=40) -> str:

@@ -92,8 +92,9 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
         note = "" if held else f": {detail}"
         scope = "in this interleaving (mmscn explore checks them all)"
         w(f"  final {q}: {'holds' if held else 'does not hold'} {scope}{note}\n")
-    if not quiet or r.failed:
-        w(summary_line(r) + "\n")
+    if not quiet or r.failed or not r.passed:
+        # quiet: no title line above, so say which file (`expect fail` may have no located failure)
+        w((f"{sc.path}: " if quiet else "") + summary_line(r) + "\n")
         if not quiet:
             w("  " + cost_line(r.cost) + "\n")
 

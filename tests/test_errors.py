@@ -1,0 +1,324 @@
+"""Bad inputs through the real CLI: located messages, exit codes, never a traceback.
+
+Each tests/bad_inputs/CASE.mmscn has CASE.expected beside it:
+
+    # mmscn check                 the command (`run_*` cases: mmscn run --quiet)
+    # exit 2                      its exit status
+    CASE.mmscn:1:6: error: ...    then exactly what it prints: stderr for check,
+        1 | spawn                 stdout for run (the other stream must be empty)
+          |      ^
+
+`MMSCN_REGEN=1 pytest tests/test_errors.py` rewrites the .expected files from
+the current output; read the diff before committing it.
+
+Inputs that are awkward to commit (a 100,000-character name, 5,000 nested
+parentheses, NUL bytes, UTF-16, invalid UTF-8) are written into tmp_path by
+the tests below instead.
+"""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mmscn.dsl.diagnostics import printable
+from mmscn.dsl.parser import lark_parser
+
+CORPUS = Path(__file__).resolve().parent / "bad_inputs"
+CASES = sorted(p.stem for p in CORPUS.glob("*.mmscn"))
+REGEN = os.environ.get("MMSCN_REGEN") == "1"
+
+HEAD = re.compile(r"^(?P<file>[^\n]*?):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|violation|failure): (?P<msg>.*)$")
+
+
+def run_cli(mmscn_cmd, args, cwd, **kw):
+    env = dict(os.environ, NO_COLOR="1")
+    return subprocess.run(mmscn_cmd + args, cwd=cwd, capture_output=True, text=True, env=env,
+                          errors="replace", timeout=120, **kw)
+
+
+def command_for(case: str) -> list:
+    return ["run", "--quiet"] if case.startswith("run_") else ["check"]
+
+
+# ---- what every message must look like ----------------------------------------
+
+def lark_words() -> set:
+    """Terminal names of the grammar and Lark's own markers, none of which a user should see.
+
+    `CPU` is left out: it is also the English word ("the scenario has 1 CPU").
+    """
+    names = {t.name for t in lark_parser().terminals} - {"CPU"}
+    return names | {"$END", "_SEP", "__ANON", "Token(", "UnexpectedToken", "UnexpectedCharacters",
+                    "UnexpectedEOF", "Tree("}
+
+
+LARK_WORDS = None
+
+
+def assert_readable(text: str) -> None:
+    """No traceback, no Lark terminal names, no raw control characters."""
+    global LARK_WORDS
+    if LARK_WORDS is None:
+        LARK_WORDS = lark_words()
+    assert "Traceback" not in text
+    for line in text.splitlines():
+        m = HEAD.match(line)
+        if not m:
+            continue
+        msg = m.group("msg")
+        for w in LARK_WORDS:
+            pattern = re.escape(w) if not w[0].isalpha() else r"(?<![\w`])" + re.escape(w) + r"(?![\w`])"
+            assert not re.search(pattern, msg), f"Lark word {w!r} in: {msg}"
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text), "raw control character in the output"
+
+
+def assert_carets(text: str, sources: dict) -> int:
+    """Every `FILE:L:C:` is followed by line L of the file and a caret under column C."""
+    lines = text.splitlines()
+    n = 0
+    for i, line in enumerate(lines):
+        m = HEAD.match(line)
+        if not m or i + 2 >= len(lines) or not re.match(r"^ *\d+ \| ", lines[i + 1]):
+            continue
+        n += 1
+        ln, col = int(m.group("line")), int(m.group("col"))
+        shown, caret = lines[i + 1], lines[i + 2]
+        assert re.match(rf"^ *{ln} \| ", shown), (shown, ln)
+        gutter = shown.index("| ") + 2
+        assert caret.rstrip().endswith("^") and caret.count("^") == 1, caret
+        at = caret.index("^")
+        src = sources.get(m.group("file"))
+        if src is None:
+            continue
+        real = src.split("\n")[ln - 1].rstrip("\r")
+        if col - 1 < len(real):
+            want = printable(real[col - 1]).replace("\t", " ")
+            assert shown[at] == want, f"caret under {shown[at]!r}, column {col} is {want!r}\n{shown}\n{caret}"
+        else:
+            assert at == len(shown.rstrip("\r")) and col - 1 == len(real), (shown, caret, col)
+        if len(real) <= 100:
+            assert at - gutter == col - 1
+    return n
+
+
+def read_expected(case: str):
+    lines = (CORPUS / f"{case}.expected").read_text(encoding="utf-8").split("\n")
+    assert lines[0] == "# mmscn " + " ".join(command_for(case)), f"{case}.expected: first line"
+    status = int(lines[1].removeprefix("# exit "))
+    return status, "\n".join(lines[2:])
+
+
+def test_corpus_is_big_enough():
+    assert len(CASES) >= 40
+    assert sum(c.startswith("run_") for c in CASES) >= 10
+    missing = [c for c in CASES if not (CORPUS / f"{c}.expected").exists() and not REGEN]
+    assert not missing, f"cases without .expected: {missing}"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input(mmscn_cmd, case):
+    args = command_for(case)
+    p = run_cli(mmscn_cmd, args + [f"{case}.mmscn"], CORPUS)
+    out, quiet = (p.stdout, p.stderr) if args[0] == "run" else (p.stderr, p.stdout)
+    if REGEN:
+        (CORPUS / f"{case}.expected").write_text(f"# mmscn {' '.join(args)}\n# exit {p.returncode}\n{out}",
+                                                 encoding="utf-8")
+    status, expected = read_expected(case)
+    assert_readable(p.stdout + p.stderr)
+    assert quiet == ""
+    assert out == expected
+    assert p.returncode == status
+    # parse and name errors exit 2, runtime trouble 1
+    assert status == (1 if case.startswith("run_") else 2)
+    src = (CORPUS / f"{case}.mmscn").read_bytes().decode("utf-8", "replace")
+    # every case but a scenario that holds against its `expect fail` has a located message
+    assert assert_carets(out, {f"{case}.mmscn": src}) >= (case != "run_expect_fail_but_passes")
+    if args[0] == "run":
+        # a refusal says which kernel function's rule it is
+        for block in re.split(r"\n(?=\S)", out):
+            if HEAD.match(block.split("\n")[0]) and ": error: " in block.split("\n")[0]:
+                assert re.search(r"note: the rule is in \w[\w /]* \((kernel|mm|fs|include|arch)/", block), block
+
+
+def test_several_errors_per_file(mmscn_cmd):
+    """Recovery at the next line: three mistakes on three lines, three messages."""
+    for case, want in (("three_syntax_errors", [1, 2, 3]), ("three_name_errors", [2, 3, 4]),
+                       ("brace_closes_nothing", [2, 3]), ("nested_blocks", [3, 6])):
+        _, expected = read_expected(case)
+        got = [int(m.group("line")) for m in map(HEAD.match, expected.splitlines()) if m]
+        assert got == want, case
+        assert expected.rstrip().endswith(f"{case}.mmscn: {len(want)} errors")
+
+
+def test_check_and_run_agree_on_bad_files(mmscn_cmd):
+    """`mmscn run` reports a file that does not parse exactly as `mmscn check` does."""
+    for case in ("three_syntax_errors", "final_not_last", "unknown_mm"):
+        c = run_cli(mmscn_cmd, ["check", f"{case}.mmscn"], CORPUS)
+        r = run_cli(mmscn_cmd, ["run", f"{case}.mmscn"], CORPUS)
+        assert r.returncode == c.returncode == 2
+        assert r.stderr == c.stderr and r.stdout == ""
+
+
+# ---- generated inputs ---------------------------------------------------------
+
+def check_bytes(mmscn_cmd, tmp_path, data: bytes, name="gen.mmscn", command="check"):
+    f = tmp_path / name
+    f.write_bytes(data)
+    p = run_cli(mmscn_cmd, [command, name], tmp_path)
+    assert_readable(p.stdout + p.stderr)
+    return p
+
+
+def first_head(text: str):
+    m = next(filter(None, map(HEAD.match, text.splitlines())))
+    return int(m.group("line")), int(m.group("col")), m.group("msg")
+
+
+def test_huge_name(mmscn_cmd, tmp_path):
+    name = "A" * 100_000
+    p = check_bytes(mmscn_cmd, tmp_path, f"spawn {name}\nschedule cpu0 {name}\nexit B{name}\n".encode())
+    assert p.returncode == 2
+    line, col, msg = first_head(p.stderr)
+    assert (line, col) == (3, 6)
+    assert msg == f"no task named `B{'A' * 36}...` (spawn it first)"
+    assert max(map(len, p.stderr.splitlines())) < 200   # the source line is shown as a window
+    assert assert_carets(p.stderr, {"gen.mmscn": (tmp_path / "gen.mmscn").read_text()}) == 1
+    ok = check_bytes(mmscn_cmd, tmp_path, f"spawn {name}\nschedule cpu0 {name}\nexit {name}\n".encode(),
+                     command="run")
+    assert ok.returncode == 0, ok.stdout[-500:]
+
+
+def test_huge_name_in_a_syntax_error(mmscn_cmd, tmp_path):
+    p = check_bytes(mmscn_cmd, tmp_path, b"spawn A " + b"B" * 100_000 + b"\n")
+    assert p.returncode == 2
+    line, col, msg = first_head(p.stderr)
+    assert (line, col) == (1, 9)
+    assert msg == f"expected `mm` or the end of the statement after `spawn A`, found `{'B' * 37}...`"
+    assert assert_carets(p.stderr, {"gen.mmscn": (tmp_path / "gen.mmscn").read_text()}) == 1
+
+
+def test_deep_parentheses(mmscn_cmd, tmp_path):
+    cond = "(" * 5000 + "@init_mm.users == 2" + ")" * 5000
+    p = check_bytes(mmscn_cmd, tmp_path, f"assert {cond}\n".encode())
+    assert p.returncode == 0 and p.stderr == ""
+    r = check_bytes(mmscn_cmd, tmp_path, f"assert {cond}\n".encode(), command="run")
+    assert r.returncode == 0
+    p = check_bytes(mmscn_cmd, tmp_path, f"assert {cond[:-1]}\n".encode())
+    assert p.returncode == 2
+    line, col, msg = first_head(p.stderr)
+    assert (line, col) == (1, len(f"assert {cond}"))
+    assert msg.startswith("expected `or` or `)` after `...)))") and msg.endswith("found the end of the line")
+    assert len(msg) < 200
+
+
+def test_deep_nesting_of_not_and_or(mmscn_cmd, tmp_path):
+    p = check_bytes(mmscn_cmd, tmp_path, ("assert " + "not " * 5000 + "@init_mm.users == 2\n").encode())
+    assert p.returncode == 2
+    line, col, msg = first_head(p.stderr)
+    assert msg == "this condition nests more than 200 levels deep"
+    deep_or = " or ".join(["@init_mm.users == 2"] * 5000)
+    p = check_bytes(mmscn_cmd, tmp_path, f"assert {deep_or}\n".encode(), command="run")
+    assert p.returncode == 0   # a long flat `or` is not deep
+
+
+def test_numbers_beyond_64_bits(mmscn_cmd, tmp_path):
+    big = "1" + "0" * 30
+    for text, want in (
+            (f"assert @init_mm.users == {big}\n", (1, 26, "this number does not fit in 64 bits")),
+            (f"assert @init_mm.users == {2**64}\n", (1, 26, "this number does not fit in 64 bits")),
+            (f"cpus {big}\n", (1, 6, f"`cpus` must be 1 to 1024, not {big}")),
+            (f"cpus {10**50}\n", (1, 6, f"`cpus` must be 1 to 1024, not {str(10**50)[:37]}...")),
+            (f"schedule cpu{big} idle\n", (1, 10, f"cpu{big} does not exist: the scenario has 1 CPU "
+                                                  f"(cpu0 to cpu0); raise `cpus` in the header")),
+            (f"spawn A mm @A.{big}\nassert @A.{big}.users == {big}\n",
+             (2, len(f"assert @A.{big}.users == ") + 1, "this number does not fit in 64 bits"))):
+        p = check_bytes(mmscn_cmd, tmp_path, text.encode())
+        assert p.returncode == 2, text
+        assert first_head(p.stderr) == want
+    ok = check_bytes(mmscn_cmd, tmp_path, f"assert @init_mm.users != {2**64 - 1}\n".encode(), command="run")
+    assert ok.returncode == 0
+
+
+def test_nul_byte(mmscn_cmd, tmp_path):
+    p = check_bytes(mmscn_cmd, tmp_path, b"spawn A\nsched\x00ule cpu0 A\n")
+    assert p.returncode == 2
+    assert p.stderr.splitlines()[:3] == [
+        "gen.mmscn:2:6: error: NUL byte in the file; is it a binary file?",
+        "    2 | sched?ule cpu0 A",
+        "      |      ^"]
+
+
+def test_binary_junk(mmscn_cmd, tmp_path):
+    p = check_bytes(mmscn_cmd, tmp_path, bytes(range(256)) * 4)
+    assert p.returncode == 2
+    line, col, msg = first_head(p.stderr)
+    assert (line, col, msg) == (2, 118, "this is not UTF-8 text (byte 0x80); is it a binary file?")
+    p = check_bytes(mmscn_cmd, tmp_path, bytes(range(1, 32)) * 3)
+    assert p.returncode == 2 and "plain text" in p.stderr
+
+
+def test_invalid_utf8(mmscn_cmd, tmp_path):
+    # the column counts characters: `é` before the bad byte is one column
+    p = check_bytes(mmscn_cmd, tmp_path, "spawn A\n# café\nspawn B".encode() + b"\xff\n")
+    assert p.returncode == 2
+    assert first_head(p.stderr) == (3, 8, "this is not UTF-8 text (byte 0xff); is it a binary file?")
+    p = check_bytes(mmscn_cmd, tmp_path, "spawn caf\u00e9\n".encode("latin-1"))
+    assert first_head(p.stderr) == (1, 10, "this is not UTF-8 text (byte 0xe9); is it a binary file?")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le-bom", "utf-16-be-bom"])
+def test_utf16_with_bom_is_read(mmscn_cmd, tmp_path, encoding):
+    text = "spawn A\nschedule cpu0 A\nexit B\n"
+    data = {"utf-16": text.encode("utf-16"),
+            "utf-16-le-bom": b"\xff\xfe" + text.encode("utf-16-le"),
+            "utf-16-be-bom": b"\xfe\xff" + text.encode("utf-16-be")}[encoding]
+    p = check_bytes(mmscn_cmd, tmp_path, data)
+    assert p.returncode == 2
+    assert p.stderr.splitlines()[:3] == [
+        "gen.mmscn:3:6: error: no task named `B` (spawn it first)",
+        "    3 | exit B",
+        "      |      ^"]
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom(mmscn_cmd, tmp_path, codec):
+    p = check_bytes(mmscn_cmd, tmp_path, "spawn A\nschedule cpu0 A\n".encode(codec))
+    assert p.returncode == 2
+    assert first_head(p.stderr) == (1, 1, "this looks like UTF-16 text without a byte-order mark; save it as UTF-8")
+
+
+def test_utf16_bom_that_does_not_decode(mmscn_cmd, tmp_path):
+    p = check_bytes(mmscn_cmd, tmp_path, b"\xff\xfes\x00p\x00\x00\xd8")   # a lone surrogate
+    assert p.returncode == 2
+    assert first_head(p.stderr)[2] == "the file starts like UTF-16 but does not decode; save it as UTF-8"
+
+
+def test_utf8_bom_is_skipped(mmscn_cmd, tmp_path):
+    p = check_bytes(mmscn_cmd, tmp_path, b"\xef\xbb\xbfspawn A\nexit\n")
+    assert first_head(p.stderr)[:2] == (2, 5)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n\n", "# only\n   # comments\n\n", ";;;\n", "   \t\n"])
+def test_empty_scenarios_are_valid(mmscn_cmd, tmp_path, text):
+    """Nothing to do is no mistake: check and run accept it and say so."""
+    p = check_bytes(mmscn_cmd, tmp_path, text.encode())
+    assert p.returncode == 0 and p.stderr == ""
+    assert p.stdout == "gen.mmscn: ok (0 statements, arch generic, 1 CPU)\n"
+    r = check_bytes(mmscn_cmd, tmp_path, text.encode(), command="run")
+    assert r.returncode == 0 and "passed: 0 statements" in r.stdout
+
+
+def test_crlf_and_tabs_are_whitespace(mmscn_cmd, tmp_path):
+    p = check_bytes(mmscn_cmd, tmp_path, b"spawn A\r\n\tschedule\tcpu0\tA\r\nassert A.mm == @A\r\n",
+                    command="run")
+    assert p.returncode == 0, p.stdout
+
+
+def test_messages_over_the_whole_corpus_use_no_lark_words():
+    """The corpus' expected messages themselves, checked once more as a whole."""
+    text = "\n".join((CORPUS / f"{c}.expected").read_text(encoding="utf-8") for c in CASES)
+    assert_readable(text)
+    for bad in ("NAME", "_SEP", "LBRACE", "RBRACE", "$END", "STRING", "INT"):
+        assert bad not in text
