@@ -20,6 +20,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 # Commands defined in other modules: name -> module with add_parser(sub) and run(args).
 EXTRA_COMMANDS = {
     "explore": ("mmscn.explore", "run every interleaving of the per-CPU blocks and judge it like a litmus test"),
+    "test": ("mmscn.suite", "run every scenario below the paths as a regression suite (goldens, JUnit XML)"),
 }
 
 

@@ -1,0 +1,485 @@
+"""`mmscn test`: a tree of scenarios as a regression suite.
+
+Every `.mmscn` file below the given paths runs (sorted by path, so the order
+is the same everywhere), each in a worker process that a `--timeout` can
+kill.  A file passes when it behaves as its header says: `expect pass` (the
+default) holds when nothing fails, `expect fail` when something does, the
+way a litmus test's `Result:` line states its outcome.  A file that does not
+parse fails; a file whose `arch` names a policy that is not installed is
+skipped.  Golden traces (`--update` writes them) pin the trace itself: a run
+whose trace differs from its golden fails with a unified diff.
+
+`judge()` is the one place a file is run and judged: `mmscn test` and the
+pytest plugin (mmscn/pytest_plugin.py) both call it.  Only the standard
+library is imported at module level (the CLI imports this module at start-up).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+GOLDEN_SUFFIX = ".trace"
+# A failure shows at most this many statements of the trace before it.
+TRACE_STEPS = 60
+
+
+@dataclass
+class Outcome:
+    """How one file fared; plain strings only, so a worker process can send it."""
+    path: str
+    status: str = PASS
+    reason: str = ""            # one line: why it failed or was skipped
+    where: str = ""             # ":LINE:COL" of the first failure, when it has one
+    details: str = ""           # the failures, located, with carets (and the golden diff)
+    trace: str = ""             # the trace up to the failures, for pytest's report
+    diff: str = ""              # unified diff golden -> this run
+    golden_written: bool = False
+    ran: bool = False           # the scenario ran (it parsed and its arch is installed)
+    seconds: float = 0.0
+    notes: list = field(default_factory=list)
+
+    def line(self) -> str:
+        if self.status == PASS:
+            return f"PASS {self.path}"
+        return f"{self.status} {self.path}{self.where}: {self.reason}"
+
+
+# ====================================================================== one file
+def golden_path(path: str, golden_dir: Optional[str] = None) -> str:
+    """FILE.mmscn.trace next to the file, or DIR/<path relative to the working directory>.trace."""
+    if golden_dir is None:
+        return path + GOLDEN_SUFFIX
+    rel = os.path.relpath(os.path.abspath(path))
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        raise ValueError(f"{path} is outside the working directory, so it has no place under --golden-dir; "
+                         f"run mmscn test from a directory above it")
+    return os.path.join(golden_dir, rel + GOLDEN_SUFFIX)
+
+
+def judge(path: str, golden: Optional[str] = None, update: bool = False, need_golden: bool = False,
+          explore: bool = False) -> Outcome:
+    """Run one file and judge it; compare with (or with `update`, write) its golden trace.
+
+    ``golden`` is the golden file's path (None: no golden); ``need_golden``
+    makes a missing golden a failure instead of a file checked by its header
+    only.  ``explore`` judges a scenario with per-CPU blocks by every
+    interleaving (`mmscn explore`) instead of the run's round robin.
+    """
+    t0 = time.perf_counter()
+    try:
+        out = _judge(path, golden, update, need_golden, explore)
+    except Exception as e:   # a bug in mmscn itself: still one failed file, not a crashed suite
+        import traceback
+        tb = traceback.extract_tb(e.__traceback__)
+        at = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+        out = Outcome(path, FAIL, f"internal error in mmscn: {type(e).__name__}: {e}{at}")
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _judge(path, golden, update, need_golden, explore) -> Outcome:
+    from mmscn.dsl.parser import ParseFailed
+    from mmscn.dsl.resolve import load_file
+    from mmscn.interpreter import policies
+
+    try:
+        sc, text = load_file(path)      # the arch is checked below: an unknown one skips the file
+    except ParseFailed as e:
+        ds = e.diagnostics
+        more = f" (and {len(ds) - 1} more error{'s' if len(ds) > 2 else ''})" if len(ds) > 1 else ""
+        text = "\n".join(d.render() for d in ds)
+        return Outcome(path, FAIL, ds[0].message + more, f":{ds[0].line}:{ds[0].col}", text, trace=text)
+    except IsADirectoryError:
+        return Outcome(path, FAIL, "is a directory, not a scenario file")
+    except OSError as e:
+        return Outcome(path, FAIL, f"cannot read: {e.strerror or e}")
+    if sc.arch not in policies.KnownArches():
+        return Outcome(path, SKIP, f"arch `{sc.arch}` is not installed (known: {', '.join(policies.names())})")
+    lines = text.split("\n")
+    try:
+        runner = _recording_runner()(sc, lines)
+    except policies.UnknownPolicy as e:
+        return Outcome(path, FAIL, str(e))
+    r = runner.run()
+    out = Outcome(path, ran=True)
+    if explore and sc.blocks:
+        _judge_by_explore(out, sc, lines)
+    elif not r.passed:
+        out.status = FAIL
+        if r.failed:
+            d = r.diagnostics[0]
+            out.where, out.reason = f":{d.line}:{d.col}", d.message
+            out.details = "\n".join(d.render() for d in r.diagnostics)
+        else:
+            out.reason = "the header says `expect fail`, but the scenario ran without a failure"
+        out.trace = failure_trace(r, lines, runner.cut, path)
+
+    if golden is not None:
+        _golden(out, golden, golden_text(r, lines, os.path.basename(path)), update, need_golden)
+    return out
+
+
+_RUNNER = None
+
+
+def _recording_runner():
+    """Runner that remembers how many steps had run when it reported its last failure."""
+    global _RUNNER
+    if _RUNNER is None:
+        from mmscn.interpreter.runner import Runner
+
+        class RecordingRunner(Runner):
+            cut = 0
+
+            def diag(self, node, *args, **kwargs):
+                self.cut = len(self.result.steps)
+                return super().diag(node, *args, **kwargs)
+
+        _RUNNER = RecordingRunner
+    return _RUNNER
+
+
+def _judge_by_explore(out: Outcome, sc, lines) -> None:
+    """The verdict of every interleaving, reported as `mmscn explore -q` does."""
+    import argparse
+    import io
+
+    from mmscn.dsl.diagnostics import Diagnostic
+    from mmscn.explore import verdict_text, write_text
+    from mmscn.interpreter import explore as X
+
+    model = X.Model(sc, lines)
+    if model.prologue_failure is not None:
+        res = X.Result(model, X.Stats(), complete=True, failure=model.prologue_failure, mode="prologue")
+    else:
+        res = X.Explorer(model).run()
+    if res.passed:
+        return
+    out.status = FAIL
+    f = res.failure
+    if f is not None:
+        out.where, out.reason = f":{f.line}:{f.col}", f.message
+        src = lines[f.line - 1] if 0 < f.line <= len(lines) else None
+        out.details = Diagnostic(sc.path, f.line, f.col, f.message, "failure", src).render()
+    else:
+        head, detail = verdict_text(model, res)
+        out.reason = (f"every interleaving {head}: {detail}; the header says `expect fail`" if head == "holds"
+                      else f"mmscn explore: {detail}")
+    steps = X.replay(model, res.path) if f is not None and res.path else []
+    buf = io.StringIO()
+    write_text(model, res, steps, argparse.Namespace(quiet=True, witness=None, all_finals=False), buf, False)
+    out.trace = buf.getvalue().rstrip("\n")
+
+
+def failure_trace(r, lines, cut: int, path: str) -> str:
+    """The run's text report cut after the statement of its last failure, at most TRACE_STEPS of it."""
+    import copy
+    import io
+
+    from mmscn.interpreter.report import summary_line, write_text
+    cut = cut or len(r.steps)
+    start = max(0, cut - TRACE_STEPS)
+    shown = copy.copy(r)
+    shown.steps = r.steps[start:cut]
+    buf = io.StringIO()
+    write_text(shown, lines, buf)
+    text = buf.getvalue().rstrip("\n").split("\n")
+    # the summary counts what the whole run did, not the part shown
+    text[-2] = summary_line(r)
+    if cut < len(r.steps):
+        n = len(r.steps) - cut
+        first = r.diagnostics[0].render().split("\n")[0]
+        at = text.index(first) if first in text else len(text) - 2
+        text.insert(at, f"  ... {n} later statement{'s' if n != 1 else ''}")
+    if start:
+        text.insert(2, f"  ... {start} earlier statement{'s' if start != 1 else ''} (mmscn run {path} "
+                       f"shows them all)")
+    return "\n".join(text)
+
+
+def golden_text(r, lines, name: str) -> str:
+    """The run's plain text report with the file called by its base name: the same bytes on every machine."""
+    import copy
+    import dataclasses
+    import io
+
+    from mmscn.interpreter.report import write_text
+    g = copy.copy(r)
+    g.scenario = dataclasses.replace(r.scenario, path=name)
+    g.diagnostics = [dataclasses.replace(d, path=name) for d in r.diagnostics]
+    buf = io.StringIO()
+    write_text(g, lines, buf, quiet=False, color=False)
+    return buf.getvalue()
+
+
+def _golden(out: Outcome, golden: str, text: str, update: bool, need_golden: bool) -> None:
+    if update:
+        try:
+            old = _read(golden)
+        except OSError:
+            old = None
+        if old != text:
+            try:
+                os.makedirs(os.path.dirname(golden) or ".", exist_ok=True)
+                with open(golden, "w", encoding="utf-8", newline="\n") as fh:
+                    fh.write(text)
+            except OSError as e:
+                _fail(out, f"cannot write the golden trace {golden}: {e.strerror or e}")
+                return
+            out.golden_written = True
+        return
+    try:
+        old = _read(golden)
+    except FileNotFoundError:
+        if need_golden:
+            _fail(out, f"no golden trace {golden} (mmscn test --update writes it)")
+        return
+    except (OSError, UnicodeDecodeError) as e:
+        _fail(out, f"cannot read the golden trace {golden}: {getattr(e, 'strerror', None) or e}")
+        return
+    if old == text:
+        return
+    import difflib
+    a, b = old.splitlines(), text.splitlines()
+    out.diff = "\n".join(difflib.unified_diff(a, b, golden, "this run", lineterm=""))
+    body = out.diff.split("\n")[2:]
+    minus, plus = sum(ln[:1] == "-" for ln in body), sum(ln[:1] == "+" for ln in body)
+    _fail(out, f"the trace differs from its golden {golden} (-{minus} +{plus} lines; "
+               f"mmscn test --update accepts it)")
+
+
+def _fail(out: Outcome, reason: str) -> None:
+    """A second reason (the golden) after a run failure stays a note; alone it is the reason."""
+    if out.status == FAIL:
+        out.notes.append(reason)
+    else:
+        out.status, out.reason, out.where = FAIL, reason, ""
+
+
+def _read(path: str) -> str:
+    with open(path, "rb") as fh:
+        return fh.read().decode("utf-8")
+
+
+def report(out: Outcome, rerun: bool = True) -> str:
+    """Everything known about a failed file: located failures, notes, the golden diff."""
+    parts = []
+    if out.details:
+        parts.append(out.details)
+    elif out.trace:
+        parts.append(out.trace)
+    for n in out.notes:
+        parts.append(f"{out.path}: also: {n}")
+    if out.diff:
+        parts.append(out.diff)
+    if rerun and out.ran and out.details:
+        parts.append(f"  (mmscn run {out.path} shows the whole trace)")
+    return "\n".join(parts)
+
+
+# ====================================================================== the suite
+def discover(paths: list) -> list:
+    """Every .mmscn file below the paths, each once, sorted; hidden directories are left out."""
+    found = []
+    for p in paths:
+        if os.path.isdir(p):
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                found += [os.path.join(dirpath, f) for f in filenames if f.endswith(".mmscn")]
+        else:
+            found.append(p)
+    seen, files = set(), []
+    for f in sorted(found, key=lambda f: os.path.normpath(f).split(os.sep)):
+        key = os.path.realpath(f)
+        if key not in seen:
+            seen.add(key)
+            files.append(os.path.normpath(f))
+    return files
+
+
+def _worker(conn, job) -> None:
+    try:
+        conn.send(judge(*job))
+    finally:
+        conn.close()
+
+
+def run_jobs(jobs: list, njobs: int, timeout: Optional[float], done) -> None:
+    """judge(*job) for every job in worker processes, at most njobs at once; done(i, outcome) as each ends.
+
+    A process per file: a file that runs past `timeout` seconds is killed
+    (SIGKILL), whatever it was doing, and reported as a failure.
+    """
+    import multiprocessing as mp
+    from collections import deque
+    from multiprocessing.connection import wait
+
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    todo = deque(enumerate(jobs))
+    running = {}        # connection -> (index, process, deadline)
+    while todo or running:
+        while todo and len(running) < njobs:
+            i, job = todo.popleft()
+            recv, send = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_worker, args=(send, job), daemon=True)
+            p.start()
+            send.close()
+            running[recv] = (i, p, time.monotonic() + timeout if timeout else None)
+        deadlines = [d for _, _, d in running.values() if d is not None]
+        left = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        for conn in wait(list(running), left):
+            i, p, _ = running.pop(conn)
+            try:
+                out = conn.recv()
+            except (EOFError, OSError):
+                p.join()
+                out = Outcome(jobs[i][0], FAIL, f"the worker process died (exit status {p.exitcode})")
+            conn.close()
+            p.join()
+            done(i, out)
+        now = time.monotonic()
+        for conn, (i, p, d) in list(running.items()):
+            if d is not None and now >= d and not conn.poll():
+                p.kill()
+                p.join()
+                conn.close()
+                del running[conn]
+                done(i, Outcome(jobs[i][0], FAIL, f"timed out after {timeout:g} s (the worker running it "
+                                                  f"was killed)", seconds=timeout))
+
+
+def junit_xml(outcomes: list, seconds: float) -> bytes:
+    """JUnit XML as Jenkins, GitLab and GitHub test reporters read it."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    def clean(s: str) -> str:      # characters XML 1.0 cannot carry
+        return re.sub(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", "?", s)
+
+    fails = sum(o.status == FAIL for o in outcomes)
+    skips = sum(o.status == SKIP for o in outcomes)
+    root = ET.Element("testsuites", name="mmscn test", tests=str(len(outcomes)), failures=str(fails),
+                      errors="0", skipped=str(skips), time=f"{seconds:.3f}")
+    suite = ET.SubElement(root, "testsuite", name="mmscn", tests=str(len(outcomes)), failures=str(fails),
+                          errors="0", skipped=str(skips), time=f"{seconds:.3f}")
+    for o in outcomes:
+        d, base = os.path.split(o.path)
+        case = ET.SubElement(suite, "testcase", classname=d.replace(os.sep, ".") or ".", name=base,
+                             file=o.path, time=f"{o.seconds:.3f}")
+        if o.status == FAIL:
+            f = ET.SubElement(case, "failure", message=clean(f"{o.path}{o.where}: {o.reason}"))
+            f.text = clean(report(o))
+        elif o.status == SKIP:
+            ET.SubElement(case, "skipped", message=clean(o.reason))
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+# ====================================================================== command line
+def add_arguments(p) -> None:
+    p.description = ("Run every .mmscn file below the paths as a regression suite: one line per file "
+                     "(PASS, FAIL with the first reason, SKIP), the failures in full, then `N passed, "
+                     "N failed`. A file passes when it behaves as its header says (`expect fail` passes "
+                     "when it fails); a file that does not parse fails; one whose `arch` is not installed "
+                     "is skipped. Golden traces (--update) also pin each trace.")
+    p.epilog = ("exit status: 0 every file passed or was skipped; 1 some file failed (including parse "
+                "errors, timeouts, changed traces); 2 bad command line, a path that does not exist, or "
+                "no scenario found. See docs/regression.md.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or directories (searched recursively)")
+    p.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N",
+                   help="run N files at once, each in its own process (default 1)")
+    p.add_argument("--timeout", type=_positive_float, metavar="S",
+                   help="fail (and kill) a file that runs longer than S seconds")
+    p.add_argument("--junit-xml", metavar="FILE", help="also write the results as JUnit XML")
+    p.add_argument("--update", action="store_true",
+                   help="write each scenario's trace as its golden (FILE.mmscn.trace, or under --golden-dir)")
+    p.add_argument("--golden-dir", metavar="DIR",
+                   help="keep goldens in DIR, mirroring the paths below the working directory; then every "
+                        "scenario must have one (next to the files, goldens are optional per file)")
+    p.add_argument("--explore", action="store_true",
+                   help="judge scenarios with per-CPU blocks by every interleaving (mmscn explore), not "
+                        "the run's round robin")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only failing files and the summary")
+
+
+def _positive_int(text):
+    from mmscn.explore import _positive_int as f
+    return f(text)
+
+
+def _positive_float(text):
+    from mmscn.explore import _positive_float as f
+    return f(text)
+
+
+def run(args) -> int:
+    from mmscn.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, use_color
+
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        for p in missing:
+            sys.stderr.write(f"mmscn test: {p}: no such file or directory\n")
+        return EXIT_BAD_INPUT
+    files = discover(args.paths)
+    if not files:
+        sys.stderr.write(f"mmscn test: no .mmscn files below {' '.join(args.paths)}\n")
+        return EXIT_BAD_INPUT
+    try:
+        jobs = [(f, golden_path(f, args.golden_dir), args.update,
+                 args.golden_dir is not None, args.explore) for f in files]
+    except ValueError as e:
+        sys.stderr.write(f"mmscn test: {e}\n")
+        return EXIT_BAD_INPUT
+    # Loaded once here, the interpreter is shared by every forked worker.
+    import mmscn.interpreter.report  # noqa: F401
+    import mmscn.interpreter.runner  # noqa: F401
+    from mmscn.dsl.parser import lark_parser
+    lark_parser()
+
+    color = use_color(sys.stdout)
+    mark = {PASS: "\x1b[32mPASS\x1b[0m", FAIL: "\x1b[1;31mFAIL\x1b[0m", SKIP: "\x1b[33mSKIP\x1b[0m"}
+    results: list = [None] * len(files)
+    printed = 0
+    t0 = time.perf_counter()
+
+    def done(i, out):
+        nonlocal printed
+        results[i] = out
+        while printed < len(results) and results[printed] is not None:
+            o = results[printed]
+            printed += 1
+            if args.quiet and o.status != FAIL:
+                continue
+            line = o.line()
+            if color:
+                line = mark[o.status] + line[4:]
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    run_jobs(jobs, args.jobs, args.timeout, done)
+    seconds = time.perf_counter() - t0
+    failed = [o for o in results if o.status == FAIL]
+    texts = [t for t in map(report, failed) if t] if not args.quiet else []
+    for t in texts:
+        sys.stdout.write("\n" + t + "\n")
+    if texts:
+        sys.stdout.write("\n")
+    if args.update:
+        written = sum(o.golden_written for o in results)
+        sys.stdout.write(f"{written} golden trace{'s' if written != 1 else ''} written\n")
+    n_pass = sum(o.status == PASS for o in results)
+    n_skip = sum(o.status == SKIP for o in results)
+    summary = f"{n_pass} passed, {len(failed)} failed" + (f", {n_skip} skipped" if n_skip else "")
+    sys.stdout.write(summary + "\n")
+    if args.junit_xml:
+        try:
+            with open(args.junit_xml, "wb") as fh:
+                fh.write(junit_xml(results, seconds))
+        except OSError as e:
+            sys.stderr.write(f"mmscn test: {args.junit_xml}: cannot write: {e.strerror or e}\n")
+            return EXIT_BAD_INPUT
+    return EXIT_FAILED if failed else EXIT_OK
