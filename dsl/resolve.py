@@ -9,6 +9,7 @@ use that comes too early in a given interleaving).
 from __future__ import annotations
 
 import re
+import dataclasses
 from typing import Iterable, Optional
 
 from mmscn.grammar import keywords
@@ -76,8 +77,9 @@ class _Resolver:
         self.errors.append(Diagnostic(self.path, line, col, message, source_line=src, notes=tuple(notes)))
 
     # ---- header and layout
-    def build(self, items) -> A.Scenario:
-        sc = A.Scenario(self.path)
+    def build(self, items, header: Optional[A.Scenario] = None) -> A.Scenario:
+        sc = A.Scenario(self.path) if header is None else \
+            dataclasses.replace(header, path=self.path, stmts=[], blocks=[], final=None)
         seen_header: dict = {}
         first_stmt = None
         in_blocks = False
@@ -367,6 +369,25 @@ def load(text: str, path: str = "<input>", arches: Optional[Iterable[str]] = Non
     items = parse_items(text, path)
     r = _Resolver(path, text.split("\n"), arches)
     sc = r.build(items)
+    if r.errors:
+        r.errors.sort(key=lambda d: (d.line, d.col))
+        raise ParseFailed(r.errors)
+    return sc
+
+
+def resolve_more(items, text: str, path: str, header: A.Scenario, tasks: dict, mms,
+                 arches: Optional[Iterable[str]] = None) -> A.Scenario:
+    """Resolve parsed items as more of a scenario already under way (the REPL).
+
+    ``header`` gives the title, arch, CPUs and outcome in force (header lines in
+    the items may change them); ``tasks`` maps each task that exists to the line
+    of its spawn (0 for idle tasks) and ``mms`` names the mms that exist, so only
+    the new text is looked at.  Raises ParseFailed like load().
+    """
+    r = _Resolver(path, text.split("\n"), arches)
+    r.tasks = dict(tasks)
+    r.mms = set(mms)
+    sc = r.build(items, header)
     if r.errors:
         r.errors.sort(key=lambda d: (d.line, d.col))
         raise ParseFailed(r.errors)
