@@ -1,0 +1,92 @@
+"""alpha: one PALcode context switch loads registers and page tables together.
+
+Follows arch/alpha/include/asm/mmu_context.h (ev5_switch_mm, ev5_activate_mm,
+init_new_context, enter_lazy_tlb), arch/alpha/mm/fault.c
+(__load_new_mm_context) and arch/alpha/include/asm/switch_to.h /
+kernel/entry.S (alpha_switch_to: call_pal PAL_swpctx), mainline as of
+v6.15-v6.17 (EV4 support, ev4_switch_mm, was removed in v6.14; EV5/EV6 shown).
+
+The counters are generic's (MMU_LAZY_TLB_REFCOUNT).  The page-table base
+the hardware uses comes from the PCB of the task switched in: swpctx loads
+kernel stack, ASN and ptbr in one operation, so every context switch, a lazy
+one included, is one context load (counted as a page-table load).  Hence
+the PCB's ptbr is a per-task field (``t_ptbr``): init_new_context writes it
+for a forked child, enter_lazy_tlb(mm, tsk) writes the borrowed mm into the
+incoming kernel thread's PCB (why the hook takes the task), activate_mm
+(exec) rewrites the current PCB and reloads it at once.  ev5_switch_mm only
+assigns an ASN: it never writes ptbr, so a switch_mm outside a context
+switch (kthread_use_mm) leaves the hardware on the page tables it had.
+alpha has no CPU hotplug, so sched_force_init_mm (`unlazy`, `offline`)
+never runs there.  No mm_cpumask (flush_tlb_mm IPIs every other CPU).
+"""
+from ..kernel import C_PGTABLE, C_SWITCH_MM, INIT_MM, Refusal, Violation
+from .base import Policy
+
+
+class Alpha(Policy):
+    name = "alpha"
+    summary = "MMU_LAZY_TLB_REFCOUNT; swpctx loads registers and the PCB's ptbr together on every switch"
+    has_cpu_hotplug = False
+    hardware_fields = ("loaded_mm", "ptbr")
+
+    def cpu_up(self, k, cpu):
+        super().cpu_up(k, cpu)
+        k.t_ptbr[k._idle(cpu)] = INIT_MM        # the idle task's PCB holds init_mm's pgd
+
+    def init_new_context(self, k, task, mm):
+        # `if (tsk != current)`: the forked child's PCB gets the new pgd
+        k.t_ptbr[task] = mm
+        k._op(k.t_name[task], "init_new_context", f"PCB ptbr = {k.m_name[mm]}")
+
+    def enter_lazy_tlb(self, k, cpu, mm, task):
+        if mm is None:
+            return
+        k.t_ptbr[task] = mm
+        k.d_tasks.add(task)
+        k._op(k.t_name[task], "enter_lazy_tlb", f"PCB ptbr = {k.m_name[mm]} (borrowed)")
+
+    def switch_mm_irqs_off(self, k, cpu, prev_mm, next_mm, task):
+        # ev5_switch_mm: a valid ASN for next_mm on this CPU into the PCB; ptbr untouched
+        k.cost[C_SWITCH_MM] += 1
+        k.c_lazy[cpu] = False
+        k.d_cpus.add(cpu)
+        k._op(f"cpu{cpu}", "ev5_switch_mm", f"ASN of {k.m_name[next_mm]} into the PCB; ptbr unchanged")
+
+    def activate_mm(self, k, cpu, prev_mm, next_mm, task):
+        # ev5_activate_mm -> __load_new_mm_context: new ASN, PCB ptbr, swpctx to itself
+        k.cost[C_SWITCH_MM] += 1
+        k.cost[C_PGTABLE] += 1
+        k.t_ptbr[task] = next_mm
+        k.c_loaded[cpu] = next_mm
+        k.c_lazy[cpu] = False
+        k.d_cpus.add(cpu)
+        k._op(f"cpu{cpu}", "__load_new_mm_context", f"PCB ptbr = {k.m_name[next_mm]}, reloaded (__reload_thread)")
+
+    def switch_to(self, k, cpu, prev, nxt):
+        ptbr = k.t_ptbr[nxt]
+        k.cost[C_PGTABLE] += 1
+        if ptbr is not None:
+            k.c_loaded[cpu] = ptbr
+        k.d_cpus.add(cpu)
+        k._op(f"cpu{cpu}", "alpha_switch_to", f"swpctx: {k.t_name[nxt]}'s PCB, ptbr {k.mm_label(ptbr)}")
+
+    def unlazy(self, k, cpu):
+        raise Refusal("alpha has no CPU hotplug: sched_force_init_mm never runs there, a lazy task keeps its "
+                      "borrowed mm until it is switched away", "sched_force_init_mm (kernel/sched/core.c)")
+
+    def check(self, k, out):
+        for cpu in k.d_cpus:
+            self._loaded_freed(k, cpu, out)
+        for m in k.d_mms:
+            if k.m_freed[m]:
+                for cpu in range(k.ncpus):
+                    if cpu not in k.d_cpus and k.c_loaded[cpu] == m:
+                        self._loaded_freed(k, cpu, out)
+
+    def _loaded_freed(self, k, cpu, out):
+        m = k.c_loaded[cpu]
+        if m is not None and k.c_online[cpu] and k.m_freed[m]:
+            t = k.c_curr[cpu]
+            out.append(Violation("use-after-free", f"cpu{cpu} runs {k.t_name[t]} on the page tables of "
+                                 f"{k.m_name[m]} (the ptbr its last swpctx loaded), but {k.m_name[m]} was freed",
+                                 "ev5_switch_mm (arch/alpha/include/asm/mmu_context.h) never rewrites pcb.ptbr"))

@@ -1,0 +1,109 @@
+"""x86: the counters as generic, the hardware on its own (v6.15 to v6.17).
+
+Follows arch/x86/mm/tlb.c (switch_mm_irqs_off, enter_lazy_tlb, leave_mm,
+flush_tlb_mm_range, should_flush_tlb, native_flush_tlb_multi,
+flush_tlb_func), arch/x86/include/asm/tlb.h (tlb_flush: exit_mmap's final
+flush has freed_tables) and arch/x86/kernel/cpu/common.c (cpu_init), as in
+the v6.15-v6.17 trees (INVLPGB global ASIDs aside).
+
+Per CPU: ``cpu_tlbstate.loaded_mm`` (what CR3 holds; ``c_loaded``) and
+``cpu_tlbstate_shared.is_lazy`` (``c_lazy``); per mm, ``mm_cpumask``.
+x86 does not keep current->active_mm in step with CR3: switch_mm_irqs_off
+ignores its prev argument and compares with loaded_mm, so a switch back to
+the mm still loaded writes no CR3.  enter_lazy_tlb only sets is_lazy (unless
+init_mm is loaded).  A switch leaves the CPU in the old mm's mm_cpumask; a
+flush IPI trims it.  flush_tlb_mm_range IPIs the CPUs of mm_cpumask that are
+not lazy and have the mm loaded (should_flush_tlb); a flush that frees page
+tables IPIs all of them (native_flush_tlb_multi), and a lazy receiver
+switches CR3 to init_mm (flush_tlb_func -> switch_mm_irqs_off(NULL,
+&init_mm)) while its task keeps active_mm and the mm_count reference.
+Not modelled: the once-a-second trim round of should_trim_cpumask (a
+scenario is shorter than a second; init_new_context sets the first one a
+second ahead), the tlb_gen catch-up flush of a CPU that was lazy through a
+flush (a TLB flush, not a page-table load), ASIDs, global ASIDs.
+"""
+from ..kernel import C_IPI, C_PGTABLE, C_SWITCH_MM, INIT_MM
+from .base import Policy
+
+
+class X86(Policy):
+    name = "x86"
+    summary = "MMU_LAZY_TLB_REFCOUNT; loaded_mm and is_lazy per CPU, flush IPIs skip lazy CPUs (arch/x86/mm/tlb.c)"
+    hardware_fields = ("loaded_mm", "lazy", "cpumask")
+
+    def enter_lazy_tlb(self, k, cpu, mm, task):
+        loaded = k.c_loaded[cpu]
+        if loaded == INIT_MM or k.c_lazy[cpu]:
+            return      # already lazy, or on init_mm: nothing to be lazy about
+        k.c_lazy[cpu] = True
+        k.d_cpus.add(cpu)
+        k._op(f"cpu{cpu}", "enter_lazy_tlb", f"is_lazy = true; CR3 keeps {k.m_name[loaded]}")
+
+    def switch_mm_irqs_off(self, k, cpu, prev_mm, next_mm, task):
+        real_prev = k.c_loaded[cpu]      # not prev_mm: x86 trusts cpu_tlbstate.loaded_mm
+        was_lazy = k.c_lazy[cpu]
+        k.cost[C_SWITCH_MM] += 1
+        k.c_lazy[cpu] = False
+        k.d_cpus.add(cpu)
+        if real_prev == next_mm:
+            k._op(f"cpu{cpu}", "switch_mm_irqs_off", f"loaded_mm is already {k.m_name[next_mm]}: no CR3 write"
+                  + (" (leaves lazy mode)" if was_lazy else ""))
+            return
+        if next_mm != INIT_MM and not k.m_cpumask[next_mm] >> cpu & 1:
+            k.m_cpumask[next_mm] |= 1 << cpu
+            k.d_mms.add(next_mm)
+        k.c_loaded[cpu] = next_mm
+        k.cost[C_PGTABLE] += 1
+        stays = "" if real_prev in (None, INIT_MM) else f"; cpu{cpu} stays in {k.m_name[real_prev]}'s mm_cpumask"
+        k._op(f"cpu{cpu}", "switch_mm_irqs_off", f"CR3 {k.mm_label(real_prev)} -> {k.m_name[next_mm]}{stays}")
+
+    def exit_mmap(self, k, mm):
+        # tlb_finish_mmu -> tlb_flush -> flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, .., freed_tables)
+        k._op(k.m_name[mm], "tlb_flush", "exit_mmap's final flush frees page tables: every CPU in mm_cpumask")
+        self.flush_tlb_mm_range(k, mm, True, k.this_cpu)
+
+    def flush_tlb_mm_range(self, k, mm, freed_tables, from_cpu):
+        mask = k.m_cpumask[mm]
+        in_mask = [c for c in range(k.ncpus) if mask >> c & 1 and k.c_online[c]]
+        if any(c != from_cpu for c in in_mask):
+            if freed_tables:    # native_flush_tlb_multi: on_each_cpu_mask, lazy CPUs too
+                targets = in_mask
+            else:               # on_each_cpu_cond_mask(should_flush_tlb)
+                targets = []
+                for c in in_mask:
+                    if k.c_lazy[c]:
+                        k._op(f"cpu{c}", "should_flush_tlb", "is_lazy: no IPI, it catches up at its next switch")
+                    elif k.c_loaded[c] == mm:
+                        targets.append(c)
+        elif from_cpu is not None and k.c_loaded[from_cpu] == mm:
+            targets = [from_cpu]    # only this CPU: flush_tlb_func locally
+        else:
+            targets = []
+        for c in targets:
+            if c != from_cpu:
+                k.cost[C_IPI] += 1
+            self.flush_tlb_func(k, c, mm, remote=c != from_cpu)
+
+    def flush_tlb_func(self, k, cpu, mm, remote):
+        how = "IPI" if remote else "local"
+        loaded = k.c_loaded[cpu]
+        k.d_cpus.add(cpu)
+        if loaded != mm:
+            k.m_cpumask[mm] &= ~(1 << cpu)
+            k.d_mms.add(mm)
+            k._op(f"cpu{cpu}", "flush_tlb_func", f"{how}: {k.mm_label(loaded)} is loaded, not {k.m_name[mm]}: "
+                  f"cpu{cpu} clears itself from {k.m_name[mm]}'s mm_cpumask")
+        elif k.c_lazy[cpu]:
+            t = k.c_curr[cpu]
+            k._op(f"cpu{cpu}", "flush_tlb_func", f"{how}: lazy, so switch to init_mm; {k.t_name[t]} keeps "
+                  f"active_mm {k.mm_label(k.t_active[t])} and its reference")
+            self.switch_mm_irqs_off(k, cpu, None, INIT_MM, None)
+        else:
+            k._op(f"cpu{cpu}", "flush_tlb_func", f"{how}: flushes the TLB of {k.m_name[mm]}")
+
+    def is_lazy(self, k, cpu):
+        return k.c_online[cpu] and k.c_lazy[cpu]
+
+    def check(self, k, out):
+        super().check(k, out)
+        self.cpumask_covers_loaded(k, out, "switch_mm_irqs_off (arch/x86/mm/tlb.c): VM_WARN_ON_ONCE mm_cpumask")
