@@ -60,6 +60,9 @@ class Kernel:
         "c_curr", "c_online", "c_prev_mm", "c_loaded", "c_lazy",
         # bookkeeping, not state
         "cost", "ev", "violations", "d_tasks", "d_mms", "d_cpus",
+        # the CPU the running statement executes on (None: outside the scenario's CPUs),
+        # for policies that tell a local flush from an IPI
+        "this_cpu",
     )
 
     def __init__(self, ncpus: int, arch, trace: bool = True):
@@ -81,6 +84,7 @@ class Kernel:
         self.ev = [] if trace else None
         self.violations = []
         self.d_tasks, self.d_mms, self.d_cpus = set(), set(), set()
+        self.this_cpu = None
         for c in range(ncpus):
             t = self._new_task(f"idle{c}", IDLE)
             self.t_state[t] = RUNNING
@@ -335,6 +339,7 @@ class Kernel:
             raise Refusal(f"{self.t_name[parent]} has no mm to share: copy_mm with CLONE_VM shares current->mm, "
                           f"and a task without an mm makes a kernel thread", "copy_mm (kernel/fork.c)")
         t = self._new_task(name, USER)
+        self.t_ptbr[t] = self.t_ptbr[parent]   # dup_task_struct copies the thread_info (alpha: the PCB)
         self._op(name, "copy_process", f"clone(CLONE_VM): {name} shares {self.m_name[m]} with {self.t_name[parent]}")
         self.mmget(m)
         self._set_mm(t, m)
@@ -356,12 +361,13 @@ class Kernel:
             raise Refusal(f"{name} has exited: a dead task is never scheduled again (finish_task_switch "
                           f"drops its last reference with put_task_struct)", "finish_task_switch (kernel/sched/core.c)")
         if self.t_kind[nxt] == IDLE and nxt != self._idle(cpu):
-            raise Refusal(f"{name} is the idle task of cpu{self.t_cpu[nxt]}; each CPU runs only its own idle task",
+            raise Refusal(f"{name} is the idle task of cpu{nxt}; each CPU runs only its own idle task",
                           "pick_next_task (kernel/sched/core.c)")
         if self.t_state[nxt] == RUNNING and self.t_cpu[nxt] != cpu:
             raise Refusal(f"{name} is running on cpu{self.t_cpu[nxt]}; a task runs on one CPU at a time "
                           f"(schedule it away there first)", "try_to_wake_up / task_on_cpu (kernel/sched/core.c)")
         prev = self.c_curr[cpu]
+        self.this_cpu = cpu
         if prev == nxt:
             self._op(f"cpu{cpu}", "__schedule", f"picks {name} again: prev == next, no context switch")
             return
@@ -589,6 +595,7 @@ class Kernel:
         if self.m_freed[m]:
             self.violate("use-after-free", f"flush of {self.m_name[m]}, which was already freed",
                          "flush_tlb_mm_range (arch/*/mm)")
+        self.this_cpu = from_cpu
         self._op(self.m_name[m], "flush_tlb_mm_range", "page tables freed" if freed_tables else "")
         self.arch.flush_tlb_mm_range(self, m, freed_tables, from_cpu)
 
@@ -643,6 +650,7 @@ class Kernel:
         if cpu is None:
             raise Refusal(f"{name} is not running; {function.split(' ')[0]} acts on current, so schedule "
                           f"{name} on a CPU first", function)
+        self.this_cpu = cpu
         return cpu
 
     def current_dead(self, cpu: int) -> bool:

@@ -296,6 +296,7 @@ def _schedule(r, st, cpu):
 def _mmref(r, st, cpu):
     k = r.k
     m = _mm(k, st.mm)
+    k.this_cpu = cpu
     {"mmget": k.ext_mmget, "mmput": k.ext_mmput, "mmgrab": k.ext_mmgrab, "mmdrop": k.ext_mmdrop}[st.op](m)
 
 

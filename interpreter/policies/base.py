@@ -110,6 +110,18 @@ class Policy:
         """mm_cpumask as a bit mask, or None where the policy does not track it."""
         return k.m_cpumask[mm] if "cpumask" in self.hardware_fields else None
 
+    # ---- helpers for the policies that track mm_cpumask ------------------------
+    def cpumask_covers_loaded(self, k, out: list, function: str) -> None:
+        """A CPU with a user mm loaded is in that mm's mm_cpumask: flushes and the
+        lazy-TLB shootdown find the CPUs to reach through it."""
+        for cpu in range(k.ncpus):
+            m = k.c_loaded[cpu]
+            if k.c_online[cpu] and m not in (None, INIT_MM) and not k.m_freed[m] \
+                    and not k.m_cpumask[m] >> cpu & 1:
+                out.append(Violation("mm_cpumask", f"cpu{cpu} has {k.m_name[m]} loaded but is not in its "
+                                     f"mm_cpumask: a flush or shootdown of {k.m_name[m]} would miss it",
+                                     function))
+
     # ---- invariants of this policy ---------------------------------------------
     def check(self, k, out: list) -> None:
         """No CPU's loaded page tables belong to a freed mm (use-after-free)."""
