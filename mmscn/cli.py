@@ -2,7 +2,9 @@
 
 Exit status (every command): 0 everything held, 1 an assertion, an invariant,
 a `final` condition or an expectation failed or a statement was refused,
-2 a file could not be read or parsed, or the command line was wrong.
+2 a file could not be read or parsed, or the command line was wrong,
+70 (EX_SOFTWARE) an internal error of mmscn: a one-line message instead of a
+traceback (MMSCN_DEBUG=1 shows the traceback).
 """
 from __future__ import annotations
 
@@ -16,10 +18,13 @@ import sys
 from mmscn import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERNAL = 70      # EX_SOFTWARE (sysexits.h): a bug in mmscn itself
 
 # Commands defined in other modules: name -> module with add_parser(sub) and run(args).
 EXTRA_COMMANDS = {
+    "repl": ("mmscn.repl", "an interactive session: type statements, watch active_mm and the counters"),
     "explore": ("mmscn.explore", "run every interleaving of the per-CPU blocks and judge it like a litmus test"),
+    "compare": ("mmscn.compare", "run one scenario under every switch policy and print them side by side"),
     "test": ("mmscn.suite", "run every scenario below the paths as a regression suite (goldens, JUnit XML)"),
 }
 
@@ -101,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(task->mm, active_mm, mm_users, mm_count).",
         epilog="exit status: 0 everything held; 1 an assertion, invariant, expectation or final "
                "condition failed, or a statement was refused; 2 a file could not be read or parsed, "
-               "or the command line was wrong.")
+               "or the command line was wrong; 70 an internal error of mmscn (a bug: please report it "
+               "with the scenario; MMSCN_DEBUG=1 shows the traceback).")
     p.add_argument("--version", action="version", version=f"mmscn {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -152,3 +158,8 @@ def main(argv=None) -> int:
         except OSError:
             pass
         return EXIT_OK
+    except Exception as e:   # last resort: a bug of ours must not greet the user with a traceback
+        if os.environ.get("MMSCN_DEBUG"):
+            raise
+        sys.stderr.write(f"mmscn: internal error: {type(e).__name__}: {e}; please report it with the scenario\n")
+        return EXIT_INTERNAL
