@@ -1,0 +1,102 @@
+"""`mmscn compare FILE`: one scenario under every switch policy, side by side.
+
+Each policy runs the scenario as `mmscn run --arch NAME` would (per-CPU
+blocks in the run's round robin) and gets one column: the verdict and its
+number of failures, every cost counter, and the final mm_users/mm_count and
+state of each mm.  Exit status 0 when every policy ran, whatever the
+verdicts (the differences are the point of the comparison), 2 when the file
+cannot be read or parsed or an --arch name is unknown.
+
+Only the standard library is imported at module level: the CLI imports this
+module when it starts.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+
+def add_arguments(p) -> None:
+    p.description = ("Run one scenario under every switch policy (generic, linux-2.3, the architectures) and "
+                     "print one column per policy: verdict, cost counters, final counters of each mm.")
+    p.epilog = "exit status: 0 when every policy ran, whatever the verdicts; 2 bad file or unknown --arch."
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument("--arch", metavar="A,B,...", help="only these policies, in this order (default: all)")
+
+
+def compare(scenario, lines: list, arches: list) -> list:
+    """One dict per policy: verdict, failures, cost, and per mm (users, count, state)."""
+    from mmscn.interpreter.runner import Runner
+    cols = []
+    for arch in arches:
+        r = Runner(scenario, lines, arch, trace=False).run()
+        k = r.kernel
+        cols.append({
+            "arch": r.arch,
+            "verdict": "passed" if r.passed else "failed",
+            "failures": len(r.diagnostics),
+            "first_failure": r.diagnostics[0].message if r.diagnostics else None,
+            "stopped": r.stopped,
+            "cost": r.cost,
+            "mms": {k.m_name[m]: {"users": k.m_users[m], "count": k.m_count[m], "state": k.mm_state(m)}
+                    for m in range(len(k.m_name))},
+        })
+    return cols
+
+
+def table(cols: list) -> str:
+    """The columns as a text table, a row per item."""
+    from mmscn.interpreter.kernel import COST_NAMES
+    rows = [("", [c["arch"] for c in cols]),
+            ("verdict", [c["verdict"] + (f" ({c['failures']})" if c["failures"] else "")
+                         + (", stopped" if c["stopped"] else "") for c in cols])]
+    for name in ("atomics",) + COST_NAMES:
+        rows.append((f"cost.{name}", [str(c["cost"][name]) for c in cols]))
+    mm_names = list(dict.fromkeys(m for c in cols for m in c["mms"]))   # in order of creation
+    for m in mm_names:
+        vals = []
+        for c in cols:
+            d = c["mms"].get(m)
+            vals.append("-" if d is None else f"{d['users']}/{d['count']} {d['state']}")
+        rows.append((f"{m} users/count", vals))
+    w0 = max(len(label) for label, _ in rows)
+    widths = [max(len(vals[i]) for _, vals in rows) for i in range(len(cols))]
+    out = []
+    for label, vals in rows:
+        out.append("  ".join([label.ljust(w0)] + [v.rjust(widths[i]) for i, v in enumerate(vals)]).rstrip())
+    return "\n".join(out) + "\n"
+
+
+def run(args) -> int:
+    from mmscn.cli import load, use_color
+    from mmscn.interpreter import policies
+    known = policies.names()
+    if args.arch:
+        arches = [a.strip() for a in args.arch.split(",") if a.strip()]
+        bad = [a for a in arches if a not in known]
+        if bad or not arches:
+            sys.stderr.write(f"mmscn compare: unknown architecture {', '.join(f'`{a}`' for a in bad) or '(none)'}; "
+                             f"known: {', '.join(known)}\n")
+            return EXIT_BAD_INPUT
+    else:
+        arches = known
+    loaded = load(args.file, sys.stderr, use_color(sys.stderr))
+    if loaded is None:
+        return EXIT_BAD_INPUT
+    sc, text = loaded
+    try:
+        cols = compare(sc, text.split("\n"), arches)
+    except policies.UnknownPolicy as e:     # an entry point that does not load a Policy
+        sys.stderr.write(f"mmscn compare: {e}\n")
+        return EXIT_BAD_INPUT
+    if args.json:
+        json.dump({"file": args.file, "title": sc.name, "policies": cols}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        title = f"{args.file}: {sc.title}" if sc.title else args.file
+        sys.stdout.write(f"{title} ({sc.ncpus} CPU{'s' if sc.ncpus != 1 else ''}; the file says arch {sc.arch})\n")
+        sys.stdout.write(table(cols))
+    return EXIT_OK
