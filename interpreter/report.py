@@ -15,8 +15,15 @@ def statement_text(lines: list, st) -> str:
     if not (0 < st.line <= len(lines)):
         return type(st).__name__
     src = lines[st.line - 1][st.col - 1:]
-    for stop in (";", "#", "}"):
-        src = src.split(stop, 1)[0]
+    depth = 0       # a `}` closes a block, unless it closes a CPU set `{cpu0, cpu1}`
+    for i, ch in enumerate(src):
+        if ch == "{":
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+        elif ch in ";#}":
+            src = src[:i]
+            break
     return " ".join(src.split())
 
 
@@ -57,6 +64,22 @@ def cost_line(cost: dict) -> str:
             f"{cost['ipis']} IPIs")
 
 
+def hardware_text(hw: dict) -> str:
+    """One line of a policy's hardware state: `cpu0 @A lazy, cpu1 @init_mm; mm_cpumask @A {cpu0}`."""
+    parts = []
+    cpus = hw.get("cpus", {})
+    if cpus:
+        parts.append(", ".join(f"{c} {d.get('loaded_mm', '')}{' lazy' if d.get('lazy') else ''}".replace("  ", " ")
+                               for c, d in cpus.items()))
+    masks = [f"{m} {{{', '.join(cs)}}}" for m, cs in hw.get("cpumask", {}).items() if cs]
+    if masks:
+        parts.append("mm_cpumask " + ", ".join(masks))
+    ptbr = hw.get("ptbr")
+    if ptbr:
+        parts.append("PCB ptbr " + ", ".join(f"{t} {m}" for t, m in ptbr.items()))
+    return "; ".join(p for p in parts if p)
+
+
 def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool = False) -> None:
     sc, k = r.scenario, r.kernel
 
@@ -70,6 +93,7 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
         idles = ", ".join(f"idle{i}" for i in range(sc.ncpus))
         w(f"  boot: {idles} on @init_mm (users {k_boot_users(r)}, count {k_boot_count(r)})\n")
         blocks_started = False
+        last_hw = None
         for st in r.steps:
             if st.cpu is not None and not blocks_started:
                 blocks_started = True
@@ -83,6 +107,11 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
             w(f"{st.stmt.line:5d}  {where}{text}{mark}\n")
             for ev in st.events:
                 w(c(_DIM, "         " + format_event(ev)) + "\n")
+            if st.hw is not None:
+                hw = hardware_text(st.hw)
+                if hw != last_hw:     # the hardware line only when it changed
+                    w(c(_DIM, "         hw: " + hw) + "\n")
+                    last_hw = hw
             if st.status in (REFUSED, VIOLATION, EXPECTED) and st.message:
                 w(f"         {st.message}\n")
     for d in r.diagnostics:
@@ -129,6 +158,9 @@ def state_json(k, policy) -> dict:
               "cpu": None if k.t_cpu[t] is None else f"cpu{k.t_cpu[t]}",
               "mm": k.mm_label(k.t_mm[t]), "active_mm": k.mm_label(k.t_active[t])}
              for t in range(len(k.t_name))]
+    if "ptbr" in policy.hardware_fields:     # alpha: the page-table base in each task's PCB
+        for t, d in enumerate(tasks):
+            d["ptbr"] = k.mm_label(k.t_ptbr[t])
     mms = []
     for m in range(len(k.m_name)):
         d = {"name": k.m_name[m], "users": k.m_users[m], "count": k.m_count[m], "state": k.mm_state(m)}
@@ -151,6 +183,8 @@ def run_json(r: RunResult, lines: list) -> dict:
             d["message"] = st.message
         if st.function:
             d["function"] = st.function
+        if st.hw is not None:
+            d["hardware"] = st.hw
         steps.append(d)
     out = {
         "file": sc.path, "title": sc.name, "arch": r.arch, "cpus": sc.ncpus,

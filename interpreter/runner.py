@@ -32,6 +32,7 @@ class Step:
     status: str = OK
     message: str = ""           # refusal, violation or assertion text
     function: str = ""          # kernel function whose rule it is
+    hw: Optional[dict] = None   # the policy's hardware state after the statement (traced runs only)
 
 
 @dataclass
@@ -189,6 +190,8 @@ class Runner:
         if k.ev is not None:
             step.events = k.ev[before:]
             del k.ev[:]
+            if self.policy.hardware_fields:
+                step.hw = hardware_state(k, self.policy)
         if violations:
             text = "; ".join(f"{v.rule}: {v.message}" for v in violations)
             step.status, step.message, step.function = VIOLATION, text, violations[0].function
@@ -515,6 +518,32 @@ def _is_actual(k: Kernel, policy, c: A.Is) -> str:
     if k.c_curr[cpu] == k._idle(cpu):
         words.append("idle")
     return ", ".join(words)
+
+
+def hardware_state(k: Kernel, policy) -> dict:
+    """What the policy models of the hardware, by field: loaded_mm and lazy per
+    online CPU, mm_cpumask per live mm, the PCB's ptbr per task (alpha)."""
+    fields = policy.hardware_fields
+    out = {}
+    if "loaded_mm" in fields or "lazy" in fields:
+        cpus = {}
+        for c in range(k.ncpus):
+            if not k.c_online[c]:
+                continue
+            d = {}
+            if "loaded_mm" in fields:
+                d["loaded_mm"] = k.mm_label(policy.loaded_mm(k, c))
+            if "lazy" in fields:
+                d["lazy"] = bool(policy.is_lazy(k, c))
+            cpus[f"cpu{c}"] = d
+        out["cpus"] = cpus
+    if "cpumask" in fields:
+        out["cpumask"] = {k.m_name[m]: [f"cpu{c}" for c in range(k.ncpus) if k.m_cpumask[m] >> c & 1]
+                          for m in range(len(k.m_name)) if not k.m_freed[m]}
+    if "ptbr" in fields:
+        out["ptbr"] = {k.t_name[t]: k.m_name[k.t_ptbr[t]] for t in range(len(k.t_name))
+                       if k.t_ptbr[t] is not None and k.t_state[t] != DEAD}
+    return out
 
 
 def cost_dict(k: Kernel) -> dict:
