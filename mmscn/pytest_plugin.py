@@ -59,7 +59,8 @@ class ScenarioItem(pytest.Item):
         golden = golden_path(str(self.path)) if self.config.getini("mmscn_goldens") else None
         out = judge(path, golden, explore=self.config.getini("mmscn_explore"))
         if out.status == SKIP:
-            pytest.skip(out.reason)
+            # reported at the scenario, not at this line (the same as a skip marker)
+            raise pytest.skip.Exception(out.reason, _use_item_location=True)
         if out.status == FAIL:
             parts = [f"{out.path}{out.where}: {out.reason}"]   # pytest's short summary shows this line
             if out.trace:
@@ -75,4 +76,4 @@ class ScenarioItem(pytest.Item):
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):
-        return self.path, None, f"scenario {self._display_path()}"
+        return self.path, 0, f"scenario {self._display_path()}"

@@ -38,7 +38,7 @@ class Outcome:
     trace: str = ""             # the trace up to the failures, for pytest's report
     diff: str = ""              # unified diff golden -> this run
     golden_written: bool = False
-    ran: bool = False           # the scenario ran (it parsed and its arch is installed)
+    hint: str = ""              # the command that shows more
     seconds: float = 0.0
     notes: list = field(default_factory=list)
 
@@ -105,7 +105,7 @@ def _judge(path, golden, update, need_golden, explore) -> Outcome:
     except policies.UnknownPolicy as e:
         return Outcome(path, FAIL, str(e))
     r = runner.run()
-    out = Outcome(path, ran=True)
+    out = Outcome(path, hint=f"mmscn run {path} shows the whole trace")
     if explore and sc.blocks:
         _judge_by_explore(out, sc, lines)
     elif not r.passed:
@@ -115,7 +115,9 @@ def _judge(path, golden, update, need_golden, explore) -> Outcome:
             out.where, out.reason = f":{d.line}:{d.col}", d.message
             out.details = "\n".join(d.render() for d in r.diagnostics)
         else:
+            from mmscn.interpreter.report import summary_line
             out.reason = "the header says `expect fail`, but the scenario ran without a failure"
+            out.details = f"{path}: {summary_line(r)}"
         out.trace = failure_trace(r, lines, runner.cut, path)
 
     if golden is not None:
@@ -148,7 +150,6 @@ def _judge_by_explore(out: Outcome, sc, lines) -> None:
     import argparse
     import io
 
-    from mmscn.dsl.diagnostics import Diagnostic
     from mmscn.explore import verdict_text, write_text
     from mmscn.interpreter import explore as X
 
@@ -160,11 +161,10 @@ def _judge_by_explore(out: Outcome, sc, lines) -> None:
     if res.passed:
         return
     out.status = FAIL
+    out.hint = f"mmscn explore {sc.path} --witness OUT writes the interleaving as a scenario"
     f = res.failure
     if f is not None:
         out.where, out.reason = f":{f.line}:{f.col}", f.message
-        src = lines[f.line - 1] if 0 < f.line <= len(lines) else None
-        out.details = Diagnostic(sc.path, f.line, f.col, f.message, "failure", src).render()
     else:
         head, detail = verdict_text(model, res)
         out.reason = (f"every interleaving {head}: {detail}; the header says `expect fail`" if head == "holds"
@@ -172,7 +172,7 @@ def _judge_by_explore(out: Outcome, sc, lines) -> None:
     steps = X.replay(model, res.path) if f is not None and res.path else []
     buf = io.StringIO()
     write_text(model, res, steps, argparse.Namespace(quiet=True, witness=None, all_finals=False), buf, False)
-    out.trace = buf.getvalue().rstrip("\n")
+    out.trace = out.details = buf.getvalue().rstrip("\n")
 
 
 def failure_trace(r, lines, cut: int, path: str) -> str:
@@ -276,8 +276,8 @@ def report(out: Outcome, rerun: bool = True) -> str:
         parts.append(f"{out.path}: also: {n}")
     if out.diff:
         parts.append(out.diff)
-    if rerun and out.ran and out.details:
-        parts.append(f"  (mmscn run {out.path} shows the whole trace)")
+    if rerun and out.hint and out.details:
+        parts.append(f"  ({out.hint})")
     return "\n".join(parts)
 
 
@@ -477,6 +477,7 @@ def run(args) -> int:
     sys.stdout.write(summary + "\n")
     if args.junit_xml:
         try:
+            os.makedirs(os.path.dirname(args.junit_xml) or ".", exist_ok=True)
             with open(args.junit_xml, "wb") as fh:
                 fh.write(junit_xml(results, seconds))
         except OSError as e:
