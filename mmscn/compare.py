@@ -81,8 +81,8 @@ def run(args) -> int:
             sys.stderr.write(f"mmscn compare: unknown architecture {', '.join(f'`{a}`' for a in bad) or '(none)'}; "
                              f"known: {', '.join(known)}\n")
             return EXIT_BAD_INPUT
-    else:
-        arches = known
+    else:       # today's kernel and the 1999 one first, then the architectures
+        arches = sorted(known, key=lambda a: (a not in ("generic", "linux-2.3"), a))
     loaded = load(args.file, sys.stderr, use_color(sys.stderr))
     if loaded is None:
         return EXIT_BAD_INPUT
