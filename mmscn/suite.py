@@ -18,8 +18,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Optional
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 GOLDEN_SUFFIX = ".trace"
@@ -27,20 +25,25 @@ GOLDEN_SUFFIX = ".trace"
 TRACE_STEPS = 60
 
 
-@dataclass
 class Outcome:
-    """How one file fared; plain strings only, so a worker process can send it."""
-    path: str
-    status: str = PASS
-    reason: str = ""            # one line: why it failed or was skipped
-    where: str = ""             # ":LINE:COL" of the first failure, when it has one
-    details: str = ""           # the failures, located, with carets (and the golden diff)
-    trace: str = ""             # the trace up to the failures, for pytest's report
-    diff: str = ""              # unified diff golden -> this run
-    golden_written: bool = False
-    hint: str = ""              # the command that shows more
-    seconds: float = 0.0
-    notes: list = field(default_factory=list)
+    """How one file fared; plain strings only, so a worker process can send it.
+
+    (A plain class, not a dataclass: the CLI imports this module at start-up.)
+    """
+
+    def __init__(self, path: str, status: str = PASS, reason: str = "", where: str = "", details: str = "",
+                 trace: str = "", hint: str = "", seconds: float = 0.0):
+        self.path = path
+        self.status = status
+        self.reason = reason        # one line: why it failed or was skipped
+        self.where = where          # ":LINE:COL" of the first failure, when it has one
+        self.details = details      # the failures, located, with carets
+        self.trace = trace          # the trace up to the failures, for pytest's report
+        self.hint = hint            # the command that shows more
+        self.diff = ""              # unified diff golden -> this run
+        self.golden_written = False
+        self.seconds = seconds
+        self.notes: list = []       # further reasons (a changed golden after a failed run)
 
     def line(self) -> str:
         if self.status == PASS:
@@ -49,7 +52,7 @@ class Outcome:
 
 
 # ====================================================================== one file
-def golden_path(path: str, golden_dir: Optional[str] = None) -> str:
+def golden_path(path: str, golden_dir: str | None = None) -> str:
     """FILE.mmscn.trace next to the file, or DIR/<path relative to the working directory>.trace."""
     if golden_dir is None:
         return path + GOLDEN_SUFFIX
@@ -60,7 +63,7 @@ def golden_path(path: str, golden_dir: Optional[str] = None) -> str:
     return os.path.join(golden_dir, rel + GOLDEN_SUFFIX)
 
 
-def judge(path: str, golden: Optional[str] = None, update: bool = False, need_golden: bool = False,
+def judge(path: str, golden: str | None = None, update: bool = False, need_golden: bool = False,
           explore: bool = False) -> Outcome:
     """Run one file and judge it; compare with (or with `update`, write) its golden trace.
 
@@ -308,7 +311,7 @@ def _worker(conn, job) -> None:
         conn.close()
 
 
-def run_jobs(jobs: list, njobs: int, timeout: Optional[float], done) -> None:
+def run_jobs(jobs: list, njobs: int, timeout: float | None, done) -> None:
     """judge(*job) for every job in worker processes, at most njobs at once; done(i, outcome) as each ends.
 
     A process per file: a file that runs past `timeout` seconds is killed
