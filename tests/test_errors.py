@@ -322,3 +322,67 @@ def test_messages_over_the_whole_corpus_use_no_lark_words():
     assert_readable(text)
     for bad in ("NAME", "_SEP", "LBRACE", "RBRACE", "$END", "STRING", "INT"):
         assert bad not in text
+
+
+# ---- whatever the input: a located message or a run, never an exception ------------------------
+
+EXAMPLES = sorted((CORPUS.parent.parent / "examples").glob("*.mmscn"))
+
+
+def _soup_words() -> list:
+    from mmscn.grammar import keywords
+    return sorted(keywords()) + [
+        "A", "B", "kw", "@A", "@B", "@init_mm", "@A.2", "cpu0", "cpu1", "cpu99", "idle0", "idle1", "0", "1", "2",
+        str(2**64), "==", "!=", "<", ">=", ".", ",", "(", ")", "{", "}", ";", "\n", "\n", '"x"', '"', "#",
+        "\t", "\r\n", "\u00e9", "$", "-", "@", "users", "count", "mm", "active_mm", "state", "cpumask", "curr"]
+
+
+def test_no_exception_escapes_whatever_the_input():
+    """Token soup and mutated examples: ParseFailed with located diagnostics, or a run to the end."""
+    from hypothesis import given, settings, strategies as st
+    from mmscn.dsl.parser import ParseFailed
+    from mmscn.dsl.resolve import load
+    from mmscn.interpreter import policies
+    from mmscn.interpreter.report import run_json, write_text
+    from mmscn.interpreter.runner import Runner
+    import io
+    import json
+
+    words = _soup_words()
+    texts = [p.read_text() for p in EXAMPLES]
+    arches = policies.names()
+    soup = st.lists(st.sampled_from(words), max_size=40).map(" ".join)
+
+    @st.composite
+    def mutated(draw):
+        toks = draw(st.sampled_from(texts)).split(" ")
+        for _ in range(draw(st.integers(1, 4))):
+            j = draw(st.integers(0, len(toks) - 1))
+            how = draw(st.sampled_from(["drop", "insert", "replace"]))
+            if how == "drop" and len(toks) > 1:
+                del toks[j]
+            elif how == "insert":
+                toks.insert(j, draw(st.sampled_from(words)))
+            else:
+                toks[j] = draw(st.sampled_from(words))
+        return " ".join(toks)
+
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None)
+    @given(text=st.one_of(soup, mutated()), arch=st.sampled_from([None] + arches))
+    def prop(text, arch):
+        lines = text.split("\n")
+        try:
+            sc = load(text, "f.mmscn", arches)
+        except ParseFailed as e:
+            assert e.diagnostics
+            for d in e.diagnostics:
+                assert 1 <= d.line <= len(lines) + 1 and d.col >= 1, d
+                assert_readable(d.render(False))
+                assert_carets(d.render(False), {"f.mmscn": text})
+            return
+        r = Runner(sc, lines, arch).run()
+        out = io.StringIO()
+        write_text(r, lines, out)
+        assert_readable(out.getvalue())
+        json.dumps(run_json(r, lines))
+    prop()
