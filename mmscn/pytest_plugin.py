@@ -56,7 +56,7 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         from mmscn.suite import FAIL, SKIP, golden_path, judge
         path = self._display_path()
-        golden = golden_path(str(self.path)) if self.config.getini("mmscn_goldens") else None
+        golden = golden_path(path) if self.config.getini("mmscn_goldens") else None
         out = judge(path, golden, explore=self.config.getini("mmscn_explore"))
         if out.status == SKIP:
             # reported at the scenario, not at this line (the same as a skip marker)

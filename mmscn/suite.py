@@ -305,6 +305,8 @@ def discover(paths: list) -> list:
 
 
 def _worker(conn, job) -> None:
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # ^C is the parent's to handle: it kills the workers
     try:
         conn.send(judge(*job))
     finally:
@@ -319,11 +321,21 @@ def run_jobs(jobs: list, njobs: int, timeout: float | None, done) -> None:
     """
     import multiprocessing as mp
     from collections import deque
-    from multiprocessing.connection import wait
 
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     todo = deque(enumerate(jobs))
     running = {}        # connection -> (index, process, deadline)
+    try:
+        _run_jobs(ctx, jobs, todo, running, njobs, timeout, done)
+    finally:                # ^C or an error here: no worker outlives the suite
+        for conn, (_, p, _) in running.items():
+            p.kill()
+            p.join()
+            conn.close()
+
+
+def _run_jobs(ctx, jobs, todo, running, njobs, timeout, done) -> None:
+    from multiprocessing.connection import wait
     while todo or running:
         while todo and len(running) < njobs:
             i, job = todo.popleft()

@@ -257,6 +257,15 @@ def test_timeout_leaves_no_worker_running(tmp_path):
     assert multiprocessing.active_children() == []
 
 
+def test_a_worker_that_dies_is_a_failure_of_its_file(monkeypatch, tmp_path):
+    """A worker killed from outside (the OOM killer, a crash) fails its file; the suite goes on."""
+    monkeypatch.setattr(suite, "judge", lambda *job: os._exit(3))    # the forked worker inherits it
+    outs = []
+    suite.run_jobs([("x.mmscn",), ("y.mmscn",)], 2, None, lambda i, o: outs.append((i, o.status, o.reason)))
+    assert sorted(outs) == [(0, "FAIL", "the worker process died (exit status 3)"),
+                            (1, "FAIL", "the worker process died (exit status 3)")]
+
+
 # ====================================================================== golden traces
 def test_update_then_a_changed_trace_shows_a_diff(mmscn_cmd, work):
     p = mmscn(mmscn_cmd, "test", "--update", "suite", cwd=work)
