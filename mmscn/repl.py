@@ -683,7 +683,8 @@ class Session:
         if first != "assert":
             return []
         # a condition: what follows the last `assert`, `,`, `and`, `or`, `not` or `(`
-        cut = max((i for i, t in enumerate(toks) if t in ("assert", ",", "and", "or", "not", "(")), default=0)
+        cut = max((i for i, t in enumerate(toks) if t in ("assert", ",", "and", "or", "not", "(")
+                   and not (t == "not" and toks[i - 1] == "is")), default=0)
         cond = toks[cut + 1:]
         subjects = every_task + cpus + mms + [("cost", "cost counters"), ("not", "negation")]
         if not cond:
@@ -870,7 +871,8 @@ def help_topic_known(topic: str) -> bool:
 def help_text(topic: str, session: Optional[Session] = None) -> str:
     t = topic.strip()
     if not t:
-        return OVERVIEW.format(commands="\n".join(f"  {m:<8} {d}" for m, (_, d) in META.items()), keys=KEYS)
+        return OVERVIEW.replace("{commands}", "\n".join(f"  {m:<8} {d}" for m, (_, d) in META.items())) \
+            .replace("{keys}", KEYS)
     if t == "keys":
         return KEYS
     if t == "statements":
@@ -1068,7 +1070,7 @@ def make_prompt(session: Session, input=None, output=None, history=None):
 
 def interact(session: Session, input=None, output=None, history=None) -> int:
     """The prompt_toolkit loop: Ctrl-C drops the line, Ctrl-D (or :quit) leaves with 0."""
-    ps = make_prompt(session, input, output, history)
+    ps = session.prompt_session = make_prompt(session, input, output, history)
     session.w(f"mmscn repl: {session.boot_line()}")
     session.w("type statements (spawn A, schedule cpu0 A, ...); :help for help, Ctrl-D to leave")
     session.out.flush()
