@@ -406,7 +406,9 @@ class Session:
         gone = self.kept[t:]
         self.rewind(t)
         extra = f" (and {len(gone) - 1} assertion{'s' if len(gone) != 2 else ''} after it)" if len(gone) > 1 else ""
-        self.w(f"undone: line {gone[0].stmt.line}: {self.source(gone[0])}{extra}")
+        e = gone[0]
+        where = f"cpu{e.cpu}: " if e.cpu is not None else ""
+        self.w(f"undone: line {e.stmt.line}: {where}{self.source(e, flat=False)}{extra}")
         return True
 
     def rewind(self, t: int) -> None:
@@ -1016,10 +1018,11 @@ def make_completer(session: Session):
 
 
 def make_key_bindings():
+    from prompt_toolkit.filters import is_searching
     from prompt_toolkit.key_binding import KeyBindings
     kb = KeyBindings()
 
-    @kb.add("enter")
+    @kb.add("enter", filter=~is_searching)
     def _enter(event):
         buf = event.current_buffer
         cs = buf.complete_state
@@ -1031,7 +1034,7 @@ def make_key_bindings():
         else:
             buf.validate_and_handle()
 
-    @kb.add("escape", "enter")
+    @kb.add("escape", "enter", filter=~is_searching)
     def _force(event):
         event.current_buffer.validate_and_handle()
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need
 # (the project with its test extras in a virtual environment, and the real
-# editors and engines the highlighting tests drive), then runs pytest.
+# editors and engines the highlighting tests drive, tmux for the REPL), then runs pytest.
 # MMSCN_VENV picks the virtual environment (default .venv); extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ venv=${MMSCN_VENV:-.venv}
 need=()
 vim --version 2>/dev/null | grep '+syntax' >/dev/null || need+=(vim)   # no -q: no SIGPIPE
 command -v emacs >/dev/null || need+=(emacs-nox)
+command -v tmux >/dev/null || need+=(tmux)     # the REPL's terminal test (tests/test_repl_tmux.py)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
   if command -v apt-get >/dev/null && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
