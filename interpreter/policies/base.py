@@ -29,7 +29,7 @@ class Policy:
     exec_reuses_sole_mm = False
     #: CPU hotplug exists (offline/online)
     has_cpu_hotplug = True
-    #: hardware fields this policy models: any of "loaded_mm", "lazy", "cpumask"
+    #: hardware fields this policy models: any of "loaded_mm", "lazy", "cpumask", "ptbr" (alpha's PCB)
     hardware_fields: tuple = ()
 
     # ---- boot and hotplug ------------------------------------------------
