@@ -240,8 +240,8 @@ def _describe_expected(names, source, before: str) -> str:
         if statement_start and n not in ("_SEP", "RBRACE", "CPU", "$END"):
             continue
         if n == "NAME":
-            if first == "spawn" and "THREAD" in names:
-                add("a name for the new task")
+            if first == "spawn" and before.endswith(" of"):
+                add("the task whose mm the thread shares")
             elif first == "spawn":
                 add("a name for the new task")
             else:

@@ -184,7 +184,8 @@ class Runner:
                 return True
             if expect is not None:
                 self.diag(expect, f"expected a violation, but the statement was refused: {e.message}", "failure")
-            self.diag(node, e.message, "error", (f"the rule is in {e.function}",))
+            notes = (f"the rule is in {e.function}",) if e.function != "the scenario" else ()
+            self.diag(node, e.message, "error", notes)
             return False
         violations = k.check()
         if k.ev is not None:
@@ -255,14 +256,16 @@ class Runner:
 def _task(k: Kernel, ref: A.Ref) -> int:
     t = k.task_ix.get(ref.text)
     if t is None:
-        raise StatementError(ref, f"no task named `{ref.text}` (yet)", "the scenario")
+        raise StatementError(ref, f"no task named `{ref.text}` yet: in this interleaving the "
+                             f"statement that makes it has not run", "the scenario")
     return t
 
 
 def _mm(k: Kernel, ref: A.Ref) -> int:
     m = k.mm_ix.get(ref.text)
     if m is None:
-        raise StatementError(ref, f"no mm named `{ref.text}` (yet)", "the scenario")
+        raise StatementError(ref, f"no mm named `{ref.text}` yet: in this interleaving the "
+                             f"statement that makes it has not run", "the scenario")
     return m
 
 
