@@ -375,16 +375,17 @@ def load(text: str, path: str = "<input>", arches: Optional[Iterable[str]] = Non
     return sc
 
 
-def resolve_more(items, text: str, path: str, header: A.Scenario, tasks: dict, mms,
+def resolve_more(items, lines, path: str, header: A.Scenario, tasks: dict, mms,
                  arches: Optional[Iterable[str]] = None) -> A.Scenario:
     """Resolve parsed items as more of a scenario already under way (the REPL).
 
-    ``header`` gives the title, arch, CPUs and outcome in force (header lines in
-    the items may change them); ``tasks`` maps each task that exists to the line
-    of its spawn (0 for idle tasks) and ``mms`` names the mms that exist, so only
-    the new text is looked at.  Raises ParseFailed like load().
+    ``lines`` is the source the items' line numbers point into (a sequence of
+    lines); ``header`` gives the title, arch, CPUs and outcome in force (header
+    lines in the items may change them); ``tasks`` maps each task that exists
+    to the line of its spawn (0 for idle tasks) and ``mms`` names the mms that
+    exist, so only the new items are looked at.  Raises ParseFailed like load().
     """
-    r = _Resolver(path, text.split("\n"), arches)
+    r = _Resolver(path, lines, arches)
     r.tasks = dict(tasks)
     r.mms = set(mms)
     sc = r.build(items, header)

@@ -187,14 +187,14 @@ class Session:
             return self.fail(f"the input is {len(text):,} characters long; the REPL takes at most {MAX_INPUT:,}")
         try:
             s = text.strip()
+            if not s:
+                return True
             if s.startswith(":"):
                 return self.command(s)
             return self.statements(text)
         except Exception as e:    # a bug in the model must not end the session
             self.runner.pending_expect = None
-            if len(self.kept) in self.checkpoints:
-                self.k.restore(self.checkpoints[len(self.kept)])
-                self._settle()
+            self.rewind(len(self.kept))
             return self.fail(f"internal error ({type(e).__name__}: {e}); the input was taken back. "
                              f"Please report this with the input.")
 
@@ -205,10 +205,17 @@ class Session:
         from mmscn.interpreter import policies
         src = self.pending + text.split("\n")
         first = len(self.lines) + 1
-        full = "\n" * (first - 1) + "\n".join(src)
         npend = len(self.pending)
         try:
-            items = parse_items(full, REPL_PATH)
+            # the input alone, then numbered on from the session's lines: the cost of
+            # an input does not grow with the session
+            try:
+                items = parse_items("\n".join(src), REPL_PATH)
+            except ParseFailed as e:
+                for d in e.diagnostics:
+                    d.line += first - 1
+                raise
+            renumber(items, first - 1)
             stmts = [it for it in items if not isinstance(it, tuple)]
             headers = [it for it in items if isinstance(it, tuple)]
             if stmts and not headers and all(isinstance(it, A.Expect) for it in stmts):
@@ -224,8 +231,8 @@ class Session:
                                               if kind == "arch" else ""),
                     source_line=src[tok.line - first] if 0 <= tok.line - first < len(src) else None)
                     for kind, _, tok in headers])
-            tasks = {n: self.spawn_line.get(n, 0) for n in self.k.task_ix}
-            sc = resolve_more(items, full, REPL_PATH, self._header(), tasks, self.k.mm_ix, policies.KnownArches())
+            sc = resolve_more(items, _Lines(self.lines, src), REPL_PATH, self._header(), self._tasks(),
+                              self.k.mm_ix, policies.KnownArches())
         except ParseFailed as e:
             for d in e.diagnostics:
                 self.w(d.render(self.color))
@@ -297,9 +304,18 @@ class Session:
             self.failures += 1
         return not failed
 
+    def _tasks(self) -> dict:
+        """The tasks that exist, each with the session line of its spawn (0: idle, or from a file)."""
+        tasks = dict.fromkeys(self.k.task_ix, 0)
+        tasks.update(self.spawn_line)
+        return tasks
+
     def _checkpoint(self) -> None:
+        """A snapshot before an input; in a big state only every few inputs (undo re-runs the rest)."""
         n = len(self.kept)
-        if n not in self.checkpoints:
+        k = self.k
+        every = 1 + (len(k.t_name) + len(k.m_name)) // 500
+        if n not in self.checkpoints and (not self.checkpoints or n - max(self.checkpoints) >= every):
             self.checkpoints[n] = self.k.snapshot()
             while len(self.checkpoints) > CHECKPOINTS:
                 del self.checkpoints[min(self.checkpoints)]
@@ -425,6 +441,7 @@ class Session:
         del self.kept[t:]
         for i in [i for i in self.checkpoints if i > t]:
             del self.checkpoints[i]
+        self.spawn_line = {n: ln for n, ln in self.spawn_line.items() if n in self.k.task_ix}
 
     def _replay(self, entries) -> list:
         """Run kept statements again, as they ran; the fresh entries, in order."""
@@ -483,7 +500,7 @@ class Session:
     def cmd_load(self, arg: str) -> bool:
         if not arg:
             return self.fail("`:load FILE` needs a file name")
-        return self.load(arg) == "ok"
+        return self.load(os.path.expanduser(arg)) == "ok"
 
     def load(self, path: str, arch: Optional[str] = None, ncpus: Optional[int] = None,
              at_start: bool = False) -> str:
@@ -517,8 +534,8 @@ class Session:
                                               source_line=lines[tok.line - 1]))
                 if bad:
                     raise ParseFailed(bad)
-            tasks = {n: self.spawn_line.get(n, 0) for n in self.k.task_ix}
-            sc = resolve_more(items, text, path, self._header(), tasks, self.k.mm_ix, policies.KnownArches())
+            sc = resolve_more(items, lines, path, self._header(), self._tasks(), self.k.mm_ix,
+                              policies.KnownArches())
         except ParseFailed as e:
             for d in e.diagnostics:
                 self.w(d.render(self.color))
@@ -544,6 +561,7 @@ class Session:
         if not arg:
             return self.fail("`:save FILE` needs a file name")
         text = self.save_text()
+        arg = os.path.expanduser(arg)
         try:
             with open(arg, "w", encoding="utf-8") as fh:
                 fh.write(text)
@@ -725,6 +743,46 @@ class Session:
 
 
 # ============================================================ helpers
+class _Lines:
+    """The session's lines followed by an input's, without copying the session's."""
+
+    def __init__(self, base: list, extra: list):
+        self.base, self.extra = base, extra
+
+    def __len__(self):
+        return len(self.base) + len(self.extra)
+
+    def __getitem__(self, i):
+        n = len(self.base)
+        return self.base[i] if i < n else self.extra[i - n]
+
+
+def renumber(items, delta: int) -> None:
+    """Move parsed items ``delta`` lines down (in place; Refs are frozen, so replaced)."""
+    import dataclasses
+    from mmscn.dsl import ast as A
+    if not delta:
+        return
+    for it in items:
+        if isinstance(it, tuple):
+            it[2].line += delta      # a header line's token (the value may be the same token)
+    stack = [it for it in items if not isinstance(it, tuple)]
+    while stack:
+        node = stack.pop()
+        for f in dataclasses.fields(node):
+            v = getattr(node, f.name)
+            if f.name == "line":
+                setattr(node, "line", v + delta)
+            elif isinstance(v, A.Ref):
+                setattr(node, f.name, A.Ref(v.text, v.line + delta, v.col))
+            elif isinstance(v, (list, tuple)):
+                new = [A.Ref(x.text, x.line + delta, x.col) if isinstance(x, A.Ref) else x for x in v]
+                stack.extend(x for x in v if dataclasses.is_dataclass(x) and not isinstance(x, A.Ref))
+                setattr(node, f.name, type(v)(new))
+            elif dataclasses.is_dataclass(v):
+                stack.append(v)
+
+
 def partial_word(before: str) -> str:
     """The word the cursor is in: names, @mms, cpuN, fields after a dot, :commands."""
     m = re.search(r"[:@A-Za-z0-9_.]*$", before)
