@@ -205,7 +205,7 @@ def scenarios(draw, arch: str):
 
 @pytest.mark.parametrize("arch", POLICIES)
 def test_rules_hold_after_every_statement(arch):
-    @SETTINGS
+    @settings(SETTINGS, max_examples=150)
     @given(data=st.data())
     def prop(data):
         ncpus = data.draw(st.integers(1, 3), label="cpus")
