@@ -631,3 +631,68 @@ def test_repl_file_argument(mmscn_cmd, tmp_path):
     assert r.returncode == 2 and b"unknown architecture" in r.stderr
     r = pipe(mmscn_cmd, b"", "--cpus", "0")
     assert r.returncode == 2
+
+
+# ---------------------------------------------------------------- numbering, big sessions, docs
+def test_inputs_are_numbered_through_the_session():
+    s, out = session("spawn A", "# a comment", "", "spawn B; schedule cpu0 B")
+    assert [e.stmt.line for e in s.kept] == [1, 3, 3]
+    out.truncate(0), out.seek(0)
+    s.feed("spawn C\nspawn A")
+    text = out.getvalue()
+    assert "<repl>:5:7: error: a task named `A` already exists: it was spawned at line 1" in text
+    assert "    5 | spawn A" in text
+    s.feed("cpu0 {\n  schedule C\n}; cpu0 {\n  schedule A\n}")
+    assert "cpu0 already has a block (line 4)" in out.getvalue()
+    s.feed("assert @B.cpumask == {cpu0}")      # numbers inside a cpuset are renumbered too
+    assert "<repl>:4:8: failure: arch generic does not track mm_cpumask" in out.getvalue()
+
+
+def test_undo_in_a_big_state_with_sparse_snapshots():
+    s, _ = session()
+    for i in range(600):
+        s.feed(f"spawn T{i}")
+    states = []
+    for i in range(6):
+        states.append(s.k.snapshot())
+        s.feed(f"schedule cpu0 T{i}")
+    assert len(s.checkpoints) < 600
+    for want in reversed(states):
+        s.feed(":undo")
+        assert s.k.snapshot() == want
+    s.feed("spawn T0")
+    assert "already exists" in s.out.getvalue().splitlines()[-3]
+
+
+def test_load_judges_final(tmp_path):
+    f = tmp_path / "f.mmscn"
+    f.write_text("spawn A\nschedule cpu0 A\nfinal forall @A.users == 2\n")
+    s, out = session()
+    assert s.feed(f":load {f}") is False
+    assert "final forall: does not hold" in out.getvalue() and len(s.kept) == 2
+
+
+def test_the_walk_through_in_docs_repl_md(tmp_path, monkeypatch):
+    """The session shown in docs/repl.md is what the REPL prints."""
+    from conftest import ROOT
+    doc = (ROOT / "docs" / "repl.md").read_text()
+    block = doc.split("## A walk-through", 1)[1].split("```", 2)[1]
+    inputs, expected, current = [], [], []
+    for line in block.splitlines()[3:]:           # after the command line and the banner
+        if line.startswith("mmscn> ") or line.startswith("   ...   "):
+            text = line[7:] if line.startswith("mmscn> ") else line[9:]
+            if line.startswith("mmscn> ") and current:
+                inputs.append("\n".join(current))
+                current = []
+            current.append(text)
+        elif line.startswith("$ "):
+            break
+        elif current or inputs:
+            expected.append(line)
+    inputs.append("\n".join(current))
+    monkeypatch.chdir(tmp_path)
+    s, out = session(ncpus=2)
+    for text in inputs:
+        if text != "^D":
+            s.feed(text)
+    assert out.getvalue().splitlines() == expected
