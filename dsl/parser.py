@@ -424,6 +424,8 @@ def decode_source(data: bytes, path: str) -> str:
             path, line, col,
             f"this is not UTF-8 text (byte 0x{data[exc.start]:02x}); is it a binary file?",
             source_line=src)])
+    if "\r" in text and "\n" not in text:
+        text = text.replace("\r", "\n")   # classic Mac line ends: same columns, one line per line
     nul = text.find("\x00")
     head = data[:200]
     if nul >= 0 and len(head) >= 2 and (head[0::2].count(0) > len(head) // 4 or head[1::2].count(0) > len(head) // 4):

@@ -316,6 +316,15 @@ def test_empty_scenarios_are_valid(mmscn_cmd, tmp_path, text):
     assert r.returncode == 0 and "passed: 0 statements" in r.stdout
 
 
+def test_cr_only_line_ends(mmscn_cmd, tmp_path):
+    p = check_bytes(mmscn_cmd, tmp_path, b"spawn A\rschedule cpu0 A\rexit B\r")
+    assert p.returncode == 2
+    assert p.stderr.splitlines()[:3] == [
+        "gen.mmscn:3:6: error: no task named `B` (spawn it first)",
+        "    3 | exit B",
+        "      |      ^"]
+
+
 def test_crlf_and_tabs_are_whitespace(mmscn_cmd, tmp_path):
     p = check_bytes(mmscn_cmd, tmp_path, b"spawn A\r\n\tschedule\tcpu0\tA\r\nassert A.mm == @A\r\n",
                     command="run")
