@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from mmscn import repl
+from mmscn import interactive as repl
 from mmscn.dsl import ast as A
 from mmscn.interpreter import runner
 from mmscn.dsl.resolve import FIELD_TYPES, IS_WORDS, WORDS
 from mmscn.grammar import keywords, statement_words, word_classes
 from mmscn.interpreter.report import state_json
-from mmscn.repl import Session
+from mmscn.interactive import Session
 
 from conftest import EXAMPLES
 
