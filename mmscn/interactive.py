@@ -231,8 +231,8 @@ class Session:
             self.show(e, fresh=True)
             if e.step.status in (OK, EXPECTED, VIOLATION):
                 self.kept.append(e)
-                if type(e.stmt).__name__ in ("Spawn", "SpawnThread", "SpawnKthread") and e.path == REPL_PATH:
-                    self.spawn_line[e.stmt.task.text] = e.stmt.line
+                if type(e.stmt).__name__ in ("Spawn", "SpawnThread", "SpawnKthread"):
+                    self.spawn_line[e.stmt.task.text] = e.stmt.line   # a :load-ed file's own line
         for d in r.result.diagnostics:
             self.w(d.render(self.color))
         if r.result.final is not None:
@@ -1086,6 +1086,10 @@ def interact(session: Session, input=None, output=None, history=None) -> int:
             continue
         except EOFError:
             break
-        session.feed(text)
+        try:
+            session.feed(text)
+        except KeyboardInterrupt:     # Ctrl-C while a long input runs: as if it had not been typed
+            session.rewind(len(session.kept))
+            session.w("interrupted; the input was taken back")
         session.out.flush()
     return 0

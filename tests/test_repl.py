@@ -696,3 +696,23 @@ def test_the_walk_through_in_docs_repl_md(tmp_path, monkeypatch):
         if text != "^D":
             s.feed(text)
     assert out.getvalue().splitlines() == expected
+
+
+def test_ctrl_c_while_an_input_runs_takes_it_back(monkeypatch):
+    def interrupted(r, st, cpu):
+        r.k.m_users[1] += 5          # half done when Ctrl-C comes
+        raise KeyboardInterrupt
+    monkeypatch.setitem(runner.EXEC, A.Exit, interrupted)
+    p = PipePrompt()
+    try:
+        p.send("spawn A\r")
+        p.wait(lambda: len(p.s.kept) == 1, "spawn")
+        before = p.s.k.snapshot()
+        p.send("exit A\r")
+        p.wait(lambda: "interrupted; the input was taken back" in p.out.getvalue(), "the interrupt")
+        assert p.s.k.snapshot() == before
+        p.send("\x04")
+        p.thread.join(20)
+        assert p.rc == 0
+    finally:
+        p.close()
