@@ -16,8 +16,13 @@ def statement_text(lines: list, st) -> str:
         return type(st).__name__
     src = lines[st.line - 1][st.col - 1:]
     depth = 0       # a `}` closes a block, unless it closes a CPU set `{cpu0, cpu1}`
+    quoted = False  # `;`, `#` and `}` inside a string are the string's (STRING has no escapes)
     for i, ch in enumerate(src):
-        if ch == "{":
+        if ch == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch == "{":
             depth += 1
         elif ch == "}" and depth:
             depth -= 1
@@ -49,7 +54,7 @@ def summary_line(r: RunResult) -> str:
     verdict = "passed" if not r.failed else "FAILED"
     if r.scenario.outcome == "fail":
         verdict = "failed, as the header expects" if r.failed else "PASSED, but the header says `expect fail`"
-    parts = [f"{n_stmts} statements", f"{held}/{r.assertions} assertions held"]
+    parts = [plural(n_stmts, "statement"), f"{held}/{r.assertions} assertions held"]
     if r.failed:
         parts.append(f"{len(r.diagnostics)} failure{'s' if len(r.diagnostics) != 1 else ''}")
     if r.stopped:
@@ -57,11 +62,15 @@ def summary_line(r: RunResult) -> str:
     return f"{verdict}: " + ", ".join(parts)
 
 
+def plural(n: int, word: str, many: str = "") -> str:
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 def cost_line(cost: dict) -> str:
-    return (f"cost: {cost['atomics']} atomics ({cost['mm_count_atomics']} on mm_count, "
+    return (f"cost: {plural(cost['atomics'], 'atomic')} ({cost['mm_count_atomics']} on mm_count, "
             f"{cost['mm_users_atomics']} on mm_users), {cost['switch_mm']} switch_mm "
-            f"({cost['pgtable_loads']} page-table loads), {cost['lazy_switches']} lazy switches, "
-            f"{cost['ipis']} IPIs")
+            f"({plural(cost['pgtable_loads'], 'page-table load')}), "
+            f"{plural(cost['lazy_switches'], 'lazy switch', 'lazy switches')}, {plural(cost['ipis'], 'IPI')}")
 
 
 def hardware_text(hw: dict) -> str:

@@ -165,7 +165,7 @@ def test_quiet_prints_only_failures(mmscn_cmd, write):
     assert p.stdout == (f"{bad}:2:8: failure: assertion failed: @A.users == 2: actual 1\n"
                         f"    2 | assert @A.users == 2\n"
                         f"      |        ^\n"
-                        f"{bad}: FAILED: 1 statements, 1/2 assertions held, 1 failure\n")
+                        f"{bad}: FAILED: 1 statement, 1/2 assertions held, 1 failure\n")
     c = mmscn(mmscn_cmd, "check", "-q", ZOMBIE, bad)
     assert (c.returncode, c.stdout, c.stderr) == (0, "", "")
 
@@ -174,7 +174,7 @@ def test_quiet_reports_a_scenario_that_holds_against_expect_fail(mmscn_cmd, writ
     f = write("f.mmscn", "expect fail\nspawn A\n")
     p = mmscn(mmscn_cmd, "run", "-q", f)
     assert p.returncode == 1
-    assert p.stdout == f"{f}: PASSED, but the header says `expect fail`: 1 statements, 0/0 assertions held\n"
+    assert p.stdout == f"{f}: PASSED, but the header says `expect fail`: 1 statement, 0/0 assertions held\n"
 
 
 # ---- several files, missing files ---------------------------------------------------------------
@@ -331,3 +331,19 @@ def test_internal_error_is_one_line_and_exit_70(tmp_path):
     debug = subprocess.run([sys.executable, "-c", INTERNAL], capture_output=True, text=True, cwd=tmp_path,
                            env=dict(os.environ, MMSCN_DEBUG="1"), timeout=120)
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "RuntimeError: boom" in debug.stderr
+
+
+
+@pytest.mark.parametrize("line, want", [
+    ('expect error "a;b # c}"  # why', 'expect error "a;b # c}"'),
+    ("assert @A.cpumask == {cpu0, cpu1}; spawn B", "assert @A.cpumask == {cpu0, cpu1}"),
+    ("  exit A   # gone", "exit A"),
+    ("schedule A }", "schedule A"),          # the `}` closing a one-line block
+])
+def test_statement_as_written_ends_at_the_right_character(line, want):
+    # the trace and explore's witnesses quote each statement as written: a `;`,
+    # `#` or `}` inside a string or a CPU set does not end it
+    from types import SimpleNamespace
+    from mmscn.interpreter.report import statement_text
+    st = SimpleNamespace(line=1, col=len(line) - len(line.lstrip()) + 1)
+    assert statement_text([line], st) == want
