@@ -12,15 +12,7 @@ from mmscn.dsl.resolve import load
 from mmscn.interpreter.kernel import INIT_MM
 from mmscn.interpreter.runner import Runner, cost_dict
 
-ZOMBIE = """cpus 2
-spawn A
-spawn kthread kw
-schedule cpu0 A
-schedule cpu0 kw
-schedule cpu1 A
-exit A
-schedule cpu1 idle
-"""
+from test_zombie_golden import SRC as ZOMBIE  # the design's zombie-mm story
 
 COSTS = ("mm_count_atomics", "mm_users_atomics", "switch_mm", "pgtable_loads", "lazy_switches", "ipis")
 
