@@ -46,8 +46,9 @@ class Terminal:
                            text=True)
         return r.stdout
 
-    def wait(self, text, what=None, absent=False, timeout=30):
-        """Poll the screen until ``text`` is on it (or gone, with absent=True)."""
+    def wait(self, text, what=None, absent=False, timeout=90):
+        """Poll the screen until ``text`` is on it (or gone, with absent=True); the deadline is
+        generous because a loaded 2-core CI machine can take seconds to start Python."""
         deadline = time.monotonic() + timeout
         while True:
             s = self.screen()
