@@ -194,6 +194,9 @@ class _Resolver:
         if ref.text in keywords():
             # `A.state == dead` must read `dead` as the state, so no task may be called that
             self.err(ref, f"`{ref.text}` is a word of the language and cannot name a task")
+        elif re.fullmatch(r"cpu[0-9]+", ref.text):
+            # `cpu0.curr` and `cpu0 is idle` read it as the CPU: such a task could never be asserted on
+            self.err(ref, f"`{_short(ref.text)}` names a CPU and cannot name a task")
         elif ref.text in self.tasks:
             first = self.tasks[ref.text]
             where = "is an idle task" if first == 0 else f"was spawned at line {first}"
