@@ -437,7 +437,8 @@ class Session:
         for e, f in zip(self.kept, fresh):
             e.step = f.step
         self.checkpoints.clear()
-        self.w(f"  {self.boot_line()}; {len(self.kept)} statement{'s' if len(self.kept) != 1 else ''} "
+        # the boot, not the state after the replay: cpu0 may no longer run idle0 on init_mm
+        self.w(f"  {self.boot_line_at_boot()}; {len(self.kept)} statement{'s' if len(self.kept) != 1 else ''} "
                f"replayed")
         return True
 

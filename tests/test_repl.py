@@ -273,6 +273,14 @@ def test_arch_lists_and_replays():
     assert s2.feed(":arch nosuch") is False
 
 
+def test_arch_reports_the_boot_it_replayed_from():
+    # after the replay cpu0 runs A and init_mm has lost idle0's lazy reference; the line says "boot"
+    s, out = session("spawn A", "schedule cpu0 A", ":arch x86")
+    assert counters(s)["@init_mm"] == (2, 1)
+    last = out.getvalue().splitlines()[-1]
+    assert last == "  arch x86, 1 CPU, every idle task on @init_mm (users 2, count 2); 2 statements replayed", last
+
+
 def test_load_runs_a_file_into_the_session(tmp_path):
     s, out = session()
     assert s.feed(f":load {EXAMPLES / 'zombie_mm.mmscn'}") is True
