@@ -1,5 +1,6 @@
 """mmscn repl end to end in a real terminal: tmux runs the installed command, the test
-types with send-keys and reads the screen with capture-pane (polled, with a deadline).
+types with send-keys and reads the screen with capture-pane (polled, with a deadline);
+every input waits for the bare prompt, so no key reaches the tty before the REPL reads it raw.
 
 Skipped only where tmux is missing and CI is not set; under CI=true a missing tmux fails.
 """
@@ -58,6 +59,25 @@ class Terminal:
                 raise AssertionError(f"waited {timeout}s for {what or repr(text)}; the screen:\n{s}")
             time.sleep(0.05)
 
+    def ready(self, prompt="mmscn>", what="the empty prompt", timeout=90):
+        """Poll until the line above the toolbar is the bare prompt: only then is the REPL reading
+        the terminal in raw mode.  Keys sent earlier reach the tty in cooked mode, where Ctrl-R and
+        Ctrl-C mean something else (reprint, SIGINT), so every input waits for this first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.screen()
+            lines = [ln for ln in s.splitlines() if ln.strip()]
+            if len(lines) >= 3 and lines[-3].rstrip() == prompt and lines[-1].startswith(" users/count:"):
+                return s
+            if time.monotonic() > deadline:
+                raise AssertionError(f"waited {timeout}s for {what}; the screen:\n{s}")
+            time.sleep(0.05)
+
+    def line(self, text, prompt="mmscn>"):
+        """Type one input and Enter, once the REPL waits at ``prompt``."""
+        self.ready(prompt, f"the prompt {prompt!r} before typing {text!r}")
+        self.keys(text, "Enter")
+
     def toolbar(self) -> list:
         lines = [ln for ln in self.screen().splitlines() if ln.strip()]
         return lines[-2:]
@@ -68,21 +88,24 @@ class Terminal:
 
 def test_full_session_in_a_terminal(term):
     t = term
-    t.wait("mmscn>", "the prompt")
-    t.wait("users/count: @init_mm 2/2", "the toolbar")
+    t.ready(what="the prompt and the toolbar")
+    assert "users/count: @init_mm 2/2" in t.screen()
 
-    t.keys("spawn A", "Enter")
+    t.line("spawn A")
     t.wait("    1  spawn A")
 
+    t.ready()
     t.keys("spawn kth", "Tab")                       # completion from the grammar
     t.wait("mmscn> spawn kthread", "Tab completion of kthread")
     t.keys(" kw", "Enter")
     t.wait("    2  spawn kthread kw")
 
+    t.ready()
     t.keys("sch", "Tab")
     t.wait("mmscn> schedule", "Tab completion of schedule")
     t.keys(" cpu0 A", "Enter")
     t.wait("idle0 -> A: switch_mm")
+    t.ready()
     t.keys("schedule cpu0 k", "Tab")                 # completion from the session: the task kw
     t.wait("mmscn> schedule cpu0 kw", "Tab completion of kw")
     t.keys("Enter")
@@ -94,41 +117,46 @@ def test_full_session_in_a_terminal(term):
     assert bar[0].startswith(" cpu0 kw on @A (lazy)"), bar
     assert bar[1].startswith(" users/count: @init_mm 2/1  @A 1/2"), bar
 
-    t.keys(":state", "Enter")
+    t.line(":state")
     t.wait("  kw     kthread  running   cpu0  none  @A", ":state's task table")
     assert "  @A        1      2      live" in t.screen()
 
     # a failed assertion: expected and actual, a caret, nothing changed
-    t.keys("assert @A.count == 1", "Enter")
+    t.line("assert @A.count == 1")
     t.wait("assertion failed: @A.count == 1: actual 2")
 
     # a block goes on until its braces balance
-    t.keys("cpu0 {", "Enter")
-    t.wait("   ...", "the continuation prompt")
-    t.keys("schedule A", "Enter", "}", "Enter")
+    t.line("cpu0 {")
+    t.line("schedule A", prompt="   ...")
+    t.line("}", prompt="   ...")
     t.wait("cpu0: schedule A")
     t.wait(" cpu0 A on @A", "the toolbar after the block")
     assert t.toolbar()[1].startswith(" users/count: @init_mm 2/1  @A 1/1")
 
-    t.keys(":undo", "Enter")
+    t.line(":undo")
     t.wait("undone: line 7: cpu0: schedule A")
     t.wait(" cpu0 kw on @A (lazy)", "the toolbar after :undo")
     assert t.toolbar()[1].startswith(" users/count: @init_mm 2/1  @A 1/2")
 
     # Ctrl-C drops the line being typed
+    t.ready()
     t.keys("spawn Junk")
     t.wait("mmscn> spawn Junk")
     t.keys("C-c")
-    t.keys(":state", "Enter")
+    t.line(":state")
     t.wait("  @A        1      2      live", ":state after Ctrl-C")
     assert "  Junk " not in t.screen()
 
     # Ctrl-R finds an earlier line in the history
-    t.keys("C-r", "kthr")
-    t.wait("I-search backward: kthr", "the history search")
+    t.ready()
+    t.keys("C-r")
+    t.wait("I-search backward:", "the history search")
+    t.keys("kthr")
+    t.wait("I-search backward: kthr", "the history search for kthr")
     t.keys("Enter", "Enter")
     t.wait("a task named `kw` already exists")
 
+    t.ready()
     t.keys("C-d")
     t.wait("EXIT=0", "exit status 0 after Ctrl-D")
     history = (t.home / "data" / "mmscn" / "history").read_text()
