@@ -515,11 +515,10 @@ def _is_actual(k: Kernel, policy, c: A.Is) -> str:
     if c.owner == "task":
         return k.t_state[_task(k, c.obj)]
     cpu = _cpu(k, c.obj, None)
-    words = ["online" if k.c_online[cpu] else "offline"]
-    if policy.is_lazy(k, cpu):
-        words.append("lazy")
-    if k.c_curr[cpu] == k._idle(cpu):
-        words.append("idle")
+    # a CPU's words are not exclusive: say each one, so `cpu0 is lazy` failing reads "not lazy"
+    words = ["online" if k.c_online[cpu] else "offline",
+             "lazy" if policy.is_lazy(k, cpu) else "not lazy",
+             "idle" if k.c_curr[cpu] == k._idle(cpu) else "not idle"]
     return ", ".join(words)
 
 
