@@ -112,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="run scenarios and print what each statement did",
-                       description="Run each scenario: a trace line per kernel event, the assertions, a summary.")
+                       description="Run each scenario: a trace line per kernel event, the assertions, a summary.",
+                       epilog="exit status (the worst over the files): 0 every assertion, invariant, expectation "
+                              "and `final forall` held (under `expect fail`: something failed); 1 one of them "
+                              "failed, or a statement was refused; 2 a file could not be read, decoded or parsed, "
+                              "a name did not resolve, or the command line was wrong.")
     r.add_argument("files", nargs="+", metavar="FILE")
     r.add_argument("--json", action="store_true", help="print the run as JSON")
     r.add_argument("-q", "--quiet", action="store_true", help="print only failures")
@@ -120,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("check", help="parse and resolve names only (a linter)",
-                       description="Parse each file and resolve its names without running it.")
+                       description="Parse each file and resolve its names without running it.",
+                       epilog="exit status: 0 every file parsed and its names resolved; 2 a file could not be "
+                              "read, decoded or parsed, a name did not resolve, or the command line was wrong.")
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     c.set_defaults(func=cmd_check)
