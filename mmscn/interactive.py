@@ -626,7 +626,8 @@ class Session:
             if n == 1:
                 return _pick(cpus + targets, partial)
             if n == 2 and toks[1].startswith("cpu"):
-                return _pick(targets, partial)
+                # another CPU's idle task is always refused (it never runs elsewhere)
+                return _pick([(t, d) for t, d in targets if d != "idle" or t == f"idle{toks[1][3:]}"], partial)
             return []
         if first in ("exit", "unuse_mm") and n == 1:
             return _pick(kthreads if first == "unuse_mm" else alive, partial)

@@ -385,6 +385,7 @@ def test_completion_names_of_the_session():
                    "schedule cpu1 T", "exit T")
     assert words_of(s, "schedule ") == ["cpu0", "cpu1", "idle0", "idle1", "Alpha", "kw", "idle"]
     assert words_of(s, "schedule cpu1 Al") == ["Alpha"]
+    assert words_of(s, "schedule cpu1 ") == ["idle1", "Alpha", "kw", "idle"]   # not idle0: cpu0's own
     assert words_of(s, "exit ") == ["idle0", "idle1", "Alpha", "kw"]      # T has exited
     assert "T" in words_of(s, "assert ")                                 # but can still be asked about
     assert words_of(s, "use_mm ") == ["kw"]
