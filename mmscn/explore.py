@@ -91,6 +91,11 @@ def run(args) -> int:
     from mmscn.interpreter import explore as X
     from mmscn.interpreter.policies import UnknownPolicy
 
+    if args.seed is not None and args.random is None:
+        # silently ignoring it would let a user believe a random run replayed
+        sys.stderr.write("mmscn explore: error: --seed S goes with --random N (the exhaustive search "
+                         "uses no randomness)\n")
+        return EXIT_BAD_INPUT
     color = use_color(sys.stdout) and not args.json
     loaded = load(args.file, sys.stderr, use_color(sys.stderr))
     if loaded is None:

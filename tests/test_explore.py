@@ -366,6 +366,11 @@ def test_cli_random_prints_the_seed_and_replays(mmscn_cmd):
     assert safe.returncode == 3 and "INCOMPLETE" in safe.stdout
 
 
+def test_cli_seed_without_random_is_a_command_line_error(mmscn_cmd):
+    p = cli(mmscn_cmd, EXAMPLES / "races" / "use_mm_vs_exit_safe.mmscn", "--seed", "1")
+    assert p.returncode == 2 and "--seed S goes with --random N" in p.stderr and p.stdout == ""
+
+
 def test_cli_unparsable_file_is_exit_2(mmscn_cmd, tmp_path):
     f = tmp_path / "bad.mmscn"
     f.write_text("cpus 2\ncpu0 {\n  schedule\n}\n")
