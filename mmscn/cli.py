@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the run as JSON")
     r.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     r.add_argument("--arch", help="override the scenario's `arch`")
-    r.set_defaults(func=cmd_run)
+    r.set_defaults(func=cmd_run, subparser=r)
 
     c = sub.add_parser("check", help="parse and resolve names only (a linter)",
                        description="Parse each file and resolve its names without running it.",
@@ -129,11 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "read, decoded or parsed, a name did not resolve, or the command line was wrong.")
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    c.set_defaults(func=cmd_check)
+    c.set_defaults(func=cmd_check, subparser=c)
 
     for name, (modname, helptext) in EXTRA_COMMANDS.items():
         sp = sub.add_parser(name, help=helptext)
-        sp.set_defaults(func=_lazy(modname), _module=modname)
+        sp.set_defaults(func=_lazy(modname), subparser=sp)
         importlib.import_module(modname).add_arguments(sp)
     return p
 
@@ -149,7 +149,11 @@ def main(argv=None) -> int:
     # cyclic collector would rescan them all again and again for nothing.
     gc.disable()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # argparse reports a command's surplus arguments with the top-level usage;
+    # the command's own usage says what `mmscn explore` actually takes.
+    args, surplus = parser.parse_known_args(argv)
+    if surplus:
+        getattr(args, "subparser", parser).error("unrecognized arguments: " + " ".join(surplus))
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -78,6 +78,18 @@ def test_bad_command_lines_exit_2(mmscn_cmd, args):
     no_traceback(p)
 
 
+@pytest.mark.parametrize("args, usage", [
+    (["explore", "a.mmscn", "b.mmscn"], "usage: mmscn explore"),
+    (["run", "x.mmscn", "--frobnicate"], "usage: mmscn run"),
+    (["check", "--json", "x.mmscn"], "usage: mmscn check"),
+    (["--frobnicate"], "usage: mmscn [-h]"),
+])
+def test_surplus_arguments_show_the_commands_own_usage(mmscn_cmd, args, usage):
+    p = mmscn(mmscn_cmd, *args)
+    assert p.returncode == 2
+    assert usage in p.stderr and "unrecognized arguments" in p.stderr, p.stderr
+
+
 # ---- exit codes ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, run_status, check_status", [
