@@ -97,18 +97,11 @@ def vscode_patterns(g) -> dict:
             "match": r"(?<=\.)\b(?:" + _tm_alt(g["field"]) + r")\b",
             "name": "variable.other.property.mmscn",
         },
-        "operator": {
-            "match": r"\b(?:" + _tm_alt(g["operator"]) + r")\b",
-            "name": "keyword.operator.word.mmscn",
-        },
-        "keyword": {
-            "match": r"\b(?:" + _tm_alt(g["keyword"]) + r")\b",
-            "name": "keyword.other.mmscn",
-        },
-        "constant": {
-            "match": r"\b(?:" + _tm_alt(g["constant"]) + r")\b",
-            "name": "constant.language.mmscn",
-        },
+        # the word classes that are plain alternations, each with its TextMate scope
+        **{cls: {"match": r"\b(?:" + _tm_alt(g[cls]) + r")\b", "name": scope}
+           for cls, scope in (("operator", "keyword.operator.word.mmscn"),
+                              ("keyword", "keyword.other.mmscn"),
+                              ("constant", "constant.language.mmscn"))},
     }
 
 
