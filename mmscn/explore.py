@@ -200,7 +200,7 @@ def write_text(model, res, steps, args, out, color) -> None:
                 w(f"  steps {st.states:,}, distinct final states {st.finals:,}, longest {st.depth}, "
                   f"{st.seconds:.3f} s\n")
             else:
-                w(f"  distinct states {st.distinct:,} ({st.states:,} expanded), final states "
+                w(f"  states explored {st.states:,}, distinct states {st.distinct:,}, final states "
                   f"{st.finals:,}, interleavings {inter}{note}, depth {st.depth}\n")
                 w(f"  transitions {st.transitions:,}, time {st.seconds:.3f} s, {st.rate:,.0f} states/s\n")
         if res.stop_reason:

@@ -335,7 +335,7 @@ def test_cli_report_and_json(mmscn_cmd):
     path = EXAMPLES / "races" / "two_kthreads_adopt.mmscn"
     p = cli(mmscn_cmd, path)
     assert p.returncode == 0
-    for words in ("expanded)", "distinct states", "final states", "interleavings", "depth", "states/s",
+    for words in ("states explored", "distinct states", "final states", "interleavings", "depth", "states/s",
                   "verdict: holds"):
         assert words in p.stdout
     p = cli(mmscn_cmd, path, "--json", "--all-finals", "--no-symmetry")
