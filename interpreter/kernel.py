@@ -681,12 +681,15 @@ class Kernel:
                     f"({self.m_user[m]} tasks with it as mm, {self.m_ext_users[m]} external mmget)",
                     "mmget/mmput (kernel/fork.c)"))
             lazy = (self.m_lazy[m] + self.m_prev[m]) if refcount_lazy else 0
-            want = (1 if users > 0 else 0) + lazy + self.m_use[m] + self.m_ext_count[m]
+            pins = self.arch.init_mm_boot_pins if m == INIT_MM else 0
+            want = (1 if users > 0 else 0) + lazy + self.m_use[m] + self.m_ext_count[m] + pins
             if count != want:
                 parts = [f"{1 if users > 0 else 0} for the users"]
                 if refcount_lazy:
                     parts.append(f"{self.m_lazy[m] + self.m_prev[m]} lazy")
                 parts += [f"{self.m_use[m]} kthread_use_mm", f"{self.m_ext_count[m]} external mmgrab"]
+                if pins:
+                    parts.append(f"{pins} never dropped since boot")
                 out.append(Violation(
                     "mm_count-accounting",
                     f"{name} has mm_count {count}, but {want} can be accounted for ({', '.join(parts)})",

@@ -115,7 +115,10 @@ def test_x86_step_by_step():
         ((I, I), (F, F), {I: set(), A: {0, 1}}, (5, 1, 4, 4, 2, 1)),
     ]
     steps = list(run_steps(ZOMBIE, "x86"))
-    assert [c for c, *_ in steps] == [c for c, *_ in REFCOUNT_STEPS]
+    # counters as generic, but init_mm's count one higher throughout: trap_init -> cpu_init also runs
+    # on the boot CPU and takes mmgrab(&init_mm) after sched_init's mmgrab_lazy_tlb; nothing drops it
+    assert [c for c, *_ in steps] == [{m: (u, n + (m == I)) for m, (u, n) in c.items()}
+                                      for c, *_ in REFCOUNT_STEPS]
     assert [(l, z, m, cost) for _, l, z, m, cost in steps] == want
 
 
@@ -199,8 +202,10 @@ def test_powerpc_cpu_offline_leaves_every_mask():
 def test_alpha_step_by_step():
     # arch/alpha/include/asm/mmu_context.h: init_new_context writes the child's PCB ptbr,
     # enter_lazy_tlb the incoming task's; alpha_switch_to's swpctx loads the PCB (a context load
-    # on every switch); ev5_switch_mm only assigns an ASN.  Counters as generic.
-    loads = [0, 0, 0, 1, 2, 3, 3, 4]
+    # on every switch); ev5_switch_mm only assigns an ASN.  Counters as generic.  exit A on cpu1:
+    # exit_mmap's tlb_flush -> flush_tlb_mm: current->active_mm is A, so flush_tlb_current
+    # (__load_new_mm_context reloads the PCB: one context load); mm_users 0 <= 1: no IPI.
+    loads = [0, 0, 0, 1, 2, 3, 4, 5]
     loaded = [(I, I), (I, I), (I, I), (A, I), (A, I), (A, A), (A, A), (A, A)]
     steps = list(run_steps(ZOMBIE, "alpha"))
     assert [c for c, *_ in steps] == [c for c, *_ in REFCOUNT_STEPS]
@@ -223,3 +228,19 @@ def test_alpha_kthread_use_mm_keeps_the_old_page_tables():
     steps = list(run_steps(src, "alpha"))
     assert steps[-1][1] == (I,)                       # the CPU still runs on init_mm's tables
     assert steps[-1][4][2:4] == (1, 1)               # one switch_mm, one context load (the schedule)
+
+
+def test_alpha_flush_reloads_the_ptbr_where_the_mm_is_active():
+    # flush_tlb_mm from outside the scenario's CPUs (arch/alpha/kernel/smp.c): smp_call_function IPIs
+    # every online CPU; ipi_flush_tlb_mm: current->active_mm == mm -> flush_tlb_current ->
+    # __load_new_mm_context writes the current PCB's ptbr and reloads it.  So kw, inside
+    # kthread_use_mm(@A) on init_mm's tables, gets onto @A's; cpu0 (A itself) reloads @A.
+    src = ("cpus 2\nspawn A\nspawn thread A2 of A\nspawn kthread kw\nschedule cpu0 A\n"
+           "schedule cpu1 kw\nuse_mm kw @A\nflush @A\n")
+    steps = list(run_steps(src, "alpha"))
+    assert steps[-2][1] == (A, I)                    # after use_mm: cpu1 still on init_mm's tables
+    assert steps[-1][1] == (A, A)                    # after the flush: both on @A's
+    # (switch_mm, pgtable_loads, ipis): two swpctx before; the flush adds two reloads and two IPIs
+    assert (steps[-2][4][2], steps[-2][4][3], steps[-2][4][5]) == (2, 2, 0)
+    assert (steps[-1][4][2], steps[-1][4][3], steps[-1][4][5]) == (2, 4, 2)
+    assert steps[-1][0] == steps[-2][0]              # a flush moves no counter

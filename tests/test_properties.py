@@ -33,6 +33,10 @@ POLICIES = policies.builtin_names()
 # the page tables of the mm it borrowed before; when that mm is freed, they are freed under it
 # (interpreter/policies/alpha.py).  The run stops there, so the example ends there too.
 MODELLED_HAZARDS = {"alpha": {("use_mm", "use-after-free")}}
+# init_mm references taken at boot and never dropped: x86's trap_init -> cpu_init does
+# mmgrab(&init_mm) on the boot CPU after sched_init's mmgrab_lazy_tlb (arch/x86/kernel/cpu/common.c)
+BOOT_PINS = {"x86": 1}
+
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -76,7 +80,8 @@ def from_scratch(k, policy, ledger: Ledger) -> list:
             lazy = sum(1 for t in range(ntask) if k.t_mm[t] is None and k.t_active[t] == m)
             lazy += sum(1 for c in range(k.ncpus) if k.c_prev_mm[c] == m)
         use = sum(1 for t in range(ntask) if k.t_mm[t] == m and k.t_kind[t] == KTHREAD)
-        want_count = (1 if users > 0 else 0) + lazy + use + ledger.count.get(name, 0)
+        pins = BOOT_PINS.get(policy.name, 0) if m == INIT_MM else 0
+        want_count = (1 if users > 0 else 0) + lazy + use + ledger.count.get(name, 0) + pins
         if count != want_count:
             bad.append(f"{name}: mm_count {count}, want {want_count} (lazy {lazy}, use_mm {use})")
     if k.m_freed[INIT_MM] or k.m_count[INIT_MM] <= 0:

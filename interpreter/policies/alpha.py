@@ -17,9 +17,18 @@ incoming kernel thread's PCB (why the hook takes the task), activate_mm
 assigns an ASN: it never writes ptbr, so a switch_mm outside a context
 switch (kthread_use_mm) leaves the hardware on the page tables it had.
 alpha has no CPU hotplug, so sched_force_init_mm (`unlazy`, `offline`)
-never runs there.  No mm_cpumask (flush_tlb_mm IPIs every other CPU).
+never runs there.
+
+Flushes (arch/alpha/kernel/smp.c flush_tlb_mm, ipi_flush_tlb_mm;
+include/asm/tlbflush.h flush_tlb_current): no mm_cpumask.  A CPU whose
+current->active_mm is the mm flushes with __load_new_mm_context, which
+rewrites the current PCB's ptbr and reloads it: the one place besides exec
+where a kthread inside kthread_use_mm gets onto the mm's page tables.  The
+flushing CPU stops there when mm_users <= 1 (it only drops the other CPUs'
+ASNs); otherwise smp_call_function IPIs every other online CPU.  exit_mmap's
+final flush is flush_tlb_mm (asm-generic tlb_flush, fullmm).
 """
-from ..kernel import C_PGTABLE, C_SWITCH_MM, INIT_MM, Refusal, Violation
+from ..kernel import C_IPI, C_PGTABLE, C_SWITCH_MM, INIT_MM, Refusal, Violation
 from .base import Policy
 
 
@@ -69,6 +78,42 @@ class Alpha(Policy):
             k.c_loaded[cpu] = ptbr
         k.d_cpus.add(cpu)
         k._op(f"cpu{cpu}", "alpha_switch_to", f"swpctx: {k.t_name[nxt]}'s PCB, ptbr {k.mm_label(ptbr)}")
+
+    def exit_mmap(self, k, mm):
+        # tlb_finish_mmu -> tlb_flush (asm-generic, fullmm) -> flush_tlb_mm
+        self.flush_tlb_mm_range(k, mm, True, k.this_cpu)
+
+    def flush_tlb_mm_range(self, k, mm, freed_tables, from_cpu):
+        # flush_tlb_mm: the same for a page-table free (alpha has no separate path)
+        if from_cpu is not None and self._runs_on(k, from_cpu, mm):
+            self.flush_tlb_current(k, from_cpu, mm, "local")
+            if k.m_users[mm] <= 1:
+                k._op(f"cpu{from_cpu}", "flush_tlb_mm", f"mm_users of {k.m_name[mm]} <= 1: the other CPUs' "
+                      f"ASNs for it are dropped, no IPI")
+                return
+        for c in range(k.ncpus):                  # smp_call_function: every other online CPU
+            if c == from_cpu or not k.c_online[c]:
+                continue
+            k.cost[C_IPI] += 1
+            if self._runs_on(k, c, mm):          # ipi_flush_tlb_mm (asn_locked() only inside a switch)
+                self.flush_tlb_current(k, c, mm, "IPI")
+            else:
+                k._op(f"cpu{c}", "ipi_flush_tlb_mm", f"flush_tlb_other: {k.m_name[mm]}'s ASN on cpu{c} dropped")
+
+    @staticmethod
+    def _runs_on(k, cpu, mm):
+        return k.t_active[k.c_curr[cpu]] == mm
+
+    def flush_tlb_current(self, k, cpu, mm, how):
+        # ev5_flush_tlb_current -> __load_new_mm_context: new ASN, current PCB ptbr = mm, __reload_thread
+        t = k.c_curr[cpu]
+        k.t_ptbr[t] = mm
+        k.c_loaded[cpu] = mm
+        k.cost[C_PGTABLE] += 1
+        k.d_tasks.add(t)
+        k.d_cpus.add(cpu)
+        k._op(f"cpu{cpu}", "flush_tlb_current", f"{how}: __load_new_mm_context, {k.t_name[t]}'s PCB ptbr = "
+              f"{k.m_name[mm]}, reloaded")
 
     def unlazy(self, k, cpu):
         raise Refusal("alpha has no CPU hotplug: sched_force_init_mm never runs there, a lazy task keeps its "

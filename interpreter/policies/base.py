@@ -31,6 +31,8 @@ class Policy:
     has_cpu_hotplug = True
     #: hardware fields this policy models: any of "loaded_mm", "lazy", "cpumask", "ptbr" (alpha's PCB)
     hardware_fields: tuple = ()
+    #: mm_count references on init_mm that boot takes and nothing ever drops (x86: cpu_init on the boot CPU)
+    init_mm_boot_pins = 0
 
     # ---- boot and hotplug ------------------------------------------------
     def boot(self, k) -> None:

@@ -21,6 +21,12 @@ Not modelled: the once-a-second trim round of should_trim_cpumask (a
 scenario is shorter than a second; init_new_context sets the first one a
 second ahead), the tlb_gen catch-up flush of a CPU that was lazy through a
 flush (a TLB flush, not a page-table load), ASIDs, global ASIDs.
+
+Boot: trap_init ends with cpu_init() on the boot CPU as well, and cpu_init
+does mmgrab(&init_mm) for the CPU's idle task, after sched_init's
+mmgrab_lazy_tlb: the boot CPU holds two references and nothing ever drops the
+second (finish_cpu drops one), so init_mm's mm_count is one higher on x86
+than on generic, for good.
 """
 from ..kernel import C_IPI, C_PGTABLE, C_SWITCH_MM, INIT_MM
 from .base import Policy
@@ -30,6 +36,13 @@ class X86(Policy):
     name = "x86"
     summary = "MMU_LAZY_TLB_REFCOUNT; loaded_mm and is_lazy per CPU, flush IPIs skip lazy CPUs (arch/x86/mm/tlb.c)"
     hardware_fields = ("loaded_mm", "lazy", "cpumask")
+    init_mm_boot_pins = 1
+
+    def boot(self, k):
+        super().boot(k)
+        # trap_init -> cpu_init on the boot CPU: mmgrab(&init_mm); cur->active_mm = &init_mm
+        k._op("cpu0", "cpu_init", "the boot CPU's second init_mm reference (after sched_init's); never dropped")
+        k.mmgrab(INIT_MM)
 
     def enter_lazy_tlb(self, k, cpu, mm, task):
         loaded = k.c_loaded[cpu]
