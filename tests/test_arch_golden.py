@@ -244,3 +244,20 @@ def test_alpha_flush_reloads_the_ptbr_where_the_mm_is_active():
     assert (steps[-2][4][2], steps[-2][4][3], steps[-2][4][5]) == (2, 2, 0)
     assert (steps[-1][4][2], steps[-1][4][3], steps[-1][4][5]) == (2, 4, 2)
     assert steps[-1][0] == steps[-2][0]              # a flush moves no counter
+
+
+def test_x86_flush_reads_the_raw_mm_cpumask():
+    # flush_tlb_mm_range: `cpumask_any_but(mm_cpumask(mm), cpu) < nr_cpu_ids` sees cpu1's bit although
+    # cpu1 is offline (x86 leaves it), so flush_tlb_multi runs: on_each_cpu_mask reaches the online
+    # CPUs of the mask, here cpu0 itself, whose flush_tlb_func finds @B loaded and clears cpu0's bit.
+    src = ("cpus 2\nspawn A\nspawn B\nschedule cpu1 A\nschedule cpu1 idle\noffline cpu1\n"
+           "schedule cpu0 A\nschedule cpu0 B\n")
+    sc = load(src, "x.mmscn")
+    r = Runner(sc, src.split("\n"), "x86")
+    for st in sc.stmts:
+        assert r.step(st, None) is True
+    k = r.k
+    a = k.mm_ix["@A"]
+    assert k.m_cpumask[a] == 0b11
+    k.flush(a, True, 0)
+    assert k.m_cpumask[a] == 0b10 and k.cost[5] == 0      # cpu0 cleared locally, no IPI

@@ -78,7 +78,9 @@ class X86(Policy):
     def flush_tlb_mm_range(self, k, mm, freed_tables, from_cpu):
         mask = k.m_cpumask[mm]
         in_mask = [c for c in range(k.ncpus) if mask >> c & 1 and k.c_online[c]]
-        if any(c != from_cpu for c in in_mask):
+        # cpumask_any_but(mm_cpumask(mm), cpu) reads the raw mask: an offline CPU's bit
+        # (x86 leaves it) sends the flush down the flush_tlb_multi path too
+        if any(mask >> c & 1 for c in range(k.ncpus) if c != from_cpu):
             if freed_tables:    # native_flush_tlb_multi: on_each_cpu_mask, lazy CPUs too
                 targets = in_mask
             else:               # on_each_cpu_cond_mask(should_flush_tlb)
