@@ -257,6 +257,51 @@ def test_timeout_leaves_no_worker_running(tmp_path):
     assert multiprocessing.active_children() == []
 
 
+def _marked(mark: str) -> list:
+    """Pids of live processes whose environment carries `mark`."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/environ", "rb") as fh:
+                    if mark.encode() in fh.read():
+                        pids.append(int(d))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc to find the workers")
+def test_ctrl_c_stops_the_suite_and_its_workers(mmscn_cmd, tmp_path):
+    """^C from a terminal reaches the whole foreground process group: the workers ignore it, the
+    parent kills them, says so and exits 130; no worker is left behind."""
+    import signal
+    import time
+    for n in range(3):
+        long_scenario(tmp_path / f"long{n}.mmscn", statements=2_000_000)
+    mark = f"MMSCN_CTRL_C_TEST={os.getpid()}_{time.monotonic_ns()}"
+    e = env()
+    e[mark.split("=")[0]] = mark.split("=")[1]
+    p = subprocess.Popen([*mmscn_cmd, "test", "--jobs", "2", str(tmp_path)], env=e, cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_marked(mark)) < 3 and time.monotonic() < deadline:   # the parent and two workers
+            time.sleep(0.05)
+        assert len(_marked(mark)) >= 3, "the workers never started"
+        os.killpg(p.pid, signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, (out, err)
+    assert "interrupted" in err and "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while _marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _marked(mark) == []
+
+
 def test_a_worker_that_dies_is_a_failure_of_its_file(monkeypatch, tmp_path):
     """A worker killed from outside (the OOM killer, a crash) fails its file; the suite goes on."""
     monkeypatch.setattr(suite, "judge", lambda *job: os._exit(3))    # the forked worker inherits it
