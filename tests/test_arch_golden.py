@@ -230,6 +230,22 @@ def test_alpha_kthread_use_mm_keeps_the_old_page_tables():
     assert steps[-1][4][2:4] == (1, 1)               # one switch_mm, one context load (the schedule)
 
 
+def test_alpha_use_mm_leaves_the_cpu_on_page_tables_that_get_freed():
+    # kw borrows @A, then kthread_use_mm(@B): ev5_switch_mm, ptbr still @A, and mmdrop_lazy_tlb(@A).
+    # A exits on cpu1 (exit_mmap's flush: A is current->active_mm there, mm_users 0: no IPI), and the
+    # switch idle1 -> B drops the last reference: @A is freed while cpu0 still walks its tables.
+    src = ("cpus 2\nspawn A\nspawn B\nspawn kthread kw\nschedule cpu0 A\nschedule cpu0 kw\nuse_mm kw @B\n"
+           "schedule cpu1 A\nexit A\nschedule cpu1 idle\nschedule cpu1 B\n")
+    sc = load(src, "uaf.mmscn")
+    for arch, want in (("generic", []), ("alpha", [
+            ("use-after-free: cpu0 runs kw on the page tables of @A (the ptbr its last swpctx loaded), "
+             "but @A was freed", 11)])):
+        r = Runner(sc, src.split("\n"), arch)
+        for st in sc.stmts:
+            r.step(st, None)
+        assert [(d.message, d.line) for d in r.result.diagnostics] == want, arch
+
+
 def test_alpha_flush_reloads_the_ptbr_where_the_mm_is_active():
     # flush_tlb_mm from outside the scenario's CPUs (arch/alpha/kernel/smp.c): smp_call_function IPIs
     # every online CPU; ipi_flush_tlb_mm: current->active_mm == mm -> flush_tlb_current ->

@@ -119,19 +119,8 @@ class Alpha(Policy):
         raise Refusal("alpha has no CPU hotplug: sched_force_init_mm never runs there, a lazy task keeps its "
                       "borrowed mm until it is switched away", "sched_force_init_mm (kernel/sched/core.c)")
 
-    def check(self, k, out):
-        for cpu in k.d_cpus:
-            self._loaded_freed(k, cpu, out)
-        for m in k.d_mms:
-            if k.m_freed[m]:
-                for cpu in range(k.ncpus):
-                    if cpu not in k.d_cpus and k.c_loaded[cpu] == m:
-                        self._loaded_freed(k, cpu, out)
-
-    def _loaded_freed(self, k, cpu, out):
-        m = k.c_loaded[cpu]
-        if m is not None and k.c_online[cpu] and k.m_freed[m]:
-            t = k.c_curr[cpu]
-            out.append(Violation("use-after-free", f"cpu{cpu} runs {k.t_name[t]} on the page tables of "
-                                 f"{k.m_name[m]} (the ptbr its last swpctx loaded), but {k.m_name[m]} was freed",
-                                 "ev5_switch_mm (arch/alpha/include/asm/mmu_context.h) never rewrites pcb.ptbr"))
+    def loaded_freed(self, k, cpu, m, function):
+        t = k.c_curr[cpu]
+        return Violation("use-after-free", f"cpu{cpu} runs {k.t_name[t]} on the page tables of {k.m_name[m]} "
+                         f"(the ptbr its last swpctx loaded), but {k.m_name[m]} was freed",
+                         "ev5_switch_mm (arch/alpha/include/asm/mmu_context.h) never rewrites pcb.ptbr")

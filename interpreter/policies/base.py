@@ -130,12 +130,14 @@ class Policy:
         for cpu in k.d_cpus:
             m = self.loaded_mm(k, cpu)
             if m is not None and k.m_freed[m] and k.c_online[cpu]:
-                out.append(Violation("use-after-free", f"cpu{cpu} still has the page tables of {k.m_name[m]} "
-                                     f"loaded, but {k.m_name[m]} was freed", f"{self.name} switch_mm"))
+                out.append(self.loaded_freed(k, cpu, m, f"{self.name} switch_mm"))
         for m in k.d_mms:
             if k.m_freed[m]:
                 for cpu in range(k.ncpus):
                     if cpu not in k.d_cpus and k.c_online[cpu] and self.loaded_mm(k, cpu) == m:
-                        out.append(Violation("use-after-free", f"cpu{cpu} still has the page tables of "
-                                             f"{k.m_name[m]} loaded, but {k.m_name[m]} was freed",
-                                             "__mmdrop (kernel/fork.c)"))
+                        out.append(self.loaded_freed(k, cpu, m, "__mmdrop (kernel/fork.c)"))
+
+    def loaded_freed(self, k, cpu: int, m: int, function: str) -> Violation:
+        """The violation of an online CPU whose loaded page tables belong to freed ``m``."""
+        return Violation("use-after-free", f"cpu{cpu} still has the page tables of {k.m_name[m]} loaded, "
+                         f"but {k.m_name[m]} was freed", function)
