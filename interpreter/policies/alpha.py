@@ -22,8 +22,9 @@ never runs there.
 Flushes (arch/alpha/kernel/smp.c flush_tlb_mm, ipi_flush_tlb_mm;
 include/asm/tlbflush.h flush_tlb_current): no mm_cpumask.  A CPU whose
 current->active_mm is the mm flushes with __load_new_mm_context, which
-rewrites the current PCB's ptbr and reloads it: the one place besides exec
-where a kthread inside kthread_use_mm gets onto the mm's page tables.  The
+rewrites the current PCB's ptbr and reloads it: the way a kthread inside
+kthread_use_mm gets onto the mm's page tables (switching it away and back
+reloads the stale ptbr; check_mmu_context's reload is not modelled).  The
 flushing CPU stops there when mm_users <= 1 (it only drops the other CPUs'
 ASNs); otherwise smp_call_function IPIs every other online CPU.  exit_mmap's
 final flush is flush_tlb_mm (asm-generic tlb_flush, fullmm).
@@ -81,6 +82,7 @@ class Alpha(Policy):
 
     def exit_mmap(self, k, mm):
         # tlb_finish_mmu -> tlb_flush (asm-generic, fullmm) -> flush_tlb_mm
+        k._op(k.m_name[mm], "tlb_flush", "exit_mmap's final flush: flush_tlb_mm")
         self.flush_tlb_mm_range(k, mm, True, k.this_cpu)
 
     def flush_tlb_mm_range(self, k, mm, freed_tables, from_cpu):
