@@ -74,3 +74,16 @@ def caret_lines(src: str, line: int, col: int, color: bool = False) -> list:
     if color:
         caret = "\x1b[1;32m^\x1b[0m"
     return [f"{gutter}{prefix}{shown}{suffix}", f"{' ' * (len(gutter) - 2)}| {pad}{caret}"]
+
+
+def close_match(word: str, candidates) -> Optional[str]:
+    """The one candidate close to a misspelt ``word``, for a "did you mean" hint."""
+    import difflib    # only on the error path
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, candidates) -> str:
+    """`; did you mean `X`?` when a candidate is close to ``word``, else ""."""
+    close = close_match(word, candidates)
+    return f"; did you mean `{close}`?" if close else ""

@@ -16,7 +16,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from mmscn.grammar import GRAMMAR_FILE, statement_words, word_classes
 from . import ast as A
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, close_match
 
 MAX_ERRORS = 20
 MAX_INT = 2**64 - 1
@@ -377,7 +377,9 @@ def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool = True) -
         if line_text[e.column - 1 + word.end():].startswith("."):
             return f"a condition needs `assert` before it: `assert {_short(line_text.strip(), 60)}`"
         words = [w for w in statement_words() if w not in ("scenario", "arch", "cpus", "final")]
-        return f"unknown statement `{_short(word.group())}`; statements are {', '.join(words)}"
+        close = close_match(word.group(), words)
+        hint = f" (did you mean `{close}`?)" if close else ""
+        return f"unknown statement `{_short(word.group())}`{hint}; statements are {', '.join(words)}"
     if not in_block:
         expected.discard("RBRACE")   # the LALR state after a statement is shared with block bodies
     exp = _value_expected(before) or _describe_expected(expected, line_text, before)

@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 from mmscn.grammar import keywords
 
 from . import ast as A
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, did_you_mean
 from .parser import MAX_INT, MAX_NESTING, ParseFailed, decode_source, parse_items
 
 MAX_CPUS = 1024
@@ -183,12 +183,13 @@ class _Resolver:
             if re.fullmatch(r"cpu[0-9]+", ref.text):
                 self.err(ref, f"`{_short(ref.text)}` is a CPU, not a task")
             else:
-                self.err(ref, f"no task named `{_short(ref.text)}` (spawn it first)")
+                self.err(ref, f"no task named `{_short(ref.text)}` (spawn it first)"
+                              + did_you_mean(ref.text, self.tasks))
 
     def mm(self, ref: A.Ref):
         if ref.text not in self.mms:
             self.err(ref, f"no mm named `{_short(ref.text)}`; an mm is made by `spawn` or `exec` "
-                          f"(named after the task) or named with `mm @M`")
+                          f"(named after the task) or named with `mm @M`" + did_you_mean(ref.text, self.mms))
 
     def declare_task(self, ref: A.Ref):
         if ref.text in keywords():
