@@ -308,8 +308,9 @@ class Session:
         arg = arg.strip()
         cmd = META.get(name) or META.get(ALIASES.get(name, ""))
         if cmd is None:
-            close = difflib.get_close_matches(name, list(META), n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            from mmscn.dsl.diagnostics import close_match
+            close = close_match(name, META)
+            hint = f"; did you mean {close}?" if close else ""
             return self.fail(f"unknown command `{_short(name)}`{hint} (:help lists the commands; statements "
                              f"are typed without a colon)")
         return getattr(self, "cmd_" + cmd[0])(arg)
