@@ -104,11 +104,17 @@ def main() -> None:
     lark_t = lark_parse_time(text)
     quiet = wall(mmscn_exe() + ["run", "--quiet", str(f)], stdout=subprocess.DEVNULL)
     full = wall(mmscn_exe() + ["run", str(f)], stdout=subprocess.DEVNULL)
+    # x86 traces its hardware (loaded_mm, is_lazy, mm_cpumask of every live mm) after each statement
+    fx = tmp / "churn_x86.mmscn"
+    fx.write_text(text.replace("arch generic", "arch x86", 1))
+    x86 = wall(mmscn_exe() + ["run", str(fx)], stdout=subprocess.DEVNULL)
     print(f"   Lark's own parse (lalr, tree)   {lark_t:7.2f} s  {n / lark_t:10,.0f} lines/s")
     print(f"   mmscn run --quiet               {quiet:7.2f} s  {n / quiet:10,.0f} lines/s"
           f"   ({quiet / lark_t:.2f} x Lark's parse)")
     print(f"   mmscn run (trace to /dev/null)  {full:7.2f} s  {n / full:10,.0f} lines/s"
           f"   ({full / lark_t:.2f} x Lark's parse)")
+    print(f"   the same under arch x86         {x86:7.2f} s  {n / x86:10,.0f} lines/s"
+          f"   ({x86 / lark_t:.2f} x Lark's parse)")
 
     print("\n2. cost per statement, in process (parse + resolve, run without trace)")
     print(f"   {'statements':>10} {'parse us/line':>14} {'run us/line':>12} {'total us/line':>14}")

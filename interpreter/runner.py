@@ -74,6 +74,7 @@ class Runner:
         self.policy = policy or policies.get(arch or scenario.arch)
         self.trace = trace
         self.k = Kernel(scenario.ncpus, self.policy, trace=trace)
+        self.live = LiveIndex()
         self.boot = list(self.k.ev) if trace else []
         if trace:
             self.k.ev.clear()
@@ -192,7 +193,7 @@ class Runner:
             step.events = k.ev[before:]
             del k.ev[:]
             if self.policy.hardware_fields:
-                step.hw = hardware_state(k, self.policy)
+                step.hw = hardware_state(k, self.policy, *self.live.update(k))
         if violations:
             text = "; ".join(f"{v.rule}: {v.message}" for v in violations)
             step.status, step.message, step.function = VIOLATION, text, violations[0].function
@@ -522,9 +523,29 @@ def _is_actual(k: Kernel, policy, c: A.Is) -> str:
     return ", ".join(words)
 
 
-def hardware_state(k: Kernel, policy) -> dict:
+class LiveIndex:
+    """The tasks not dead and the mms not freed, carried from one step to the next,
+    so that a traced run's hardware line costs what is alive, not all the run
+    ever made.  A restored kernel (the REPL's :undo) has new name lists: then
+    the index starts over."""
+
+    def __init__(self):
+        self.t_name = self.m_name = None
+
+    def update(self, k: Kernel) -> tuple:
+        if k.t_name is not self.t_name or k.m_name is not self.m_name:
+            self.t_name, self.m_name = k.t_name, k.m_name
+            self.tasks, self.mms, self.seen_t, self.seen_m = [], [], 0, 0
+        nt, nm = len(k.t_name), len(k.m_name)
+        self.tasks = [t for t in self.tasks + list(range(self.seen_t, nt)) if k.t_state[t] != DEAD]
+        self.mms = [m for m in self.mms + list(range(self.seen_m, nm)) if not k.m_freed[m]]
+        self.seen_t, self.seen_m = nt, nm
+        return self.tasks, self.mms
+
+
+def hardware_state(k: Kernel, policy, tasks, mms) -> dict:
     """What the policy models of the hardware, by field: loaded_mm and lazy per
-    online CPU, mm_cpumask per live mm, the PCB's ptbr per task (alpha)."""
+    online CPU, mm_cpumask per live mm, the PCB's ptbr per live task (alpha)."""
     fields = policy.hardware_fields
     out = {}
     if "loaded_mm" in fields or "lazy" in fields:
@@ -541,10 +562,9 @@ def hardware_state(k: Kernel, policy) -> dict:
         out["cpus"] = cpus
     if "cpumask" in fields:
         out["cpumask"] = {k.m_name[m]: [f"cpu{c}" for c in range(k.ncpus) if k.m_cpumask[m] >> c & 1]
-                          for m in range(len(k.m_name)) if not k.m_freed[m]}
+                          for m in mms}
     if "ptbr" in fields:
-        out["ptbr"] = {k.t_name[t]: k.m_name[k.t_ptbr[t]] for t in range(len(k.t_name))
-                       if k.t_ptbr[t] is not None and k.t_state[t] != DEAD}
+        out["ptbr"] = {k.t_name[t]: k.m_name[k.t_ptbr[t]] for t in tasks if k.t_ptbr[t] is not None}
     return out
 
 

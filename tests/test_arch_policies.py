@@ -202,3 +202,24 @@ def test_a_flush_conflicts_with_the_cpus_it_reaches():
         r = X.Explorer(m, por=por, symmetry=False, all_finals=True).run()
         got[por] = finals(m, r)
     assert got[True] == got[False] and len(got[False]) == 2
+
+
+def test_hardware_line_follows_a_restored_kernel():
+    """The traced hardware state lists live mms only, carried step to step (LiveIndex); after the
+    REPL's :undo restores a kernel in which a freed mm was live, it is listed again."""
+    from mmscn.dsl.resolve import load
+    from mmscn.interpreter.runner import Runner
+    src = "cpus 1\nspawn A\nspawn B\nschedule cpu0 A\nexit A\nschedule cpu0 B\nschedule cpu0 idle\n"
+    sc = load(src, "x.mmscn")
+    r = Runner(sc, src.split("\n"), "x86")
+    masks = []
+    for i, st in enumerate(sc.stmts):
+        if i == 4:
+            before_free = r.k.snapshot()
+        assert r.step(st, None) is True
+        masks.append(r.result.steps[-1].hw["cpumask"])
+    assert masks[3] == {"@init_mm": [], "@A": ["cpu0"], "@B": []}      # after exit A: a zombie
+    assert masks[4] == {"@init_mm": [], "@B": ["cpu0"]}                  # A freed at the switch to B
+    r.k.restore(before_free)
+    assert r.step(sc.stmts[-1], None) is True                            # schedule cpu0 idle, A alive
+    assert "@A" in r.result.steps[-1].hw["cpumask"]
