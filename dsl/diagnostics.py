@@ -87,3 +87,8 @@ def did_you_mean(word: str, candidates) -> str:
     """`; did you mean `X`?` when a candidate is close to ``word``, else ""."""
     close = close_match(word, candidates)
     return f"; did you mean `{close}`?" if close else ""
+
+
+def plural(n: int, word: str, many: str = "", fmt: str = "") -> str:
+    """`1 CPU`, `2 CPUs`; ``many`` for irregular plurals, ``fmt`` for the number (`,` groups thousands)."""
+    return f"{n:{fmt}} {word if n == 1 else many or word + 's'}"

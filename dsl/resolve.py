@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 from mmscn.grammar import keywords
 
 from . import ast as A
-from .diagnostics import Diagnostic, did_you_mean
+from .diagnostics import Diagnostic, did_you_mean, plural
 from .parser import MAX_INT, MAX_NESTING, ParseFailed, decode_source, parse_items
 
 MAX_CPUS = 1024
@@ -172,8 +172,8 @@ class _Resolver:
     def cpu(self, ref: A.Ref, sc) -> Optional[int]:
         n = int(ref.text[3:])
         if n >= sc.ncpus:
-            self.err(ref, f"{ref.text} does not exist: the scenario has {sc.ncpus} CPU"
-                          f"{'s' if sc.ncpus != 1 else ''} (cpu0 to cpu{sc.ncpus - 1}); "
+            self.err(ref, f"{ref.text} does not exist: the scenario has {plural(sc.ncpus, 'CPU')} "
+                          f"(cpu0 to cpu{sc.ncpus - 1}); "
                           f"raise `cpus` in the header")
             return None
         return n

@@ -1,6 +1,7 @@
 """Text and JSON reports of a run: the trace, the failures, the summary."""
 from __future__ import annotations
 
+from ..dsl.diagnostics import plural
 from .kernel import INIT_MM
 from .runner import EXPECTED, FAILED, OK, REFUSED, VIOLATION, RunResult, cond_text
 
@@ -56,14 +57,10 @@ def summary_line(r: RunResult) -> str:
         verdict = "failed, as the header expects" if r.failed else "PASSED, but the header says `expect fail`"
     parts = [plural(n_stmts, "statement"), f"{held}/{r.assertions} assertions held"]
     if r.failed:
-        parts.append(f"{len(r.diagnostics)} failure{'s' if len(r.diagnostics) != 1 else ''}")
+        parts.append(plural(len(r.diagnostics), "failure"))
     if r.stopped:
         parts.append("stopped early")
     return f"{verdict}: " + ", ".join(parts)
-
-
-def plural(n: int, word: str, many: str = "") -> str:
-    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def cost_line(cost: dict) -> str:
@@ -98,7 +95,7 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
     w = out.write
     if not quiet:
         title = f"{sc.path}: {sc.title}" if sc.title else sc.path
-        w(c(_BOLD, title) + f" (arch {r.arch}, {sc.ncpus} CPU{'s' if sc.ncpus != 1 else ''})\n")
+        w(c(_BOLD, title) + f" (arch {r.arch}, {plural(sc.ncpus, 'CPU')})\n")
         idles = ", ".join(f"idle{i}" for i in range(sc.ncpus))
         w(f"  boot: {idles} on @init_mm (users {k_boot_users(r)}, count {k_boot_count(r)})\n")
         blocks_started = False

@@ -16,6 +16,7 @@ import os
 import sys
 
 from mmscn import __version__
+from mmscn.dsl.diagnostics import plural
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERNAL = 70      # EX_SOFTWARE (sysexits.h): a bug in mmscn itself
@@ -44,7 +45,7 @@ def load(path: str, err, color: bool):
         for d in e.diagnostics:
             err.write(d.render(color) + "\n")
         n = len(e.diagnostics)
-        err.write(f"{path}: {n} error{'s' if n != 1 else ''}\n")
+        err.write(f"{path}: {plural(n, 'error')}\n")
     except IsADirectoryError:
         err.write(f"mmscn: {path}: is a directory, not a scenario file\n")
     except OSError as e:
@@ -62,7 +63,7 @@ def cmd_check(args) -> int:
         elif not args.quiet:
             sc = loaded[0]
             n = len(sc.stmts) + sum(len(b.stmts) for b in sc.blocks)
-            print(f"{path}: ok ({n} statements, arch {sc.arch}, {sc.ncpus} CPU{'s' if sc.ncpus != 1 else ''})")
+            print(f"{path}: ok ({n} statements, arch {sc.arch}, {plural(sc.ncpus, 'CPU')})")
     return status
 
 

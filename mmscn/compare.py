@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import sys
 
+from mmscn.dsl.diagnostics import plural
+
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
@@ -97,6 +99,6 @@ def run(args) -> int:
         sys.stdout.write("\n")
     else:
         title = f"{args.file}: {sc.title}" if sc.title else args.file
-        sys.stdout.write(f"{title} ({sc.ncpus} CPU{'s' if sc.ncpus != 1 else ''}; the file says arch {sc.arch})\n")
+        sys.stdout.write(f"{title} ({plural(sc.ncpus, 'CPU')}; the file says arch {sc.arch})\n")
         sys.stdout.write(table(cols))
     return EXIT_OK

@@ -13,6 +13,8 @@ import json
 import os
 import sys
 
+from mmscn.dsl.diagnostics import plural
+
 EXIT_INCOMPLETE = 3
 
 
@@ -142,10 +144,6 @@ def run(args) -> int:
 
 
 # ====================================================================== reports
-def _plural(n, word):
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def search_line(res) -> str:
     if res.mode == "random":
         return f"random interleavings: {res.walks:,} run, seed {res.seed} (replay with --random {res.walks} " \
@@ -173,13 +171,12 @@ def verdict_text(model, res) -> tuple:
         return "holds", "no interleaving fails"
     from mmscn.interpreter.runner import cond_text
     cond = ", ".join(cond_text(c) for c in f.conds)
+    finals = plural(res.stats.finals, "final state", fmt=",")
     if f.quantifier == "forall":
-        return "holds", f"no interleaving fails, and `final forall {cond}` holds in all " \
-                        f"{_plural(res.stats.finals, 'final state')}"
+        return "holds", f"no interleaving fails, and `final forall {cond}` holds in all {finals}"
     if res.exists_count:
-        return "holds", f"no interleaving fails, and `final exists {cond}` holds in {res.exists_count:,} " \
-                        f"of {_plural(res.stats.finals, 'final state')}"
-    return "fails", f"`final exists {cond}` holds in none of the {_plural(res.stats.finals, 'final state')}"
+        return "holds", f"no interleaving fails, and `final exists {cond}` holds in {res.exists_count:,} of {finals}"
+    return "fails", f"`final exists {cond}` holds in none of the {finals}"
 
 
 def write_text(model, res, steps, args, out, color) -> None:
@@ -190,8 +187,8 @@ def write_text(model, res, steps, args, out, color) -> None:
     w = out.write
     if not args.quiet:
         title = f"{sc.path}: {sc.title}" if sc.title else sc.path
-        w(f"{B}{title}{Z} (arch {model.policy.name}, {_plural(sc.ncpus, 'CPU')}, "
-          f"{_plural(model.nblocks, 'block')})\n")
+        w(f"{B}{title}{Z} (arch {model.policy.name}, {plural(sc.ncpus, 'CPU')}, "
+          f"{plural(model.nblocks, 'block')})\n")
         w(f"  {search_line(res)}\n")
         if res.mode != "prologue":
             inter = "?" if st.interleavings is None else f"{st.interleavings:,}"
@@ -208,8 +205,8 @@ def write_text(model, res, steps, args, out, color) -> None:
     f = res.failure
     if f is not None:
         if steps:
-            w(f"{B}shortest failing interleaving{Z} ({_plural(len(steps), 'step')}):\n" if res.mode != "random"
-              else f"{B}failing interleaving{Z} ({_plural(len(steps), 'step')}, seed {res.seed}):\n")
+            w(f"{B}shortest failing interleaving{Z} ({plural(len(steps), 'step', fmt=',')}):\n" if res.mode != "random"
+              else f"{B}failing interleaving{Z} ({plural(len(steps), 'step', fmt=',')}, seed {res.seed}):\n")
             for n, s in enumerate(steps, 1):
                 text = stmt_source(model, s.stmt, s.cpu)
                 if s.expect is not None:
@@ -226,7 +223,8 @@ def write_text(model, res, steps, args, out, color) -> None:
         if args.witness and res.mode != "prologue":
             w(f"  witness written to {args.witness} (mmscn run {args.witness} replays it)\n")
     elif res.exists_path is not None and not args.quiet:
-        w(f"{B}shortest interleaving where `final exists` holds{Z} ({_plural(len(res.exists_path), 'step')}):\n")
+        steps_text = plural(len(res.exists_path), "step", fmt=",")
+        w(f"{B}shortest interleaving where `final exists` holds{Z} ({steps_text}):\n")
         for n, (b, i) in enumerate(res.exists_path, 1):
             u = model.units[b][i]
             w(f"  {n:3d}  cpu{u.cpu}  line {u.stmt.line:<4d} {stmt_source(model, u.stmt, u.cpu)}\n")

@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
+from mmscn.dsl.diagnostics import plural
+
 REPL_PATH = "<repl>"
 PROMPT = "mmscn> "
 CONTINUATION = "   ... "
@@ -121,7 +123,7 @@ class Session:
     def boot_line(self) -> str:
         k = self.k
         idles = ", ".join(f"idle{i}" for i in range(min(k.ncpus, 8))) + (", ..." if k.ncpus > 8 else "")
-        return (f"arch {self.arch}, {k.ncpus} CPU{'s' if k.ncpus != 1 else ''}: {idles} on @init_mm "
+        return (f"arch {self.arch}, {plural(k.ncpus, 'CPU')}: {idles} on @init_mm "
                 f"(users {k.m_users[0]}, count {k.m_count[0]})")
 
     # ---------------------------------------------------------------- input
@@ -354,7 +356,7 @@ class Session:
 
     def boot_line_at_boot(self) -> str:
         k = _session_runner()(self._header(), [], self.arch).k
-        return (f"arch {self.arch}, {k.ncpus} CPU{'s' if k.ncpus != 1 else ''}, every idle task on @init_mm "
+        return (f"arch {self.arch}, {plural(k.ncpus, 'CPU')}, every idle task on @init_mm "
                 f"(users {k.m_users[0]}, count {k.m_count[0]})")
 
     def cmd_undo(self, arg: str) -> bool:
@@ -366,7 +368,7 @@ class Session:
             t -= 1
         gone = self.kept[t:]
         self.rewind(t)
-        extra = f" (and {len(gone) - 1} assertion{'s' if len(gone) != 2 else ''} after it)" if len(gone) > 1 else ""
+        extra = f" (and {plural(len(gone) - 1, 'assertion')} after it)" if len(gone) > 1 else ""
         e = gone[0]
         where = f"cpu{e.cpu}: " if e.cpu is not None else ""
         self.w(f"undone: line {e.stmt.line}: {where}{self.source(e, flat=False)}{extra}")
@@ -439,7 +441,7 @@ class Session:
             e.step = f.step
         self.checkpoints.clear()
         # the boot, not the state after the replay: cpu0 may no longer run idle0 on init_mm
-        self.w(f"  {self.boot_line_at_boot()}; {len(self.kept)} statement{'s' if len(self.kept) != 1 else ''} "
+        self.w(f"  {self.boot_line_at_boot()}; {plural(len(self.kept), 'statement')} "
                f"replayed")
         return True
 
@@ -486,7 +488,7 @@ class Session:
             for d in e.diagnostics:
                 self.w(d.render(self.color))
             n = len(e.diagnostics)
-            self.fail(f"{path}: {n} error{'s' if n != 1 else ''}; nothing was loaded")
+            self.fail(f"{path}: {plural(n, 'error')}; nothing was loaded")
             return "bad"
         if not self.kept:
             self.title, self.outcome = sc.title, sc.outcome
@@ -500,7 +502,7 @@ class Session:
         before = len(self.kept)
         ok = self._run(sc, lines, judge_final=True)
         n = len(self.kept) - before
-        self.w(f"  loaded {n} statement{'s' if n != 1 else ''} from {path}" + ("" if ok else ", with failures"))
+        self.w(f"  loaded {plural(n, 'statement')} from {path}" + ("" if ok else ", with failures"))
         return "ok" if ok else "failed"
 
     def cmd_save(self, arg: str) -> bool:
@@ -514,7 +516,7 @@ class Session:
         except OSError as e:
             return self.fail(f"{arg}: cannot write: {e.strerror or e}")
         n = len(self.kept)
-        self.w(f"saved {n} statement{'s' if n != 1 else ''} to {arg} (`mmscn run {arg}` replays them)")
+        self.w(f"saved {plural(n, 'statement')} to {arg} (`mmscn run {arg}` replays them)")
         return True
 
     def save_text(self) -> str:

@@ -11,13 +11,16 @@ whose trace differs from its golden fails with a unified diff.
 
 `judge()` is the one place a file is run and judged: `mmscn test` and the
 pytest plugin (mmscn/pytest_plugin.py) both call it.  Only the standard
-library is imported at module level (the CLI imports this module at start-up).
+library and dsl/diagnostics.py (itself standard library only) are imported
+at module level: the CLI imports this module at start-up.
 """
 from __future__ import annotations
 
 import os
 import sys
 import time
+
+from mmscn.dsl.diagnostics import plural
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 GOLDEN_SUFFIX = ".trace"
@@ -93,7 +96,7 @@ def _judge(path, golden, update, need_golden, explore) -> Outcome:
         sc, text = load_file(path)      # the arch is checked below: an unknown one skips the file
     except ParseFailed as e:
         ds = e.diagnostics
-        more = f" (and {len(ds) - 1} more error{'s' if len(ds) > 2 else ''})" if len(ds) > 1 else ""
+        more = f" (and {plural(len(ds) - 1, 'more error')})" if len(ds) > 1 else ""
         text = "\n".join(d.render() for d in ds)
         return Outcome(path, FAIL, ds[0].message + more, f":{ds[0].line}:{ds[0].col}", text, trace=text)
     except IsADirectoryError:
@@ -197,9 +200,9 @@ def failure_trace(r, lines, cut: int, path: str) -> str:
         n = len(r.steps) - cut
         first = r.diagnostics[0].render().split("\n")[0]
         at = text.index(first) if first in text else len(text) - 2
-        text.insert(at, f"  ... {n} later statement{'s' if n != 1 else ''}")
+        text.insert(at, f"  ... {plural(n, 'later statement')}")
     if start:
-        text.insert(2, f"  ... {start} earlier statement{'s' if start != 1 else ''} (mmscn run {path} "
+        text.insert(2, f"  ... {plural(start, 'earlier statement')} (mmscn run {path} "
                        f"shows them all)")
     return "\n".join(text)
 
@@ -485,7 +488,7 @@ def run(args) -> int:
         sys.stdout.write("\n")
     if args.update:
         written = sum(o.golden_written for o in results)
-        sys.stdout.write(f"{written} golden trace{'s' if written != 1 else ''} written\n")
+        sys.stdout.write(f"{plural(written, 'golden trace')} written\n")
     n_pass = sum(o.status == PASS for o in results)
     n_skip = sum(o.status == SKIP for o in results)
     summary = f"{n_pass} passed, {len(failed)} failed" + (f", {n_skip} skipped" if n_skip else "")
