@@ -16,6 +16,7 @@ at module level: the CLI imports this module at start-up.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -127,7 +128,7 @@ def _judge(path, golden, update, need_golden, explore) -> Outcome:
         out.trace = failure_trace(r, lines, runner.cut, path)
 
     if golden is not None:
-        _golden(out, golden, golden_text(r, lines, os.path.basename(path)), update, need_golden)
+        _golden(out, golden, lambda: golden_text(r, lines, os.path.basename(path)), update, need_golden)
     return out
 
 
@@ -222,12 +223,24 @@ def golden_text(r, lines, name: str) -> str:
     return buf.getvalue()
 
 
-def _golden(out: Outcome, golden: str, text: str, update: bool, need_golden: bool) -> None:
+def _golden(out: Outcome, golden: str, make_text, update: bool, need_golden: bool) -> None:
+    """Compare the run's trace with its golden, or (update) write it; the trace is
+    rendered only when there is a golden to compare with or one to write."""
+    try:
+        old = _read(golden)
+    except FileNotFoundError:
+        old = None
+    except (OSError, UnicodeDecodeError) as e:
+        if not update:       # --update overwrites an unreadable golden
+            _fail(out, f"cannot read the golden trace {golden}: {getattr(e, 'strerror', None) or e}")
+            return
+        old = None
+    if old is None and not update:
+        if need_golden:
+            _fail(out, f"no golden trace {golden} (mmscn test --update writes it)")
+        return
+    text = make_text()
     if update:
-        try:
-            old = _read(golden)
-        except OSError:
-            old = None
         if old != text:
             try:
                 os.makedirs(os.path.dirname(golden) or ".", exist_ok=True)
@@ -237,15 +250,6 @@ def _golden(out: Outcome, golden: str, text: str, update: bool, need_golden: boo
                 _fail(out, f"cannot write the golden trace {golden}: {e.strerror or e}")
                 return
             out.golden_written = True
-        return
-    try:
-        old = _read(golden)
-    except FileNotFoundError:
-        if need_golden:
-            _fail(out, f"no golden trace {golden} (mmscn test --update writes it)")
-        return
-    except (OSError, UnicodeDecodeError) as e:
-        _fail(out, f"cannot read the golden trace {golden}: {getattr(e, 'strerror', None) or e}")
         return
     if old == text:
         return
@@ -337,6 +341,20 @@ def run_jobs(jobs: list, njobs: int, timeout: float | None, done) -> None:
             conn.close()
 
 
+@contextlib.contextmanager
+def _sigint_held():
+    """Block SIGINT for the duration (where the platform can); a ^C meanwhile arrives after."""
+    import signal
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _run_jobs(ctx, jobs, todo, running, njobs, timeout, done) -> None:
     from multiprocessing.connection import wait
     while todo or running:
@@ -344,9 +362,12 @@ def _run_jobs(ctx, jobs, todo, running, njobs, timeout, done) -> None:
             i, job = todo.popleft()
             recv, send = ctx.Pipe(duplex=False)
             p = ctx.Process(target=_worker, args=(send, job), daemon=True)
-            p.start()
+            # ^C between the fork and `running` would leave a worker nobody kills (it
+            # holds our stdout open): SIGINT waits until the worker is on the books
+            with _sigint_held():
+                p.start()
+                running[recv] = (i, p, time.monotonic() + timeout if timeout else None)
             send.close()
-            running[recv] = (i, p, time.monotonic() + timeout if timeout else None)
         deadlines = [d for _, _, d in running.values() if d is not None]
         left = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         for conn in wait(list(running), left):

@@ -470,3 +470,15 @@ def test_discover_is_sorted_and_counts_each_file_once(tmp_path):
     t = str(tmp_path)
     got = suite.discover([t, os.path.join(t, "b.mmscn"), os.path.join(t, "a")])
     assert [os.path.relpath(g, t) for g in got] == ["a/b/c.mmscn", "a/z.mmscn", "a.mmscn", "b.mmscn"]
+
+
+def test_a_golden_that_is_not_utf8_is_reported_and_update_repairs_it(mmscn_cmd, work):
+    golden = work / "suite" / "a_pass.mmscn.trace"
+    golden.write_bytes(b"\xff\xfe not a trace")
+    p = mmscn(mmscn_cmd, "test", "suite/a_pass.mmscn", cwd=work)
+    assert p.returncode == 1
+    assert file_lines(p.stdout)[0].startswith(
+        "FAIL suite/a_pass.mmscn: cannot read the golden trace suite/a_pass.mmscn.trace: "), p.stdout
+    p = mmscn(mmscn_cmd, "test", "--update", "suite/a_pass.mmscn", cwd=work)
+    assert p.returncode == 0 and p.stdout.splitlines()[-2:] == ["1 golden trace written", "1 passed, 0 failed"]
+    assert golden.read_text().startswith("a_pass.mmscn: a user task runs on its own mm")
