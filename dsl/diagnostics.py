@@ -92,3 +92,10 @@ def did_you_mean(word: str, candidates) -> str:
 def plural(n: int, word: str, many: str = "", fmt: str = "") -> str:
     """`1 CPU`, `2 CPUs`; ``many`` for irregular plurals, ``fmt`` for the number (`,` groups thousands)."""
     return f"{n:{fmt}} {word if n == 1 else many or word + 's'}"
+
+
+def read_error(e: OSError) -> str:
+    """Why a scenario file could not be read, in the words every command uses."""
+    if isinstance(e, IsADirectoryError):
+        return "is a directory, not a scenario file"
+    return f"cannot read: {e.strerror or e}"

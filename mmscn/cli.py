@@ -16,7 +16,7 @@ import os
 import sys
 
 from mmscn import __version__
-from mmscn.dsl.diagnostics import plural
+from mmscn.dsl.diagnostics import plural, read_error
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERNAL = 70      # EX_SOFTWARE (sysexits.h): a bug in mmscn itself
@@ -46,10 +46,8 @@ def load(path: str, err, color: bool):
             err.write(d.render(color) + "\n")
         n = len(e.diagnostics)
         err.write(f"{path}: {plural(n, 'error')}\n")
-    except IsADirectoryError:
-        err.write(f"mmscn: {path}: is a directory, not a scenario file\n")
     except OSError as e:
-        err.write(f"mmscn: {path}: cannot read: {e.strerror or e}\n")
+        err.write(f"mmscn: {path}: {read_error(e)}\n")
     return None
 
 

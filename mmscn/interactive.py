@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
-from mmscn.dsl.diagnostics import plural
+from mmscn.dsl.diagnostics import plural, read_error
 
 REPL_PATH = "<repl>"
 PROMPT = "mmscn> "
@@ -461,11 +461,8 @@ class Session:
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
-        except IsADirectoryError:
-            self.fail(f"{path}: is a directory, not a scenario file")
-            return "bad"
         except OSError as e:
-            self.fail(f"{path}: cannot read: {e.strerror or e}")
+            self.fail(f"{path}: {read_error(e)}")
             return "bad"
         try:
             text = decode_source(data, path)

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-from mmscn.dsl.diagnostics import plural
+from mmscn.dsl.diagnostics import plural, read_error
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 GOLDEN_SUFFIX = ".trace"
@@ -100,10 +100,8 @@ def _judge(path, golden, update, need_golden, explore) -> Outcome:
         more = f" (and {plural(len(ds) - 1, 'more error')})" if len(ds) > 1 else ""
         text = "\n".join(d.render() for d in ds)
         return Outcome(path, FAIL, ds[0].message + more, f":{ds[0].line}:{ds[0].col}", text, trace=text)
-    except IsADirectoryError:
-        return Outcome(path, FAIL, "is a directory, not a scenario file")
     except OSError as e:
-        return Outcome(path, FAIL, f"cannot read: {e.strerror or e}")
+        return Outcome(path, FAIL, read_error(e))
     if sc.arch not in policies.KnownArches():
         return Outcome(path, SKIP, f"arch `{sc.arch}` is not installed (known: {', '.join(policies.names())})")
     lines = text.split("\n")
