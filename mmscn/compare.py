@@ -17,8 +17,6 @@ import sys
 
 from mmscn.dsl.diagnostics import plural
 
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
-
 
 def add_arguments(p) -> None:
     p.description = ("Run one scenario under every switch policy (generic, linux-2.3, the architectures) and "
@@ -73,7 +71,7 @@ def table(cols: list) -> str:
 
 
 def run(args) -> int:
-    from mmscn.cli import load, use_color
+    from mmscn.cli import EXIT_BAD_INPUT, EXIT_OK, load, use_color
     from mmscn.interpreter import policies
     known = policies.names()
     if args.arch:

@@ -19,6 +19,7 @@ EXIT_INCOMPLETE = 3
 
 
 def add_arguments(p) -> None:
+    from mmscn.cli import positive_float, positive_int
     p.description = ("Run every interleaving of the scenario's per-CPU blocks (each statement one atomic "
                      "kernel operation) and judge it like a litmus test: no interleaving may fail, and "
                      "`final forall`/`final exists` must hold. A failure comes with the shortest "
@@ -33,35 +34,13 @@ def add_arguments(p) -> None:
     p.add_argument("--all-finals", action="store_true", help="list every distinct final state (and keep "
                    "searching after a failure)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--max-states", type=_positive_int, metavar="N", help="stop after N distinct states")
-    p.add_argument("--max-seconds", type=_positive_float, metavar="S", help="stop after S seconds")
+    p.add_argument("--max-states", type=positive_int, metavar="N", help="stop after N distinct states")
+    p.add_argument("--max-seconds", type=positive_float, metavar="S", help="stop after S seconds")
     p.add_argument("--no-por", action="store_true", help="turn partial-order reduction off")
     p.add_argument("--no-symmetry", action="store_true", help="turn symmetry reduction off")
-    p.add_argument("--random", type=_positive_int, metavar="N", help="run N random interleavings instead of all")
+    p.add_argument("--random", type=positive_int, metavar="N", help="run N random interleavings instead of all")
     p.add_argument("--seed", type=int, metavar="S", help="seed for --random (printed, so a failure replays)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict and failures")
-
-
-def _positive_int(text):
-    import argparse
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
-    if v <= 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return v
-
-
-def _positive_float(text):
-    import argparse
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}")
-    if not v > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return v
 
 
 class Progress:
@@ -89,7 +68,7 @@ class Progress:
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, load, use_color
+    from mmscn.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load, use_color
     from mmscn.interpreter import explore as X
     from mmscn.interpreter.policies import UnknownPolicy
 
@@ -140,7 +119,7 @@ def run(args) -> int:
     p = res.passed
     if p is None:
         return EXIT_INCOMPLETE
-    return 0 if p else 1
+    return EXIT_OK if p else EXIT_FAILED
 
 
 # ====================================================================== reports

@@ -418,6 +418,7 @@ def junit_xml(outcomes: list, seconds: float) -> bytes:
 
 # ====================================================================== command line
 def add_arguments(p) -> None:
+    from mmscn.cli import positive_float, positive_int
     p.description = ("Run every .mmscn file below the paths as a regression suite: one line per file "
                      "(PASS, FAIL with the first reason, SKIP), the failures in full, then `N passed, "
                      "N failed`. A file passes when it behaves as its header says (`expect fail` passes "
@@ -427,9 +428,9 @@ def add_arguments(p) -> None:
                 "errors, timeouts, changed traces); 2 bad command line, a path that does not exist, or "
                 "no scenario found. See docs/regression.md.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or directories (searched recursively)")
-    p.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N",
+    p.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N",
                    help="run N files at once, each in its own process (default 1)")
-    p.add_argument("--timeout", type=_positive_float, metavar="S",
+    p.add_argument("--timeout", type=positive_float, metavar="S",
                    help="fail (and kill) a file that runs longer than S seconds")
     p.add_argument("--junit-xml", metavar="FILE", help="also write the results as JUnit XML")
     p.add_argument("--update", action="store_true",
@@ -441,16 +442,6 @@ def add_arguments(p) -> None:
                    help="judge scenarios with per-CPU blocks by every interleaving (mmscn explore), not "
                         "the run's round robin")
     p.add_argument("-q", "--quiet", action="store_true", help="print only failing files and the summary")
-
-
-def _positive_int(text):
-    from mmscn.explore import _positive_int as f
-    return f(text)
-
-
-def _positive_float(text):
-    from mmscn.explore import _positive_float as f
-    return f(text)
 
 
 def run(args) -> int:
