@@ -78,8 +78,7 @@ def run(args) -> int:
         arches = [a.strip() for a in args.arch.split(",") if a.strip()]
         bad = [a for a in arches if a not in known]
         if bad or not arches:
-            sys.stderr.write(f"mmscn compare: unknown architecture {', '.join(f'`{a}`' for a in bad) or '(none)'}; "
-                             f"known: {', '.join(known)}\n")
+            sys.stderr.write(f"mmscn compare: {policies.unknown(*bad)}\n")
             return EXIT_BAD_INPUT
     else:       # today's kernel and the 1999 one first, then the architectures
         arches = sorted(known, key=lambda a: (a not in ("generic", "linux-2.3"), a))

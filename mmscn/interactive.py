@@ -422,7 +422,7 @@ class Session:
                 self.w(f"  {'*' if n == self.arch else ' '} {n:<12} {policies.get(n).summary}")
             return True
         if arg not in names:
-            return self.fail(f"unknown architecture `{_short(arg)}`; known: {', '.join(names)}")
+            return self.fail(policies.unknown(_short(arg)))
         old_runner, old_arch = self.runner, self.arch
         self.arch = arg
         self._boot()

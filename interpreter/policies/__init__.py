@@ -77,4 +77,9 @@ def get(arch: str):
             inst = cls()
             inst.name = arch
             return inst
-    raise UnknownPolicy(f"unknown architecture `{arch}`; known: {', '.join(names())}")
+    raise UnknownPolicy(unknown(arch))
+
+
+def unknown(*arches: str) -> str:
+    """The message for names that are no policy, with the ones there are."""
+    return f"unknown architecture {', '.join(f'`{a}`' for a in arches) or '(none)'}; known: {', '.join(names())}"
