@@ -99,3 +99,10 @@ def read_error(e: OSError) -> str:
     if isinstance(e, IsADirectoryError):
         return "is a directory, not a scenario file"
     return f"cannot read: {e.strerror or e}"
+
+
+def rule_notes(function: str, violation: bool = False) -> tuple:
+    """The note under a located failure that names the kernel function behind it."""
+    if not function or function == "the scenario":
+        return ()
+    return (f"checked by {function}",) if violation else (f"the rule is in {function}",)

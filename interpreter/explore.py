@@ -70,6 +70,14 @@ class Failure:
     cpu: Optional[int] = None
     rules: tuple = ()
 
+    def diagnostic(self, path: str, lines: list):
+        """The failure located in its file, as `mmscn run` prints one."""
+        from ..dsl.diagnostics import Diagnostic, rule_notes
+        src = lines[self.line - 1] if 0 < self.line <= len(lines) else None
+        return Diagnostic(path, self.line, self.col, self.message,
+                          "violation" if self.kind == "violation" else "failure", src,
+                          rule_notes(self.function, self.kind == "violation"))
+
     def to_json(self) -> dict:
         d = {"kind": self.kind, "message": self.message, "line": self.line, "column": self.col}
         if self.function:

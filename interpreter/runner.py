@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from mmscn.dsl import ast as A
-from mmscn.dsl.diagnostics import Diagnostic
+from mmscn.dsl.diagnostics import Diagnostic, rule_notes
 from mmscn.dsl.resolve import fresh_mm_name
 
 from . import policies
@@ -185,8 +185,7 @@ class Runner:
                 return True
             if expect is not None:
                 self.diag(expect, f"expected a violation, but the statement was refused: {e.message}", "failure")
-            notes = (f"the rule is in {e.function}",) if e.function != "the scenario" else ()
-            self.diag(node, e.message, "error", notes)
+            self.diag(node, e.message, "error", rule_notes(e.function))
             return False
         violations = k.check()
         if k.ev is not None:
@@ -207,7 +206,7 @@ class Runner:
                 self.diag(expect, f"expected an error, but the statement ran and broke an invariant: {text}",
                           "failure")
             for v in violations:
-                self.diag(st, f"{v.rule}: {v.message}", "violation", (f"checked by {v.function}",))
+                self.diag(st, f"{v.rule}: {v.message}", "violation", rule_notes(v.function, violation=True))
             return False
         if expect is not None:
             what = "be refused" if expect.kind == "error" else "break an invariant"

@@ -159,7 +159,6 @@ def verdict_text(model, res) -> tuple:
 
 
 def write_text(model, res, steps, args, out, color) -> None:
-    from mmscn.dsl.diagnostics import Diagnostic
     from mmscn.interpreter.explore import final_fields, stmt_source
     B, R, G, D, Z = ("\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[2m", "\x1b[0m") if color else ("",) * 5
     sc, st = model.sc, res.stats
@@ -194,11 +193,7 @@ def write_text(model, res, steps, args, out, color) -> None:
                 w(f"  {n:3d}  cpu{s.cpu}  line {s.stmt.line:<4d} {text}{mark}\n")
                 if s.changes:
                     w(f"{D}" + _wrap("; ".join(f"{k} {a} -> {b}" for k, a, b in s.changes), 18) + f"{Z}\n")
-        src = model.lines[f.line - 1] if 0 < f.line <= len(model.lines) else None
-        sev = "violation" if f.kind == "violation" else "failure"
-        notes = (f"the rule is in {f.function}",) if f.function and f.kind != "violation" else \
-            ((f"checked by {f.function}",) if f.function else ())
-        w(Diagnostic(sc.path, f.line, f.col, f.message, sev, src, notes).render(color) + "\n")
+        w(f.diagnostic(sc.path, model.lines).render(color) + "\n")
         if args.witness and res.mode != "prologue":
             w(f"  witness written to {args.witness} (mmscn run {args.witness} replays it)\n")
     elif res.exists_path is not None and not args.quiet:
