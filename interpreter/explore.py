@@ -1096,6 +1096,18 @@ class Step:
     failure: Optional[Failure] = None
 
 
+def prologue_result(model: Model) -> Optional[Result]:
+    """The verdict when the prologue already failed (nothing to explore), else None."""
+    if model.prologue_failure is None:
+        return None
+    return Result(model, Stats(), complete=True, failure=model.prologue_failure, mode="prologue")
+
+
+def failing_steps(model: Model, res: Result) -> list:
+    """The failing interleaving, step by step, or [] when there is none to show."""
+    return replay(model, res.path) if res.failure is not None and res.path else []
+
+
 def replay(model: Model, path: list) -> list:
     """The steps of a path from the start state, each with the fields it changed."""
     model.restore(model.start)

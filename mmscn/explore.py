@@ -89,19 +89,18 @@ def run(args) -> int:
         sys.stderr.write(f"mmscn: {e}\n")
         return EXIT_BAD_INPUT
     progress = Progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
-    if model.prologue_failure is not None:
-        res = X.Result(model, X.Stats(), complete=True, failure=model.prologue_failure, mode="prologue")
-    elif args.random:
+    res = X.prologue_result(model)
+    if res is None and args.random:
         seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
         res = X.random_walks(model, args.random, seed, args.max_seconds, progress)
-    else:
+    elif res is None:
         ex = X.Explorer(model, por=not args.no_por, symmetry=not args.no_symmetry,
                         max_states=args.max_states, max_seconds=args.max_seconds,
                         all_finals=args.all_finals, progress=progress)
         res = ex.run()
     if progress is not None:
         progress.done()
-    steps = X.replay(model, res.path) if res.failure is not None and res.path else []
+    steps = X.failing_steps(model, res)
     if args.witness and res.failure is not None and res.mode != "prologue":
         try:
             with open(args.witness, "w") as fh:
@@ -112,10 +111,12 @@ def run(args) -> int:
     elif args.witness and not args.json:
         sys.stderr.write(f"mmscn: no failing interleaving, so no witness written to {args.witness}\n")
     if args.json:
-        json.dump(report_json(model, res, steps, args), sys.stdout, indent=2)
+        json.dump(report_json(model, res, steps, witness=args.witness, all_finals=args.all_finals),
+                  sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        write_text(model, res, steps, args, sys.stdout, color)
+        write_text(model, res, steps, sys.stdout, color, quiet=args.quiet, witness=args.witness,
+                   all_finals=args.all_finals)
     p = res.passed
     if p is None:
         return EXIT_INCOMPLETE
@@ -158,12 +159,12 @@ def verdict_text(model, res) -> tuple:
     return "fails", f"`final exists {cond}` holds in none of the {finals}"
 
 
-def write_text(model, res, steps, args, out, color) -> None:
+def write_text(model, res, steps, out, color, *, quiet=False, witness=None, all_finals=False) -> None:
     from mmscn.interpreter.explore import final_fields, stmt_source
     B, R, G, D, Z = ("\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[2m", "\x1b[0m") if color else ("",) * 5
     sc, st = model.sc, res.stats
     w = out.write
-    if not args.quiet:
+    if not quiet:
         title = f"{sc.path}: {sc.title}" if sc.title else sc.path
         w(f"{B}{title}{Z} (arch {model.policy.name}, {plural(sc.ncpus, 'CPU')}, "
           f"{plural(model.nblocks, 'block')})\n")
@@ -194,20 +195,20 @@ def write_text(model, res, steps, args, out, color) -> None:
                 if s.changes:
                     w(f"{D}" + _wrap("; ".join(f"{k} {a} -> {b}" for k, a, b in s.changes), 18) + f"{Z}\n")
         w(f.diagnostic(sc.path, model.lines).render(color) + "\n")
-        if args.witness and res.mode != "prologue":
-            w(f"  witness written to {args.witness} (mmscn run {args.witness} replays it)\n")
-    elif res.exists_path is not None and not args.quiet:
+        if witness and res.mode != "prologue":
+            w(f"  witness written to {witness} (mmscn run {witness} replays it)\n")
+    elif res.exists_path is not None and not quiet:
         steps_text = plural(len(res.exists_path), "step", fmt=",")
         w(f"{B}shortest interleaving where `final exists` holds{Z} ({steps_text}):\n")
         for n, (b, i) in enumerate(res.exists_path, 1):
             u = model.units[b][i]
             w(f"  {n:3d}  cpu{u.cpu}  line {u.stmt.line:<4d} {stmt_source(model, u.stmt, u.cpu)}\n")
-    if args.all_finals and res.finals:
+    if all_finals and res.finals:
         w(f"{B}final states{Z} ({len(res.finals):,}{', up to symmetry' if res.symmetry > 1 else ''}):\n")
         for n, s in enumerate(res.finals, 1):
             d = final_fields(model, s)
             w(f"  {n:3d}  " + _wrap("; ".join(f"{k} {v}" for k, v in d.items()), 7).lstrip() + "\n")
-    head, detail = verdict_text(model, res)
+    _, detail = verdict_text(model, res)
     expected = sc.outcome
     p = res.passed
     if p is None:
@@ -225,7 +226,7 @@ def _wrap(text, indent) -> str:
                                    break_on_hyphens=False))
 
 
-def report_json(model, res, steps, args) -> dict:
+def report_json(model, res, steps, *, witness=None, all_finals=False) -> dict:
     from mmscn.interpreter.explore import final_fields, stmt_source
     sc, st = model.sc, res.stats
     head, detail = verdict_text(model, res)
@@ -250,8 +251,8 @@ def report_json(model, res, steps, args) -> dict:
     if model.final is not None:
         doc["final"] = {"quantifier": model.final.quantifier, "satisfied_in": res.exists_count
                         if model.final.quantifier == "exists" else None}
-    if args.all_finals:
+    if all_finals:
         doc["final_states"] = [final_fields(model, s) for s in res.finals]
-    if args.witness and res.failure is not None:
-        doc["witness"] = args.witness
+    if witness and res.failure is not None:
+        doc["witness"] = witness
     return doc

@@ -152,17 +152,13 @@ def _recording_runner():
 
 def _judge_by_explore(out: Outcome, sc, lines) -> None:
     """The verdict of every interleaving, reported as `mmscn explore -q` does."""
-    import argparse
     import io
 
     from mmscn.explore import verdict_text, write_text
     from mmscn.interpreter import explore as X
 
     model = X.Model(sc, lines)
-    if model.prologue_failure is not None:
-        res = X.Result(model, X.Stats(), complete=True, failure=model.prologue_failure, mode="prologue")
-    else:
-        res = X.Explorer(model).run()
+    res = X.prologue_result(model) or X.Explorer(model).run()
     if res.passed:
         return
     out.status = FAIL
@@ -174,9 +170,8 @@ def _judge_by_explore(out: Outcome, sc, lines) -> None:
         head, detail = verdict_text(model, res)
         out.reason = (f"every interleaving {head}: {detail}; the header says `expect fail`" if head == "holds"
                       else f"mmscn explore: {detail}")
-    steps = X.replay(model, res.path) if f is not None and res.path else []
     buf = io.StringIO()
-    write_text(model, res, steps, argparse.Namespace(quiet=True, witness=None, all_finals=False), buf, False)
+    write_text(model, res, X.failing_steps(model, res), buf, False, quiet=True)
     out.trace = out.details = buf.getvalue().rstrip("\n")
 
 
