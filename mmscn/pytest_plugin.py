@@ -62,7 +62,7 @@ class ScenarioItem(pytest.Item):
             # reported at the scenario, not at this line (the same as a skip marker)
             raise pytest.skip.Exception(out.reason, _use_item_location=True)
         if out.status == FAIL:
-            parts = [f"{out.path}{out.where}: {out.reason}"]   # pytest's short summary shows this line
+            parts = [out.headline()]   # pytest's short summary shows this line
             if out.trace:
                 parts.append(out.trace)
             parts += [f"also: {n}" for n in out.notes]

@@ -49,10 +49,12 @@ class Outcome:
         self.seconds = seconds
         self.notes: list = []       # further reasons (a changed golden after a failed run)
 
+    def headline(self) -> str:
+        """FILE[:LINE:COL]: why: what `mmscn test`, JUnit XML and pytest's summary show."""
+        return f"{self.path}{self.where}: {self.reason}"
+
     def line(self) -> str:
-        if self.status == PASS:
-            return f"PASS {self.path}"
-        return f"{self.status} {self.path}{self.where}: {self.reason}"
+        return f"PASS {self.path}" if self.status == PASS else f"{self.status} {self.headline()}"
 
 
 # ====================================================================== one file
@@ -268,7 +270,7 @@ def _read(path: str) -> str:
         return fh.read().decode("utf-8")
 
 
-def report(out: Outcome, rerun: bool = True) -> str:
+def report(out: Outcome) -> str:
     """Everything known about a failed file: located failures, notes, the golden diff."""
     parts = []
     if out.details:
@@ -279,7 +281,7 @@ def report(out: Outcome, rerun: bool = True) -> str:
         parts.append(f"{out.path}: also: {n}")
     if out.diff:
         parts.append(out.diff)
-    if rerun and out.hint and out.details:
+    if out.hint and out.details:
         parts.append(f"  ({out.hint})")
     return "\n".join(parts)
 
@@ -403,7 +405,7 @@ def junit_xml(outcomes: list, seconds: float) -> bytes:
         case = ET.SubElement(suite, "testcase", classname=d.replace(os.sep, ".") or ".", name=base,
                              file=o.path, time=f"{o.seconds:.3f}")
         if o.status == FAIL:
-            f = ET.SubElement(case, "failure", message=clean(f"{o.path}{o.where}: {o.reason}"))
+            f = ET.SubElement(case, "failure", message=clean(o.headline()))
             f.text = clean(report(o))
         elif o.status == SKIP:
             ET.SubElement(case, "skipped", message=clean(o.reason))
