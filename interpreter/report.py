@@ -86,7 +86,8 @@ def hardware_text(hw: dict) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool = False) -> None:
+def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool = False, steps=None) -> None:
+    """The run's text report; ``steps`` shows only part of the trace (the summary is the whole run's)."""
     sc, k = r.scenario, r.kernel
 
     def c(code, s):
@@ -100,7 +101,7 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
         w(f"  boot: {idles} on @init_mm (users {k_boot_users(r)}, count {k_boot_count(r)})\n")
         blocks_started = False
         last_hw = None
-        for st in r.steps:
+        for st in r.steps if steps is None else steps:
             if st.cpu is not None and not blocks_started:
                 blocks_started = True
                 w(c(_BOLD, f"  {INTERLEAVING_NOTE}") + "\n")

@@ -179,19 +179,14 @@ def _judge_by_explore(out: Outcome, sc, lines) -> None:
 
 def failure_trace(r, lines, cut: int, path: str) -> str:
     """The run's text report cut after the statement of its last failure, at most TRACE_STEPS of it."""
-    import copy
     import io
 
-    from mmscn.interpreter.report import summary_line, write_text
+    from mmscn.interpreter.report import write_text
     cut = cut or len(r.steps)
     start = max(0, cut - TRACE_STEPS)
-    shown = copy.copy(r)
-    shown.steps = r.steps[start:cut]
     buf = io.StringIO()
-    write_text(shown, lines, buf)
+    write_text(r, lines, buf, steps=r.steps[start:cut])
     text = buf.getvalue().rstrip("\n").split("\n")
-    # the summary counts what the whole run did, not the part shown
-    text[-2] = summary_line(r)
     if cut < len(r.steps):
         n = len(r.steps) - cut
         first = r.diagnostics[0].render().split("\n")[0]
