@@ -67,6 +67,9 @@ class StatementError(Exception):
 
 
 class Runner:
+    #: keep the policy's hardware state with each traced step (the `hw:` lines of a trace)
+    record_hardware = True
+
     def __init__(self, scenario: A.Scenario, lines: list, arch: Optional[str] = None,
                  trace: bool = True, policy=None):
         self.sc = scenario
@@ -191,7 +194,7 @@ class Runner:
         if k.ev is not None:
             step.events = k.ev[before:]
             del k.ev[:]
-            if self.policy.hardware_fields:
+            if self.record_hardware and self.policy.hardware_fields:
                 step.hw = hardware_state(k, self.policy, *self.live.update(k))
         if violations:
             text = "; ".join(f"{v.rule}: {v.message}" for v in violations)

@@ -47,6 +47,8 @@ def _session_runner():
         from mmscn.interpreter.runner import Runner
 
         class SessionRunner(Runner):
+            record_hardware = False     # the session prints no `hw:` lines (:state shows the hardware)
+
             def step(self, st, cpu):
                 expect = self.pending_expect
                 n = len(self.result.steps)
