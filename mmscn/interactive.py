@@ -916,7 +916,7 @@ def help_text(topic: str, session: Optional[Session] = None) -> str:
 def read_lines(session: Session, stream) -> int:
     """Statements from a byte stream, one input per line (a block until its braces balance)."""
     buf: list = []
-    n = 0
+    n = depth = 0
     while not session.quit:
         raw = stream.readline(MAX_INPUT + 1)
         if not raw:
@@ -935,11 +935,13 @@ def read_lines(session: Session, stream) -> int:
             session.fail(f"input line {n} is not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
                          f"skipped")
             continue
-        buf.append(line.rstrip("\n").removesuffix("\r"))
-        text = "\n".join(buf)
-        if not text.lstrip().startswith(":") and open_braces(text) > 0:
-            continue
-        buf = []
+        line = line.rstrip("\n").removesuffix("\r")
+        buf.append(line)
+        if not buf[0].lstrip().startswith(":"):
+            depth += open_braces(line)      # per line: rescanning the open block made long blocks quadratic
+            if depth > 0:
+                continue
+        text, buf, depth = "\n".join(buf), [], 0
         session.feed(text)
     if buf and not session.quit:
         session.feed("\n".join(buf))     # an unclosed block: the parser says where
