@@ -123,10 +123,15 @@ class Session:
         return False
 
     def boot_line(self) -> str:
-        k = self.k
-        idles = ", ".join(f"idle{i}" for i in range(min(k.ncpus, 8))) + (", ..." if k.ncpus > 8 else "")
-        return (f"arch {self.arch}, {plural(k.ncpus, 'CPU')}: {idles} on @init_mm "
-                f"(users {k.m_users[0]}, count {k.m_count[0]})")
+        n = self.k.ncpus
+        idles = ", ".join(f"idle{i}" for i in range(min(n, 8))) + (", ..." if n > 8 else "")
+        return f"arch {self.arch}, {plural(n, 'CPU')}: {idles} on @init_mm ({self._boot_counts()})"
+
+    def _boot_counts(self) -> str:
+        """init_mm's counters as boot left them (the runner recorded the boot)."""
+        from mmscn.interpreter.report import k_boot_count, k_boot_users
+        r = self.runner.result
+        return f"users {k_boot_users(r)}, count {k_boot_count(r)}"
 
     # ---------------------------------------------------------------- input
     def feed(self, text: str) -> bool:
@@ -357,9 +362,8 @@ class Session:
         return True
 
     def boot_line_at_boot(self) -> str:
-        k = _session_runner()(self._header(), [], self.arch).k
-        return (f"arch {self.arch}, {plural(k.ncpus, 'CPU')}, every idle task on @init_mm "
-                f"(users {k.m_users[0]}, count {k.m_count[0]})")
+        return (f"arch {self.arch}, {plural(self.k.ncpus, 'CPU')}, every idle task on @init_mm "
+                f"({self._boot_counts()})")
 
     def cmd_undo(self, arg: str) -> bool:
         if not self.kept:
@@ -452,8 +456,7 @@ class Session:
             return self.fail("`:load FILE` needs a file name")
         return self.load(os.path.expanduser(arg)) == "ok"
 
-    def load(self, path: str, arch: Optional[str] = None, ncpus: Optional[int] = None,
-             at_start: bool = False) -> str:
+    def load(self, path: str, arch: Optional[str] = None, ncpus: Optional[int] = None) -> str:
         """Run a scenario file into the session: "ok", "failed" (it ran and something failed),
         or "bad" (it could not be read, parsed or fitted to the session; nothing ran)."""
         from mmscn.dsl.diagnostics import Diagnostic
@@ -489,7 +492,8 @@ class Session:
             n = len(e.diagnostics)
             self.fail(f"{path}: {plural(n, 'error')}; nothing was loaded")
             return "bad"
-        if not self.kept:
+        fresh = not self.kept
+        if fresh:
             self.title, self.outcome = sc.title, sc.outcome
             want = (arch or sc.arch, ncpus or sc.ncpus)
             if want != (self.arch, self.ncpus):
@@ -497,7 +501,9 @@ class Session:
                 self.checkpoints.clear()
                 self._boot()
         sc.ncpus, sc.arch = self.ncpus, self.arch
-        self.w(self.c(_BOLD, f"{path}") + (f": {sc.title}" if sc.title else "") + f" ({self.boot_line()})")
+        # the boot line only where the file starts from boot; mid-session it would describe the past
+        self.w(self.c(_BOLD, f"{path}") + (f": {sc.title}" if sc.title else "")
+               + (f" ({self.boot_line()})" if fresh else ""))
         before = len(self.kept)
         ok = self._run(sc, lines, judge_final=True)
         n = len(self.kept) - before

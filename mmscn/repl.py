@@ -61,7 +61,7 @@ def run(args) -> int:
     session = Session(sys.stdout, arch=args.arch or "generic", ncpus=args.cpus or 1,
                       color=use_color(sys.stdout))
     if args.file is not None:
-        if session.load(args.file, arch=args.arch, ncpus=args.cpus, at_start=True) == "bad":
+        if session.load(args.file, arch=args.arch, ncpus=args.cpus) == "bad":
             return EXIT_BAD_INPUT
     if interactive:
         return interact(session)

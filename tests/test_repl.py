@@ -726,3 +726,13 @@ def test_ctrl_c_while_an_input_runs_takes_it_back(monkeypatch):
         assert p.rc == 0
     finally:
         p.close()
+
+
+def test_load_shows_the_boot_line_only_when_the_file_starts_from_boot(tmp_path):
+    f = tmp_path / "more.mmscn"
+    f.write_text("spawn B\n")
+    s, out = session(f":load {f}")
+    assert f"{f} (arch generic, 1 CPU: idle0 on @init_mm (users 2, count 2))" in out.getvalue()
+    s, out = session("spawn A", "schedule cpu0 A", f":load {f}")
+    head = [ln for ln in out.getvalue().splitlines() if ln.startswith(str(f))]
+    assert head == [str(f)], head      # cpu0 runs A now: a boot line would describe the past
