@@ -106,3 +106,12 @@ def rule_notes(function: str, violation: bool = False) -> tuple:
     if not function or function == "the scenario":
         return ()
     return (f"checked by {function}",) if violation else (f"the rule is in {function}",)
+
+
+def short(text, n: int = 40, escape: bool = False) -> str:
+    """A name or word as a message quotes it: at most ``n`` characters; ``escape``
+    shows control and non-ASCII characters as escapes (for what a terminal echoes)."""
+    text = str(text)
+    if escape:
+        text = text.encode("ascii", "backslashreplace").decode()
+    return text if len(text) <= n else text[: n - 3] + "..."

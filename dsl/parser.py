@@ -16,7 +16,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from mmscn.grammar import GRAMMAR_FILE, statement_words, word_classes
 from . import ast as A
-from .diagnostics import Diagnostic, close_match
+from .diagnostics import Diagnostic, close_match, short as _short
 
 MAX_ERRORS = 20
 MAX_INT = 2**64 - 1
@@ -305,10 +305,6 @@ def _statement_prefix(line_text: str, col: int) -> str:
         if sep in head:
             head = head.rsplit(sep, 1)[1]
     return " ".join(head.split())
-
-
-def _short(text: str, n: int = 40) -> str:
-    return text if len(text) <= n else text[:n - 3] + "..."
 
 
 def _found(e, line_text: str) -> str:

@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 from mmscn.grammar import keywords
 
 from . import ast as A
-from .diagnostics import Diagnostic, did_you_mean, plural
+from .diagnostics import Diagnostic, did_you_mean, plural, short as _short
 from .parser import MAX_INT, MAX_NESTING, ParseFailed, decode_source, parse_items
 
 MAX_CPUS = 1024
@@ -89,11 +89,11 @@ class _Resolver:
                 kind, value, tok = it
                 ref = A.Ref(str(value), tok.line, tok.column)
                 if first_stmt is not None:
-                    self.err(ref, f"`{_header_word(kind)}` belongs in the header, before the first statement "
+                    self.err(ref, f"`{header_word(kind)}` belongs in the header, before the first statement "
                                   f"(line {first_stmt.line})")
                     continue
                 if kind in seen_header:
-                    self.err(ref, f"`{_header_word(kind)}` is given twice (first at line {seen_header[kind]})")
+                    self.err(ref, f"`{header_word(kind)}` is given twice (first at line {seen_header[kind]})")
                     continue
                 seen_header[kind] = ref.line
                 if kind == "title":
@@ -359,12 +359,8 @@ def one_of(words) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
 
 
-def _short(text, n=40) -> str:
-    text = str(text)
-    return text if len(text) <= n else text[: n - 3] + "..."
-
-
-def _header_word(kind: str) -> str:
+def header_word(kind: str) -> str:
+    """The word a header line starts with, for the name the AST gives it."""
     return {"title": "scenario", "outcome": "expect"}.get(kind, kind)
 
 

@@ -8,14 +8,13 @@ runs, so `mmscn check` does not pay for compiling it.
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
 from dataclasses import dataclass
 from typing import Optional
 
-from mmscn.dsl.diagnostics import plural, read_error
+from mmscn.dsl.diagnostics import plural, read_error, short
 
 REPL_PATH = "<repl>"
 PROMPT = "mmscn> "
@@ -177,9 +176,10 @@ class Session:
                 return True
             if headers and self.kept:
                 from mmscn.dsl.diagnostics import Diagnostic
+                from mmscn.dsl.resolve import header_word
                 raise ParseFailed([Diagnostic(
                     REPL_PATH, tok.line, tok.column,
-                    f"`{_header_word(kind)}` is a header line: it can be set only before the first statement; "
+                    f"`{header_word(kind)}` is a header line: it can be set only before the first statement; "
                     f"`:reset` starts over" + (", `:arch NAME` replays the session on another architecture"
                                               if kind == "arch" else ""),
                     source_line=src[tok.line - first] if 0 <= tok.line - first < len(src) else None)
@@ -772,12 +772,7 @@ def _table(cols, rows) -> str:
 
 
 def _short(text: str, n: int = 40) -> str:
-    text = text.encode("ascii", "backslashreplace").decode()
-    return text if len(text) <= n else text[: n - 3] + "..."
-
-
-def _header_word(kind: str) -> str:
-    return {"title": "scenario", "outcome": "expect"}.get(kind, kind)
+    return short(text, n, escape=True)
 
 
 def open_braces(text: str) -> int:
@@ -913,6 +908,7 @@ def help_text(topic: str, session: Optional[Session] = None) -> str:
     name = ALIASES.get(name, name)
     if name in META:
         return "  " + META[name][1]
+    import difflib    # only on the error path
     close = difflib.get_close_matches(t, help_topics(), n=3)
     return (f"no help on `{_short(t)}`" + (f"; did you mean {', '.join(close)}?" if close else "")
             + "\ntopics: statements, fields, keys, a statement word (spawn, schedule, ...) or a command (:undo, ...)")
