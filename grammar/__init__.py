@@ -56,6 +56,7 @@ def keywords() -> frozenset[str]:
     return frozenset(w for ws in word_classes().values() for w in ws)
 
 
+@functools.lru_cache(maxsize=None)
 def statement_words() -> tuple[str, ...]:
     """The words that begin a statement, a header line or the final clause.
 

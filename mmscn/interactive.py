@@ -817,8 +817,10 @@ STATEMENT_HELP = {
                        "schedule away"),
     "exec": ("exec T [mm @M]", "exec_mmap: a fresh mm replaces T's (mmput of the old one); a kthread becomes a "
                                "user task (kernel_execve)"),
-    "use_mm": ("use_mm K @M", "kthread_use_mm: the running kthread K adopts @M as its mm (mmgrab)"),
-    "unuse_mm": ("unuse_mm K", "kthread_unuse_mm: K keeps @M as active_mm, lazily (mmdrop)"),
+    "use_mm": ("use_mm K @M", "kthread_use_mm: the running kthread K adopts @M as its mm (mmgrab; "
+                              "mmdrop_lazy_tlb of what it borrowed)"),
+    "unuse_mm": ("unuse_mm K", "kthread_unuse_mm: K keeps @M as active_mm, lazily "
+                              "(mmgrab_lazy_tlb, then mmdrop of use_mm's reference)"),
     "unlazy": ("unlazy cpuN", "sched_force_init_mm: a lazy CPU gives its borrowed mm back for init_mm"),
     "mmgrab": ("mmgrab @M", "an mm_count reference held by something outside the tasks"),
     "mmdrop": ("mmdrop @M", "drops an mm_count reference taken by mmgrab (__mmdrop at zero)"),

@@ -142,7 +142,7 @@ def test_a_new_grammar_word_reaches_the_lexer(tmp_path, monkeypatch):
     (tmp_path / "mmscn.lark").write_text(text, encoding="utf-8")
 
     def clear():
-        for f in (grammar.word_classes, grammar.keywords, word_groups):
+        for f in (grammar.word_classes, grammar.keywords, grammar.statement_words, word_groups):
             f.cache_clear()
     monkeypatch.setattr(grammar, "GRAMMAR_FILE", tmp_path / "mmscn.lark")
     clear()
