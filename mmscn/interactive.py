@@ -72,17 +72,20 @@ class Session:
     def __init__(self, out, arch: str = "generic", ncpus: int = 1, color: bool = False):
         self.out = out
         self.color = color
-        self.title: Optional[str] = None
         self.arch = arch
         self.ncpus = ncpus
-        self.outcome = "pass"
         self.lines: list = []        # every input line that parsed, numbered through the session
+        self.failures = 0
+        self.quit = False
+        self._start_over()
+
+    def _start_over(self) -> None:
+        """An empty session on the current arch and CPUs, freshly booted."""
+        self.title, self.outcome = None, "pass"
         self.kept: list = []         # Entry, in the order they ran
         self.pending: list = []      # the lines of a lone `expect`, waiting for its statement
         self.spawn_line: dict = {}   # task name -> session line of its spawn (for messages)
         self.checkpoints: dict = {}  # len(kept) -> Kernel.snapshot()
-        self.failures = 0
-        self.quit = False
         self._boot()
 
     # ---------------------------------------------------------------- basics
@@ -94,16 +97,31 @@ class Session:
     def policy(self):
         return self.runner.policy
 
+    def _take_header(self, sc, arch: str, ncpus: int) -> bool:
+        """The header of a fresh session: title and outcome, and arch and CPUs, which boot
+        the kernel again when they change (True then)."""
+        self.title, self.outcome = sc.title, sc.outcome
+        if (arch, ncpus) == (self.arch, self.ncpus):
+            return False
+        self.arch, self.ncpus = arch, ncpus
+        self.checkpoints.clear()
+        self._boot()
+        return True
+
     def _header(self):
         from mmscn.dsl import ast as A
         return A.Scenario(REPL_PATH, self.title, self.arch, self.ncpus, self.outcome)
 
     def _boot(self) -> None:
         self.runner = _session_runner()(self._header(), self.lines, self.arch)
-        self.runner.entries = []
+        self._settle()
 
     def _settle(self) -> None:
-        """Forget the kernel's bookkeeping of the last statement (not state)."""
+        """Forget the bookkeeping of the last input (not state): the kernel's events,
+        violations and dirty sets, and what the runner recorded of it."""
+        r = self.runner
+        r.result.steps, r.result.diagnostics, r.result.final, r.result.stopped = [], [], None, False
+        r.pending_expect, r.entries = None, []
         k = self.k
         if k.ev is not None:
             k.ev.clear()
@@ -203,13 +221,8 @@ class Session:
             return False
         self.pending = []
         self.lines.extend(src)
-        if headers:
-            self.title, self.outcome = sc.title, sc.outcome
-            if (sc.arch, sc.ncpus) != (self.arch, self.ncpus):
-                self.arch, self.ncpus = sc.arch, sc.ncpus
-                self.checkpoints.clear()
-                self._boot()
-                self.w("  " + self.boot_line())
+        if headers and self._take_header(sc, sc.arch, sc.ncpus):
+            self.w("  " + self.boot_line())
         return self._run(sc, self.lines)
 
     def _run(self, sc, lines, judge_final: bool = False) -> bool:
@@ -220,8 +233,6 @@ class Session:
         self._checkpoint()
         self._settle()
         r.sc, r.lines = sc, lines
-        r.result.steps, r.result.diagnostics, r.result.stopped = [], [], False
-        r.pending_expect, r.entries = None, []
         stopped = False
         for st in sc.stmts:
             if not r.step(st, None):
@@ -251,7 +262,6 @@ class Session:
         if any(e.step.status == VIOLATION for e in r.entries):
             self.w(self.c(_DIM, "  the statement ran, so the state keeps what it did; :undo takes it back"))
         failed = bool(r.result.diagnostics)
-        r.result.steps, r.result.diagnostics, r.result.final, r.entries = [], [], None, []
         self._settle()
         if failed:
             self.failures += 1
@@ -400,7 +410,7 @@ class Session:
         """Run kept statements again, as they ran; the fresh entries, in order."""
         from mmscn.interpreter.runner import EXPECTED
         r = self.runner
-        r.pending_expect, r.entries = None, []
+        self._settle()
         for e in entries:
             r.lines = e.lines
             if e.expect is not None and e.step.status == EXPECTED:
@@ -408,15 +418,11 @@ class Session:
             r.step(e.stmt, e.cpu)
             r.pending_expect = None
         fresh = r.entries
-        r.result.steps, r.result.diagnostics, r.entries = [], [], []
         self._settle()
         return fresh
 
     def cmd_reset(self, arg: str) -> bool:
-        self.kept, self.pending, self.title, self.outcome = [], [], None, "pass"
-        self.checkpoints.clear()
-        self.spawn_line.clear()
-        self._boot()
+        self._start_over()
         self.w("  " + self.boot_line())
         return True
 
@@ -494,12 +500,7 @@ class Session:
             return "bad"
         fresh = not self.kept
         if fresh:
-            self.title, self.outcome = sc.title, sc.outcome
-            want = (arch or sc.arch, ncpus or sc.ncpus)
-            if want != (self.arch, self.ncpus):
-                self.arch, self.ncpus = want
-                self.checkpoints.clear()
-                self._boot()
+            self._take_header(sc, arch or sc.arch, ncpus or sc.ncpus)
         sc.ncpus, sc.arch = self.ncpus, self.arch
         # the boot line only where the file starts from boot; mid-session it would describe the past
         self.w(self.c(_BOLD, f"{path}") + (f": {sc.title}" if sc.title else "")
