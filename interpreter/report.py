@@ -86,6 +86,14 @@ def hardware_text(hw: dict) -> str:
     return "; ".join(p for p in parts if p)
 
 
+def status_mark(st, c) -> str:
+    """What follows a statement in a trace (`held`, `refused`, ...); ``c(code, text)`` colours."""
+    if type(st.stmt).__name__ == "Assert" and st.status == OK:
+        return c(_GREEN, "  held")
+    return {REFUSED: c(_RED, "  refused"), VIOLATION: c(_RED, "  VIOLATION"), FAILED: c(_RED, "  FAILED"),
+            EXPECTED: c(_GREEN, "  as expected")}.get(st.status, "")
+
+
 def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool = False, steps=None) -> None:
     """The run's text report; ``steps`` shows only part of the trace (the summary is the whole run's)."""
     sc, k = r.scenario, r.kernel
@@ -107,11 +115,7 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
                 w(c(_BOLD, f"  {INTERLEAVING_NOTE}") + "\n")
             where = f"cpu{st.cpu}: " if st.cpu is not None else ""
             text = statement_text(lines, st.stmt)
-            mark = {OK: "", REFUSED: c(_RED, "  refused"), VIOLATION: c(_RED, "  VIOLATION"),
-                    FAILED: c(_RED, "  FAILED"), EXPECTED: c(_GREEN, "  as expected")}.get(st.status, "")
-            if type(st.stmt).__name__ == "Assert" and st.status == OK:
-                mark = c(_GREEN, "  held")
-            w(f"{st.stmt.line:5d}  {where}{text}{mark}\n")
+            w(f"{st.stmt.line:5d}  {where}{text}{status_mark(st, c)}\n")
             for ev in st.events:
                 w(c(_DIM, "         " + format_event(ev)) + "\n")
             if st.hw is not None:

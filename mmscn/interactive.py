@@ -21,7 +21,7 @@ PROMPT = "mmscn> "
 CONTINUATION = "   ... "
 MAX_INPUT = 1 << 20            # bytes of one input; longer ones are refused, not parsed
 CHECKPOINTS = 64               # kernel snapshots kept for :undo; older states are re-run from boot
-_DIM, _RED, _GREEN, _BOLD, _RESET = "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
+_DIM, _RED, _BOLD, _RESET = "\x1b[2m", "\x1b[31m", "\x1b[1m", "\x1b[0m"
 
 
 # ============================================================ the session
@@ -304,13 +304,10 @@ class Session:
         return stmt_source(SimpleNamespace(lines=e.lines), e.stmt, e.cpu)
 
     def show(self, e, fresh: bool = False) -> None:
-        from mmscn.interpreter.report import format_event
-        from mmscn.interpreter.runner import EXPECTED, FAILED, OK, REFUSED, VIOLATION
+        from mmscn.interpreter.report import format_event, status_mark
+        from mmscn.interpreter.runner import EXPECTED, VIOLATION
         st = e.step
-        mark = {REFUSED: self.c(_RED, "  refused"), VIOLATION: self.c(_RED, "  VIOLATION"),
-                FAILED: self.c(_RED, "  FAILED"), EXPECTED: self.c(_GREEN, "  as expected")}.get(st.status, "")
-        if type(e.stmt).__name__ == "Assert" and st.status == OK:
-            mark = self.c(_GREEN, "  held")
+        mark = status_mark(st, self.c)
         where = f"cpu{e.cpu}: " if e.cpu is not None else ""
         num = f"{e.stmt.line:5d}" if e.path == REPL_PATH else f"{os.path.basename(e.path)}:{e.stmt.line}".rjust(5)
         self.w(f"{num}  {where}{self.source(e, flat=False)}{mark}")
