@@ -77,6 +77,7 @@ class Session:
         self.lines: list = []        # every input line that parsed, numbered through the session
         self.failures = 0
         self.quit = False
+        self.version = 0             # inputs fed so far: the toolbar is redrawn when it changes
         self._start_over()
 
     def _start_over(self) -> None:
@@ -167,6 +168,8 @@ class Session:
             self.rewind(len(self.kept))
             return self.fail(f"internal error ({type(e).__name__}: {e}); the input was taken back. "
                              f"Please report this with the input.")
+        finally:
+            self.version += 1     # whatever the input did, the toolbar redraws
 
     def statements(self, text: str) -> bool:
         from mmscn.dsl import ast as A
@@ -556,8 +559,9 @@ class Session:
             cpus.append(f"cpu{c} {k.t_name[t]} on {k.mm_label(k.t_active[t])}{lazy}")
         mms = []
         for m in range(len(k.m_name)):
-            if not k.m_freed[m]:
-                mms.append(f"{k.m_name[m]} {k.m_users[m]}/{k.m_count[m]}" + (" zombie" if k.m_users[m] <= 0 else ""))
+            state = k.mm_state(m)
+            if state != "freed":
+                mms.append(f"{k.m_name[m]} {k.m_users[m]}/{k.m_count[m]}" + (" zombie" if state == "zombie" else ""))
         return [_fit(" ", cpus, " | ", width), _fit(" users/count: ", mms, "  ", width)]
 
     # ---------------------------------------------------------------- completion
@@ -1058,13 +1062,19 @@ def make_prompt(session: Session, input=None, output=None, history=None):
     from prompt_toolkit.formatted_text import FormattedText
     from prompt_toolkit.styles import Style
 
+    drawn = {}      # (width, session.version) -> the toolbar: prompt_toolkit asks on every key
+
     def toolbar():
         try:
             width = get_app().output.get_size().columns
         except Exception:
             width = 120
-        a, b = session.toolbar(max(40, width - 1))
-        return FormattedText([("class:toolbar.cpus", a), ("", "\n"), ("class:toolbar.mms", b)])
+        key = (width, session.version)
+        if key not in drawn:
+            drawn.clear()
+            a, b = session.toolbar(max(40, width - 1))
+            drawn[key] = FormattedText([("class:toolbar.cpus", a), ("", "\n"), ("class:toolbar.mms", b)])
+        return drawn[key]
 
     style = Style.from_dict({
         "meta-command": "ansicyan bold",
@@ -1098,6 +1108,7 @@ def interact(session: Session, input=None, output=None, history=None) -> int:
             session.feed(text)
         except KeyboardInterrupt:     # Ctrl-C while a long input runs: as if it had not been typed
             session.rewind(len(session.kept))
+            session.version += 1
             session.w("interrupted; the input was taken back")
         session.out.flush()
     return 0
