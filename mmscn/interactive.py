@@ -300,7 +300,7 @@ class Session:
         from mmscn.interpreter.report import statement_text
         from mmscn.interpreter.runner import cond_text
         if type(e.stmt).__name__ == "Assert":
-            # from the tree: the source text would stop at a cpuset's `}`
+            # from the tree, in the normal form (`A.mm==@A` shows as `A.mm == @A`)
             return "assert " + ", ".join(cond_text(c) for c in e.stmt.conds)
         if not flat:
             return statement_text(e.lines, e.stmt)
