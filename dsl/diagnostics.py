@@ -27,16 +27,17 @@ class Diagnostic:
 
     def render(self, color: bool = False) -> str:
         sev = self.severity
+        where, message = printable(self.location()), printable(self.message)
         if color:
             c = {"error": "1;31", "violation": "1;35", "failure": "1;31", "note": "1;36"}.get(sev, "1")
-            head = f"\x1b[1m{self.location()}:\x1b[0m \x1b[{c}m{sev}:\x1b[0m \x1b[1m{self.message}\x1b[0m"
+            head = f"\x1b[1m{where}:\x1b[0m \x1b[{c}m{sev}:\x1b[0m \x1b[1m{message}\x1b[0m"
         else:
-            head = f"{self.location()}: {sev}: {self.message}"
+            head = f"{where}: {sev}: {message}"
         out = [head]
         if self.source_line is not None and self.line > 0:
             out += caret_lines(self.source_line, self.line, self.col, color)
         for n in self.notes:
-            out.append(f"  note: {n}")
+            out.append(f"  note: {printable(n)}")
         return "\n".join(out)
 
     def to_json(self) -> dict:
@@ -44,16 +45,15 @@ class Diagnostic:
                 "severity": self.severity, "message": self.message}
 
 
-def printable(text: str) -> str:
-    """Show control characters and odd bytes visibly, never raw."""
-    out = []
-    for ch in text:
-        o = ord(ch)
-        if ch == "\t" or (32 <= o < 127) or (o >= 160 and ch.isprintable()):
-            out.append(ch)
-        else:
-            out.append("?")
-    return "".join(out)
+def printable(text: str, lines: bool = False) -> str:
+    """The one sanitiser of what mmscn shows on a terminal: every control character
+    (ESC, BEL, CR, C1 controls like CSI) and unprintable character becomes `?`, one
+    character for one, so columns stay; a tab stays, and ``lines`` keeps newlines.
+    A title, an `expect` string or a file name cannot retitle or recolour a terminal."""
+    if text.isprintable():
+        return text
+    keep = "\t\n" if lines else "\t"
+    return "".join(ch if ch in keep or ch.isprintable() else "?" for ch in text)
 
 
 def caret_lines(src: str, line: int, col: int, color: bool = False) -> list:
@@ -98,6 +98,8 @@ def read_error(e: OSError) -> str:
     """Why a scenario file could not be read, in the words every command uses."""
     if isinstance(e, IsADirectoryError):
         return "is a directory, not a scenario file"
+    if getattr(e, "reason", None):     # files.NotASource: not a regular file, or too big
+        return e.reason
     return f"cannot read: {e.strerror or e}"
 
 

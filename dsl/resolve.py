@@ -396,8 +396,8 @@ def resolve_more(items, lines, path: str, header: A.Scenario, tasks: dict, mms,
 
 
 def load_file(path: str, arches: Optional[Iterable[str]] = None) -> tuple:
-    """Read, decode, parse and resolve a file: (Scenario, text).  OSError passes through."""
-    with open(path, "rb") as fh:
-        data = fh.read()
-    text = decode_source(data, path)
+    """Read (files.read_source: a regular file, capped), decode, parse and resolve a file:
+    (Scenario, text).  OSError passes through."""
+    from .files import read_source
+    text = decode_source(read_source(path), path)
     return load(text, path, arches), text

@@ -3,7 +3,8 @@
 Exit status: 0 the verdict is what the header expects (`expect pass`, the
 default: no interleaving fails and `final` holds; `expect fail`: some
 interleaving fails or `final` does not hold), 1 it is not, 2 the file cannot
-be read or parsed or the command line is wrong, 3 the search was cut short
+be read or parsed, the witness cannot be written or the command line is
+wrong, 3 the search was cut short
 (--max-states, --max-seconds, --random) before it could decide.
 Only the standard library is imported here; the search is imported by run().
 """
@@ -13,7 +14,7 @@ import json
 import os
 import sys
 
-from mmscn.dsl.diagnostics import plural
+from mmscn.dsl.diagnostics import plural, printable
 
 EXIT_INCOMPLETE = 3
 
@@ -24,13 +25,15 @@ def add_arguments(p) -> None:
                      "kernel operation) and judge it like a litmus test: no interleaving may fail, and "
                      "`final forall`/`final exists` must hold. A failure comes with the shortest "
                      "interleaving that reaches it.")
-    p.epilog = ("exit status: 0 the verdict is what the header expects; 1 it is not; 2 unreadable file or "
-                "bad command line; 3 the search stopped before it could decide (--max-states, --max-seconds, "
+    p.epilog = ("exit status: 0 the verdict is what the header expects; 1 it is not; 2 unreadable file, "
+                "a witness that cannot be written, or bad command line; 3 the search stopped before it could decide (--max-states, --max-seconds, "
                 "or --random without a failure).")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--arch", help="override the scenario's `arch`")
     p.add_argument("--witness", metavar="OUT", help="write the failing interleaving as a plain .mmscn scenario "
-                   "(no blocks) that `mmscn run` replays to the same failure")
+                   "(no blocks) that `mmscn run` replays to the same failure; a new file (--force replaces "
+                   "an existing one, never the scenario itself)")
+    p.add_argument("--force", action="store_true", help="let --witness replace an existing file")
     p.add_argument("--all-finals", action="store_true", help="list every distinct final state (and keep "
                    "searching after a failure)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -77,6 +80,13 @@ def run(args) -> int:
         sys.stderr.write("mmscn explore: error: --seed S goes with --random N (the exhaustive search "
                          "uses no randomness)\n")
         return EXIT_BAD_INPUT
+    from mmscn.dsl.files import Unwritable, check_target, write_file
+    if args.witness:
+        try:    # refused now, not after a search that may take minutes
+            check_target(args.witness, force=args.force, keep=(args.file,))
+        except Unwritable as e:
+            sys.stderr.write(f"mmscn explore: {e}\n")
+            return EXIT_BAD_INPUT
     color = use_color(sys.stdout) and not args.json
     loaded = load(args.file, sys.stderr, use_color(sys.stderr))
     if loaded is None:
@@ -86,7 +96,7 @@ def run(args) -> int:
     try:
         model = X.Model(sc, lines, args.arch)
     except UnknownPolicy as e:
-        sys.stderr.write(f"mmscn: {e}\n")
+        sys.stderr.write(f"mmscn: {printable(str(e))}\n")
         return EXIT_BAD_INPUT
     progress = Progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
     res = X.prologue_result(model)
@@ -103,13 +113,12 @@ def run(args) -> int:
     steps = X.failing_steps(model, res)
     if args.witness and res.failure is not None and res.mode != "prologue":
         try:
-            with open(args.witness, "w") as fh:
-                fh.write(X.witness_text(model, res))
-        except OSError as e:
-            sys.stderr.write(f"mmscn: {args.witness}: cannot write the witness: {e.strerror or e}\n")
+            write_file(args.witness, X.witness_text(model, res), force=args.force, keep=(args.file,))
+        except Unwritable as e:
+            sys.stderr.write(f"mmscn explore: cannot write the witness: {e}\n")
             return EXIT_BAD_INPUT
     elif args.witness and not args.json:
-        sys.stderr.write(f"mmscn: no failing interleaving, so no witness written to {args.witness}\n")
+        sys.stderr.write(f"mmscn: no failing interleaving, so no witness written to {printable(args.witness)}\n")
     if args.json:
         json.dump(report_json(model, res, steps, witness=args.witness, all_finals=args.all_finals),
                   sys.stdout, indent=2)
@@ -160,12 +169,14 @@ def verdict_text(model, res) -> tuple:
 
 
 def write_text(model, res, steps, out, color, *, quiet=False, witness=None, all_finals=False) -> None:
+    """The report for a terminal: what comes from the scenario passes printable()."""
     from mmscn.interpreter.explore import final_fields, stmt_source
     B, R, G, D, Z = ("\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[2m", "\x1b[0m") if color else ("",) * 5
     sc, st = model.sc, res.stats
     w = out.write
+    P = printable
     if not quiet:
-        title = f"{sc.path}: {sc.title}" if sc.title else sc.path
+        title = P(f"{sc.path}: {sc.title}" if sc.title else sc.path)
         w(f"{B}{title}{Z} (arch {model.policy.name}, {plural(sc.ncpus, 'CPU')}, "
           f"{plural(model.nblocks, 'block')})\n")
         w(f"  {search_line(res)}\n")
@@ -191,24 +202,25 @@ def write_text(model, res, steps, out, color, *, quiet=False, witness=None, all_
                 if s.expect is not None:
                     text = stmt_source(model, s.expect, s.cpu) + "; " + text
                 mark = f"  {R}<- {s.failure.kind}{Z}" if s.failure is not None else ""
-                w(f"  {n:3d}  cpu{s.cpu}  line {s.stmt.line:<4d} {text}{mark}\n")
+                w(f"  {n:3d}  cpu{s.cpu}  line {s.stmt.line:<4d} {P(text)}{mark}\n")
                 if s.changes:
-                    w(f"{D}" + _wrap("; ".join(f"{k} {a} -> {b}" for k, a, b in s.changes), 18) + f"{Z}\n")
+                    w(f"{D}" + _wrap(P("; ".join(f"{k} {a} -> {b}" for k, a, b in s.changes)), 18) + f"{Z}\n")
         w(f.diagnostic(sc.path, model.lines).render(color) + "\n")
         if witness and res.mode != "prologue":
-            w(f"  witness written to {witness} (mmscn run {witness} replays it)\n")
+            w(f"  witness written to {P(witness)} (mmscn run {P(witness)} replays it)\n")
     elif res.exists_path is not None and not quiet:
         steps_text = plural(len(res.exists_path), "step", fmt=",")
         w(f"{B}shortest interleaving where `final exists` holds{Z} ({steps_text}):\n")
         for n, (b, i) in enumerate(res.exists_path, 1):
             u = model.units[b][i]
-            w(f"  {n:3d}  cpu{u.cpu}  line {u.stmt.line:<4d} {stmt_source(model, u.stmt, u.cpu)}\n")
+            w(f"  {n:3d}  cpu{u.cpu}  line {u.stmt.line:<4d} {P(stmt_source(model, u.stmt, u.cpu))}\n")
     if all_finals and res.finals:
         w(f"{B}final states{Z} ({len(res.finals):,}{', up to symmetry' if res.symmetry > 1 else ''}):\n")
         for n, s in enumerate(res.finals, 1):
             d = final_fields(model, s)
-            w(f"  {n:3d}  " + _wrap("; ".join(f"{k} {v}" for k, v in d.items()), 7).lstrip() + "\n")
+            w(f"  {n:3d}  " + _wrap(P("; ".join(f"{k} {v}" for k, v in d.items())), 7).lstrip() + "\n")
     _, detail = verdict_text(model, res)
+    detail = P(detail)
     expected = sc.outcome
     p = res.passed
     if p is None:

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
-from mmscn.dsl.diagnostics import plural, read_error, short
+from mmscn.dsl.diagnostics import plural, printable, read_error, short
 
 REPL_PATH = "<repl>"
 PROMPT = "mmscn> "
@@ -137,7 +137,7 @@ class Session:
 
     def fail(self, message: str) -> bool:
         self.failures += 1
-        self.w(self.c(_RED, "error: ") + message)
+        self.w(self.c(_RED, "error: ") + printable(message))
         return False
 
     def boot_line(self) -> str:
@@ -193,7 +193,7 @@ class Session:
             headers = [it for it in items if isinstance(it, tuple)]
             if stmts and not headers and all(isinstance(it, A.Expect) for it in stmts):
                 self.pending = src
-                self.w(self.c(_DIM, f"  `{src[-1].strip()}` applies to the next statement"))
+                self.w(self.c(_DIM, f"  `{printable(src[-1].strip())}` applies to the next statement"))
                 return True
             if headers and self.kept:
                 from mmscn.dsl.diagnostics import Diagnostic
@@ -261,7 +261,7 @@ class Session:
         if r.result.final is not None:
             q, held, detail = r.result.final
             self.w(f"  final {q}: {'holds' if held else 'does not hold'} in this interleaving"
-                   + ("" if held else f": {detail}"))
+                   + ("" if held else f": {printable(detail)}"))
         if any(e.step.status == VIOLATION for e in r.entries):
             self.w(self.c(_DIM, "  the statement ran, so the state keeps what it did; :undo takes it back"))
         failed = bool(r.result.diagnostics)
@@ -313,18 +313,18 @@ class Session:
         mark = status_mark(st, self.c)
         where = f"cpu{e.cpu}: " if e.cpu is not None else ""
         num = f"{e.stmt.line:5d}" if e.path == REPL_PATH else f"{os.path.basename(e.path)}:{e.stmt.line}".rjust(5)
-        self.w(f"{num}  {where}{self.source(e, flat=False)}{mark}")
+        self.w(f"{printable(num)}  {where}{printable(self.source(e, flat=False))}{mark}")
         for ev in st.events:
-            self.w(self.c(_DIM, "         " + format_event(ev)))
-        if st.status == EXPECTED and st.message:
-            self.w(f"         {st.message}")
-        if not fresh and st.status == VIOLATION and st.message:
-            self.w(f"         {st.message}")
+            self.w(self.c(_DIM, "         " + printable(format_event(ev))))
+        if st.message and (st.status == EXPECTED or (not fresh and st.status == VIOLATION)):
+            self.w(f"         {printable(st.message)}")
 
     # ---------------------------------------------------------------- meta-commands
     def command(self, line: str) -> bool:
         name, _, arg = line.partition(" ")
         arg = arg.strip()
+        if name == ":save!":        # the one command with a `!`: replace an existing file
+            return self.cmd_save(arg, force=True)
         cmd = META.get(name) or META.get(ALIASES.get(name, ""))
         if cmd is None:
             from mmscn.dsl.diagnostics import close_match
@@ -387,7 +387,7 @@ class Session:
         extra = f" (and {plural(len(gone) - 1, 'assertion')} after it)" if len(gone) > 1 else ""
         e = gone[0]
         where = f"cpu{e.cpu}: " if e.cpu is not None else ""
-        self.w(f"undone: line {e.stmt.line}: {where}{self.source(e, flat=False)}{extra}")
+        self.w(f"undone: line {e.stmt.line}: {where}{printable(self.source(e, flat=False))}{extra}")
         return True
 
     def rewind(self, t: int) -> None:
@@ -444,8 +444,8 @@ class Session:
             self.runner, self.arch = old_runner, old_arch
             self.w(f"the session does not replay on {arg}, so it stays on {old_arch}:")
             for e, f in diff[:5]:
-                self.w(f"  line {e.stmt.line}: {self.source(e)}: {f.step.status} on {arg}"
-                       + (f": {f.step.message}" if f.step.message else ""))
+                self.w(printable(f"  line {e.stmt.line}: {self.source(e)}: {f.step.status} on {arg}"
+                                 + (f": {f.step.message}" if f.step.message else "")))
             self.failures += 1
             self.w("  (:reset then :arch starts an empty session on it)")
             return False
@@ -469,9 +469,9 @@ class Session:
         from mmscn.dsl.parser import ParseFailed, decode_source, parse_items
         from mmscn.dsl.resolve import resolve_more
         from mmscn.interpreter import policies
+        from mmscn.dsl.files import read_source
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = read_source(path)
         except OSError as e:
             self.fail(f"{path}: {read_error(e)}")
             return "bad"
@@ -503,26 +503,27 @@ class Session:
             self._take_header(sc, arch or sc.arch, ncpus or sc.ncpus)
         sc.ncpus, sc.arch = self.ncpus, self.arch
         # the boot line only where the file starts from boot; mid-session it would describe the past
-        self.w(self.c(_BOLD, f"{path}") + (f": {sc.title}" if sc.title else "")
+        self.w(self.c(_BOLD, printable(path)) + (f": {printable(sc.title)}" if sc.title else "")
                + (f" ({self.boot_line()})" if fresh else ""))
         before = len(self.kept)
         ok = self._run(sc, lines, judge_final=True)
         n = len(self.kept) - before
-        self.w(f"  loaded {plural(n, 'statement')} from {path}" + ("" if ok else ", with failures"))
+        self.w(f"  loaded {plural(n, 'statement')} from {printable(path)}" + ("" if ok else ", with failures"))
         return "ok" if ok else "failed"
 
-    def cmd_save(self, arg: str) -> bool:
+    def cmd_save(self, arg: str, force: bool = False) -> bool:
+        """`:save FILE` writes a new file; `:save! FILE` may replace one (never through a symlink)."""
+        from mmscn.dsl.files import Unwritable, write_file
         if not arg:
             return self.fail("`:save FILE` needs a file name")
         text = self.save_text()
         arg = os.path.expanduser(arg)
         try:
-            with open(arg, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as e:
-            return self.fail(f"{arg}: cannot write: {e.strerror or e}")
+            write_file(arg, text, force=force, hint="`:save! FILE` replaces it")
+        except Unwritable as e:
+            return self.fail(str(e))
         n = len(self.kept)
-        self.w(f"saved {plural(n, 'statement')} to {arg} (`mmscn run {arg}` replays them)")
+        self.w(printable(f"saved {plural(n, 'statement')} to {arg} (`mmscn run {arg}` replays them)"))
         return True
 
     def save_text(self) -> str:
@@ -568,7 +569,7 @@ class Session:
     def completions(self, before: str) -> list:
         """(word, what it is) that may follow ``before`` (the text before the cursor), best first.
         Each word replaces the partial word at the cursor (see partial_word)."""
-        from mmscn.dsl.resolve import FIELD_TYPES, IS_WORDS, WORDS
+        from mmscn.dsl.resolve import FIELD_TYPES, IS_WORDS, TYPE_WORDS, WORDS
         from mmscn.grammar import statement_words, word_classes
         from mmscn.interpreter import policies
         words = word_classes()
@@ -594,6 +595,10 @@ class Session:
         every_task = [(n, k.t_kind[t] + ("" if k.t_state[t] != "dead" else ", dead")) for t, n in enumerate(k.t_name)]
         mms = [(n, f"users {k.m_users[m]}, count {k.m_count[m]}, {k.mm_state(m)}") for m, n in enumerate(k.m_name)]
         usable = [x for m, x in enumerate(mms) if not k.m_freed[m]]
+        # in a per-CPU block the CPU of schedule, unlazy and offline is the block's (and may be left
+        # out); outside one it must come first: `schedule cpu0 A`
+        block = open_block(before)
+        where = [(block, "this block's CPU")] if block else cpus
 
         if "." in partial:
             owner, _, _ = partial.rpartition(".")
@@ -608,7 +613,9 @@ class Session:
             if kind == "cost":
                 fields = [(f, "cost counter") for f in words["COST_FIELD"]]
             else:
-                fields = [(f, f"{kind} field, {typ}") for (o, f), typ in FIELD_TYPES.items() if o == kind]
+                # what the field holds in the words of the language, not the resolver's type names
+                fields = [(f, f"{kind} field: " + (" | ".join(WORDS[typ]) if typ in WORDS else TYPE_WORDS[typ]))
+                          for (o, f), typ in FIELD_TYPES.items() if o == kind]
                 if kind == "mm" and "cpumask" not in self.policy.hardware_fields:
                     fields = [x for x in fields if x[0] != "cpumask"]
             out = [(f"{owner}.{f}", d) for f, d in fields]
@@ -632,12 +639,13 @@ class Session:
                 return _pick([("mm", "name the new mm")], partial)
             return []
         if first == "schedule":
-            targets = alive + [("idle", "the CPU's idle task")]
+            def targets(cpu):   # another CPU's idle task is always refused (it never runs elsewhere)
+                return [(t, d) for t, d in alive + [("idle", "the CPU's idle task")]
+                        if d != "idle" or t == f"idle{cpu[3:]}"]
             if n == 1:
-                return _pick(cpus + targets, partial)
+                return _pick(where + targets(block), partial) if block else _pick(cpus, partial)
             if n == 2 and toks[1].startswith("cpu"):
-                # another CPU's idle task is always refused (it never runs elsewhere)
-                return _pick([(t, d) for t, d in targets if d != "idle" or t == f"idle{toks[1][3:]}"], partial)
+                return _pick(targets(toks[1]), partial)
             return []
         if first in ("exit", "unuse_mm") and n == 1:
             return _pick(kthreads if first == "unuse_mm" else alive, partial)
@@ -646,7 +654,7 @@ class Session:
         if first == "use_mm":
             return _pick(kthreads, partial) if n == 1 else _pick(usable, partial) if n == 2 else []
         if first in ("unlazy", "offline", "online"):
-            return _pick(cpus, partial) if n == 1 else []
+            return _pick(cpus if first == "online" else where, partial) if n == 1 else []
         if first in words["MMREF_OP"] + ("mmget_not_zero", "flush"):
             if n == 1:
                 return _pick(usable, partial)
@@ -739,6 +747,20 @@ def renumber(items, delta: int) -> None:
                 stack.append(v)
 
 
+def open_block(text: str) -> Optional[str]:
+    """The CPU of the per-CPU block still open at the end of ``text`` (`cpu0 {` not closed), or None."""
+    stack = []      # a block's CPU, or None for the `{` of a CPU set
+    for line in text.split("\n"):
+        line = re.sub(r'"[^"\n]*"?', "", line).split("#", 1)[0]
+        for m in re.finditer(r"(cpu[0-9]+)\s*\{|[{}]", line):
+            if m.group(0) == "}":
+                if stack:
+                    stack.pop()
+            else:
+                stack.append(m.group(1))
+    return next((c for c in reversed(stack) if c), None)
+
+
 def partial_word(before: str) -> str:
     """The word the cursor is in: names, @mms, cpuN, fields after a dot, :commands."""
     m = re.search(r"[:@A-Za-z0-9_.]*$", before)
@@ -795,7 +817,8 @@ META = {
     ":undo": ("undo", "`:undo`: take back the last kernel statement (and the assertions after it)"),
     ":reset": ("reset", "`:reset`: start over, empty (the arch and the CPU count stay)"),
     ":load": ("load", "`:load FILE`: run a scenario file into the session"),
-    ":save": ("save", "`:save FILE`: write the session as a .mmscn file that `mmscn run` replays"),
+    ":save": ("save", "`:save FILE`: write the session as a new .mmscn file that `mmscn run` replays "
+                      "(`:save! FILE` replaces an existing file)"),
     ":arch": ("arch", "`:arch [NAME]`: list the architectures, or replay the session on NAME"),
     ":quit": ("quit", "`:quit`: leave (so does Ctrl-D)"),
 }
@@ -1020,7 +1043,7 @@ def make_completer(session: Session):
         def get_completions(self, document, complete_event):
             before = document.text_before_cursor
             s = before.lstrip()
-            if s.startswith((":load ", ":save ")) and "\n" not in s:
+            if s.startswith((":load ", ":save ", ":save! ")) and "\n" not in s:
                 arg = s.split(" ", 1)[1].lstrip()
                 yield from paths.get_completions(Document(arg, len(arg)), complete_event)
                 return

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-from mmscn.dsl.diagnostics import plural, read_error
+from mmscn.dsl.diagnostics import plural, printable, read_error
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 GOLDEN_SUFFIX = ".trace"
@@ -46,6 +46,7 @@ class Outcome:
         self.hint = hint            # the command that shows more
         self.diff = ""              # unified diff golden -> this run
         self.golden_written = False
+        self.unwritable = False     # --update was refused (or failed) to write the golden: exit 2
         self.seconds = seconds
         self.notes: list = []       # further reasons (a changed golden after a failed run)
 
@@ -70,17 +71,18 @@ def golden_path(path: str, golden_dir: str | None = None) -> str:
 
 
 def judge(path: str, golden: str | None = None, update: bool = False, need_golden: bool = False,
-          explore: bool = False) -> Outcome:
+          explore: bool = False, tree: tuple = (".",)) -> Outcome:
     """Run one file and judge it; compare with (or with `update`, write) its golden trace.
 
     ``golden`` is the golden file's path (None: no golden); ``need_golden``
     makes a missing golden a failure instead of a file checked by its header
     only.  ``explore`` judges a scenario with per-CPU blocks by every
     interleaving (`mmscn explore`) instead of the run's round robin.
+    ``tree``: the folders `update` may write goldens in (the suite's).
     """
     t0 = time.perf_counter()
     try:
-        out = _judge(path, golden, update, need_golden, explore)
+        out = _judge(path, golden, update, need_golden, explore, tree)
     except Exception as e:   # a bug in mmscn itself: still one failed file, not a crashed suite
         import traceback
         tb = traceback.extract_tb(e.__traceback__)
@@ -90,7 +92,7 @@ def judge(path: str, golden: str | None = None, update: bool = False, need_golde
     return out
 
 
-def _judge(path, golden, update, need_golden, explore) -> Outcome:
+def _judge(path, golden, update, need_golden, explore, tree) -> Outcome:
     from mmscn.dsl.parser import ParseFailed
     from mmscn.dsl.resolve import load_file
     from mmscn.interpreter import policies
@@ -128,7 +130,7 @@ def _judge(path, golden, update, need_golden, explore) -> Outcome:
         out.trace = failure_trace(r, lines, runner.cut, path)
 
     if golden is not None:
-        _golden(out, golden, lambda: golden_text(r, lines, os.path.basename(path)), update, need_golden)
+        _golden(out, golden, lambda: golden_text(r, lines, os.path.basename(path)), update, need_golden, tree)
     return out
 
 
@@ -213,9 +215,10 @@ def golden_text(r, lines, name: str) -> str:
     return buf.getvalue()
 
 
-def _golden(out: Outcome, golden: str, make_text, update: bool, need_golden: bool) -> None:
+def _golden(out: Outcome, golden: str, make_text, update: bool, need_golden: bool, tree=(".",)) -> None:
     """Compare the run's trace with its golden, or (update) write it; the trace is
-    rendered only when there is a golden to compare with or one to write."""
+    rendered only when there is a golden to compare with or one to write.  An existing
+    golden is replaced without --force, but only inside ``tree`` and never through a symlink."""
     try:
         old = _read(golden)
     except FileNotFoundError:
@@ -232,12 +235,12 @@ def _golden(out: Outcome, golden: str, make_text, update: bool, need_golden: boo
     text = make_text()
     if update:
         if old != text:
+            from mmscn.dsl.files import Unwritable, write_file
             try:
-                os.makedirs(os.path.dirname(golden) or ".", exist_ok=True)
-                with open(golden, "w", encoding="utf-8", newline="\n") as fh:
-                    fh.write(text)
-            except OSError as e:
-                _fail(out, f"cannot write the golden trace {golden}: {e.strerror or e}")
+                write_file(golden, text, within=tree, parents=True)
+            except Unwritable as e:
+                out.unwritable = True
+                _fail(out, f"cannot write the golden trace {e}")
                 return
             out.golden_written = True
         return
@@ -261,8 +264,8 @@ def _fail(out: Outcome, reason: str) -> None:
 
 
 def _read(path: str) -> str:
-    with open(path, "rb") as fh:
-        return fh.read().decode("utf-8")
+    from mmscn.dsl.files import read_source
+    return read_source(path).decode("utf-8")
 
 
 def report(out: Outcome) -> str:
@@ -386,8 +389,8 @@ def junit_xml(outcomes: list, seconds: float) -> bytes:
     import re
     import xml.etree.ElementTree as ET
 
-    def clean(s: str) -> str:      # characters XML 1.0 cannot carry
-        return re.sub(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", "?", s)
+    def clean(s: str) -> str:      # the terminal's sanitiser, then what XML 1.0 cannot carry (lone surrogates)
+        return re.sub(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", "?", printable(s, lines=True))
 
     fails = sum(o.status == FAIL for o in outcomes)
     skips = sum(o.status == SKIP for o in outcomes)
@@ -397,8 +400,8 @@ def junit_xml(outcomes: list, seconds: float) -> bytes:
                           errors="0", skipped=str(skips), time=f"{seconds:.3f}")
     for o in outcomes:
         d, base = os.path.split(o.path)
-        case = ET.SubElement(suite, "testcase", classname=d.replace(os.sep, ".") or ".", name=base,
-                             file=o.path, time=f"{o.seconds:.3f}")
+        case = ET.SubElement(suite, "testcase", classname=clean(d.replace(os.sep, ".") or "."), name=clean(base),
+                             file=clean(o.path), time=f"{o.seconds:.3f}")
         if o.status == FAIL:
             f = ET.SubElement(case, "failure", message=clean(o.headline()))
             f.text = clean(report(o))
@@ -417,16 +420,21 @@ def add_arguments(p) -> None:
                      "when it fails); a file that does not parse fails; one whose `arch` is not installed "
                      "is skipped. Golden traces (--update) also pin each trace.")
     p.epilog = ("exit status: 0 every file passed or was skipped; 1 some file failed (including parse "
-                "errors, timeouts, changed traces); 2 bad command line, a path that does not exist, or "
-                "no scenario found. See docs/regression.md.")
+                "errors, timeouts, changed traces); 2 bad command line, a path that does not exist, "
+                "no scenario found, or a file it was to write could not be written (--junit-xml, a golden "
+                "under --update). See docs/regression.md.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or directories (searched recursively)")
     p.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N",
                    help="run N files at once, each in its own process (default 1)")
     p.add_argument("--timeout", type=positive_float, metavar="S",
                    help="fail (and kill) a file that runs longer than S seconds")
-    p.add_argument("--junit-xml", metavar="FILE", help="also write the results as JUnit XML")
+    p.add_argument("--junit-xml", metavar="FILE", help="also write the results as JUnit XML (a new file; "
+                   "--force replaces an existing one)")
+    p.add_argument("--force", action="store_true", help="let --junit-xml replace an existing file")
     p.add_argument("--update", action="store_true",
-                   help="write each scenario's trace as its golden (FILE.mmscn.trace, or under --golden-dir)")
+                   help="write each scenario's trace as its golden (FILE.mmscn.trace, or under --golden-dir); "
+                        "an existing golden is replaced, but only inside the paths given (or --golden-dir) "
+                        "and never through a symlink")
     p.add_argument("--golden-dir", metavar="DIR",
                    help="keep goldens in DIR, mirroring the paths below the working directory; then every "
                         "scenario must have one (next to the files, goldens are optional per file)")
@@ -439,19 +447,29 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from mmscn.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, use_color
 
+    from mmscn.dsl.files import Unwritable, check_target, write_file
+
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         for p in missing:
-            sys.stderr.write(f"mmscn test: {p}: no such file or directory\n")
+            sys.stderr.write(f"mmscn test: {printable(p)}: no such file or directory\n")
         return EXIT_BAD_INPUT
     files = discover(args.paths)
     if not files:
-        sys.stderr.write(f"mmscn test: no .mmscn files below {' '.join(args.paths)}\n")
+        sys.stderr.write(f"mmscn test: no .mmscn files below {printable(' '.join(args.paths))}\n")
         return EXIT_BAD_INPUT
+    # --update writes goldens only in the suite's own tree: the folders given (a file's folder)
+    tree = (args.golden_dir,) if args.golden_dir is not None else \
+        tuple(p if os.path.isdir(p) else os.path.dirname(p) or "." for p in args.paths)
     try:
         jobs = [(f, golden_path(f, args.golden_dir), args.update,
-                 args.golden_dir is not None, args.explore) for f in files]
+                 args.golden_dir is not None, args.explore, tree) for f in files]
+        if args.junit_xml:      # refused now, not after the whole suite has run
+            check_target(args.junit_xml, force=args.force)
     except ValueError as e:
+        sys.stderr.write(f"mmscn test: {printable(str(e))}\n")
+        return EXIT_BAD_INPUT
+    except Unwritable as e:
         sys.stderr.write(f"mmscn test: {e}\n")
         return EXIT_BAD_INPUT
     # Loaded once here, the interpreter is shared by every forked worker.
@@ -474,7 +492,7 @@ def run(args) -> int:
             printed += 1
             if args.quiet and o.status != FAIL:
                 continue
-            line = o.line()
+            line = printable(o.line())
             if color:
                 line = mark[o.status] + line[4:]
             sys.stdout.write(line + "\n")
@@ -483,7 +501,7 @@ def run(args) -> int:
     run_jobs(jobs, args.jobs, args.timeout, done)
     seconds = time.perf_counter() - t0
     failed = [o for o in results if o.status == FAIL]
-    texts = [t for t in map(report, failed) if t] if not args.quiet else []
+    texts = [printable(t, lines=True) for t in map(report, failed) if t] if not args.quiet else []
     for t in texts:
         sys.stdout.write("\n" + t + "\n")
     if texts:
@@ -497,10 +515,10 @@ def run(args) -> int:
     sys.stdout.write(summary + "\n")
     if args.junit_xml:
         try:
-            os.makedirs(os.path.dirname(args.junit_xml) or ".", exist_ok=True)
-            with open(args.junit_xml, "wb") as fh:
-                fh.write(junit_xml(results, seconds))
-        except OSError as e:
-            sys.stderr.write(f"mmscn test: {args.junit_xml}: cannot write: {e.strerror or e}\n")
+            write_file(args.junit_xml, junit_xml(results, seconds), force=args.force, parents=True)
+        except Unwritable as e:
+            sys.stderr.write(f"mmscn test: {e}\n")
             return EXIT_BAD_INPUT
+    if any(o.unwritable for o in results):
+        return EXIT_BAD_INPUT
     return EXIT_FAILED if failed else EXIT_OK
