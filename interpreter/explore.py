@@ -1152,13 +1152,17 @@ def stmt_source(model: Model, st, cpu: Optional[int]) -> str:
 def witness_text(model: Model, res: Result) -> str:
     """A scenario without blocks that replays the failing interleaving; `mmscn run`
     fails at its last step as the exploration did (the header says `expect fail`)."""
+    from mmscn.dsl.diagnostics import printable
     sc, f = model.sc, res.failure
-    out = [f"# Witness written by `mmscn explore` for {sc.path}: an interleaving of its",
+    # a file name or message with a newline (or any control character) must not end the
+    # comment or the title early: printable() keeps them on their line
+    path = printable(sc.path)
+    out = [f"# Witness written by `mmscn explore` for {path}: an interleaving of its",
            f"# per-CPU blocks ({len(res.path)} steps) that fails:",
-           f"#   {f.kind}: {f.message}"[:400],
+           printable(f"#   {f.kind}: {f.message}"[:400]),
            "# `mmscn run` on this file replays it and fails at the last step; the header's",
            "# `expect fail` makes that failure the pass.",
-           f"scenario {_q('witness: ' + sc.name)}",
+           f"scenario {_q('witness: ' + (sc.title if sc.title is not None else path))}",
            f"arch {model.policy.name}",
            f"cpus {sc.ncpus}",
            "expect fail",

@@ -1,7 +1,7 @@
 """Text and JSON reports of a run: the trace, the failures, the summary."""
 from __future__ import annotations
 
-from ..dsl.diagnostics import plural
+from ..dsl.diagnostics import plural, printable
 from .kernel import INIT_MM
 from .runner import EXPECTED, FAILED, OK, REFUSED, VIOLATION, RunResult, cond_text
 
@@ -95,15 +95,18 @@ def status_mark(st, c) -> str:
 
 
 def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool = False, steps=None) -> None:
-    """The run's text report; ``steps`` shows only part of the trace (the summary is the whole run's)."""
+    """The run's text report; ``steps`` shows only part of the trace (the summary is the whole run's).
+    What comes from the scenario (its path, title, statements, messages) passes printable()
+    before any colour is added: the report can go to a terminal."""
     sc, k = r.scenario, r.kernel
+    P = printable
 
     def c(code, s):
         return f"{code}{s}{_RESET}" if color else s
 
     w = out.write
     if not quiet:
-        title = f"{sc.path}: {sc.title}" if sc.title else sc.path
+        title = P(f"{sc.path}: {sc.title}" if sc.title else sc.path)
         w(c(_BOLD, title) + f" (arch {r.arch}, {plural(sc.ncpus, 'CPU')})\n")
         idles = ", ".join(f"idle{i}" for i in range(sc.ncpus))
         w(f"  boot: {idles} on @init_mm (users {k_boot_users(r)}, count {k_boot_count(r)})\n")
@@ -114,27 +117,27 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
                 blocks_started = True
                 w(c(_BOLD, f"  {INTERLEAVING_NOTE}") + "\n")
             where = f"cpu{st.cpu}: " if st.cpu is not None else ""
-            text = statement_text(lines, st.stmt)
+            text = P(statement_text(lines, st.stmt))
             w(f"{st.stmt.line:5d}  {where}{text}{status_mark(st, c)}\n")
             for ev in st.events:
-                w(c(_DIM, "         " + format_event(ev)) + "\n")
+                w(c(_DIM, "         " + P(format_event(ev))) + "\n")
             if st.hw is not None:
                 hw = hardware_text(st.hw)
                 if hw != last_hw:     # the hardware line only when it changed
                     w(c(_DIM, "         hw: " + hw) + "\n")
                     last_hw = hw
             if st.status in (REFUSED, VIOLATION, EXPECTED) and st.message:
-                w(f"         {st.message}\n")
+                w(f"         {P(st.message)}\n")
     for d in r.diagnostics:
         w(d.render(color) + "\n")
     if r.final is not None and not quiet:
         q, held, detail = r.final
-        note = "" if held else f": {detail}"
+        note = "" if held else f": {P(detail)}"
         scope = "in this interleaving (mmscn explore checks them all)"
         w(f"  final {q}: {'holds' if held else 'does not hold'} {scope}{note}\n")
     if not quiet or r.failed or not r.passed:
         # quiet: no title line above, so say which file (`expect fail` may have no located failure)
-        w((f"{sc.path}: " if quiet else "") + summary_line(r) + "\n")
+        w((f"{P(sc.path)}: " if quiet else "") + summary_line(r) + "\n")
         if not quiet:
             w("  " + cost_line(r.cost) + "\n")
 

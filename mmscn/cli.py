@@ -4,7 +4,10 @@ Exit status (every command): 0 everything held, 1 an assertion, an invariant,
 a `final` condition or an expectation failed or a statement was refused,
 2 a file could not be read or parsed, or the command line was wrong,
 70 (EX_SOFTWARE) an internal error of mmscn: a one-line message instead of a
-traceback (MMSCN_DEBUG=1 shows the traceback).
+traceback (MMSCN_DEBUG=1 shows the traceback).  When standard output is a pipe
+that closes early (`mmscn test DIR | head`): the command's own status if it had
+finished, else 141 (128 + SIGPIPE, as a shell reports a command the pipe
+killed); never 0 for a failure.
 """
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ import os
 import sys
 
 from mmscn import __version__
-from mmscn.dsl.diagnostics import plural, read_error
+from mmscn.dsl.diagnostics import plural, printable, read_error
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERNAL = 70      # EX_SOFTWARE (sysexits.h): a bug in mmscn itself
+EXIT_PIPE = 141         # 128 + SIGPIPE: the reader of standard output left before the command finished
 
 # Commands defined in other modules: name -> module with add_parser(sub) and run(args).
 EXTRA_COMMANDS = {
@@ -67,9 +71,9 @@ def load(path: str, err, color: bool):
         for d in e.diagnostics:
             err.write(d.render(color) + "\n")
         n = len(e.diagnostics)
-        err.write(f"{path}: {plural(n, 'error')}\n")
+        err.write(f"{printable(path)}: {plural(n, 'error')}\n")
     except OSError as e:
-        err.write(f"mmscn: {path}: {read_error(e)}\n")
+        err.write(f"mmscn: {printable(path)}: {read_error(e)}\n")
     return None
 
 
@@ -83,7 +87,7 @@ def cmd_check(args) -> int:
         elif not args.quiet:
             sc = loaded[0]
             n = len(sc.stmts) + sum(len(b.stmts) for b in sc.blocks)
-            print(f"{path}: ok ({n} statements, arch {sc.arch}, {plural(sc.ncpus, 'CPU')})")
+            print(f"{printable(path)}: ok ({n} statements, arch {sc.arch}, {plural(sc.ncpus, 'CPU')})")
     return status
 
 
@@ -104,7 +108,7 @@ def cmd_run(args) -> int:
         try:
             runner = Runner(sc, lines, args.arch, trace=not args.quiet or args.json)
         except UnknownPolicy as e:
-            sys.stderr.write(f"mmscn: {e}\n")
+            sys.stderr.write(f"mmscn: {printable(str(e))}\n")
             status = max(status, EXIT_BAD_INPUT)
             continue
         result = runner.run()
@@ -128,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 everything held; 1 an assertion, invariant, expectation or final "
                "condition failed, or a statement was refused; 2 a file could not be read or parsed, "
                "or the command line was wrong; 70 an internal error of mmscn (a bug: please report it "
-               "with the scenario; MMSCN_DEBUG=1 shows the traceback).")
+               "with the scenario; MMSCN_DEBUG=1 shows the traceback). When standard output is a pipe "
+               "that closes early (mmscn test DIR | head): the command's own status if it had finished, "
+               "else 141 (128 + SIGPIPE); never 0 for a failure.")
     p.add_argument("--version", action="version", version=f"mmscn {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -174,23 +180,36 @@ def main(argv=None) -> int:
     # the command's own usage says what `mmscn explore` actually takes.
     args, surplus = parser.parse_known_args(argv)
     if surplus:
-        getattr(args, "subparser", parser).error("unrecognized arguments: " + " ".join(surplus))
+        getattr(args, "subparser", parser).error("unrecognized arguments: " + printable(" ".join(surplus)))
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    status = None
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()      # here, not at exit: a closed pipe is handled below
+        return status
     except KeyboardInterrupt:
         sys.stderr.write("mmscn: interrupted\n")
         return 130
     except BrokenPipeError:
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return EXIT_OK
+        _discard_stdout()
+        # finished: what it found stands (a failure must not become 0); cut short: 141
+        return EXIT_PIPE if status is None else status
     except Exception as e:   # last resort: a bug of ours must not greet the user with a traceback
         if os.environ.get("MMSCN_DEBUG"):
             raise
-        sys.stderr.write(f"mmscn: internal error: {type(e).__name__}: {e}; please report it with the scenario\n")
+        sys.stderr.write(f"mmscn: internal error: {type(e).__name__}: {printable(str(e))}; "
+                         f"please report it with the scenario\n")
         return EXIT_INTERNAL
+
+
+def _discard_stdout() -> None:
+    """Standard output's reader is gone: what is still buffered goes to /dev/null, so
+    Python's flush at exit does not fail again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError):
+        pass

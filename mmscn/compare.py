@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
-from mmscn.dsl.diagnostics import plural
+from mmscn.dsl.diagnostics import plural, printable
 
 
 def add_arguments(p) -> None:
@@ -78,7 +78,7 @@ def run(args) -> int:
         arches = [a.strip() for a in args.arch.split(",") if a.strip()]
         bad = [a for a in arches if a not in known]
         if bad or not arches:
-            sys.stderr.write(f"mmscn compare: {policies.unknown(*bad)}\n")
+            sys.stderr.write(f"mmscn compare: {printable(policies.unknown(*bad))}\n")
             return EXIT_BAD_INPUT
     else:       # today's kernel and the 1999 one first, then the architectures
         arches = sorted(known, key=lambda a: (a not in ("generic", "linux-2.3"), a))
@@ -89,13 +89,13 @@ def run(args) -> int:
     try:
         cols = compare(sc, text.split("\n"), arches)
     except policies.UnknownPolicy as e:     # an entry point that does not load a Policy
-        sys.stderr.write(f"mmscn compare: {e}\n")
+        sys.stderr.write(f"mmscn compare: {printable(str(e))}\n")
         return EXIT_BAD_INPUT
     if args.json:
         json.dump({"file": args.file, "title": sc.name, "policies": cols}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         title = f"{args.file}: {sc.title}" if sc.title else args.file
-        sys.stdout.write(f"{title} ({plural(sc.ncpus, 'CPU')}; the file says arch {sc.arch})\n")
-        sys.stdout.write(table(cols))
+        sys.stdout.write(printable(f"{title} ({plural(sc.ncpus, 'CPU')}; the file says arch {sc.arch})") + "\n")
+        sys.stdout.write(printable(table(cols), lines=True))
     return EXIT_OK

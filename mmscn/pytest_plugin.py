@@ -54,13 +54,14 @@ class ScenarioItem(pytest.Item):
         return str(self.path) if rel.startswith(os.pardir) else rel
 
     def runtest(self) -> None:
+        from mmscn.dsl.diagnostics import printable
         from mmscn.suite import FAIL, SKIP, golden_path, judge
         path = self._display_path()
         golden = golden_path(path) if self.config.getini("mmscn_goldens") else None
         out = judge(path, golden, explore=self.config.getini("mmscn_explore"))
         if out.status == SKIP:
             # reported at the scenario, not at this line (the same as a skip marker)
-            raise pytest.skip.Exception(out.reason, _use_item_location=True)
+            raise pytest.skip.Exception(printable(out.reason), _use_item_location=True)
         if out.status == FAIL:
             parts = [out.headline()]   # pytest's short summary shows this line
             if out.trace:
@@ -68,7 +69,7 @@ class ScenarioItem(pytest.Item):
             parts += [f"also: {n}" for n in out.notes]
             if out.diff:
                 parts.append(out.diff)
-            raise ScenarioFailed("\n".join(parts))
+            raise ScenarioFailed(printable("\n".join(parts), lines=True))    # for a terminal
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ScenarioFailed):

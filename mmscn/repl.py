@@ -54,7 +54,8 @@ def run(args) -> int:
     from mmscn.cli import EXIT_BAD_INPUT, use_color
     from mmscn.interpreter import policies
     if args.arch is not None and args.arch not in policies.names():
-        sys.stderr.write(f"mmscn: {policies.unknown(args.arch)}\n")
+        from mmscn.dsl.diagnostics import printable
+        sys.stderr.write(f"mmscn: {printable(policies.unknown(args.arch))}\n")
         return EXIT_BAD_INPUT
     from mmscn.interactive import Session, interact, read_lines
     interactive = sys.stdin.isatty() and sys.stdout.isatty()

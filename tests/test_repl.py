@@ -3,6 +3,7 @@ and through a subprocess with piped standard input."""
 import io
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -384,7 +385,12 @@ def test_completion_statement_words_come_from_the_grammar():
 def test_completion_names_of_the_session():
     s, _ = session("cpus 2", "spawn Alpha", "spawn kthread kw", "spawn thread T of Alpha",
                    "schedule cpu1 T", "exit T")
-    assert words_of(s, "schedule ") == ["cpu0", "cpu1", "idle0", "idle1", "Alpha", "kw", "idle"]
+    # outside a per-CPU block `schedule` takes a CPU first (`schedule cpu0 A`); in one the CPU is the block's
+    assert words_of(s, "schedule ") == ["cpu0", "cpu1"]
+    assert words_of(s, "cpu1 {\n  schedule ") == ["cpu1", "idle1", "Alpha", "kw", "idle"]
+    assert words_of(s, "cpu0 { exit Alpha; schedule ") == ["cpu0", "idle0", "Alpha", "kw", "idle"]
+    assert words_of(s, "cpu0 {\n  assert @Alpha.cpumask == {cpu0}\n  unlazy ") == ["cpu0"]
+    assert words_of(s, "cpu0 { schedule idle0 }; schedule ") == ["cpu0", "cpu1"]     # the block is closed
     assert words_of(s, "schedule cpu1 Al") == ["Alpha"]
     assert words_of(s, "schedule cpu1 ") == ["idle1", "Alpha", "kw", "idle"]   # not idle0: cpu0's own
     assert words_of(s, "exit ") == ["idle0", "idle1", "Alpha", "kw"]      # T has exited
@@ -411,6 +417,18 @@ def test_completion_fields_after_a_dot():
     assert words_of(s, "assert cost.") == [f"cost.{f}" for f in word_classes()["COST_FIELD"]]
     x86, _ = session("arch x86", "spawn A")
     assert "@A.cpumask" in words_of(x86, "assert @A.")
+
+
+def test_completion_describes_fields_in_the_words_of_the_language():
+    # the resolver's type names (task_state, cpuset, int, ...) are not words a user can type or look up
+    s, _ = session("arch x86", "spawn A")
+    internal = {t for t in FIELD_TYPES.values() if t not in ("task", "mm", "cpu")}
+    metas = dict(m for b in ("assert A.", "assert @A.", "assert cpu0.") for m in s.completions(b))
+    for word, meta in metas.items():
+        assert not internal & set(re.findall(r"\w+", meta)), (word, meta)
+    assert metas["A.state"] == "task field: running | runnable | dead"
+    assert metas["@A.cpumask"] == "mm field: a set of CPUs like {cpu0, cpu1}"
+    assert metas["@A.users"] == "mm field: a number"
 
 
 def test_completion_conditions():
