@@ -466,10 +466,10 @@ class Session:
         """Run a scenario file into the session: "ok", "failed" (it ran and something failed),
         or "bad" (it could not be read, parsed or fitted to the session; nothing ran)."""
         from mmscn.dsl.diagnostics import Diagnostic
+        from mmscn.dsl.files import read_source
         from mmscn.dsl.parser import ParseFailed, decode_source, parse_items
         from mmscn.dsl.resolve import resolve_more
         from mmscn.interpreter import policies
-        from mmscn.dsl.files import read_source
         try:
             data = read_source(path)
         except OSError as e:
