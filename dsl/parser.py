@@ -23,6 +23,16 @@ MAX_INT = 2**64 - 1
 MAX_NESTING = 200
 
 
+def bounded_int(digits: str, most: int = MAX_INT) -> int:
+    """The number a run of digits spells, or ``most + 1`` for anything larger.
+
+    Decided by length before converting: Python refuses to convert more than
+    4,300 digits, so a huge number must fail the range check without int().
+    """
+    d = digits.lstrip("0") or "0"
+    return int(d) if len(d) <= len(str(most)) and int(d) <= most else most + 1
+
+
 class ParseFailed(Exception):
     """The text has syntax errors; ``diagnostics`` says where and why."""
 
@@ -169,7 +179,7 @@ class _Build(Transformer):
         return A.Value("none", None, c[0].line, c[0].column)
 
     def int_(self, c):
-        return A.Value("int", int(c[0]), c[0].line, c[0].column)
+        return A.Value("int", bounded_int(c[0]), c[0].line, c[0].column)
 
     def bool_(self, c):
         return A.Value("bool", c[0] == "true", c[0].line, c[0].column)

@@ -16,7 +16,7 @@ from mmscn.grammar import keywords
 
 from . import ast as A
 from .diagnostics import Diagnostic, did_you_mean, plural, short as _short
-from .parser import MAX_INT, MAX_NESTING, ParseFailed, decode_source, parse_items
+from .parser import MAX_INT, MAX_NESTING, ParseFailed, bounded_int, decode_source, parse_items
 
 MAX_CPUS = 1024
 INIT_MM = "@init_mm"
@@ -103,7 +103,7 @@ class _Resolver:
                     if self.arches is not None and value not in self.arches:
                         self.err(ref, f"unknown architecture `{value}`; known: {', '.join(sorted(self.arches))}")
                 elif kind == "cpus":
-                    n = int(value)
+                    n = bounded_int(value, MAX_CPUS)
                     sc.ncpus_ref = ref
                     if n < 1 or n > MAX_CPUS:
                         self.err(ref, f"`cpus` must be 1 to {MAX_CPUS}, not {_short(value)}")
@@ -170,9 +170,15 @@ class _Resolver:
 
     # ---- names
     def cpu(self, ref: A.Ref, sc) -> Optional[int]:
-        n = int(ref.text[3:])
+        digits = ref.text[3:]
+        if digits[0] == "0" and len(digits) > 1:
+            # one spelling per CPU: blocks and statements compare CPU names as written
+            self.err(ref, f"`{_short(ref.text)}` has a leading zero; CPUs are cpu0, cpu1, ..., "
+                          f"so write `{_short('cpu' + digits.lstrip('0'))}`")
+            return None
+        n = bounded_int(digits, MAX_CPUS)
         if n >= sc.ncpus:
-            self.err(ref, f"{ref.text} does not exist: the scenario has {plural(sc.ncpus, 'CPU')} "
+            self.err(ref, f"{_short(ref.text)} does not exist: the scenario has {plural(sc.ncpus, 'CPU')} "
                           f"(cpu0 to cpu{sc.ncpus - 1}); "
                           f"raise `cpus` in the header")
             return None

@@ -247,6 +247,29 @@ def test_numbers_beyond_64_bits(mmscn_cmd, tmp_path):
     assert ok.returncode == 0
 
 
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_numbers_beyond_pythons_digit_limit(mmscn_cmd, tmp_path, command):
+    """More than 4,300 digits: Python refuses to convert them, so the range check must not need to."""
+    huge = "1" + "0" * 5000
+    zeros = "0" * 5000 + "1"      # leading zeros: a small number after all
+    for text, want in (
+            (f"cpus {huge}\n", (1, 6, f"`cpus` must be 1 to 1024, not {huge[:37]}...")),
+            (f"schedule cpu{huge} idle\n", (1, 10, f"cpu{huge[:34]}... does not exist: the scenario has 1 CPU "
+                                                  f"(cpu0 to cpu0); raise `cpus` in the header")),
+            (f"assert @init_mm.users == {huge}\n", (1, 26, "this number does not fit in 64 bits")),
+            (f"cpus 2\nschedule cpu{zeros} idle\n",
+             (2, 10, f"`cpu{zeros[:34]}...` has a leading zero; CPUs are cpu0, cpu1, ..., so write `cpu1`")),
+            # a long file takes the shape path (dsl/shapes.py), which builds numbers itself
+            ("assert @init_mm.users == 2\n" * 400 + f"assert @init_mm.users == {huge}\n",
+             (401, 26, "this number does not fit in 64 bits"))):
+        p = check_bytes(mmscn_cmd, tmp_path, text.encode(), command=command)
+        assert p.returncode == 2, (text[:60], p.stderr[-300:])
+        assert first_head(p.stderr) == want
+    ok = check_bytes(mmscn_cmd, tmp_path, f"cpus {'0' * 5000}2\nschedule cpu1 idle\n"
+                                          f"assert @init_mm.users == {'0' * 5000}2\n".encode(), command="run")
+    assert ok.returncode == 0, ok.stdout[-300:]
+
+
 def test_nul_byte(mmscn_cmd, tmp_path):
     p = check_bytes(mmscn_cmd, tmp_path, b"spawn A\nsched\x00ule cpu0 A\n")
     assert p.returncode == 2
