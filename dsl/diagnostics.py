@@ -44,6 +44,22 @@ class Diagnostic:
                 "severity": self.severity, "message": self.message}
 
 
+def source_lines(text: str) -> list:
+    """The lines of a scenario as the lexer counts them: only a newline ends one.
+
+    (str.splitlines() also ends a line at a form feed, a vertical tab, \\x1c-\\x1e,
+    \\x85, U+2028 and U+2029, and would show the wrong line under a message.)
+    """
+    return text.split("\n")
+
+
+def locate(text: str, offset: int) -> tuple:
+    """(line, column, source line) of the character at ``offset``, 1-based."""
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return text.count("\n", 0, offset) + 1, offset - start + 1, text[start:end if end >= 0 else len(text)]
+
+
 def printable(text: str) -> str:
     """Show control characters and odd bytes visibly, never raw."""
     out = []

@@ -16,7 +16,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from mmscn.grammar import GRAMMAR_FILE, statement_words, word_classes
 from . import ast as A
-from .diagnostics import Diagnostic, close_match, short as _short
+from .diagnostics import Diagnostic, close_match, locate, short as _short, source_lines
 
 MAX_ERRORS = 20
 MAX_INT = 2**64 - 1
@@ -188,17 +188,14 @@ class _Build(Transformer):
         return A.Value("word", str(c[0]), c[0].line, c[0].column)
 
     def cpuset(self, c):
-        cpus = tuple(_ref(t) for t in c if t is not None)
-        return ("cpuset", cpus)
+        cpus = tuple(_ref(t) for t in c if t is not None and t.type == "CPU")
+        return A.Value("cpuset", cpus, c[0].line, c[0].column)
 
 
 def _value_of(v):
     """Values share callbacks with subjects (cpu_ref, mm_ref, task_ref)."""
     if isinstance(v, tuple):
         kind, payload = v
-        if kind == "cpuset":
-            line, col = (payload[0].line, payload[0].col) if payload else (0, 0)
-            return A.Value("cpuset", payload, line, col)
         if kind == "task" and payload.text in _VALUE_WORDS:
             # The lexer prefers NAME to the word terminals (BOOL, STATE_WORD,
             # KIND_WORD are regex alternations, so Lark cannot retype them as
@@ -398,7 +395,7 @@ def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool = True) -
 def _open_braces(text: str, line: int, col: int) -> list:
     """(line, col) of every `{` still open at (line, col), outside comments and strings."""
     stack = []
-    for ln, s in enumerate(text.split("\n")[:line], 1):
+    for ln, s in enumerate(source_lines(text)[:line], 1):
         if ln == line:
             s = s[:max(0, col - 1)]
         s = re.sub(r'"[^"]*"?', lambda m: " " * len(m.group()), s.split("#", 1)[0])
@@ -417,35 +414,35 @@ def decode_source(data: bytes, path: str) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             data = data.decode("utf-16").encode("utf-8")
-        except UnicodeDecodeError:
-            raise ParseFailed([Diagnostic(path, 1, 1, "the file starts like UTF-16 but does not decode; save it as UTF-8")])
+        except UnicodeDecodeError as exc:
+            whole = data.decode("utf-16", "replace")
+            raise ParseFailed([_at(path, whole, len(data[:exc.start].decode("utf-16", "replace")),
+                                   "the file starts like UTF-16 but does not decode; save it as UTF-8")])
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        start = data.rfind(b"\n", 0, exc.start) + 1
-        col = len(data[start:exc.start].decode("utf-8", "replace")) + 1   # characters, not bytes
-        src = data.split(b"\n")[line - 1].decode("utf-8", "replace")
-        raise ParseFailed([Diagnostic(
-            path, line, col,
-            f"this is not UTF-8 text (byte 0x{data[exc.start]:02x}); is it a binary file?",
-            source_line=src)])
+        text = data.decode("utf-8", "replace")
+        # the column counts characters, not bytes
+        raise ParseFailed([_at(path, text, len(data[:exc.start].decode("utf-8", "replace")),
+                               f"this is not UTF-8 text (byte 0x{data[exc.start]:02x}); is it a binary file?")])
     if "\r" in text and "\n" not in text:
         text = text.replace("\r", "\n")   # classic Mac line ends: same columns, one line per line
     nul = text.find("\x00")
+    if nul < 0:
+        return text
     head = data[:200]
-    if nul >= 0 and len(head) >= 2 and (head[0::2].count(0) > len(head) // 4 or head[1::2].count(0) > len(head) // 4):
+    if len(head) >= 2 and (head[0::2].count(0) > len(head) // 4 or head[1::2].count(0) > len(head) // 4):
         # ASCII saved as UTF-16 without a byte-order mark: every other byte is NUL
-        raise ParseFailed([Diagnostic(path, 1, 1, "this looks like UTF-16 text without a byte-order mark; "
-                                                  "save it as UTF-8")])
-    if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
-        col = nul - (text.rfind("\n", 0, nul) + 1) + 1
-        raise ParseFailed([Diagnostic(path, line, col, "NUL byte in the file; is it a binary file?",
-                                      source_line=text.splitlines()[line - 1])])
-    return text
+        raise ParseFailed([_at(path, text, nul, "this looks like UTF-16 text without a byte-order mark; "
+                                                "save it as UTF-8")])
+    raise ParseFailed([_at(path, text, nul, "NUL byte in the file; is it a binary file?")])
+
+
+def _at(path: str, text: str, offset: int, message: str) -> Diagnostic:
+    line, col, src = locate(text, offset)
+    return Diagnostic(path, line, col, message, source_line=src)
 
 
 def parse_items(text: str, path: str = "<input>"):
@@ -459,7 +456,7 @@ def parse_items(text: str, path: str = "<input>"):
         items = _parse_by_shapes(work)
         if items is not None:
             return items
-    lines = text.split("\n")
+    lines = source_lines(text)
     errors: list = []
     blanked: set = set()      # lines blanked once, their braces kept
     stripped: set = set()     # lines blanked with their braces too
@@ -477,7 +474,7 @@ def parse_items(text: str, path: str = "<input>"):
             col = e.column if isinstance(e.column, int) and e.column > 0 else len(line_text) + 1
             if tok is not None and tok.type == "_SEP" and tok.startswith("\n"):
                 col = len(line_text.rstrip("\r")) + 1
-            wl = work.split("\n")
+            wl = source_lines(work)
             if not 0 < line <= len(wl) or line in stripped:
                 break
             if line in blanked or (tok is not None and tok.type == "RBRACE" and dropped_opens > 0):

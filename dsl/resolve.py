@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 from mmscn.grammar import keywords
 
 from . import ast as A
-from .diagnostics import Diagnostic, did_you_mean, plural, short as _short
+from .diagnostics import Diagnostic, did_you_mean, plural, short as _short, source_lines
 from .parser import MAX_INT, MAX_NESTING, ParseFailed, bounded_int, decode_source, parse_items
 
 MAX_CPUS = 1024
@@ -373,7 +373,7 @@ def header_word(kind: str) -> str:
 def load(text: str, path: str = "<input>", arches: Optional[Iterable[str]] = None) -> A.Scenario:
     """Parse and resolve scenario text; raise ParseFailed with every diagnostic."""
     items = parse_items(text, path)
-    r = _Resolver(path, text.split("\n"), arches)
+    r = _Resolver(path, source_lines(text), arches)
     sc = r.build(items)
     if r.errors:
         r.errors.sort(key=lambda d: (d.line, d.col))

@@ -25,6 +25,7 @@ import re
 from mmscn.grammar import keywords, statement_words
 
 from . import ast as A
+from .diagnostics import source_lines
 from .parser import bounded_int
 
 _HEADER = {"scenario", "arch", "cpus", "final"}
@@ -98,7 +99,7 @@ class ShapeParser:
         cache = self.cache
         first = self.first
         out = []
-        lines = text.split("\n")
+        lines = source_lines(text)
         depth = 0
         strip_re = _STRIP
         for n, line in enumerate(lines):

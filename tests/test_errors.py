@@ -279,6 +279,16 @@ def test_nul_byte(mmscn_cmd, tmp_path):
         "      |      ^"]
 
 
+def test_nul_byte_after_a_form_feed(mmscn_cmd, tmp_path):
+    """Only a newline ends a line: the line shown is the one the line number counts."""
+    p = check_bytes(mmscn_cmd, tmp_path, b"spawn A\f\x0b\x1c\nsched\x00ule cpu0 A\n")
+    assert p.returncode == 2
+    assert p.stderr.splitlines()[:3] == [
+        "gen.mmscn:2:6: error: NUL byte in the file; is it a binary file?",
+        "    2 | sched?ule cpu0 A",
+        "      |      ^"]
+
+
 def test_binary_junk(mmscn_cmd, tmp_path):
     p = check_bytes(mmscn_cmd, tmp_path, bytes(range(256)) * 4)
     assert p.returncode == 2
@@ -311,17 +321,24 @@ def test_utf16_with_bom_is_read(mmscn_cmd, tmp_path, encoding):
         "      |      ^"]
 
 
-@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
-def test_utf16_without_bom(mmscn_cmd, tmp_path, codec):
+@pytest.mark.parametrize("codec,shown,caret", [("utf-16-le", "s?p?a?w?n? ?A?", " ^"),
+                                               ("utf-16-be", "?s?p?a?w?n? ?A?", "^")])
+def test_utf16_without_bom(mmscn_cmd, tmp_path, codec, shown, caret):
+    """Located at the first NUL, with the line shown."""
     p = check_bytes(mmscn_cmd, tmp_path, "spawn A\nschedule cpu0 A\n".encode(codec))
     assert p.returncode == 2
-    assert first_head(p.stderr) == (1, 1, "this looks like UTF-16 text without a byte-order mark; save it as UTF-8")
+    assert p.stderr.splitlines()[:3] == [
+        f"gen.mmscn:1:{len(caret)}: error: this looks like UTF-16 text without a byte-order mark; save it as UTF-8",
+        f"    1 | {shown}",
+        f"      | {caret}"]
 
 
 def test_utf16_bom_that_does_not_decode(mmscn_cmd, tmp_path):
-    p = check_bytes(mmscn_cmd, tmp_path, b"\xff\xfes\x00p\x00\x00\xd8")   # a lone surrogate
+    text = "spawn A\nexit \ud800A\n"    # a lone surrogate on line 2
+    p = check_bytes(mmscn_cmd, tmp_path, b"\xff\xfe" + text.encode("utf-16-le", "surrogatepass"))
     assert p.returncode == 2
-    assert first_head(p.stderr)[2] == "the file starts like UTF-16 but does not decode; save it as UTF-8"
+    assert first_head(p.stderr) == (2, 6, "the file starts like UTF-16 but does not decode; save it as UTF-8")
+    assert p.stderr.splitlines()[1:3] == ["    2 | exit \ufffdA", "      |      ^"]
 
 
 def test_utf8_bom_is_skipped(mmscn_cmd, tmp_path):
