@@ -222,8 +222,42 @@ def lark_parser() -> Lark:
     if _parser is None:
         _parser = Lark(GRAMMAR_FILE.read_text(encoding="utf-8"), parser="lalr",
                        lexer="contextual", transformer=_Build(), maybe_placeholders=True,
-                       cache=True)
+                       cache=cache_file() or False)
     return _parser
+
+
+def cache_file() -> Optional[str]:
+    """The file Lark keeps the parse tables in, or None to build them each time.
+
+    Lark unpickles that file at start-up, so it must be one nobody else can
+    have written (Lark's own ``cache=True`` uses $TMPDIR under a predictable
+    name): it lives in the user's cache folder, which must be a directory
+    owned by this user that no one else may write (made 0700), and must be a
+    regular file owned by this user, not a symlink.  Building instead costs
+    about 50 ms.  The name carries a digest of this module, which holds the
+    Lark options (Lark's own check covers the grammar and the versions only).
+    """
+    import hashlib
+    import os
+    import stat
+    from platformdirs import user_cache_dir
+    try:
+        uid = os.getuid()
+        folder = user_cache_dir("mmscn")
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        st = os.lstat(folder)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o022:
+            return None
+        with open(__file__, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()[:16]
+        path = os.path.join(folder, f"grammar-{digest}.lark")
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return path       # Lark writes it
+        return path if stat.S_ISREG(st.st_mode) and st.st_uid == uid else None
+    except (OSError, AttributeError):    # no home folder, or no os.getuid (not POSIX)
+        return None
 
 
 # ---- error messages in the language's words -------------------------------

@@ -441,3 +441,80 @@ def test_no_exception_escapes_whatever_the_input():
         assert_readable(out.getvalue())
         json.dumps(run_json(r, lines))
     prop()
+
+
+# ---- hostile surroundings: the parse tables Lark caches on disk -----------------------------
+
+PLANT = """
+import os, pickle, sys
+class Plant:
+    def __reduce__(self):
+        return (os.mkdir, (sys.argv[1],))
+with open(sys.argv[2], "wb") as f:
+    f.write(b"0" * 64 + b"\\n")
+    pickle.dump(Plant(), f)
+"""
+
+
+def test_a_pickle_planted_in_tmpdir_is_never_loaded(mmscn_cmd, tmp_path):
+    """Another user of a shared /tmp cannot run code as whoever runs mmscn next.
+
+    Lark's ``cache=True`` (what mmscn used) names its file in $TMPDIR after the
+    user, a digest of the grammar and options, and the Python version, all
+    predictable: plant a pickle under exactly that name, and every other
+    .lark_cache_* name, and check mmscn neither unpickles nor opens any of them.
+    """
+    import sys
+    from lark import Lark
+    from mmscn.grammar import GRAMMAR_FILE
+    tmpdir, cache_home = tmp_path / "tmp", tmp_path / "cache"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir), XDG_CACHE_HOME=str(cache_home), NO_COLOR="1")
+    # the name the old mmscn read: Lark's own choice for the options it passed (transformer aside)
+    subprocess.run([sys.executable, "-c", "import sys; from lark import Lark; Lark(open(sys.argv[1]).read(), "
+                    "parser='lalr', lexer='contextual', maybe_placeholders=True, cache=True)",
+                    str(GRAMMAR_FILE)], env=env, check=True)
+    planted = sorted(tmpdir.glob(".lark_cache_*"))
+    assert planted, "Lark no longer caches in $TMPDIR under this name: update the test"
+    marker = tmp_path / "ran"
+    for f in planted:
+        subprocess.run([sys.executable, "-c", PLANT, str(marker), str(f)], check=True)
+    scenario = tmp_path / "s.mmscn"
+    scenario.write_text("spawn A\nschedule cpu0 A\n")
+    # an audit hook lists every file the run opens
+    hook = ("import sys; opened = []; sys.addaudithook(lambda e, a: opened.append(str(a[0])) if e == 'open' else None)\n"
+            "from mmscn.cli import main\n"
+            "try:\n    main(['check', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+            "sys.stdout.write(''.join(o + '\\n' for o in opened if o.startswith(sys.argv[2])))\n")
+    for _ in range(2):      # the first run writes the user's cache, the second reads it
+        p = subprocess.run([sys.executable, "-c", hook, str(scenario), str(tmpdir)], env=env,
+                           capture_output=True, text=True)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+        assert not marker.exists(), "mmscn unpickled a file planted in $TMPDIR"
+        assert p.stdout.splitlines()[0].endswith("ok (2 statements, arch generic, 1 CPU)")
+        assert p.stdout.splitlines()[1:] == [], "mmscn opened files in $TMPDIR"
+    assert sorted(tmpdir.iterdir()) == planted
+    cached = list((cache_home / "mmscn").iterdir())
+    assert len(cached) == 1 and (cache_home / "mmscn").stat().st_mode & 0o777 == 0o700
+
+
+def test_the_grammar_cache_is_used_only_when_only_its_user_can_write_it(tmp_path, monkeypatch):
+    from mmscn.dsl.parser import cache_file
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = tmp_path / "mmscn"
+    path = cache_file()
+    assert path is not None and os.path.dirname(path) == str(folder)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    folder.chmod(0o777)                     # anyone may write the folder: no cache
+    assert cache_file() is None
+    folder.chmod(0o700)
+    os.symlink(tmp_path / "elsewhere", path)   # a symlink where the file goes: no cache
+    assert cache_file() is None
+    os.unlink(path)
+    os.mkdir(path)                          # not a regular file
+    assert cache_file() is None
+    os.rmdir(path)
+    folder.rmdir()
+    os.symlink(tmp_path / "other", folder)  # the folder itself a symlink: no cache
+    (tmp_path / "other").mkdir(mode=0o700)
+    assert cache_file() is None
