@@ -12,6 +12,7 @@ import re
 from typing import Optional
 
 from lark import Lark, Token, Transformer
+from lark.lexer import PatternRE
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from mmscn.grammar import GRAMMAR_FILE, statement_words, word_classes
@@ -196,21 +197,8 @@ def _value_of(v):
     """Values share callbacks with subjects (cpu_ref, mm_ref, task_ref)."""
     if isinstance(v, tuple):
         kind, payload = v
-        if kind == "task" and payload.text in _VALUE_WORDS:
-            # The lexer prefers NAME to the word terminals (BOOL, STATE_WORD,
-            # KIND_WORD are regex alternations, so Lark cannot retype them as
-            # it does single-string keywords): `A.state == dead` arrives as a
-            # task name.  The words are reserved, so give them their meaning.
-            word = payload.text
-            if word in _BOOL_WORDS:
-                return A.Value("bool", word == "true", payload.line, payload.col)
-            return A.Value("word", word, payload.line, payload.col)
         return A.Value(kind, payload.text, payload.line, payload.col)
     return v
-
-
-_BOOL_WORDS = frozenset(word_classes()["BOOL"])
-_VALUE_WORDS = _BOOL_WORDS | frozenset(word_classes()["STATE_WORD"]) | frozenset(word_classes()["KIND_WORD"])
 
 
 _parser: Optional[Lark] = None
@@ -222,8 +210,37 @@ def lark_parser() -> Lark:
     if _parser is None:
         _parser = Lark(GRAMMAR_FILE.read_text(encoding="utf-8"), parser="lalr",
                        lexer="contextual", transformer=_Build(), maybe_placeholders=True,
-                       cache=cache_file() or False)
+                       edit_terminals=_whole_words, cache=cache_file() or False)
     return _parser
+
+
+# What ends a word: a keyword matches only when this follows it.
+WORD_END = "(?![A-Za-z0-9_])"
+_WORD_ALTERNATIVES = re.compile(r"\(\?:[a-z_]+(?:\|[a-z_]+)*\)")
+
+
+def _whole_words(t) -> None:
+    """Make every keyword terminal of the grammar match whole words only.
+
+    A string terminal like "spawn" matches the start of `spawnB`; Lark retypes
+    a NAME that equals a keyword only where a NAME may stand, so at the start
+    of a statement `spawnB` ran as `spawn B`.  Bounded, `spawnB` is one word
+    that no statement begins with.  The bounded keywords outrank NAME, as the
+    retyping did, so `schedule cpu0 idle` and `A.state == dead` read the word.
+    """
+    p = t.pattern
+    if p.type == "str" and re.fullmatch(r"[a-z_]+", p.value) or \
+            p.type == "re" and _WORD_ALTERNATIVES.fullmatch(p.value):
+        t.pattern = PatternRE(p.value + WORD_END, p.flags)
+        t.priority = 1
+
+
+def keyword_of(pattern) -> Optional[str]:
+    """The one word a keyword terminal matches (`of` for OF), or None."""
+    body = pattern.value.removesuffix(WORD_END)
+    if pattern.type == "str" or body != pattern.value and re.fullmatch(r"[a-z_]+", body):
+        return body
+    return None
 
 
 def cache_file() -> Optional[str]:
@@ -316,8 +333,8 @@ def _describe_expected(names, source, before: str) -> str:
             ws = words[n]
             add(" or ".join(f"`{w}`" for w in ws) if len(ws) <= 3 else "one of " + ", ".join(ws))
         elif n in terms:
-            pat = terms[n].pattern
-            add(f"`{pat.value}`" if pat.type == "str" else n.lower())
+            word = keyword_of(terms[n].pattern)
+            add(f"`{word}`" if word is not None else n.lower())
         else:
             add(n.lower())
     if len(phrases) > 1:
