@@ -95,8 +95,13 @@ def caret_lines(src: str, line: int, col: int, color: bool = False) -> list:
 def close_match(word: str, candidates) -> Optional[str]:
     """The one candidate close to a misspelt ``word``, for a "did you mean" hint."""
     import difflib    # only on the error path
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
-    return close[0] if close else None
+    candidates = list(candidates)
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
+    if close:
+        return close[0]
+    # two neighbours swapped: difflib scores that low in a short word (`x68` for x86)
+    swaps = {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)} - {word}
+    return next((c for c in candidates if c in swaps), None) if len(word) >= 3 else None
 
 
 def did_you_mean(word: str, candidates) -> str:

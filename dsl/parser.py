@@ -17,7 +17,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from mmscn.grammar import GRAMMAR_FILE, statement_words, word_classes
 from . import ast as A
-from .diagnostics import Diagnostic, close_match, locate, short as _short, source_lines
+from .diagnostics import Diagnostic, close_match, did_you_mean, locate, short as _short, source_lines
+from .spellings import field_hint, statement_hint
 
 MAX_ERRORS = 20
 MAX_INT = 2**64 - 1
@@ -430,17 +431,28 @@ def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool = True) -
     if word and not before and "SPAWN" in expected:
         if line_text[e.column - 1 + word.end():].startswith("."):
             return f"a condition needs `assert` before it: `assert {_short(line_text.strip(), 60)}`"
+        name = word.group()
+        args = re.split(r"[;#]", line_text[e.column - 1 + word.end():], maxsplit=1)[0].strip()
+        kernel = statement_hint(name, _short(args, 40))
+        if kernel:
+            return f"unknown statement `{_short(name)}`: {kernel}"
         words = [w for w in statement_words() if w not in ("scenario", "arch", "cpus", "final")]
-        close = close_match(word.group(), words)
+        # `Cpus 2`: the header words are statement words too, and words are lower case
+        close = name.lower() if name.lower() in statement_words() else close_match(name, statement_words())
         hint = f" (did you mean `{close}`?)" if close else ""
-        return f"unknown statement `{_short(word.group())}`{hint}; statements are {', '.join(words)}"
+        return f"unknown statement `{_short(name)}`{hint}; statements are {', '.join(words)}"
     if not in_block:
         expected.discard("RBRACE")   # the LALR state after a statement is shared with block bodies
     exp = _value_expected(before) or _describe_expected(expected, line_text, before)
     if len(before) > 60:
         before = "..." + before[-57:]
     where = f" after `{before}`" if before else ""
-    return f"expected {exp}{where}, found {found}"
+    message = f"expected {exp}{where}, found {found}"
+    fields = [n for n in expected if n.endswith("_FIELD")]
+    if word and len(fields) == 1:
+        hint = field_hint(fields[0], word.group())
+        message += f"; {hint}" if hint else did_you_mean(word.group(), word_classes()[fields[0]])
+    return message
 
 
 def _open_braces(text: str, line: int, col: int) -> list:

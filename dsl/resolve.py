@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 from mmscn.grammar import keywords
 
 from . import ast as A
-from .diagnostics import Diagnostic, did_you_mean, plural, short as _short, source_lines
+from .diagnostics import Diagnostic, close_match, did_you_mean, plural, short as _short, source_lines
 from .parser import MAX_INT, MAX_NESTING, ParseFailed, bounded_int, decode_source, parse_items
 
 MAX_CPUS = 1024
@@ -101,7 +101,10 @@ class _Resolver:
                 elif kind == "arch":
                     sc.arch, sc.arch_ref = value, ref
                     if self.arches is not None and value not in self.arches:
-                        self.err(ref, f"unknown architecture `{value}`; known: {', '.join(sorted(self.arches))}")
+                        close = close_match(value, self.arches)
+                        hint = f" (did you mean `{close}`?)" if close else ""
+                        self.err(ref, f"unknown architecture `{_short(value)}`{hint}; "
+                                      f"known: {', '.join(sorted(self.arches))}")
                 elif kind == "cpus":
                     n = bounded_int(value, MAX_CPUS)
                     sc.ncpus_ref = ref

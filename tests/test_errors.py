@@ -167,6 +167,22 @@ def test_check_and_run_agree_on_bad_files(mmscn_cmd):
         assert r.stderr == c.stderr and r.stdout == ""
 
 
+def test_kernel_spellings_name_the_languages_words_and_are_not_accepted():
+    """dsl/spellings.py only suggests: each kernel word is no word of the language, each
+    suggestion is a statement or field of the grammar, and the kernel word is still an error."""
+    from mmscn.dsl.parser import ParseFailed, parse_items
+    from mmscn.dsl.spellings import STATEMENTS, fields
+    from mmscn.grammar import keywords, statement_words, word_classes
+    for word, (template, _) in STATEMENTS.items():
+        assert word not in statement_words() and template.split()[0] in statement_words(), word
+        with pytest.raises(ParseFailed, match=f"unknown statement `{word}`"):
+            parse_items(f"{word} A\n")
+    for (terminal, word), field in fields().items():
+        assert word not in keywords() and field in word_classes()[terminal]
+        with pytest.raises(ParseFailed, match=f"did you mean `{field}`"):
+            parse_items(f"assert @A.{word} == 1\n")
+
+
 # ---- generated inputs ---------------------------------------------------------
 
 def check_bytes(mmscn_cmd, tmp_path, data: bytes, name="gen.mmscn", command="check"):
