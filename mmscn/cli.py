@@ -56,13 +56,14 @@ def positive_float(text):
     return v
 
 
-def load(path: str, err, color: bool):
-    """(scenario, text) or None after printing why the file cannot be used."""
+def load(path: str, err, color: bool, arch=None):
+    """(scenario, text) or None after printing why the file cannot be used.
+    ``arch`` is the architecture the command will use when it overrides the file's."""
     from mmscn.dsl.parser import ParseFailed
     from mmscn.dsl.resolve import load_file
     from mmscn.interpreter import policies
     try:
-        return load_file(path, policies.KnownArches())
+        return load_file(path, policies.KnownArches(), arch)
     except ParseFailed as e:
         for d in e.diagnostics:
             err.write(d.render(color) + "\n")
@@ -95,7 +96,7 @@ def cmd_run(args) -> int:
     status = EXIT_OK
     docs = []
     for path in args.files:
-        loaded = load(path, sys.stderr, use_color(sys.stderr))
+        loaded = load(path, sys.stderr, use_color(sys.stderr), args.arch)
         if loaded is None:
             status = max(status, EXIT_BAD_INPUT)
             continue

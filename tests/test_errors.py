@@ -148,6 +148,19 @@ def test_bad_input(mmscn_cmd, case):
                 assert re.search(r"note: the rule is in \w[\w /]* \((kernel|mm|fs|include|arch)/", block), block
 
 
+def test_a_field_the_arch_does_not_model_is_an_error_for_check_and_run(mmscn_cmd):
+    """`check` no longer says ok to what `run` cannot evaluate; an `--arch` that models it lifts
+    the error (an x86 file run under `--arch generic` fails the assertion: tests/test_arch_policies.py)."""
+    c = run_cli(mmscn_cmd, ["check", "cpumask_under_generic.mmscn"], CORPUS)
+    r = run_cli(mmscn_cmd, ["run", "cpumask_under_generic.mmscn"], CORPUS)
+    assert c.returncode == r.returncode == 2 and c.stderr == r.stderr and r.stdout == ""
+    for command in (["run", "--arch", "x86"], ["explore", "--arch", "powerpc"]):
+        p = run_cli(mmscn_cmd, command + ["cpumask_under_generic.mmscn"], CORPUS)
+        assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr
+    p = run_cli(mmscn_cmd, ["run", "--arch", "arm64", "cpumask_under_generic.mmscn"], CORPUS)
+    assert p.returncode == 2 and "arch arm64 does not track mm_cpumask" in p.stderr
+
+
 def test_several_errors_per_file(mmscn_cmd):
     """Recovery at the next line: three mistakes on three lines, three messages."""
     for case, want in (("three_syntax_errors", [1, 2, 3]), ("three_name_errors", [2, 3, 4]),

@@ -656,7 +656,7 @@ def test_inputs_are_numbered_through_the_session():
     s.feed("cpu0 {\n  schedule C\n}; cpu0 {\n  schedule A\n}")
     assert "cpu0 already has a block (line 4)" in out.getvalue()
     s.feed("assert @B.cpumask == {cpu0}")      # numbers inside a cpuset are renumbered too
-    assert "<repl>:4:8: failure: arch generic does not track mm_cpumask" in out.getvalue()
+    assert "<repl>:4:8: error: arch generic does not track mm_cpumask" in out.getvalue()
 
 
 def test_undo_in_a_big_state_with_sparse_snapshots():
