@@ -83,8 +83,9 @@ def cmd_check(args) -> int:
             status = EXIT_BAD_INPUT
         elif not args.quiet:
             sc = loaded[0]
-            n = len(sc.stmts) + sum(len(b.stmts) for b in sc.blocks)
-            print(f"{path}: ok ({n} statements, arch {sc.arch}, {plural(sc.ncpus, 'CPU')})")
+            stmts, asserts = sc.counts()
+            print(f"{path}: ok ({plural(stmts, 'statement')}, {plural(asserts, 'assertion')}, "
+                  f"arch {sc.arch}, {plural(sc.ncpus, 'CPU')})")
     return status
 
 

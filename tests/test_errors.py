@@ -196,6 +196,25 @@ def test_kernel_spellings_name_the_languages_words_and_are_not_accepted():
             parse_items(f"assert @A.{word} == 1\n")
 
 
+def test_check_and_run_count_statements_alike(mmscn_cmd, tmp_path):
+    """`check` counts what `run` runs: kernel statements (an `expect` is none) and assertions apart."""
+    text = ("cpus 2\nspawn A\nassert A.state == runnable\nexpect error\nexit idle0\n"
+            "cpu0 {\n  schedule A\n  assert A.state == running, A.mm == @A\n}\ncpu1 { unlazy }\n"
+            "final forall @A is live\n")
+    c = check_bytes(mmscn_cmd, tmp_path, text.encode())
+    r = check_bytes(mmscn_cmd, tmp_path, text.encode(), command="run")
+    assert c.returncode == r.returncode == 0, r.stdout
+    assert c.stdout == "gen.mmscn: ok (4 statements, 2 assertions, arch generic, 2 CPUs)\n"
+    assert "passed: 4 statements, 2/2 assertions held" in r.stdout
+    for path in EXAMPLES:
+        c = run_cli(mmscn_cmd, ["check", str(path)], tmp_path)
+        r = run_cli(mmscn_cmd, ["run", "--quiet", str(path)], tmp_path)
+        stmts, asserts = re.search(r"ok \((\d+) statements?, (\d+) assertions?", c.stdout).groups()
+        ran = re.search(r"(\d+) statements?, \d+/(\d+) assertions", r.stdout)
+        if ran and "stopped early" not in r.stdout:
+            assert ran.groups() == (stmts, asserts), path
+
+
 # ---- generated inputs ---------------------------------------------------------
 
 def check_bytes(mmscn_cmd, tmp_path, data: bytes, name="gen.mmscn", command="check"):
@@ -380,7 +399,7 @@ def test_empty_scenarios_are_valid(mmscn_cmd, tmp_path, text):
     """Nothing to do is no mistake: check and run accept it and say so."""
     p = check_bytes(mmscn_cmd, tmp_path, text.encode())
     assert p.returncode == 0 and p.stderr == ""
-    assert p.stdout == "gen.mmscn: ok (0 statements, arch generic, 1 CPU)\n"
+    assert p.stdout == "gen.mmscn: ok (0 statements, 0 assertions, arch generic, 1 CPU)\n"
     r = check_bytes(mmscn_cmd, tmp_path, text.encode(), command="run")
     assert r.returncode == 0 and "passed: 0 statements" in r.stdout
 
@@ -520,7 +539,7 @@ def test_a_pickle_planted_in_tmpdir_is_never_loaded(mmscn_cmd, tmp_path):
                            capture_output=True, text=True)
         assert p.returncode == 0 and p.stderr == "", p.stderr
         assert not marker.exists(), "mmscn unpickled a file planted in $TMPDIR"
-        assert p.stdout.splitlines()[0].endswith("ok (2 statements, arch generic, 1 CPU)")
+        assert p.stdout.splitlines()[0].endswith("ok (2 statements, 0 assertions, arch generic, 1 CPU)")
         assert p.stdout.splitlines()[1:] == [], "mmscn opened files in $TMPDIR"
     assert sorted(tmpdir.iterdir()) == planted
     cached = list((cache_home / "mmscn").iterdir())
