@@ -216,7 +216,8 @@ def lark_parser() -> Lark:
 
 
 # What ends a word: a keyword matches only when this follows it.
-WORD_END = "(?![A-Za-z0-9_])"
+_WORD_END = "(?![A-Za-z0-9_])"
+# how Lark compiles a terminal of words, `"pass" | "fail"`
 _WORD_ALTERNATIVES = re.compile(r"\(\?:[a-z_]+(?:\|[a-z_]+)*\)")
 
 
@@ -232,13 +233,13 @@ def _whole_words(t) -> None:
     p = t.pattern
     if p.type == "str" and re.fullmatch(r"[a-z_]+", p.value) or \
             p.type == "re" and _WORD_ALTERNATIVES.fullmatch(p.value):
-        t.pattern = PatternRE(p.value + WORD_END, p.flags)
+        t.pattern = PatternRE(p.value + _WORD_END, p.flags)
         t.priority = 1
 
 
-def keyword_of(pattern) -> Optional[str]:
+def _keyword_of(pattern) -> Optional[str]:
     """The one word a keyword terminal matches (`of` for OF), or None."""
-    body = pattern.value.removesuffix(WORD_END)
+    body = pattern.value.removesuffix(_WORD_END)
     if pattern.type == "str" or body != pattern.value and re.fullmatch(r"[a-z_]+", body):
         return body
     return None
@@ -334,7 +335,7 @@ def _describe_expected(names, source, before: str) -> str:
             ws = words[n]
             add(" or ".join(f"`{w}`" for w in ws) if len(ws) <= 3 else "one of " + ", ".join(ws))
         elif n in terms:
-            word = keyword_of(terms[n].pattern)
+            word = _keyword_of(terms[n].pattern)
             add(f"`{word}`" if word is not None else n.lower())
         else:
             add(n.lower())
