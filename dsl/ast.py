@@ -218,3 +218,10 @@ class Scenario:
     @property
     def name(self) -> str:
         return self.title if self.title is not None else self.path
+
+    def counts(self) -> tuple:
+        """(kernel statements, assertions) of the file, counted as `mmscn run` counts
+        what it ran: an `expect` is no statement, and an assertion is counted apart."""
+        every = self.stmts + [st for b in self.blocks for st in b.stmts]
+        asserts = sum(isinstance(st, Assert) for st in every)
+        return sum(not isinstance(st, Expect) for st in every) - asserts, asserts

@@ -45,6 +45,22 @@ class Diagnostic:
                 "severity": self.severity, "message": self.message}
 
 
+def source_lines(text: str) -> list:
+    """The lines of a scenario as the lexer counts them: only a newline ends one.
+
+    (str.splitlines() also ends a line at a form feed, a vertical tab, \\x1c-\\x1e,
+    \\x85, U+2028 and U+2029, and would show the wrong line under a message.)
+    """
+    return text.split("\n")
+
+
+def locate(text: str, offset: int) -> tuple:
+    """(line, column, source line) of the character at ``offset``, 1-based."""
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return text.count("\n", 0, offset) + 1, offset - start + 1, text[start:end if end >= 0 else len(text)]
+
+
 def printable(text: str, lines: bool = False) -> str:
     """The one sanitiser of what mmscn shows on a terminal: every control character
     (ESC, BEL, CR, C1 controls like CSI) and unprintable character becomes `?`, one
@@ -79,8 +95,13 @@ def caret_lines(src: str, line: int, col: int, color: bool = False) -> list:
 def close_match(word: str, candidates) -> Optional[str]:
     """The one candidate close to a misspelt ``word``, for a "did you mean" hint."""
     import difflib    # only on the error path
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
-    return close[0] if close else None
+    candidates = list(candidates)
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
+    if close:
+        return close[0]
+    # two neighbours swapped: difflib scores that low in a short word (`x68` for x86)
+    swaps = {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)} - {word}
+    return next((c for c in candidates if c in swaps), None) if len(word) >= 3 else None
 
 
 def did_you_mean(word: str, candidates) -> str:

@@ -12,15 +12,27 @@ import re
 from typing import Optional
 
 from lark import Lark, Token, Transformer
+from lark.lexer import PatternRE
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from mmscn.grammar import GRAMMAR_FILE, statement_words, word_classes
 from . import ast as A
-from .diagnostics import Diagnostic, close_match, short as _short
+from .diagnostics import Diagnostic, close_match, did_you_mean, locate, short as _short, source_lines
+from .spellings import field_hint, statement_hint
 
 MAX_ERRORS = 20
 MAX_INT = 2**64 - 1
 MAX_NESTING = 200
+
+
+def bounded_int(digits: str, most: int = MAX_INT) -> int:
+    """The number a run of digits spells, or ``most + 1`` for anything larger.
+
+    Decided by length before converting: Python refuses to convert more than
+    4,300 digits, so a huge number must fail the range check without int().
+    """
+    d = digits.lstrip("0") or "0"
+    return int(d) if len(d) <= len(str(most)) and int(d) <= most else most + 1
 
 
 class ParseFailed(Exception):
@@ -169,7 +181,7 @@ class _Build(Transformer):
         return A.Value("none", None, c[0].line, c[0].column)
 
     def int_(self, c):
-        return A.Value("int", int(c[0]), c[0].line, c[0].column)
+        return A.Value("int", bounded_int(c[0]), c[0].line, c[0].column)
 
     def bool_(self, c):
         return A.Value("bool", c[0] == "true", c[0].line, c[0].column)
@@ -178,32 +190,16 @@ class _Build(Transformer):
         return A.Value("word", str(c[0]), c[0].line, c[0].column)
 
     def cpuset(self, c):
-        cpus = tuple(_ref(t) for t in c if t is not None)
-        return ("cpuset", cpus)
+        cpus = tuple(_ref(t) for t in c if t is not None and t.type == "CPU")
+        return A.Value("cpuset", cpus, c[0].line, c[0].column)
 
 
 def _value_of(v):
     """Values share callbacks with subjects (cpu_ref, mm_ref, task_ref)."""
     if isinstance(v, tuple):
         kind, payload = v
-        if kind == "cpuset":
-            line, col = (payload[0].line, payload[0].col) if payload else (0, 0)
-            return A.Value("cpuset", payload, line, col)
-        if kind == "task" and payload.text in _VALUE_WORDS:
-            # The lexer prefers NAME to the word terminals (BOOL, STATE_WORD,
-            # KIND_WORD are regex alternations, so Lark cannot retype them as
-            # it does single-string keywords): `A.state == dead` arrives as a
-            # task name.  The words are reserved, so give them their meaning.
-            word = payload.text
-            if word in _BOOL_WORDS:
-                return A.Value("bool", word == "true", payload.line, payload.col)
-            return A.Value("word", word, payload.line, payload.col)
         return A.Value(kind, payload.text, payload.line, payload.col)
     return v
-
-
-_BOOL_WORDS = frozenset(word_classes()["BOOL"])
-_VALUE_WORDS = _BOOL_WORDS | frozenset(word_classes()["STATE_WORD"]) | frozenset(word_classes()["KIND_WORD"])
 
 
 _parser: Optional[Lark] = None
@@ -215,8 +211,72 @@ def lark_parser() -> Lark:
     if _parser is None:
         _parser = Lark(GRAMMAR_FILE.read_text(encoding="utf-8"), parser="lalr",
                        lexer="contextual", transformer=_Build(), maybe_placeholders=True,
-                       cache=True)
+                       edit_terminals=_whole_words, cache=cache_file() or False)
     return _parser
+
+
+# What ends a word: a keyword matches only when this follows it.
+_WORD_END = "(?![A-Za-z0-9_])"
+# how Lark compiles a terminal of words, `"pass" | "fail"`
+_WORD_ALTERNATIVES = re.compile(r"\(\?:[a-z_]+(?:\|[a-z_]+)*\)")
+
+
+def _whole_words(t) -> None:
+    """Make every keyword terminal of the grammar match whole words only.
+
+    A string terminal like "spawn" matches the start of `spawnB`; Lark retypes
+    a NAME that equals a keyword only where a NAME may stand, so at the start
+    of a statement `spawnB` ran as `spawn B`.  Bounded, `spawnB` is one word
+    that no statement begins with.  The bounded keywords outrank NAME, as the
+    retyping did, so `schedule cpu0 idle` and `A.state == dead` read the word.
+    """
+    p = t.pattern
+    if p.type == "str" and re.fullmatch(r"[a-z_]+", p.value) or \
+            p.type == "re" and _WORD_ALTERNATIVES.fullmatch(p.value):
+        t.pattern = PatternRE(p.value + _WORD_END, p.flags)
+        t.priority = 1
+
+
+def _keyword_of(pattern) -> Optional[str]:
+    """The one word a keyword terminal matches (`of` for OF), or None."""
+    body = pattern.value.removesuffix(_WORD_END)
+    if pattern.type == "str" or body != pattern.value and re.fullmatch(r"[a-z_]+", body):
+        return body
+    return None
+
+
+def cache_file() -> Optional[str]:
+    """The file Lark keeps the parse tables in, or None to build them each time.
+
+    Lark unpickles that file at start-up, so it must be one nobody else can
+    have written (Lark's own ``cache=True`` uses $TMPDIR under a predictable
+    name): it lives in the user's cache folder, which must be a directory
+    owned by this user that no one else may write (made 0700), and must be a
+    regular file owned by this user, not a symlink.  Building instead costs
+    about 50 ms.  The name carries a digest of this module, which holds the
+    Lark options (Lark's own check covers the grammar and the versions only).
+    """
+    import hashlib
+    import os
+    import stat
+    from platformdirs import user_cache_dir
+    try:
+        uid = os.getuid()
+        folder = user_cache_dir("mmscn")
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        st = os.lstat(folder)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o022:
+            return None
+        with open(__file__, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()[:16]
+        path = os.path.join(folder, f"grammar-{digest}.lark")
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return path       # Lark writes it
+        return path if stat.S_ISREG(st.st_mode) and st.st_uid == uid else None
+    except (OSError, AttributeError):    # no home folder, or no os.getuid (not POSIX)
+        return None
 
 
 # ---- error messages in the language's words -------------------------------
@@ -275,8 +335,8 @@ def _describe_expected(names, source, before: str) -> str:
             ws = words[n]
             add(" or ".join(f"`{w}`" for w in ws) if len(ws) <= 3 else "one of " + ", ".join(ws))
         elif n in terms:
-            pat = terms[n].pattern
-            add(f"`{pat.value}`" if pat.type == "str" else n.lower())
+            word = _keyword_of(terms[n].pattern)
+            add(f"`{word}`" if word is not None else n.lower())
         else:
             add(n.lower())
     if len(phrases) > 1:
@@ -372,23 +432,34 @@ def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool = True) -
     if word and not before and "SPAWN" in expected:
         if line_text[e.column - 1 + word.end():].startswith("."):
             return f"a condition needs `assert` before it: `assert {_short(line_text.strip(), 60)}`"
+        name = word.group()
+        args = re.split(r"[;#]", line_text[e.column - 1 + word.end():], maxsplit=1)[0].strip()
+        kernel = statement_hint(name, _short(args, 40))
+        if kernel:
+            return f"unknown statement `{_short(name)}`: {kernel}"
         words = [w for w in statement_words() if w not in ("scenario", "arch", "cpus", "final")]
-        close = close_match(word.group(), words)
+        # `Cpus 2`: the header words are statement words too, and words are lower case
+        close = name.lower() if name.lower() in statement_words() else close_match(name, statement_words())
         hint = f" (did you mean `{close}`?)" if close else ""
-        return f"unknown statement `{_short(word.group())}`{hint}; statements are {', '.join(words)}"
+        return f"unknown statement `{_short(name)}`{hint}; statements are {', '.join(words)}"
     if not in_block:
         expected.discard("RBRACE")   # the LALR state after a statement is shared with block bodies
     exp = _value_expected(before) or _describe_expected(expected, line_text, before)
     if len(before) > 60:
         before = "..." + before[-57:]
     where = f" after `{before}`" if before else ""
-    return f"expected {exp}{where}, found {found}"
+    message = f"expected {exp}{where}, found {found}"
+    fields = [n for n in expected if n.endswith("_FIELD")]
+    if word and len(fields) == 1:
+        hint = field_hint(fields[0], word.group())
+        message += f"; {hint}" if hint else did_you_mean(word.group(), word_classes()[fields[0]])
+    return message
 
 
 def _open_braces(text: str, line: int, col: int) -> list:
     """(line, col) of every `{` still open at (line, col), outside comments and strings."""
     stack = []
-    for ln, s in enumerate(text.split("\n")[:line], 1):
+    for ln, s in enumerate(source_lines(text)[:line], 1):
         if ln == line:
             s = s[:max(0, col - 1)]
         s = re.sub(r'"[^"]*"?', lambda m: " " * len(m.group()), s.split("#", 1)[0])
@@ -407,35 +478,35 @@ def decode_source(data: bytes, path: str) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             data = data.decode("utf-16").encode("utf-8")
-        except UnicodeDecodeError:
-            raise ParseFailed([Diagnostic(path, 1, 1, "the file starts like UTF-16 but does not decode; save it as UTF-8")])
+        except UnicodeDecodeError as exc:
+            whole = data.decode("utf-16", "replace")
+            raise ParseFailed([_at(path, whole, len(data[:exc.start].decode("utf-16", "replace")),
+                                   "the file starts like UTF-16 but does not decode; save it as UTF-8")])
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        start = data.rfind(b"\n", 0, exc.start) + 1
-        col = len(data[start:exc.start].decode("utf-8", "replace")) + 1   # characters, not bytes
-        src = data.split(b"\n")[line - 1].decode("utf-8", "replace")
-        raise ParseFailed([Diagnostic(
-            path, line, col,
-            f"this is not UTF-8 text (byte 0x{data[exc.start]:02x}); is it a binary file?",
-            source_line=src)])
+        text = data.decode("utf-8", "replace")
+        # the column counts characters, not bytes
+        raise ParseFailed([_at(path, text, len(data[:exc.start].decode("utf-8", "replace")),
+                               f"this is not UTF-8 text (byte 0x{data[exc.start]:02x}); is it a binary file?")])
     if "\r" in text and "\n" not in text:
         text = text.replace("\r", "\n")   # classic Mac line ends: same columns, one line per line
     nul = text.find("\x00")
+    if nul < 0:
+        return text
     head = data[:200]
-    if nul >= 0 and len(head) >= 2 and (head[0::2].count(0) > len(head) // 4 or head[1::2].count(0) > len(head) // 4):
+    if len(head) >= 2 and (head[0::2].count(0) > len(head) // 4 or head[1::2].count(0) > len(head) // 4):
         # ASCII saved as UTF-16 without a byte-order mark: every other byte is NUL
-        raise ParseFailed([Diagnostic(path, 1, 1, "this looks like UTF-16 text without a byte-order mark; "
-                                                  "save it as UTF-8")])
-    if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
-        col = nul - (text.rfind("\n", 0, nul) + 1) + 1
-        raise ParseFailed([Diagnostic(path, line, col, "NUL byte in the file; is it a binary file?",
-                                      source_line=text.splitlines()[line - 1])])
-    return text
+        raise ParseFailed([_at(path, text, nul, "this looks like UTF-16 text without a byte-order mark; "
+                                                "save it as UTF-8")])
+    raise ParseFailed([_at(path, text, nul, "NUL byte in the file; is it a binary file?")])
+
+
+def _at(path: str, text: str, offset: int, message: str) -> Diagnostic:
+    line, col, src = locate(text, offset)
+    return Diagnostic(path, line, col, message, source_line=src)
 
 
 def parse_items(text: str, path: str = "<input>"):
@@ -449,7 +520,7 @@ def parse_items(text: str, path: str = "<input>"):
         items = _parse_by_shapes(work)
         if items is not None:
             return items
-    lines = text.split("\n")
+    lines = source_lines(text)
     errors: list = []
     blanked: set = set()      # lines blanked once, their braces kept
     stripped: set = set()     # lines blanked with their braces too
@@ -467,7 +538,7 @@ def parse_items(text: str, path: str = "<input>"):
             col = e.column if isinstance(e.column, int) and e.column > 0 else len(line_text) + 1
             if tok is not None and tok.type == "_SEP" and tok.startswith("\n"):
                 col = len(line_text.rstrip("\r")) + 1
-            wl = work.split("\n")
+            wl = source_lines(work)
             if not 0 < line <= len(wl) or line in stripped:
                 break
             if line in blanked or (tok is not None and tok.type == "RBRACE" and dropped_opens > 0):

@@ -15,8 +15,8 @@ from typing import Iterable, Optional
 from mmscn.grammar import keywords
 
 from . import ast as A
-from .diagnostics import Diagnostic, did_you_mean, plural, short as _short
-from .parser import MAX_INT, MAX_NESTING, ParseFailed, decode_source, parse_items
+from .diagnostics import Diagnostic, close_match, did_you_mean, plural, short as _short, source_lines
+from .parser import MAX_INT, MAX_NESTING, ParseFailed, bounded_int, decode_source, parse_items
 
 MAX_CPUS = 1024
 INIT_MM = "@init_mm"
@@ -35,6 +35,9 @@ WORDS = {
     "task_kind": ("user", "kthread", "idle"),
     "mm_state": ("live", "zombie", "freed"),
 }
+# Fields that only some policies model: (owner, field) -> (the policy's
+# hardware_fields entry, the kernel's name for it).
+HARDWARE_FIELDS = {("mm", "cpumask"): ("cpumask", "mm_cpumask")}
 IS_WORDS = {
     "cpu": ("lazy", "idle", "online", "offline"),
     "task": ("running", "runnable", "dead"),
@@ -63,10 +66,11 @@ def idle_name(cpu: int) -> str:
 
 
 class _Resolver:
-    def __init__(self, path: str, lines: list, arches: Optional[Iterable[str]]):
+    def __init__(self, path: str, lines: list, arches: Optional[Iterable[str]], arch: Optional[str] = None):
         self.path = path
         self.lines = lines
         self.arches = arches
+        self.arch = arch            # the architecture the run will use, when not the file's
         self.errors: list = []
         self.tasks: dict = {}       # name -> line of its spawn (0 for idle tasks)
         self.mms: set = {INIT_MM}
@@ -101,9 +105,12 @@ class _Resolver:
                 elif kind == "arch":
                     sc.arch, sc.arch_ref = value, ref
                     if self.arches is not None and value not in self.arches:
-                        self.err(ref, f"unknown architecture `{value}`; known: {', '.join(sorted(self.arches))}")
+                        close = close_match(value, self.arches)
+                        hint = f" (did you mean `{close}`?)" if close else ""
+                        self.err(ref, f"unknown architecture `{_short(value)}`{hint}; "
+                                      f"known: {', '.join(sorted(self.arches))}")
                 elif kind == "cpus":
-                    n = int(value)
+                    n = bounded_int(value, MAX_CPUS)
                     sc.ncpus_ref = ref
                     if n < 1 or n > MAX_CPUS:
                         self.err(ref, f"`cpus` must be 1 to {MAX_CPUS}, not {_short(value)}")
@@ -153,6 +160,26 @@ class _Resolver:
             self.conds(sc.final.conds, sc)
         return sc
 
+    def hardware(self, f: A.Field, sc, label: str) -> None:
+        """A field the file's architecture does not model (mm_cpumask under generic)
+        cannot be read: an error of the file, which `mmscn check` finds before a run
+        fails on it.  An --arch that models it lifts the error; one that does not,
+        on a file whose arch does, is a what-if whose assertion fails at run time."""
+        need = HARDWARE_FIELDS.get((f.owner, f.name))
+        arch = self.arch or sc.arch
+        if need is None or self.arches is None or any(a not in self.arches for a in {arch, sc.arch}):
+            return
+        # dsl/ asks the policies here, as the parser does for their names
+        from mmscn.interpreter import policies
+        try:
+            if any(need[0] in policies.get(a).hardware_fields for a in {arch, sc.arch}):
+                return
+            have = [a for a in policies.names() if need[0] in policies.get(a).hardware_fields]
+        except Exception:     # a broken policy plug-in must not break the check of a file
+            return
+        self.err(f, f"arch {arch} does not track {need[1]}, so {label} cannot be read"
+                    + (f"; the architectures that do: {', '.join(have)}" if have else ""))
+
     def expects(self, stmts):
         """`expect` speaks of the next kernel statement: not of an assertion, nor of nothing."""
         for st, nxt in zip(stmts, stmts[1:] + [None]):
@@ -170,9 +197,15 @@ class _Resolver:
 
     # ---- names
     def cpu(self, ref: A.Ref, sc) -> Optional[int]:
-        n = int(ref.text[3:])
+        digits = ref.text[3:]
+        if digits[0] == "0" and len(digits) > 1:
+            # one spelling per CPU: blocks and statements compare CPU names as written
+            self.err(ref, f"`{_short(ref.text)}` has a leading zero; CPUs are cpu0, cpu1, ..., "
+                          f"so write `{_short('cpu' + digits.lstrip('0'))}`")
+            return None
+        n = bounded_int(digits, MAX_CPUS)
         if n >= sc.ncpus:
-            self.err(ref, f"{ref.text} does not exist: the scenario has {plural(sc.ncpus, 'CPU')} "
+            self.err(ref, f"{_short(ref.text)} does not exist: the scenario has {plural(sc.ncpus, 'CPU')} "
                           f"(cpu0 to cpu{sc.ncpus - 1}); "
                           f"raise `cpus` in the header")
             return None
@@ -297,6 +330,7 @@ class _Resolver:
             self.subject(f.owner, f.obj, sc)
         typ = "int" if f.owner == "cost" else FIELD_TYPES[(f.owner, f.name)]
         label = f"cost.{f.name}" if f.owner == "cost" else f"{f.obj.text}.{f.name}"
+        self.hardware(f, sc, label)
         if c.op not in ("==", "!=") and typ != "int":
             self.err(c, f"`{c.op}` compares numbers; {label} is not a number (use == or !=)")
         if v.kind == "int" and v.text > MAX_INT:
@@ -364,10 +398,15 @@ def header_word(kind: str) -> str:
     return {"title": "scenario", "outcome": "expect"}.get(kind, kind)
 
 
-def load(text: str, path: str = "<input>", arches: Optional[Iterable[str]] = None) -> A.Scenario:
-    """Parse and resolve scenario text; raise ParseFailed with every diagnostic."""
+def load(text: str, path: str = "<input>", arches: Optional[Iterable[str]] = None,
+         arch: Optional[str] = None) -> A.Scenario:
+    """Parse and resolve scenario text; raise ParseFailed with every diagnostic.
+
+    ``arches`` are the known architectures; ``arch`` is the one the run will
+    use when it overrides the file's (`mmscn run --arch`).
+    """
     items = parse_items(text, path)
-    r = _Resolver(path, text.split("\n"), arches)
+    r = _Resolver(path, source_lines(text), arches, arch)
     sc = r.build(items)
     if r.errors:
         r.errors.sort(key=lambda d: (d.line, d.col))
@@ -395,9 +434,9 @@ def resolve_more(items, lines, path: str, header: A.Scenario, tasks: dict, mms,
     return sc
 
 
-def load_file(path: str, arches: Optional[Iterable[str]] = None) -> tuple:
+def load_file(path: str, arches: Optional[Iterable[str]] = None, arch: Optional[str] = None) -> tuple:
     """Read (files.read_source: a regular file, capped), decode, parse and resolve a file:
     (Scenario, text).  OSError passes through."""
     from .files import read_source
     text = decode_source(read_source(path), path)
-    return load(text, path, arches), text
+    return load(text, path, arches, arch), text

@@ -25,6 +25,8 @@ import re
 from mmscn.grammar import keywords, statement_words
 
 from . import ast as A
+from .diagnostics import source_lines
+from .parser import bounded_int
 
 _HEADER = {"scenario", "arch", "cpus", "final"}
 
@@ -47,6 +49,7 @@ class ShapeParser:
         self.first = set(statement_words()) - _HEADER
         self.cache: dict = {}
         self.ns = {name: getattr(A, name) for name in dir(A) if isinstance(getattr(A, name), type)}
+        self.ns["bounded_int"] = bounded_int
 
     def tokens(self, s: str):
         """(key, values, 1-based columns) of a simple line, or None."""
@@ -96,7 +99,7 @@ class ShapeParser:
         cache = self.cache
         first = self.first
         out = []
-        lines = text.split("\n")
+        lines = source_lines(text)
         depth = 0
         strip_re = _STRIP
         for n, line in enumerate(lines):
@@ -155,8 +158,8 @@ def _expr(obj, col2i, var, vals) -> str:
             elif isinstance(val, str) and i in var and val == vals[i]:
                 args.append(f"v[{i}]")
             elif isinstance(val, int) and not isinstance(val, bool) and i in var and vals[i].isdigit() \
-                    and val == int(vals[i]):
-                args.append(f"int(v[{i}])")
+                    and val == bounded_int(vals[i]):
+                args.append(f"bounded_int(v[{i}])")
             else:
                 args.append(_expr(val, col2i, var, vals))
         return f"{type(obj).__name__}({', '.join(args)})"

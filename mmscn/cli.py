@@ -60,13 +60,14 @@ def positive_float(text):
     return v
 
 
-def load(path: str, err, color: bool):
-    """(scenario, text) or None after printing why the file cannot be used."""
+def load(path: str, err, color: bool, arch=None):
+    """(scenario, text) or None after printing why the file cannot be used.
+    ``arch`` is the architecture the command will use when it overrides the file's."""
     from mmscn.dsl.parser import ParseFailed
     from mmscn.dsl.resolve import load_file
     from mmscn.interpreter import policies
     try:
-        return load_file(path, policies.KnownArches())
+        return load_file(path, policies.KnownArches(), arch)
     except ParseFailed as e:
         for d in e.diagnostics:
             err.write(d.render(color) + "\n")
@@ -86,8 +87,9 @@ def cmd_check(args) -> int:
             status = EXIT_BAD_INPUT
         elif not args.quiet:
             sc = loaded[0]
-            n = len(sc.stmts) + sum(len(b.stmts) for b in sc.blocks)
-            print(f"{printable(path)}: ok ({n} statements, arch {sc.arch}, {plural(sc.ncpus, 'CPU')})")
+            stmts, asserts = sc.counts()
+            print(f"{printable(path)}: ok ({plural(stmts, 'statement')}, {plural(asserts, 'assertion')}, "
+                  f"arch {sc.arch}, {plural(sc.ncpus, 'CPU')})")
     return status
 
 
@@ -99,7 +101,7 @@ def cmd_run(args) -> int:
     status = EXIT_OK
     docs = []
     for path in args.files:
-        loaded = load(path, sys.stderr, use_color(sys.stderr))
+        loaded = load(path, sys.stderr, use_color(sys.stderr), args.arch)
         if loaded is None:
             status = max(status, EXIT_BAD_INPUT)
             continue

@@ -88,7 +88,7 @@ def run(args) -> int:
             sys.stderr.write(f"mmscn explore: {e}\n")
             return EXIT_BAD_INPUT
     color = use_color(sys.stdout) and not args.json
-    loaded = load(args.file, sys.stderr, use_color(sys.stderr))
+    loaded = load(args.file, sys.stderr, use_color(sys.stderr), args.arch)
     if loaded is None:
         return EXIT_BAD_INPUT
     sc, text = loaded

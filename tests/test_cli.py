@@ -203,8 +203,8 @@ def test_several_files_report_each_and_exit_with_the_worst(mmscn_cmd, write):
     assert f"{broken}: 1 error" in r.stderr
     c = mmscn(mmscn_cmd, "check", good, broken, bad)
     assert c.returncode == 2
-    assert c.stdout.splitlines() == [f"{good}: ok (3 statements, arch generic, 1 CPU)",
-                                     f"{bad}: ok (3 statements, arch generic, 1 CPU)"]
+    assert c.stdout.splitlines() == [f"{good}: ok (2 statements, 1 assertion, arch generic, 1 CPU)",
+                                     f"{bad}: ok (2 statements, 1 assertion, arch generic, 1 CPU)"]
 
 
 @pytest.mark.parametrize("command", ["run", "check"])

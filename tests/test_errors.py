@@ -148,6 +148,19 @@ def test_bad_input(mmscn_cmd, case):
                 assert re.search(r"note: the rule is in \w[\w /]* \((kernel|mm|fs|include|arch)/", block), block
 
 
+def test_a_field_the_arch_does_not_model_is_an_error_for_check_and_run(mmscn_cmd):
+    """`check` no longer says ok to what `run` cannot evaluate; an `--arch` that models it lifts
+    the error (an x86 file run under `--arch generic` fails the assertion: tests/test_arch_policies.py)."""
+    c = run_cli(mmscn_cmd, ["check", "cpumask_under_generic.mmscn"], CORPUS)
+    r = run_cli(mmscn_cmd, ["run", "cpumask_under_generic.mmscn"], CORPUS)
+    assert c.returncode == r.returncode == 2 and c.stderr == r.stderr and r.stdout == ""
+    for command in (["run", "--arch", "x86"], ["explore", "--arch", "powerpc"]):
+        p = run_cli(mmscn_cmd, command + ["cpumask_under_generic.mmscn"], CORPUS)
+        assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr
+    p = run_cli(mmscn_cmd, ["run", "--arch", "arm64", "cpumask_under_generic.mmscn"], CORPUS)
+    assert p.returncode == 2 and "arch arm64 does not track mm_cpumask" in p.stderr
+
+
 def test_several_errors_per_file(mmscn_cmd):
     """Recovery at the next line: three mistakes on three lines, three messages."""
     for case, want in (("three_syntax_errors", [1, 2, 3]), ("three_name_errors", [2, 3, 4]),
@@ -165,6 +178,41 @@ def test_check_and_run_agree_on_bad_files(mmscn_cmd):
         r = run_cli(mmscn_cmd, ["run", f"{case}.mmscn"], CORPUS)
         assert r.returncode == c.returncode == 2
         assert r.stderr == c.stderr and r.stdout == ""
+
+
+def test_kernel_spellings_name_the_languages_words_and_are_not_accepted():
+    """dsl/spellings.py only suggests: each kernel word is no word of the language, each
+    suggestion is a statement or field of the grammar, and the kernel word is still an error."""
+    from mmscn.dsl.parser import ParseFailed, parse_items
+    from mmscn.dsl.spellings import STATEMENTS, fields
+    from mmscn.grammar import keywords, statement_words, word_classes
+    for word, (template, _) in STATEMENTS.items():
+        assert word not in statement_words() and template.split()[0] in statement_words(), word
+        with pytest.raises(ParseFailed, match=f"unknown statement `{word}`"):
+            parse_items(f"{word} A\n")
+    for (terminal, word), field in fields().items():
+        assert word not in keywords() and field in word_classes()[terminal]
+        with pytest.raises(ParseFailed, match=f"did you mean `{field}`"):
+            parse_items(f"assert @A.{word} == 1\n")
+
+
+def test_check_and_run_count_statements_alike(mmscn_cmd, tmp_path):
+    """`check` counts what `run` runs: kernel statements (an `expect` is none) and assertions apart."""
+    text = ("cpus 2\nspawn A\nassert A.state == runnable\nexpect error\nexit idle0\n"
+            "cpu0 {\n  schedule A\n  assert A.state == running, A.mm == @A\n}\ncpu1 { unlazy }\n"
+            "final forall @A is live\n")
+    c = check_bytes(mmscn_cmd, tmp_path, text.encode())
+    r = check_bytes(mmscn_cmd, tmp_path, text.encode(), command="run")
+    assert c.returncode == r.returncode == 0, r.stdout
+    assert c.stdout == "gen.mmscn: ok (4 statements, 2 assertions, arch generic, 2 CPUs)\n"
+    assert "passed: 4 statements, 2/2 assertions held" in r.stdout
+    for path in EXAMPLES:
+        c = run_cli(mmscn_cmd, ["check", str(path)], tmp_path)
+        r = run_cli(mmscn_cmd, ["run", "--quiet", str(path)], tmp_path)
+        stmts, asserts = re.search(r"ok \((\d+) statements?, (\d+) assertions?", c.stdout).groups()
+        ran = re.search(r"(\d+) statements?, \d+/(\d+) assertions", r.stdout)
+        if ran and "stopped early" not in r.stdout:
+            assert ran.groups() == (stmts, asserts), path
 
 
 # ---- generated inputs ---------------------------------------------------------
@@ -247,8 +295,41 @@ def test_numbers_beyond_64_bits(mmscn_cmd, tmp_path):
     assert ok.returncode == 0
 
 
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_numbers_beyond_pythons_digit_limit(mmscn_cmd, tmp_path, command):
+    """More than 4,300 digits: Python refuses to convert them, so the range check must not need to."""
+    huge = "1" + "0" * 5000
+    zeros = "0" * 5000 + "1"      # leading zeros: a small number after all
+    for text, want in (
+            (f"cpus {huge}\n", (1, 6, f"`cpus` must be 1 to 1024, not {huge[:37]}...")),
+            (f"schedule cpu{huge} idle\n", (1, 10, f"cpu{huge[:34]}... does not exist: the scenario has 1 CPU "
+                                                  f"(cpu0 to cpu0); raise `cpus` in the header")),
+            (f"assert @init_mm.users == {huge}\n", (1, 26, "this number does not fit in 64 bits")),
+            (f"cpus 2\nschedule cpu{zeros} idle\n",
+             (2, 10, f"`cpu{zeros[:34]}...` has a leading zero; CPUs are cpu0, cpu1, ..., so write `cpu1`")),
+            # a long file takes the shape path (dsl/shapes.py), which builds numbers itself
+            ("assert @init_mm.users == 2\n" * 400 + f"assert @init_mm.users == {huge}\n",
+             (401, 26, "this number does not fit in 64 bits"))):
+        p = check_bytes(mmscn_cmd, tmp_path, text.encode(), command=command)
+        assert p.returncode == 2, (text[:60], p.stderr[-300:])
+        assert first_head(p.stderr) == want
+    ok = check_bytes(mmscn_cmd, tmp_path, f"cpus {'0' * 5000}2\nschedule cpu1 idle\n"
+                                          f"assert @init_mm.users == {'0' * 5000}2\n".encode(), command="run")
+    assert ok.returncode == 0, ok.stdout[-300:]
+
+
 def test_nul_byte(mmscn_cmd, tmp_path):
     p = check_bytes(mmscn_cmd, tmp_path, b"spawn A\nsched\x00ule cpu0 A\n")
+    assert p.returncode == 2
+    assert p.stderr.splitlines()[:3] == [
+        "gen.mmscn:2:6: error: NUL byte in the file; is it a binary file?",
+        "    2 | sched?ule cpu0 A",
+        "      |      ^"]
+
+
+def test_nul_byte_after_a_form_feed(mmscn_cmd, tmp_path):
+    """Only a newline ends a line: the line shown is the one the line number counts."""
+    p = check_bytes(mmscn_cmd, tmp_path, b"spawn A\f\x0b\x1c\nsched\x00ule cpu0 A\n")
     assert p.returncode == 2
     assert p.stderr.splitlines()[:3] == [
         "gen.mmscn:2:6: error: NUL byte in the file; is it a binary file?",
@@ -288,17 +369,24 @@ def test_utf16_with_bom_is_read(mmscn_cmd, tmp_path, encoding):
         "      |      ^"]
 
 
-@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
-def test_utf16_without_bom(mmscn_cmd, tmp_path, codec):
+@pytest.mark.parametrize("codec,shown,caret", [("utf-16-le", "s?p?a?w?n? ?A?", " ^"),
+                                               ("utf-16-be", "?s?p?a?w?n? ?A?", "^")])
+def test_utf16_without_bom(mmscn_cmd, tmp_path, codec, shown, caret):
+    """Located at the first NUL, with the line shown."""
     p = check_bytes(mmscn_cmd, tmp_path, "spawn A\nschedule cpu0 A\n".encode(codec))
     assert p.returncode == 2
-    assert first_head(p.stderr) == (1, 1, "this looks like UTF-16 text without a byte-order mark; save it as UTF-8")
+    assert p.stderr.splitlines()[:3] == [
+        f"gen.mmscn:1:{len(caret)}: error: this looks like UTF-16 text without a byte-order mark; save it as UTF-8",
+        f"    1 | {shown}",
+        f"      | {caret}"]
 
 
 def test_utf16_bom_that_does_not_decode(mmscn_cmd, tmp_path):
-    p = check_bytes(mmscn_cmd, tmp_path, b"\xff\xfes\x00p\x00\x00\xd8")   # a lone surrogate
+    text = "spawn A\nexit \ud800A\n"    # a lone surrogate on line 2
+    p = check_bytes(mmscn_cmd, tmp_path, b"\xff\xfe" + text.encode("utf-16-le", "surrogatepass"))
     assert p.returncode == 2
-    assert first_head(p.stderr)[2] == "the file starts like UTF-16 but does not decode; save it as UTF-8"
+    assert first_head(p.stderr) == (2, 6, "the file starts like UTF-16 but does not decode; save it as UTF-8")
+    assert p.stderr.splitlines()[1:3] == ["    2 | exit \ufffdA", "      |      ^"]
 
 
 def test_utf8_bom_is_skipped(mmscn_cmd, tmp_path):
@@ -311,7 +399,7 @@ def test_empty_scenarios_are_valid(mmscn_cmd, tmp_path, text):
     """Nothing to do is no mistake: check and run accept it and say so."""
     p = check_bytes(mmscn_cmd, tmp_path, text.encode())
     assert p.returncode == 0 and p.stderr == ""
-    assert p.stdout == "gen.mmscn: ok (0 statements, arch generic, 1 CPU)\n"
+    assert p.stdout == "gen.mmscn: ok (0 statements, 0 assertions, arch generic, 1 CPU)\n"
     r = check_bytes(mmscn_cmd, tmp_path, text.encode(), command="run")
     assert r.returncode == 0 and "passed: 0 statements" in r.stdout
 
@@ -401,3 +489,80 @@ def test_no_exception_escapes_whatever_the_input():
         assert_readable(out.getvalue())
         json.dumps(run_json(r, lines))
     prop()
+
+
+# ---- hostile surroundings: the parse tables Lark caches on disk -----------------------------
+
+PLANT = """
+import os, pickle, sys
+class Plant:
+    def __reduce__(self):
+        return (os.mkdir, (sys.argv[1],))
+with open(sys.argv[2], "wb") as f:
+    f.write(b"0" * 64 + b"\\n")
+    pickle.dump(Plant(), f)
+"""
+
+
+def test_a_pickle_planted_in_tmpdir_is_never_loaded(mmscn_cmd, tmp_path):
+    """Another user of a shared /tmp cannot run code as whoever runs mmscn next.
+
+    Lark's ``cache=True`` (what mmscn used) names its file in $TMPDIR after the
+    user, a digest of the grammar and options, and the Python version, all
+    predictable: plant a pickle under exactly that name, and every other
+    .lark_cache_* name, and check mmscn neither unpickles nor opens any of them.
+    """
+    import sys
+    from lark import Lark
+    from mmscn.grammar import GRAMMAR_FILE
+    tmpdir, cache_home = tmp_path / "tmp", tmp_path / "cache"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir), XDG_CACHE_HOME=str(cache_home), NO_COLOR="1")
+    # the name the old mmscn read: Lark's own choice for the options it passed (transformer aside)
+    subprocess.run([sys.executable, "-c", "import sys; from lark import Lark; Lark(open(sys.argv[1]).read(), "
+                    "parser='lalr', lexer='contextual', maybe_placeholders=True, cache=True)",
+                    str(GRAMMAR_FILE)], env=env, check=True)
+    planted = sorted(tmpdir.glob(".lark_cache_*"))
+    assert planted, "Lark no longer caches in $TMPDIR under this name: update the test"
+    marker = tmp_path / "ran"
+    for f in planted:
+        subprocess.run([sys.executable, "-c", PLANT, str(marker), str(f)], check=True)
+    scenario = tmp_path / "s.mmscn"
+    scenario.write_text("spawn A\nschedule cpu0 A\n")
+    # an audit hook lists every file the run opens
+    hook = ("import sys; opened = []; sys.addaudithook(lambda e, a: opened.append(str(a[0])) if e == 'open' else None)\n"
+            "from mmscn.cli import main\n"
+            "try:\n    main(['check', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+            "sys.stdout.write(''.join(o + '\\n' for o in opened if o.startswith(sys.argv[2])))\n")
+    for _ in range(2):      # the first run writes the user's cache, the second reads it
+        p = subprocess.run([sys.executable, "-c", hook, str(scenario), str(tmpdir)], env=env,
+                           capture_output=True, text=True)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+        assert not marker.exists(), "mmscn unpickled a file planted in $TMPDIR"
+        assert p.stdout.splitlines()[0].endswith("ok (2 statements, 0 assertions, arch generic, 1 CPU)")
+        assert p.stdout.splitlines()[1:] == [], "mmscn opened files in $TMPDIR"
+    assert sorted(tmpdir.iterdir()) == planted
+    cached = list((cache_home / "mmscn").iterdir())
+    assert len(cached) == 1 and (cache_home / "mmscn").stat().st_mode & 0o777 == 0o700
+
+
+def test_the_grammar_cache_is_used_only_when_only_its_user_can_write_it(tmp_path, monkeypatch):
+    from mmscn.dsl.parser import cache_file
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = tmp_path / "mmscn"
+    path = cache_file()
+    assert path is not None and os.path.dirname(path) == str(folder)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    folder.chmod(0o777)                     # anyone may write the folder: no cache
+    assert cache_file() is None
+    folder.chmod(0o700)
+    os.symlink(tmp_path / "elsewhere", path)   # a symlink where the file goes: no cache
+    assert cache_file() is None
+    os.unlink(path)
+    os.mkdir(path)                          # not a regular file
+    assert cache_file() is None
+    os.rmdir(path)
+    folder.rmdir()
+    os.symlink(tmp_path / "other", folder)  # the folder itself a symlink: no cache
+    (tmp_path / "other").mkdir(mode=0o700)
+    assert cache_file() is None
