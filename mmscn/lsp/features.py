@@ -517,5 +517,5 @@ def code_lenses(res: Result, uri: str, conv, verdict: Optional[str]) -> list:
         return []
     rng = conv.range(line, 1, 1)
     title = f"explore: {verdict}" if verdict else "explore"
-    return [T.CodeLens(rng, T.Command(title, "mmscn.explore", [uri])),
-            T.CodeLens(rng, T.Command("write witness", "mmscn.writeWitness", [uri]))]
+    return [T.CodeLens(rng, T.Command(title, "mmscn.explore", arguments=[uri])),
+            T.CodeLens(rng, T.Command("write witness", "mmscn.writeWitness", arguments=[uri]))]
