@@ -392,3 +392,244 @@ async def test_explore_on_a_file_without_blocks_says_so(client, tmp_path):
     out = await client.workspace_execute_command_async(T.ExecuteCommandParams("mmscn.explore", [d.uri]))
     assert out == {"verdict": None, "detail": "no per-CPU blocks: nothing to explore"}
     assert list(await client.text_document_code_lens_async(T.CodeLensParams(d.id()))) == []
+
+
+# ---- incremental runs ------------------------------------------------------------
+
+def _snapshot_of(res):
+    """What a user sees of an analysis: the problems, and every statement's hover."""
+    from mmscn.lsp import features as F
+    hovers = [F.hover(res, st.line, st.col) for st, _ in res.run.calls] if res.run else []
+    return res.problems, hovers
+
+
+@pytest.mark.parametrize("example", ["zombie_mm.mmscn", "per_cpu_blocks.mmscn", "lazy_chain_generic.mmscn"])
+def test_an_incremental_run_equals_a_run_from_boot(example):
+    """Every one-line edit (a line deleted, an assertion inserted, a line changed to a
+    refused one) analysed after the original text gives what a fresh analysis gives."""
+    from mmscn.lsp.analysis import Analysis
+    text = (ROOT / "examples" / example).read_text()
+    lines = text.split("\n")
+    for i in range(len(lines)):
+        for new in (lines[:i] + lines[i + 1:], lines[:i] + ["assert @init_mm.count >= 1"] + lines[i:],
+                    lines[:i] + ["exit idle0"] + lines[i + 1:]):
+            edited = "\n".join(new)
+            inc = Analysis("x.mmscn")
+            inc.update(text)
+            assert _snapshot_of(inc.update(edited)) == _snapshot_of(Analysis("x.mmscn").update(edited)), (i, new[i:i+1])
+
+
+def test_a_change_at_the_end_reruns_from_the_last_snapshot_before_it():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_run import churn
+    from mmscn.lsp.analysis import Analysis
+    text = churn(1000)
+    a = Analysis("big.mmscn")
+    first = a.update(text)
+    assert first.problems == [] and first.run.rerun == len(first.run.calls)
+    res = a.update(text + "assert @A0 is freed\n")
+    assert res.problems == [] and len(res.run.calls) == len(first.run.calls) + 1
+    # the state a checkpoint copies grows with the tasks and mms, so they are spaced by it
+    assert 1 <= res.run.rerun <= 100
+
+
+# ---- robustness: raw bytes in, strict frames out ------------------------------------
+
+class Raw:
+    """The server on pipes; a thread reads its stdout and fails on anything but LSP frames."""
+
+    def __init__(self, options=None):
+        self.p = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.messages, self.bad, self.cond = [], [], threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.next_id = 0
+        self.call("initialize", {"processId": os.getpid(), "rootUri": None, "capabilities": {},
+                                 "initializationOptions": options or {"mmscn": {"debounceMs": 0}}})
+        self.notify("initialized", {})
+
+    def _read(self):
+        out = self.p.stdout
+        while True:
+            head = out.readline()
+            if not head:
+                break
+            m = re.fullmatch(rb"Content-Length: (\d+)\r\n", head)
+            line = out.readline()
+            if line.startswith(b"Content-Type:"):
+                line = out.readline()
+            if m is None or line != b"\r\n":
+                self.bad.append(head + line)
+                continue
+            body = json.loads(out.read(int(m.group(1))))
+            with self.cond:
+                self.messages.append(body)
+                self.cond.notify_all()
+
+    def send_raw(self, data: bytes):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def send(self, obj):
+        body = json.dumps(obj).encode()
+        self.send_raw(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def request(self, method, params):
+        self.next_id += 1
+        self.send({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        return self.next_id
+
+    def notify(self, method, params):
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def wait(self, pred, what, timeout=180):
+        """The first message (in arrival order) for which pred holds: a deadline for a hung
+        server, not a measurement."""
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(pred(m) for m in self.messages), timeout)
+            assert ok, f"no {what} within {timeout} s; the server sent {self.messages[-5:]}"
+            return next(m for m in self.messages if pred(m))
+
+    def response(self, rid):
+        return self.wait(lambda m: m.get("id") == rid and "method" not in m, f"response to {rid}")
+
+    def call(self, method, params):
+        return self.response(self.request(method, params))
+
+    def index(self, pred):
+        with self.cond:
+            return next(i for i, m in enumerate(self.messages) if pred(m))
+
+    def open(self, uri, text):
+        self.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "mmscn", "version": 1,
+                                                              "text": text}})
+
+    def close(self):
+        assert self.p.poll() is None, "the server died"
+        self.call("shutdown", None)
+        self.notify("exit", None)
+        assert self.p.wait(60) == 0
+        assert self.bad == [], f"stdout carried something that is not an LSP frame: {self.bad[:3]}"
+
+
+@pytest.fixture
+def raw():
+    r = Raw()
+    yield r
+    r.close()
+
+
+def hover_params(uri, line, char):
+    return {"textDocument": {"uri": uri}, "position": {"line": line, "character": char}}
+
+
+def test_malformed_requests_get_error_responses_and_the_server_goes_on(raw):
+    bad_params = raw.call("textDocument/hover", {"textDocument": {"uri": 7}, "position": "here"})
+    assert bad_params["error"]["code"] == -32602
+    body = b'{"jsonrpc": "2.0", "id": 99, "method": '
+    raw.send_raw(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    assert raw.wait(lambda m: m.get("id") is None and m.get("error", {}).get("code") == -32700, "parse error")
+    raw.send([1, 2, 3])
+    assert raw.wait(lambda m: m.get("id") is None and m.get("error", {}).get("code") == -32600, "invalid request")
+    assert raw.call("mmscn/noSuchMethod", {})["error"]["code"] == -32601
+    not_open = raw.call("textDocument/hover", hover_params("file:///nowhere.mmscn", 0, 0))
+    assert "is not open" in not_open["error"]["message"]
+    raw.notify("textDocument/didChange", {"textDocument": {"uri": "file:///nowhere.mmscn", "version": 2},
+                                          "contentChanges": [{"text": "x"}]})
+    raw.open("file:///ok.mmscn", "spawn A\n")
+    assert raw.call("textDocument/hover", hover_params("file:///ok.mmscn", 0, 6))["result"] is not None
+
+
+def test_binary_junk_is_skipped(raw):
+    import random
+    rng = random.Random(17)
+    junk = bytes(rng.randrange(256) for _ in range(20000)).replace(b"Content-Length", b"")
+    raw.send_raw(junk + b"\r\n\r\n")
+    raw.send_raw(b"\xff\xfe\x00garbage\r\n\r\n")
+    raw.open("file:///ok.mmscn", "spawn A\n")
+    assert raw.call("textDocument/hover", hover_params("file:///ok.mmscn", 0, 6))["result"] is not None
+    # a document that is binary junk itself is a diagnostic, not a crash
+    raw.open("file:///junk.mmscn", junk.decode("latin-1"))
+    assert raw.call("textDocument/documentSymbol", {"textDocument": {"uri": "file:///junk.mmscn"}})["result"] == []
+    diags = raw.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                     and m["params"]["uri"] == "file:///junk.mmscn", "diagnostics of the junk")
+    assert diags["params"]["diagnostics"][0]["code"] == "syntax"
+
+
+def test_a_100000_line_file_does_not_hold_up_another_document(raw):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_run import churn
+    raw.open("file:///big.mmscn", churn(100_000))
+    raw.open("file:///small.mmscn", "spawn A\n")
+    small = raw.request("textDocument/hover", hover_params("file:///small.mmscn", 0, 6))
+    big = raw.request("textDocument/documentSymbol", {"textDocument": {"uri": "file:///big.mmscn"}})
+    assert raw.response(small)["result"] is not None
+    assert raw.response(big)["result"]
+    big_diags = raw.index(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                          and m["params"]["uri"] == "file:///big.mmscn")
+    assert raw.index(lambda m: m.get("id") == small) < big_diags
+    assert raw.messages[big_diags]["params"]["diagnostics"] == []
+
+
+def test_a_flood_of_changes_answers_every_request_and_ends_on_the_last_text(raw):
+    uri = "file:///flood.mmscn"
+    text = "cpus 2\nspawn A\n"
+    raw.open(uri, text)
+    ids = []
+    for v in range(2, 402):
+        line = text.count("\n")
+        add = f"assert @A.users == {1 if v < 401 else 5}\n"
+        raw.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": v}, "contentChanges": [
+            {"range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}},
+             "text": add}]})
+        text += add
+        if v % 40 == 0:
+            ids.append(raw.request("textDocument/hover", hover_params(uri, 1, 6)))
+    for rid in ids:
+        assert "result" in raw.response(rid)
+    raw.call("textDocument/documentSymbol", {"textDocument": {"uri": uri}})
+    last = [m for m in raw.messages if m.get("method") == "textDocument/publishDiagnostics"][-1]["params"]
+    assert last["version"] == 401
+    assert [(d["code"], d["range"]["start"]["line"]) for d in last["diagnostics"]] == [("assertion", 401)]
+
+
+def until(pred, what, timeout=120):
+    """Poll ``pred`` (a deadline for a hung server, not a measurement)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+        time.sleep(0.02)
+
+
+def _children(pid):
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(d))
+    return kids
+
+
+def test_a_long_exploration_never_blocks_and_is_cancelled(tmp_path):
+    r = Raw({"mmscn": {"debounceMs": 0, "explore": {"maxSeconds": 600, "maxStates": 10**8}}})
+    try:
+        heavy = ['scenario "a long exploration"', "cpus 5", "spawn A", "schedule cpu0 A"]
+        for c, n in enumerate([15, 14, 13, 12, 11]):
+            heavy += [f"cpu{c} {{"] + ["    mmgrab @A" if i % 2 == 0 else "    mmdrop @A" for i in range(n)] + ["}"]
+        uri = "file:///heavy.mmscn"
+        r.open(uri, "\n".join(heavy) + "\n")
+        r.call("textDocument/documentSymbol", {"textDocument": {"uri": uri}})
+        explore = r.request("workspace/executeCommand", {"command": "mmscn.explore", "arguments": [uri]})
+        until(lambda: _children(r.p.pid), "the exploration's process to start")
+        hover = r.request("textDocument/hover", hover_params(uri, 2, 6))
+        assert "result" in r.response(hover)
+        r.notify("$/cancelRequest", {"id": explore})
+        assert r.response(explore)["error"]["code"] == -32800
+        assert r.index(lambda m: m.get("id") == hover) < r.index(lambda m: m.get("id") == explore)
+        until(lambda: not _children(r.p.pid), "the exploration's process to be killed")
+    finally:
+        r.close()

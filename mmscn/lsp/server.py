@@ -160,6 +160,13 @@ class Protocol(LanguageServerProtocol):
                 return ANSWERED
             raise
 
+    def _handle_cancel_notification(self, msg_id):
+        # pygls cancels only a request not yet started; a command under way is ours to stop
+        task = self._server.requests.get(msg_id)
+        if task is not None:
+            task.cancel()
+        super()._handle_cancel_notification(msg_id)
+
     def handle_message(self, message):
         if message is ANSWERED:
             return
@@ -175,8 +182,10 @@ class Server(LanguageServer):
         super().__init__("mmscn", __version__, protocol_cls=Protocol)
         self.docs: dict = {}
         self.settings = Settings()
-        self.analysis_pool = ThreadPoolExecutor(1, "mmscn-analysis")
+        # one analysis per document at a time (Doc.task), several documents at once
+        self.analysis_pool = ThreadPoolExecutor(4, "mmscn-analysis")
         self.query_pool = ThreadPoolExecutor(2, "mmscn-query")
+        self.requests: dict = {}        # id of a command request under way -> its task
 
     def report_server_error(self, error, source):
         if isinstance(error, ValueError) and source is JsonRpcException:
@@ -506,9 +515,18 @@ def make_server() -> Server:
             raise JsonRpcInvalidParams("the command takes the document's URI")
         return server.doc(args[0])
 
+    async def cancellable(coro):
+        """Run a command's coroutine so that $/cancelRequest of its request stops it."""
+        rid = server.protocol.msg_id
+        server.requests[rid] = asyncio.current_task()
+        try:
+            return await coro
+        finally:
+            server.requests.pop(rid, None)
+
     @server.command("mmscn.explore")
     async def explore_command(*args):
-        ex = await server.explore(doc_of(args))
+        ex = await cancellable(server.explore(doc_of(args)))
         if ex is None:
             return {"verdict": None, "detail": "no per-CPU blocks: nothing to explore"}
         sev, head, detail = verdict(ex)
@@ -517,7 +535,7 @@ def make_server() -> Server:
     @server.command("mmscn.writeWitness")
     async def write_witness(*args):
         doc = doc_of(args)
-        ex = await server.explore(doc)
+        ex = await cancellable(server.explore(doc))
         if ex is None or ex.witness is None:
             why = "no per-CPU blocks" if ex is None else ex.error or "no interleaving fails: there is no witness"
             server.window_show_message(T.ShowMessageParams(T.MessageType.Info, f"mmscn: {why}"))
