@@ -43,7 +43,7 @@ from .analysis import Analysis, Problem, Result
 
 log = logging.getLogger("mmscn.lsp")
 
-DEFAULTS = {"inlayHints": True, "debounceMs": 40,
+DEFAULTS = {"inlayHints": True, "debounceMs": 25,
             "explore": {"onSave": True, "maxStates": 200_000, "maxSeconds": 10.0}}
 
 
