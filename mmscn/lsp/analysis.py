@@ -206,6 +206,10 @@ class Result:
         return [o for o in self.occurrences if o.kind == kind and o.name == name]
 
 
+class _SyntaxFailed(ParseFailed):
+    pass
+
+
 class Analysis:
     """One document's analyses, in order; keeps the last run for the next update."""
 
@@ -225,23 +229,33 @@ class Analysis:
     def _update(self, text: str, version) -> Result:
         lines = text.split("\n")
         try:
+            return self._resolved(text, lines, version)
+        except ParseFailed as e:
+            problems = [_problem(d, lines, "syntax" if isinstance(e, _SyntaxFailed) else "name")
+                        for d in e.diagnostics]
+        # a text that does not resolve: its problems, and for the lines before the first of
+        # them the last text that resolved, or the part of this one before it
+        first = min(p.line for p in problems)
+        prev = self.last_result
+        if first > 1 and (prev is None or (first_difference(prev.lines, lines) or first) < first):
+            try:
+                self._resolved("\n".join(lines[:first - 1]), lines[:first - 1], version)
+            except ParseFailed:
+                pass
+        return Result(version, text, lines, problems, fresh=False, previous=self.last_result)
+
+    def _resolved(self, text: str, lines: list, version) -> Result:
+        """The Result of a text that parses and resolves, run; ParseFailed otherwise."""
+        try:
             items = parse_items(text, self.path)
         except ParseFailed as e:
-            return self._stale(version, text, lines, [_problem(d, lines, "syntax") for d in e.diagnostics])
-        try:
-            sc = resolve_more(items, lines, self.path, A.Scenario(self.path), {}, {INIT_MM},
-                              policies.KnownArches())
-        except ParseFailed as e:
-            return self._stale(version, text, lines, [_problem(d, lines, "name") for d in e.diagnostics])
+            raise _SyntaxFailed(e.diagnostics)
+        sc = resolve_more(items, lines, self.path, A.Scenario(self.path), {}, {INIT_MM}, policies.KnownArches())
         symbols, occurrences = names(sc)
         run = self._run(sc, lines)
         self.last = run
         self.last_result = Result(version, text, lines, run_problems(run, lines), sc, symbols, occurrences, run)
         return self.last_result
-
-    def _stale(self, version, text, lines, problems) -> Result:
-        """A text that does not resolve: its problems, and the last run for the lines it shares."""
-        return Result(version, text, lines, problems, fresh=False, previous=self.last_result)
 
     def _run(self, sc: A.Scenario, lines: list) -> Run:
         old = self.last
