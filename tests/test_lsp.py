@@ -545,6 +545,8 @@ def test_binary_junk_is_skipped(raw):
     junk = bytes(rng.randrange(256) for _ in range(20000)).replace(b"Content-Length", b"")
     raw.send_raw(junk + b"\r\n\r\n")
     raw.send_raw(b"\xff\xfe\x00garbage\r\n\r\n")
+    raw.send_raw(b"Content-Length: 99999999999999\r\n\r\n")     # no such body will come
+    assert raw.wait(lambda m: m.get("id") is None and m.get("error", {}).get("code") == -32600, "invalid request")
     raw.open("file:///ok.mmscn", "spawn A\n")
     assert raw.call("textDocument/hover", hover_params("file:///ok.mmscn", 0, 6))["result"] is not None
     # a document that is binary junk itself is a diagnostic, not a crash

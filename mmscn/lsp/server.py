@@ -552,6 +552,26 @@ def make_server() -> Server:
     return server
 
 
+class Input:
+    """Standard input for pygls' reader, which reads a body with read(Content-Length): a
+    length no message has (junk that looked like a header) is not allocated; the body
+    reads as `{}`, answered as an invalid request, and what follows is skipped as junk
+    up to the next real header."""
+    MAX_BODY = 256 * 1024 * 1024
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def readline(self) -> bytes:
+        return self.raw.readline()
+
+    def read(self, n: int) -> bytes:
+        if n > self.MAX_BODY:
+            log.warning("a message of %d bytes: skipped as junk", n)
+            return b"{}"
+        return self.raw.read(n)
+
+
 def serve(tcp: Optional[int] = None, host: str = "127.0.0.1") -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="mmscn lsp: %(message)s")
     server = make_server()
@@ -563,5 +583,5 @@ def serve(tcp: Optional[int] = None, host: str = "127.0.0.1") -> int:
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    server.start_io(sys.stdin.buffer, proto_out)
+    server.start_io(Input(sys.stdin.buffer), proto_out)
     return 0
