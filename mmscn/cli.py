@@ -31,6 +31,7 @@ EXTRA_COMMANDS = {
     "explore": ("mmscn.explore", "run every interleaving of the per-CPU blocks and judge it like a litmus test"),
     "compare": ("mmscn.compare", "run one scenario under every switch policy and print them side by side"),
     "test": ("mmscn.suite", "run every scenario below the paths as a regression suite (goldens, JUnit XML)"),
+    "lsp": ("mmscn.lsp", "the language server for editors: diagnostics as you type, the kernel state on hover"),
 }
 
 

@@ -49,6 +49,9 @@ class ScenarioFile(pytest.File):
 
 
 class ScenarioItem(pytest.Item):
+    # no fixtures; said, because plugins such as pytest-lsp read item.funcargs of every item
+    funcargs: dict = {}
+
     def _display_path(self) -> str:
         rel = os.path.relpath(self.path, self.config.invocation_params.dir)
         return str(self.path) if rel.startswith(os.pardir) else rel

@@ -15,6 +15,11 @@ need=()
 vim --version 2>/dev/null | grep '+syntax' >/dev/null || need+=(vim)   # no -q: no SIGPIPE
 command -v emacs >/dev/null || need+=(emacs-nox)
 command -v tmux >/dev/null || need+=(tmux)     # the REPL's terminal test (tests/test_repl_tmux.py)
+# the editors that drive `mmscn lsp` (tests/test_lsp_editors.py): Neovim, Eglot for an Emacs without it, ALE
+command -v nvim >/dev/null || need+=(neovim)
+ls -d /usr/share/emacs/site-lisp/elpa/eglot-* >/dev/null 2>&1 \
+  || emacs -Q --batch --eval '(kill-emacs (if (locate-library "eglot") 0 1))' 2>/dev/null || need+=(elpa-eglot)
+[ -f /usr/share/vim-ale/plugin/ale.vim ] || need+=(vim-ale)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
   if command -v apt-get >/dev/null && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
