@@ -63,7 +63,6 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
-pytestmark = pytest.mark.asyncio
 
 
 def uri_of(path) -> str:
@@ -124,6 +123,7 @@ def line_of(text, needle) -> int:
 
 # ---- diagnostics --------------------------------------------------------------
 
+@pytest.mark.asyncio
 async def test_a_refusal_is_underlined_with_its_rule_and_kernel_function(client, tmp_path):
     text = "cpus 2\nspawn A\nspawn kthread kw\nschedule cpu0 A\nexit A\nuse_mm kw @A   # never scheduled\n"
     d = Doc(client, uri_of(tmp_path / "r.mmscn"), text)
@@ -134,6 +134,7 @@ async def test_a_refusal_is_underlined_with_its_rule_and_kernel_function(client,
     assert [r.message for r in diag.related_information] == ["the rule is in kthread_use_mm (kernel/kthread.c)"]
 
 
+@pytest.mark.asyncio
 async def test_syntax_name_violation_assertion_and_expectation_problems(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "s.mmscn"), "cpus 2\nspawn A\nspwan B\n")
     (diag,) = await d.sync()
@@ -157,6 +158,7 @@ async def test_syntax_name_violation_assertion_and_expectation_problems(client, 
     assert "actual 1" in diags[0].message and diags[0].range.start.character == len("assert ")
 
 
+@pytest.mark.asyncio
 async def test_diagnostics_follow_incremental_changes(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "z.mmscn"), ZOMBIE)
     assert await d.sync() == []
@@ -168,6 +170,7 @@ async def test_diagnostics_follow_incremental_changes(client, tmp_path):
     assert await d.sync() == []
 
 
+@pytest.mark.asyncio
 async def test_a_did_you_mean_is_a_code_action(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "a.mmscn"), "cpus 2\nspawn A\nschedule cpu0 A\nexot A\n")
     (diag,) = await d.sync()
@@ -181,6 +184,7 @@ async def test_a_did_you_mean_is_a_code_action(client, tmp_path):
 
 # ---- hover ---------------------------------------------------------------------
 
+@pytest.mark.asyncio
 async def test_hover_on_a_statement_shows_its_trace_lines(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "z.mmscn"), ZOMBIE)
     n = line_of(ZOMBIE, "schedule cpu0 kw")
@@ -193,6 +197,7 @@ async def test_hover_on_a_statement_shows_its_trace_lines(client, tmp_path):
     assert "mmgrab_lazy_tlb          count 1 -> 2" in text
 
 
+@pytest.mark.asyncio
 async def test_hover_on_names_shows_their_state_after_the_line(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "z.mmscn"), ZOMBIE)
     n = line_of(ZOMBIE, "schedule cpu0 kw")
@@ -208,6 +213,7 @@ async def test_hover_on_names_shows_their_state_after_the_line(client, tmp_path)
     assert field == f"**@A.count** = `1` (after line {n3})"
 
 
+@pytest.mark.asyncio
 async def test_hover_after_a_stop_says_the_line_did_not_run(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "x.mmscn"), "spawn A\nexit A\nassert A.mm == @A\n")
     text = await d.hover(3, "A.")
@@ -216,6 +222,7 @@ async def test_hover_after_a_stop_says_the_line_did_not_run(client, tmp_path):
 
 # ---- inlay hints ---------------------------------------------------------------
 
+@pytest.mark.asyncio
 async def test_inlay_hints_show_the_counters_a_statement_changed_and_can_be_turned_off(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "z.mmscn"), ZOMBIE)
     n = line_of(ZOMBIE, "schedule cpu0 kw")
@@ -231,6 +238,7 @@ async def test_inlay_hints_show_the_counters_a_statement_changed_and_can_be_turn
 
 # ---- names -----------------------------------------------------------------------
 
+@pytest.mark.asyncio
 async def test_definition_references_and_rename(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "z.mmscn"), ZOMBIE)
     spawn = line_of(ZOMBIE, "spawn kthread kw")
@@ -258,6 +266,7 @@ async def test_definition_references_and_rename(client, tmp_path):
     assert await d.sync() == []
 
 
+@pytest.mark.asyncio
 async def test_renaming_an_implicit_mm_names_it_in_its_spawn_and_a_clash_is_refused(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "z.mmscn"), ZOMBIE)
     n = line_of(ZOMBIE, "assert @A is zombie")
@@ -282,6 +291,7 @@ def apply(text, edits) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.asyncio
 async def test_document_symbols(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "b.mmscn"), RACE)
     syms = await client.text_document_document_symbol_async(T.DocumentSymbolParams(d.id()))
@@ -301,6 +311,7 @@ async def completion(client, d, line, col):
     return [i.label for i in res.items]
 
 
+@pytest.mark.asyncio
 async def test_completion_offers_the_grammar_and_the_names_that_exist_at_that_line(client, tmp_path):
     text = "cpus 2\nspawn A\nspawn kthread kw\n\nspawn B\n"
     d = Doc(client, uri_of(tmp_path / "c.mmscn"), text)
@@ -316,6 +327,7 @@ async def test_completion_offers_the_grammar_and_the_names_that_exist_at_that_li
 
 # ---- semantic tokens --------------------------------------------------------------
 
+@pytest.mark.asyncio
 async def test_semantic_tokens_come_from_the_lexers_word_lists(client, tmp_path):
     text = "cpus 2\nspawn A   # fork\nassert A.state == dead, idle0 is running\n"
     d = Doc(client, uri_of(tmp_path / "t.mmscn"), text)
@@ -345,6 +357,7 @@ async def legend_of(client):
 
 # ---- exploration ------------------------------------------------------------------
 
+@pytest.mark.asyncio
 async def test_a_file_with_blocks_gets_lenses_and_the_explore_verdict_on_its_final_line(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "blocks.mmscn"), BLOCKS)
     lenses = await client.text_document_code_lens_async(T.CodeLensParams(d.id()))
@@ -364,6 +377,7 @@ async def test_a_file_with_blocks_gets_lenses_and_the_explore_verdict_on_its_fin
     assert await d.sync() == []
 
 
+@pytest.mark.asyncio
 async def test_a_failing_interleaving_is_shown_with_its_steps_and_a_witness_is_one_command_away(client, tmp_path):
     path = tmp_path / "race.mmscn"
     path.write_text(RACE)
@@ -387,6 +401,7 @@ async def test_a_failing_interleaving_is_shown_with_its_steps_and_a_witness_is_o
     assert run.returncode == 0 and "mmget-after-teardown" in run.stdout
 
 
+@pytest.mark.asyncio
 async def test_explore_on_a_file_without_blocks_says_so(client, tmp_path):
     d = Doc(client, uri_of(tmp_path / "z.mmscn"), ZOMBIE)
     out = await client.workspace_execute_command_async(T.ExecuteCommandParams("mmscn.explore", [d.uri]))
