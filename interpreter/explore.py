@@ -44,7 +44,8 @@ from typing import Callable, Optional
 from mmscn.dsl import ast as A
 
 from .kernel import DEAD, INIT_MM, RUNNING, Refusal
-from .runner import (EXEC, Runner, StatementError, cond_text, describe_failure, evaluate, show_value)
+from .runner import (EXEC, Runner, StatementError, cond_text, describe_failure, evaluate, show_value,
+                     violation_texts)
 
 # fire() outcomes
 SAME, MOVED, ENDED, FAILED = 0, 1, 2, 3
@@ -69,6 +70,7 @@ class Failure:
     col: int = 0
     cpu: Optional[int] = None
     rules: tuple = ()
+    causes: tuple = ()  # per rule: the index of the one it follows from, or None
 
     def diagnostic(self, path: str, lines: list):
         """The failure located in its file, as `mmscn run` prints one."""
@@ -86,6 +88,8 @@ class Failure:
             d["cpu"] = f"cpu{self.cpu}"
         if self.rules:
             d["rules"] = list(self.rules)
+        if any(c is not None for c in self.causes):
+            d["consequence_of"] = list(self.causes)
         return d
 
 
@@ -241,7 +245,7 @@ class Model:
             return FAILED, Failure("refusal", e.message, e.function, node.line, node.col, cpu)
         violations = k.check()
         if violations:
-            text = "; ".join(f"{v.rule}: {v.message}" for v in violations)
+            text = "; ".join(violation_texts(violations))
             if expect is not None and expect.kind == "violation":
                 if expect.text and not any(expect.text in v.rule or expect.text in v.message for v in violations):
                     return FAILED, Failure("expectation", f"expected violation \"{expect.text}\", got {text}",
@@ -251,7 +255,7 @@ class Model:
                 return FAILED, Failure("expectation", f"expected an error, but the statement ran and broke an "
                                        f"invariant: {text}", violations[0].function, expect.line, expect.col, cpu)
             return FAILED, Failure("violation", text, violations[0].function, st.line, st.col, cpu,
-                                   tuple(v.rule for v in violations))
+                                   tuple(v.rule for v in violations), tuple(v.cause for v in violations))
         if expect is not None:
             what = "be refused" if expect.kind == "error" else "break an invariant"
             return FAILED, Failure("expectation", f"`expect {expect.kind}`: the next statement (line {st.line}) "

@@ -199,7 +199,8 @@ class Runner:
             if self.record_hardware and self.policy.hardware_fields:
                 step.hw = hardware_state(k, self.policy, *self.live.update(k))
         if violations:
-            text = "; ".join(f"{v.rule}: {v.message}" for v in violations)
+            texts = violation_texts(violations)
+            text = "; ".join(texts)
             step.status, step.message, step.function = VIOLATION, text, violations[0].function
             if expect is not None and expect.kind == "violation":
                 if expect.text and not any(expect.text in v.rule or expect.text in v.message for v in violations):
@@ -210,8 +211,11 @@ class Runner:
             if expect is not None:
                 self.diag(expect, f"expected an error, but the statement ran and broke an invariant: {text}",
                           "failure")
-            for v in violations:
-                self.diag(st, f"{v.rule}: {v.message}", "violation", rule_notes(v.function, violation=True))
+            first = len(self.result.diagnostics)
+            for v, t in zip(violations, texts):
+                d = self.diag(st, t, "violation", rule_notes(v.function, violation=True))
+                if v.cause is not None:
+                    d.consequence_of = first + v.cause
             return False
         if expect is not None:
             what = "be refused" if expect.kind == "error" else "break an invariant"
@@ -255,6 +259,13 @@ class Runner:
         self.result.final = (f.quantifier, held, detail)
         if not held and f.quantifier == "forall":
             self.diag(f, f"final forall does not hold in this interleaving: {detail}", "failure")
+
+
+def violation_texts(violations: list) -> list:
+    """Each violation as `rule: message`; one that follows from an earlier one says so."""
+    return [f"{v.rule}: {v.message}" + ("" if v.cause is None else
+                                        f" (follows from the {violations[v.cause].rule} above)")
+            for v in violations]
 
 
 # ================================================================ statements

@@ -73,3 +73,28 @@ def test_the_repl_shows_the_located_failure_that_run_shows(mmscn_cmd, tmp_path):
         # the same message, located at the same statement (the REPL numbers its own lines)
         assert repl[0].split(": failure: ")[1] == run[0].split(": failure: ")[1]
         assert s.failures == 1 and any(ln.strip().startswith("|") and ln.endswith("^") for ln in shown.splitlines())
+
+
+# ---------------------------------------------------------------- consequences
+def test_the_violations_one_bad_mmget_causes_follow_from_it(mmscn_cmd, tmp_path):
+    text = "cpus 2\nspawn A\nschedule cpu0 A\nexit A\nmmget @A\n"
+    doc = json.loads(cli(mmscn_cmd, tmp_path, text, "run", "--json").stdout)
+    rules = [f["message"].split(":")[0] for f in doc["failures"]]
+    assert rules == ["mmget-after-teardown", "mm_count-accounting", "users-resurrected"]
+    assert "consequence_of" not in doc["failures"][0]
+    assert [f.get("consequence_of") for f in doc["failures"][1:]] == [0, 0]
+    assert all(f["message"].endswith("(follows from the mmget-after-teardown above)") for f in doc["failures"][1:])
+    assert doc["steps"][-1]["message"].count("(follows from the mmget-after-teardown above)") == 2
+    # explore says the same of the interleaving that reaches it
+    blocks = text.replace("exit A\nmmget @A\n", "cpu0 {\n  exit A\n  schedule idle\n  mmget @A\n}\n")
+    fail = json.loads(cli(mmscn_cmd, tmp_path, blocks, "explore", "--json").stdout)["failure"]
+    assert fail["rules"] == rules and fail["consequence_of"] == [None, 0, 0]
+
+
+def test_a_single_violation_has_no_consequence_field(mmscn_cmd, tmp_path):
+    doc = json.loads(cli(mmscn_cmd, tmp_path, "cpus 2\nspawn A\nspawn thread T of A\nmmput @A\n", "run",
+                         "--json").stdout)
+    assert len(doc["failures"]) == 1 and "consequence_of" not in doc["failures"][0]
+    fail = json.loads(cli(mmscn_cmd, tmp_path, "cpus 2\nspawn A\nspawn thread T of A\ncpu0 {\n  mmput @A\n}\n",
+                          "explore", "--json").stdout)["failure"]
+    assert fail["rules"] == ["unbalanced-mmput"] and "consequence_of" not in fail
