@@ -75,6 +75,87 @@ def test_the_repl_shows_the_located_failure_that_run_shows(mmscn_cmd, tmp_path):
         assert s.failures == 1 and any(ln.strip().startswith("|") and ln.endswith("^") for ln in shown.splitlines())
 
 
+# ---------------------------------------------------------------- symmetry, bounded
+def nine(body: list, prologue: list = (), final: str = "") -> str:
+    lines = ["arch generic", "cpus 9", "spawn A", *prologue]
+    for c in range(9):
+        lines += [f"cpu{c} {{"] + ["  " + b for b in body] + ["}"]
+    return "\n".join(lines + ([final] if final else [])) + "\n"
+
+
+# nine identical blocks that `final` tells apart: every pairing of them was tried and rejected (9!)
+NINE_FINAL = nine(["mmget @A", "mmput @A"], final="final forall " + ", ".join(
+    ["cpu0 is idle", "cpu1 is online", "cpu2 is not lazy", "cpu3 is not offline", "cpu4.curr != A",
+     "cpu5.active_mm != @A", "cpu6.online == true", "cpu7.lazy == false"]))
+# ... that the start state tells apart (each CPU runs its own task, one mm has more users): every
+# pairing went as far as an image of the start state, each kept (3 GB)
+NINE_START = nine(["mmget @A", "mmput @A"], [f"spawn X{i}" for i in range(9)]
+                  + [f"schedule cpu{i} X{i}" for i in range(9)] + ["mmget @X0", "mmget @X1", "mmget @X1"])
+# ... that are interchangeable: 9! orders, sorted instead of enumerated
+NINE_SAME = nine(["mmget @A", "mmput @A"])
+
+
+@pytest.mark.parametrize("text", [NINE_FINAL, NINE_START, NINE_SAME], ids=["final", "start", "same"])
+def test_nine_identical_blocks_reach_a_verdict_at_max_states_1(mmscn_cmd, tmp_path, text):
+    p = cli(mmscn_cmd, tmp_path, text, "explore", "--json", "--max-states", "1", "--max-seconds", "1")
+    assert p.returncode == 3, p.stdout + p.stderr      # the search was cut short: incomplete
+    doc = json.loads(p.stdout)
+    assert doc["verdict"] == "incomplete" and doc["stats"]["states_explored"] <= 1
+
+
+@pytest.mark.parametrize("text", [NINE_FINAL, NINE_START, NINE_SAME], ids=["final", "start", "same"])
+def test_symmetry_detection_tries_a_bounded_number_of_candidates(text):
+    sym = X.Symmetry(model_of(text))
+    assert sym.tried <= X.Symmetry.MAX_CANDIDATES
+    assert len(sym.perms) <= X.Symmetry.MAX_ELEMENTS
+
+
+def test_cpus_that_final_tells_apart_are_not_paired_at_all():
+    sym = X.Symmetry(model_of(NINE_FINAL))
+    assert sym.size() == 1 and sym.tried == 0 and not sym.cut
+
+
+def test_interchangeable_blocks_are_sorted_not_enumerated():
+    m = model_of(NINE_SAME)
+    sym = X.Symmetry(m)
+    assert sym.classes == [tuple(range(9))] and not sym.perms
+    assert sym.size() == 362880 and sym.tried < 100
+    r = X.Explorer(model_of(NINE_SAME)).run()
+    # the states are the multisets of nine program counters in {0, 1, 2}: C(11, 2)
+    assert r.complete and r.holds is True and r.stats.distinct == 55
+
+
+def test_sorted_canonical_forms_count_the_same_orbits_as_the_whole_group():
+    # three interchangeable blocks: sorting them must merge exactly the states that
+    # the group's six elements, applied one by one, merge
+    text = ("arch x86\ncpus 3\nspawn A\nspawn kthread K\nmmget @A\n"
+            + "".join(f"cpu{c} {{\n  schedule K\n  mmput @A\n  schedule idle\n}}\n" for c in range(3)))
+    assert X.Symmetry(model_of(text)).classes == [(0, 1, 2)]
+    sorted_ = X.Explorer(model_of(text), por=False, all_finals=True).run()
+    ex = X.Explorer(model_of(text), por=False, all_finals=True)
+    k = ex.m.k
+    ex.sym.classes = []
+    ex.sym.perms = []
+    for perm in itertools.permutations(range(3)):
+        tp = list(range(len(k.t_name)))
+        for c in range(3):
+            tp[k._idle(c)] = k._idle(perm[c])
+        if perm != (0, 1, 2):
+            ex.sym.perms.append((tuple(tp), tuple(range(len(k.m_name))), perm, perm))
+    ex.sym.images = [(list(p[3]), ex.sym._image_fn(p)) for p in ex.sym.perms]
+    enumerated = ex.run()
+    assert sorted_.holds == enumerated.holds
+    assert (sorted_.stats.distinct, sorted_.stats.finals) == (enumerated.stats.distinct, enumerated.stats.finals)
+    assert sorted_.stats.distinct < X.Explorer(model_of(text), por=False, symmetry=False).run().stats.distinct
+
+
+def test_the_clock_of_max_seconds_runs_from_before_symmetry_detection():
+    sym = X.Symmetry(model_of(NINE_START), deadline=0.0)     # a deadline already past
+    assert sym.cut and sym.tried <= 64
+    r = X.Explorer(model_of(NINE_START), max_seconds=1e-9).run()
+    assert r.stats.states == 0 and "--max-seconds" in r.stop_reason and r.holds is None
+
+
 # ---------------------------------------------------------------- consequences
 def test_the_violations_one_bad_mmget_causes_follow_from_it(mmscn_cmd, tmp_path):
     text = "cpus 2\nspawn A\nschedule cpu0 A\nexit A\nmmget @A\n"
