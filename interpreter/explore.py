@@ -160,7 +160,7 @@ class Model:
                            for us in self.units for u in us)
         self.uses_cost = _mentions_cost(scenario)
         self.final = scenario.final
-        self._intern: dict = {}
+        self._intern = tuple({} for _ in STATE_FIELDS)
         self.start = self.capture()
         self.start_pcs = tuple(0 for _ in self.units)
 
@@ -173,8 +173,9 @@ class Model:
             tuple(k.m_ext_users), tuple(k.m_ext_count), tuple(k.m_cpumask), tuple(k.m_lazy),
             tuple(k.m_use), tuple(k.m_user), tuple(k.m_prev), tuple(k.c_curr), tuple(k.c_online),
             tuple(k.c_prev_mm), tuple(k.c_loaded), tuple(k.c_lazy))
-        # equal columns of different states share one tuple: most columns repeat
-        s = tuple(map(self._intern.setdefault, xs, xs))
+        # equal columns of different states share one tuple: most columns repeat.  One table
+        # per column: (0, 0) == (False, False), and a counter must not come back as a flag
+        s = tuple(map(dict.setdefault, self._intern, xs, xs))
         if self.uses_cost:
             s += (tuple(k.cost),)
         if self.creates:

@@ -179,3 +179,10 @@ def test_a_single_violation_has_no_consequence_field(mmscn_cmd, tmp_path):
     fail = json.loads(cli(mmscn_cmd, tmp_path, "cpus 2\nspawn A\nspawn thread T of A\ncpu0 {\n  mmput @A\n}\n",
                           "explore", "--json").stdout)["failure"]
     assert fail["rules"] == ["unbalanced-mmput"] and "consequence_of" not in fail
+
+
+def test_an_explored_counter_reads_as_a_number_not_a_flag():
+    # the capture shares equal columns between states: (0, 0) equals (False, False)
+    text = "cpus 2\nspawn A\ncpu0 {\n  schedule A\n  exit A\n  schedule idle\n  mmget @A\n}\n"
+    res = X.Explorer(model_of(text)).run()
+    assert "0 kthread_use_mm, 0 external mmgrab" in res.failure.message
