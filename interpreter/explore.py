@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from mmscn.dsl import ast as A
+from mmscn.dsl.diagnostics import plural
+from mmscn.dsl.resolve import fresh_mm_name
 
 from .kernel import DEAD, INIT_MM, RUNNING, Refusal
 from .runner import (EXEC, Runner, StatementError, cond_text, describe_failure, evaluate, show_value,
@@ -126,6 +128,7 @@ class Model:
         self.policy = runner.policy
         self.k = k = runner.k
         self.prologue_failure: Optional[Failure] = None
+        self.refusal = ""       # the words of the last refusal fire() met (a witness quotes them)
         for st in scenario.stmts:
             if not runner.step(st, None):
                 d = runner.result.diagnostics[-1] if runner.result.diagnostics else None
@@ -235,6 +238,7 @@ class Model:
         except (Refusal, StatementError) as e:
             k.violations = []
             k.d_tasks.clear(); k.d_mms.clear(); k.d_cpus.clear()
+            self.refusal = e.message
             node = e.node if isinstance(e, StatementError) else st
             if expect is not None and expect.kind == "error":
                 if expect.text and expect.text not in e.message:
@@ -1324,11 +1328,23 @@ def stmt_source(model: Model, st, cpu: Optional[int]) -> str:
 
 
 def witness_text(model: Model, res: Result) -> str:
-    """A scenario without blocks that replays the failing interleaving; `mmscn run`
-    fails at its last step as the exploration did (the header says `expect fail`)."""
-    sc, f = model.sc, res.failure
+    """A scenario that replays the failing interleaving: `mmscn run` fails at its
+    last step as the exploration did (the header says `expect fail`).
+
+    Each step is a top-level statement, except where the top level would judge
+    it otherwise than its block did: a statement that names a task or mm
+    another block makes (a block may, the top level may not before the
+    spawn), one on a CPU whose current task has exited (only a block refuses
+    that), an mmput or flush whose policy tells the CPU it runs on from none
+    (a top-level statement runs on none).  From such a step on, when the
+    steps left are all on its CPU, they run in that CPU's block, as they did.
+    Otherwise the first two kinds can only have been refused as an `expect
+    error` said, and a refusal changes nothing, so the step is left out; the
+    third gets a note.  A step refused as expected keeps the refusal's own
+    words as its expectation, so that the replay judges the same refusal."""
+    sc, f, k = model.sc, res.failure, model.k
     out = [f"# Witness written by `mmscn explore` for {sc.path}: an interleaving of its",
-           f"# per-CPU blocks ({len(res.path)} steps) that fails:",
+           f"# per-CPU blocks ({plural(len(res.path), 'step')}) that fails:",
            f"#   {f.kind}: {f.message}"[:400],
            "# `mmscn run` on this file replays it and fails at the last step; the header's",
            "# `expect fail` makes that failure the pass.",
@@ -1338,27 +1354,48 @@ def witness_text(model: Model, res: Result) -> str:
            "expect fail",
            "",
            "# the prologue"]
+    made = _Made(k.ncpus)
     for st in sc.stmts:
         out.append(stmt_source(model, st, None))
+        made.add(st)
     out.append("")
     out.append("# the interleaving")
-    for n, (b, idx) in enumerate(res.path, 1):
-        u = model.units[b][idx]
+    steps = [model.units[b][idx] for b, idx in res.path]
+    final = [] if f.kind != "final" else ["assert " + ", ".join(cond_text(c) for c in model.final.conds)]
+    model.restore(model.start)
+    for n, u in enumerate(steps, 1):
+        missing = made.missing(u.stmt)
+        dead = not isinstance(u.stmt, (A.Schedule, A.Assert)) and k.t_state[k.c_curr[u.cpu]] == DEAD
+        why = (f"it names {', '.join(f'`{t}`' for _, t in missing)}, which another block makes"
+               if missing else f"cpu{u.cpu}'s current task {k.t_name[k.c_curr[u.cpu]]} has exited" if dead else "")
+        on_cpu = not why and _cpu_matters(model, u)
+        if (why or on_cpu) and f.kind != "deadlock" and all(v.cpu == u.cpu for v in steps[n - 1:]):
+            why = why or f"on {model.policy.name} it does something else on cpu{u.cpu} than on no CPU"
+            out += _block(model, u.cpu, steps, n, final, made,
+                          f"# from step {n} on, cpu{u.cpu}'s block as it ran: the top level would judge step {n} "
+                          f"otherwise ({why})")
+            return "\n".join(out) + "\n"
+        outcome, _ = model.fire(u)
+        where = f"# step {n}: cpu{u.cpu}, line {u.stmt.line}"
+        if why:     # refused, as its `expect error` said (anything else ended the interleaving)
+            out.append(f"{where}: `{stmt_source(model, u.stmt, u.cpu)}` is left out: {why}, so its block "
+                       f"refused it as expected; the top level would not, and a refusal changes nothing")
+            continue
         if u.expect is not None:
-            out.append(stmt_source(model, u.expect, u.cpu))
-        line = stmt_source(model, u.stmt, u.cpu)
-        out.append(f"{line:<40} # step {n}: cpu{u.cpu}, line {u.stmt.line}")
-    k = model.k
-    if f.kind == "refusal" and "has exited; nothing else runs" in f.message and res.path:
-        # a block refuses to run anything on a CPU whose current task is dead;
-        # at the top level nothing stops the statement, so show why instead
-        u = model.units[res.path[-1][0]][res.path[-1][1]]
-        replay(model, res.path[:-1])
-        out.insert(len(out) - 1, f"assert cpu{u.cpu}.curr != {k.t_name[k.c_curr[u.cpu]]}"
-                   f"          # cpu{u.cpu}'s current task has exited: it must schedule away first")
-    elif f.kind == "final":
-        out.append("assert " + ", ".join(cond_text(c) for c in model.final.conds)
-                   + "          # the final forall")
+            out.append(_expect_line(model, u, outcome))
+        if on_cpu:
+            out.append(f"# note: in its block the next step ran on cpu{u.cpu}, which {model.policy.name} tells "
+                       f"from no CPU, where a top-level statement runs: the replay may part from the exploration here")
+        out.append(f"{stmt_source(model, u.stmt, u.cpu):<40} {where}")
+        made.add(u.stmt)
+    if final:
+        missing = [x for c in model.final.conds for x in made.missing(A.Assert(0, 0, [c]))]
+        if missing:
+            out += _block(model, 0, [], 1, final, made, "# the final forall, in a block: it names "
+                          + ", ".join(f"`{t}`" for _, t in dict.fromkeys(missing))
+                          + ", which no statement made in this interleaving")
+        else:
+            out.append(final[0] + "          # the final forall")
     elif f.kind == "deadlock":
         replay(model, res.path)
         pcs = _pcs_after(model, res.path)
@@ -1369,6 +1406,103 @@ def witness_text(model: Model, res: Result) -> str:
                            f"(line {st.line}): deadlock")
                 break
     return "\n".join(out) + "\n"
+
+
+def _block(model: Model, cpu: int, steps: list, n: int, final: list, made: "_Made", head: str) -> list:
+    """Steps n.. (and the final forall's assertion) in cpu's block, then statements that
+    never run: they make the names the block uses known to the file, as the blocks
+    that made them did."""
+    from .report import statement_text
+    out = [head, f"cpu{cpu} {{"]
+    inside = made.copy()
+    for u in steps[n - 1:]:
+        inside.add(u.stmt)      # a block's spawns count in all of it
+    missing = []
+    for m, u in enumerate(steps[n - 1:], n):
+        outcome, _ = model.fire(u)
+        if u.expect is not None:
+            out.append("  " + _expect_line(model, u, outcome))
+        out.append(f"  {statement_text(model.lines, u.stmt):<38} # step {m}: cpu{u.cpu}, line {u.stmt.line}")
+        missing += inside.missing(u.stmt)
+    for line in final:
+        out.append(f"  {line:<38} # the final forall")
+        missing += [x for c in model.final.conds for x in inside.missing(A.Assert(0, 0, [c]))]
+    missing = list(dict.fromkeys(missing))
+    names = {name for _, name in missing}
+    spare = (t for t in (f"_witness{i}" for i in range(1, 2 + len(missing) + len(inside.tasks)))
+             if t not in inside.tasks and t not in names)
+    for kind, name in missing:
+        if kind == "task":
+            text = f"spawn {name}" if "@" + name in names and "@" + name not in inside.mms else f"spawn kthread {name}"
+        elif name[1:] in names and name[1:] not in inside.tasks:
+            continue    # made with its task, above
+        else:
+            text = f"spawn {next(spare)} mm {name}"
+        out.append(f"  {text:<38} # never runs: makes {name} known, as a block made it")
+    out.append("}")
+    return out
+
+
+def _expect_line(model: Model, u: Unit, outcome) -> str:
+    """A step's `expect`; one that a refusal met quotes the refusal's own words, so the
+    replay cannot pass it on another refusal that shares a few."""
+    if outcome == SAME and u.expect.kind == "error":
+        return f"expect error {_q(_quotable(model.refusal))}"
+    return stmt_source(model, u.expect, u.cpu)
+
+
+def _quotable(text: str) -> str:
+    """The longest piece of a message that a string can hold (a string has no escapes)."""
+    return max(text.split('"'), key=len)
+
+
+def _cpu_matters(model: Model, u: Unit) -> bool:
+    """Whether the statement does something else at the top level, where it runs on no
+    CPU: a policy may tell an mmput's exit_mmap or a flush on this CPU from one elsewhere."""
+    if not isinstance(u.stmt, (A.MmRef, A.Flush)):
+        return False
+    before = model.capture()
+    seen = []
+    for cpu in (u.cpu, None):
+        model.restore(before)
+        try:
+            EXEC[type(u.stmt)](model.shim, u.stmt, cpu)
+            seen.append((model.capture(), [v.message for v in model.k.check()]))
+        except (Refusal, StatementError) as e:
+            seen.append(e.message)
+    model.restore(before)
+    return seen[0] != seen[1]
+
+
+class _Made:
+    """The tasks and mms the witness has made so far, as the resolver counts them."""
+
+    def __init__(self, ncpus: int):
+        self.tasks = {f"idle{c}" for c in range(ncpus)}
+        self.mms = {"@init_mm"}
+
+    def copy(self) -> "_Made":
+        other = _Made(0)
+        other.tasks, other.mms = set(self.tasks), set(self.mms)
+        return other
+
+    def add(self, st) -> None:
+        if isinstance(st, (A.Spawn, A.SpawnThread, A.SpawnKthread)):
+            self.tasks.add(st.task.text)
+        if isinstance(st, (A.Spawn, A.Exec)):
+            self.mms.add(st.mm.text if st.mm is not None else fresh_mm_name(st.task.text, self.mms))
+
+    def missing(self, st) -> list:
+        """The (kind, name) of the tasks and mms st names that nothing has made yet."""
+        makes = set()
+        if isinstance(st, (A.Spawn, A.SpawnThread, A.SpawnKthread)):
+            makes.add(st.task.text)
+        if isinstance(st, (A.Spawn, A.Exec)) and st.mm is not None:
+            makes.add(st.mm.text)
+        refs: list = []
+        _refs(st, refs)
+        return list(dict.fromkeys((kind, name) for kind, name in refs if name not in makes and (
+            (kind == "task" and name not in self.tasks) or (kind == "mm" and name not in self.mms))))
 
 
 def _pcs_after(model: Model, path: list) -> list:

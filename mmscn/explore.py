@@ -30,7 +30,7 @@ def add_arguments(p) -> None:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--arch", help="override the scenario's `arch`")
     p.add_argument("--witness", metavar="OUT", help="write the failing interleaving as a plain .mmscn scenario "
-                   "(no blocks) that `mmscn run` replays to the same failure")
+                   "that `mmscn run` replays to the same failure")
     p.add_argument("--all-finals", action="store_true", help="list every distinct final state (and keep "
                    "searching after a failure)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

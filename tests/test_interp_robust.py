@@ -156,6 +156,206 @@ def test_the_clock_of_max_seconds_runs_from_before_symmetry_detection():
     assert r.stats.states == 0 and "--max-seconds" in r.stop_reason and r.holds is None
 
 
+# ---------------------------------------------------------------- witnesses replay
+def _witness_failures(mmscn_cmd, paths: list) -> list:
+    """`mmscn run --json` on witness files: each one's failures."""
+    p = subprocess.run([*mmscn_cmd, "run", "--json", *map(str, paths)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr      # each fails, as its header expects
+    docs = json.loads(p.stdout)
+    return [d["failures"] for d in (docs if isinstance(docs, list) else [docs])]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"line \d+", "line _", text)
+
+
+def _check_replay(model, res, witness: str, failures: list) -> None:
+    """The witness fails at its last step (or the `expect` before it) with the exploration's failure."""
+    lines = witness.split("\n")
+    assert failures, witness
+    first = failures[0]
+    here = " ".join(lines[first["line"] - 1:first["line"] + 1])     # the line, and the step an `expect` announces
+    f = res.failure
+    if f.kind == "final":
+        assert "# the final forall" in here, (witness, first)
+    elif f.kind == "deadlock":
+        assert "waits here" in here, (witness, first)
+    else:
+        step = re.search(r"# step (\d+):", here)
+        assert step and int(step.group(1)) == len(res.path), (witness, first)
+    if f.kind == "violation":
+        assert [x["message"].split(":")[0] for x in failures] == list(f.rules), (witness, failures)
+        assert f.message.startswith(first["message"]), (witness, first)
+    elif f.kind in ("refusal", "assertion", "expectation"):
+        assert _norm(first["message"]) == _norm(f.message), (witness, first)
+    elif f.kind == "final":
+        assert f.message.endswith(first["message"]), (witness, first)
+
+
+RACES = sorted((EXAMPLES / "races").glob("*.mmscn"))
+
+
+def test_every_race_example_under_every_arch_has_a_witness_that_replays(mmscn_cmd, tmp_path):
+    cases = []
+    for path in RACES:
+        sc, text = load_file(path, policies.KnownArches())
+        for arch in policies.builtin_names():
+            m = X.Model(sc, text.split("\n"), arch)
+            if m.prologue_failure is not None:
+                continue
+            res = X.Explorer(m).run()
+            if res.failure is not None:
+                cases.append((m, res, X.witness_text(m, res)))
+    assert len(cases) >= 5
+    files = []
+    for n, (_, _, w) in enumerate(cases):
+        files.append(tmp_path / f"w{n}.mmscn")
+        files[-1].write_text(w)
+    for (m, res, w), failures in zip(cases, _witness_failures(mmscn_cmd, files)):
+        _check_replay(m, res, w, failures)
+
+
+def generated(rng) -> str:
+    """A random scenario whose blocks spawn tasks others name, expect refusals, read fields."""
+    arch = rng.choice(["generic", "x86", "powerpc", "arm64", "alpha"])
+    ncpu = rng.choice([2, 3])
+    lines = [f"arch {arch}", f"cpus {ncpu}", "spawn A", "spawn kthread K"]
+    if rng.random() < 0.5:
+        lines.append("mmget @A")
+    if rng.random() < 0.4:
+        lines.append("schedule cpu0 A")
+    fresh, made = ["N", "P"], []
+    for c in range(ncpu):
+        lines.append(f"cpu{c} {{")
+        for _ in range(rng.randint(1, 4)):
+            tasks, mms = ["A", "K"] + made, ["@A"] + ["@" + n for n in made]
+            if rng.random() < 0.2:
+                lines.append("  expect error" + rng.choice(["", ' "has exited"', ' "not running"', ' "yet"']))
+            r = rng.random()
+            if r < 0.2:
+                lines.append(f"  schedule {rng.choice(tasks + ['idle'])}")
+            elif r < 0.3 and fresh:
+                made.append(fresh.pop(0))
+                lines.append(f"  spawn {made[-1]}")
+            elif r < 0.45:
+                lines += [f"  schedule {rng.choice(['A'] + made)}", f"  exit {rng.choice(['A'] + made)}"]
+            elif r < 0.55:
+                lines.append("  unlazy")
+            elif r < 0.7:
+                lines.append(f"  assert {rng.choice(mms)} is not freed and {rng.choice(tasks)}.state != dead")
+            elif r < 0.9:
+                lines.append(f"  {rng.choice(['mmget', 'mmput', 'mmgrab', 'mmdrop', 'flush'])} {rng.choice(mms)}")
+            else:
+                lines.append("  schedule idle")
+        if lines[-1].startswith("  expect"):
+            lines.append("  schedule idle")
+        lines.append("}")
+    if rng.random() < 0.3:
+        lines.append(f"final forall {rng.choice(['@A'] + ['@' + n for n in made])} is live")
+    return "\n".join(lines) + "\n"
+
+
+def test_witnesses_of_generated_scenarios_replay(mmscn_cmd, tmp_path):
+    rng = random.Random(12)
+    cases = []
+    while len(cases) < 60:
+        text = generated(rng)
+        try:
+            m = model_of(text)
+        except ParseFailed:     # an `expect` before an assertion, say
+            continue
+        if m.prologue_failure is not None:
+            continue
+        res = X.Explorer(m, max_states=5000).run()
+        if res.failure is not None:
+            cases.append((m, res, X.witness_text(m, res)))
+    # the kinds of step the top level would judge otherwise are among them
+    assert any("as a block made it" in w for _, _, w in cases)
+    files = []
+    for n, (_, _, w) in enumerate(cases):
+        files.append(tmp_path / f"g{n}.mmscn")
+        files[-1].write_text(w)
+    for (m, res, w), failures in zip(cases, _witness_failures(mmscn_cmd, files)):
+        _check_replay(m, res, w, failures)
+
+
+@pytest.mark.parametrize("block, failing", [
+    ("schedule B", "no task named `B` yet"),
+    ("assert B is running", "no task named `B` yet"),
+    ("mmget @B", "no mm named `@B` yet"),
+    ("use_mm K @B", "no mm named `@B` yet"),
+])
+def test_a_witness_step_naming_what_another_block_makes_resolves_and_replays(mmscn_cmd, tmp_path, block, failing):
+    text = f"cpus 2\nspawn kthread K\nschedule cpu0 K\ncpu0 {{\n  {block}\n}}\ncpu1 {{\n  spawn B\n}}\n"
+    m = model_of(text)
+    res = X.Explorer(m).run()
+    assert failing in res.failure.message
+    w = X.witness_text(m, res)
+    (tmp_path / "w.mmscn").write_text(w)
+    _check_replay(m, res, w, _witness_failures(mmscn_cmd, [tmp_path / "w.mmscn"])[0])
+
+
+def test_a_witness_final_that_names_what_no_block_made_replays(mmscn_cmd, tmp_path):
+    # cpu1's mmget_not_zero fails and ends the block before its spawn: `final` names B anyway
+    text = ("cpus 2\nspawn A\nschedule cpu0 A\ncpu0 {\n  exit A\n}\n"
+            "cpu1 {\n  mmget_not_zero @A\n  spawn B\n}\nfinal forall B.state != dead\n")
+    m = model_of(text)
+    res = X.Explorer(m).run()
+    assert res.failure.kind == "final" and "no task named `B` yet" in res.failure.message
+    w = X.witness_text(m, res)
+    (tmp_path / "w.mmscn").write_text(w)
+    _check_replay(m, res, w, _witness_failures(mmscn_cmd, [tmp_path / "w.mmscn"])[0])
+
+
+EXITED_THEN = ("cpus 2\nspawn A\nspawn B\nspawn kthread K\nschedule cpu1 K\n"
+               "cpu0 {\n  schedule A\n  exit A\n  expect error \"exited\"\n  unlazy\n  schedule idle\n}\n")
+
+
+def test_a_block_only_refusal_the_witness_expected_is_not_met_by_another_at_the_top_level(mmscn_cmd, tmp_path):
+    # cpu0's `unlazy` is refused because its current task has exited, which only a block
+    # refuses; at the top level `unlazy cpu0` is refused by unlazy itself, whose words also
+    # say "exited": the witness must not let that other refusal pass for it
+    for tail, where in (("  mmget @A\n}\n", "block"),                       # cpu0 fails: its block, as it ran
+                        ("}\ncpu1 {\n  assert idle0.active_mm != @A\n}\n", "left out")):   # cpu1 fails
+        text = EXITED_THEN.replace("  schedule idle\n}\n", "  schedule idle\n" + tail)
+        m = model_of(text)
+        res = X.Explorer(m).run()
+        assert any(m.units[b][i].expect is not None for b, i in res.path)
+        w = X.witness_text(m, res)
+        body = w.split("# the interleaving")[1]
+        if where == "block":
+            assert ('expect error "cpu0\'s current task A has exited; nothing else runs on cpu0 until it '
+                    'schedules away"') in body
+        else:
+            assert "`unlazy cpu0` is left out" in body and "expect error" not in body
+        (tmp_path / "w.mmscn").write_text(w)
+        _check_replay(m, res, w, _witness_failures(mmscn_cmd, [tmp_path / "w.mmscn"])[0])
+
+
+def test_a_refusal_the_witness_expects_is_quoted_in_full():
+    text = ("cpus 2\nspawn A\nspawn kthread K\nschedule cpu1 A\n"
+            "cpu0 {\n  expect error \"not\"\n  exit K\n  mmput @A\n}\n")
+    m = model_of(text)
+    res = X.Explorer(m).run()
+    w = X.witness_text(m, res)
+    assert 'expect error "K is not running; do_exit acts on current, so schedule K on a CPU first"' in w
+
+
+def test_a_witness_step_whose_cpu_the_policy_tells_apart_runs_in_its_block(tmp_path):
+    # powerpc's exit_mmap flushes every other CPU lazy on the mm: on cpu0 that spares
+    # cpu0, at the top level (no CPU) it does not
+    text = ("arch powerpc\ncpus 2\nspawn A\nspawn kthread K\nmmget @A\nschedule cpu0 A\nschedule cpu0 K\n"
+            "schedule cpu1 A\nexit A\nschedule cpu1 idle\n"
+            "cpu0 {\n  schedule idle\n  mmput @A\n  assert @A.cpumask == {}\n}\n")
+    m = model_of(text)
+    res = X.Explorer(m).run()
+    w = X.witness_text(m, res)
+    assert "cpu0 {\n  mmput @A" in w
+    sc = load(w, "w.mmscn", policies.KnownArches())
+    r = Runner(sc, w.split("\n")).run()
+    assert r.failed and r.diagnostics[0].message == res.failure.message
+
+
 # ---------------------------------------------------------------- consequences
 def test_the_violations_one_bad_mmget_causes_follow_from_it(mmscn_cmd, tmp_path):
     text = "cpus 2\nspawn A\nschedule cpu0 A\nexit A\nmmget @A\n"
