@@ -386,3 +386,20 @@ def test_an_explored_counter_reads_as_a_number_not_a_flag():
     text = "cpus 2\nspawn A\ncpu0 {\n  schedule A\n  exit A\n  schedule idle\n  mmget @A\n}\n"
     res = X.Explorer(model_of(text)).run()
     assert "0 kthread_use_mm, 0 external mmgrab" in res.failure.message
+
+
+# ---------------------------------------------------------------- examples say what explore prints
+NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+
+
+def test_a_race_comment_gives_the_shortest_witness_length_explore_finds():
+    checked = 0
+    for path in RACES:
+        found = re.search(r"the shortest: (\w+) steps?", re.sub(r"\n# ", " ", path.read_text()))
+        if not found:
+            continue
+        sc, text = load_file(path, policies.KnownArches())
+        m = X.Model(sc, text.split("\n"))
+        assert len(X.failing_steps(m, X.Explorer(m).run())) == NUMBERS[found.group(1)], path
+        checked += 1
+    assert checked
