@@ -440,7 +440,8 @@ class Kernel:
             self._op(name, "exit_mm", f"{name} drops {self.m_name[m]} as mm, keeps it as active_mm (lazy)")
             if self.t_active[t] != m:
                 self.violate("active_mm-mismatch", f"{name}->mm is {self.m_name[m]} but active_mm is "
-                             f"{self.mm_label(self.t_active[t])}", "exit_mm (kernel/exit.c): BUG_ON(mm != current->active_mm)", m)
+                             f"{self.mm_label(self.t_active[t])}",
+                             "exit_mm (kernel/exit.c): BUG_ON(mm != current->active_mm)", m)
             self.mmgrab_lazy_tlb(m)
             self._set_mm(t, None)
             self.arch.enter_lazy_tlb(self, cpu, m, t)

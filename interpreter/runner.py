@@ -512,7 +512,8 @@ def describe_failure(k: Kernel, policy, c, block_cpu) -> str:
     field the policy does not track); that field says so instead of a value."""
     if isinstance(c, A.Cmp):
         value, why = _reading(lambda: show_value(k, c.field, field_value(k, policy, c.field)))
-        return f"assertion failed: {cond_text(c)}: " + (f"actual {value}" if why is None else f"unreadable here ({why})")
+        return f"assertion failed: {cond_text(c)}: " + (f"actual {value}" if why is None
+                                                         else f"unreadable here ({why})")
     if isinstance(c, A.Is):
         return f"assertion failed: {cond_text(c)}: {_is_leaf(k, policy, c, 'actually ')}"
     leaves = []
