@@ -21,6 +21,7 @@ class Diagnostic:
     severity: str = "error"       # error | violation | failure | note
     source_line: Optional[str] = None
     notes: tuple = ()
+    consequence_of: Optional[int] = None    # the index of the failure this one follows from (same run)
 
     def location(self) -> str:
         return f"{self.path}:{self.line}:{self.col}"
@@ -41,8 +42,11 @@ class Diagnostic:
         return "\n".join(out)
 
     def to_json(self) -> dict:
-        return {"file": self.path, "line": self.line, "column": self.col,
-                "severity": self.severity, "message": self.message}
+        d = {"file": self.path, "line": self.line, "column": self.col,
+             "severity": self.severity, "message": self.message}
+        if self.consequence_of is not None:
+            d["consequence_of"] = self.consequence_of
+        return d
 
 
 def source_lines(text: str) -> list:

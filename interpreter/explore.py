@@ -32,6 +32,8 @@ Two reductions keep the verdict exact and can be switched off:
   each other, the start state onto itself and fix every name in `final` are
   automorphisms of the search; a state is stored under the least image of it
   (by hash), so states equal up to such a renaming are explored once.
+  Interchangeable blocks (any order of them is an automorphism) are sorted
+  into a canonical order instead of enumerated (class Symmetry).
 """
 from __future__ import annotations
 
@@ -42,9 +44,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from mmscn.dsl import ast as A
+from mmscn.dsl.diagnostics import plural
+from mmscn.dsl.resolve import fresh_mm_name
 
 from .kernel import DEAD, INIT_MM, RUNNING, Refusal
-from .runner import (EXEC, Runner, StatementError, cond_text, describe_failure, evaluate, show_value)
+from .runner import (EXEC, Runner, StatementError, cond_text, describe_failure, evaluate, show_value,
+                     violation_texts)
 
 # fire() outcomes
 SAME, MOVED, ENDED, FAILED = 0, 1, 2, 3
@@ -69,6 +74,7 @@ class Failure:
     col: int = 0
     cpu: Optional[int] = None
     rules: tuple = ()
+    causes: tuple = ()  # per rule: the index of the one it follows from, or None
 
     def diagnostic(self, path: str, lines: list):
         """The failure located in its file, as `mmscn run` prints one."""
@@ -86,6 +92,8 @@ class Failure:
             d["cpu"] = f"cpu{self.cpu}"
         if self.rules:
             d["rules"] = list(self.rules)
+        if any(c is not None for c in self.causes):
+            d["consequence_of"] = list(self.causes)
         return d
 
 
@@ -120,6 +128,7 @@ class Model:
         self.policy = runner.policy
         self.k = k = runner.k
         self.prologue_failure: Optional[Failure] = None
+        self.refusal = ""       # the words of the last refusal fire() met (a witness quotes them)
         for st in scenario.stmts:
             if not runner.step(st, None):
                 d = runner.result.diagnostics[-1] if runner.result.diagnostics else None
@@ -154,7 +163,7 @@ class Model:
                            for us in self.units for u in us)
         self.uses_cost = _mentions_cost(scenario)
         self.final = scenario.final
-        self._intern: dict = {}
+        self._intern = tuple({} for _ in STATE_FIELDS)
         self.start = self.capture()
         self.start_pcs = tuple(0 for _ in self.units)
 
@@ -167,8 +176,9 @@ class Model:
             tuple(k.m_ext_users), tuple(k.m_ext_count), tuple(k.m_cpumask), tuple(k.m_lazy),
             tuple(k.m_use), tuple(k.m_user), tuple(k.m_prev), tuple(k.c_curr), tuple(k.c_online),
             tuple(k.c_prev_mm), tuple(k.c_loaded), tuple(k.c_lazy))
-        # equal columns of different states share one tuple: most columns repeat
-        s = tuple(map(self._intern.setdefault, xs, xs))
+        # equal columns of different states share one tuple: most columns repeat.  One table
+        # per column: (0, 0) == (False, False), and a counter must not come back as a flag
+        s = tuple(map(dict.setdefault, self._intern, xs, xs))
         if self.uses_cost:
             s += (tuple(k.cost),)
         if self.creates:
@@ -228,6 +238,7 @@ class Model:
         except (Refusal, StatementError) as e:
             k.violations = []
             k.d_tasks.clear(); k.d_mms.clear(); k.d_cpus.clear()
+            self.refusal = e.message
             node = e.node if isinstance(e, StatementError) else st
             if expect is not None and expect.kind == "error":
                 if expect.text and expect.text not in e.message:
@@ -241,7 +252,7 @@ class Model:
             return FAILED, Failure("refusal", e.message, e.function, node.line, node.col, cpu)
         violations = k.check()
         if violations:
-            text = "; ".join(f"{v.rule}: {v.message}" for v in violations)
+            text = "; ".join(violation_texts(violations))
             if expect is not None and expect.kind == "violation":
                 if expect.text and not any(expect.text in v.rule or expect.text in v.message for v in violations):
                     return FAILED, Failure("expectation", f"expected violation \"{expect.text}\", got {text}",
@@ -251,7 +262,7 @@ class Model:
                 return FAILED, Failure("expectation", f"expected an error, but the statement ran and broke an "
                                        f"invariant: {text}", violations[0].function, expect.line, expect.col, cpu)
             return FAILED, Failure("violation", text, violations[0].function, st.line, st.col, cpu,
-                                   tuple(v.rule for v in violations))
+                                   tuple(v.rule for v in violations), tuple(v.cause for v in violations))
         if expect is not None:
             what = "be refused" if expect.kind == "error" else "break an invariant"
             return FAILED, Failure("expectation", f"`expect {expect.kind}`: the next statement (line {st.line}) "
@@ -483,81 +494,202 @@ class Footprints:
 
 # ====================================================================== symmetry
 class Symmetry:
-    """Automorphisms of the blocks and the start state, and the canonical image of a state."""
+    """Automorphisms of the blocks and the start state, and the canonical image of a state.
+
+    An automorphism is a permutation of the blocks (each onto one of the same
+    shape) with the renaming of CPUs, tasks and mms their statements force;
+    names no block forces stay put.  Blocks that can trade places with each
+    other and nothing else (only their CPUs and idle tasks move) are
+    *interchangeable*: every order of them is an automorphism, so instead of
+    enumerating those k! orders a state is put into canonical form by sorting
+    them (by what each one's CPU holds).  The search then enumerates only the
+    rest of the group: one representative per coset, an interchangeable class
+    mapped in order onto another, a singleton block onto a singleton.  It
+    tries at most MAX_CANDIDATES pairings of a block with a target, keeps at
+    most MAX_ELEMENTS representatives (fewer in a big state), and stops at the
+    deadline.  Stopping early loses reduction, never a verdict: every image
+    used is still an automorphism's."""
 
     MAX_ELEMENTS = 512
+    MAX_CANDIDATES = 20_000
+    MAX_SLOTS = 200_000     # elements kept times the state's size: each costs that much per state, and memory
 
-    def __init__(self, model: Model):
+    def __init__(self, model: Model, deadline: Optional[float] = None):
         self.model = model
+        self.deadline = deadline
+        self.tried = 0              # pairings of a block with a target tried (bounded by MAX_CANDIDATES)
+        self.cut = False            # a bound stopped the search: the group found may be a part of the whole
+        self._clock_at = 0
         self.perms = []             # (task perm, mm perm, cpu perm, block perm), identity excluded
         self.images = []
+        self.classes = []           # interchangeable blocks, each a sorted tuple of >= 2 block indexes
         if model.creates or model.nblocks < 2:
             return
         k = model.k
+        self.max_elements = min(self.MAX_ELEMENTS, self.MAX_SLOTS // (len(k.t_name) + len(k.m_name) + k.ncpus))
         self.final_texts = None if model.final is None else sorted(cond_text(c) for c in model.final.conds)
-        shapes = {}
-        for b, us in enumerate(model.units):
-            shapes.setdefault(_shape(us), []).append(b)
-        if all(len(v) == 1 for v in shapes.values()):
+        # what any automorphism keeps: a block's shape and what its CPU looks like to the start state and `final`
+        self.colour = {b: (_shape(us), self._cpu_colour(model.bcpu[b])) for b, us in enumerate(model.units)}
+        groups = {}
+        for b in range(model.nblocks):
+            groups.setdefault(self.colour[b], []).append(b)
+        if all(len(v) == 1 for v in groups.values()):
             return
-        self.shape_of = {b: _shape(us) for b, us in enumerate(model.units)}
-        self.groups = shapes
-        self._search(0, [None] * model.nblocks, set(), {}, {})
-        self.images = [(list(p[3]), self._compiled(p)) for p in self.perms]
+        self.groups = groups
+        self._find_classes()
+        self.class_of = {b: c for c in self.classes for b in c}
+        self._search()
+        self.images = [(list(p[3]), self._image_fn(p)) for p in self.perms]
+        # per class: (its blocks, their CPUs, their idle tasks), for sorting
+        self.sorting = [(c, [model.bcpu[b] for b in c], [k._idle(model.bcpu[b]) for b in c]) for c in self.classes]
 
     def size(self) -> int:
-        return len(self.perms) + 1
+        n = len(self.perms) + 1
+        for c in self.classes:
+            for i in range(2, len(c) + 1):
+                n *= i
+        return n
 
-    def _search(self, b, sigma, used, fwd, rev):
-        model = self.model
-        if len(self.perms) >= self.MAX_ELEMENTS:
-            return
-        if b == model.nblocks:
-            p = self._complete(sigma, fwd, rev)
-            if p is not None and not all(tuple(range(len(x))) == x for x in p):
-                self.perms.append(p)
-            return
-        for tgt in self.groups[self.shape_of[b]]:
-            if tgt in used:
-                continue
-            f, r = dict(fwd), dict(rev)
-            ok = _bind(("cpu", f"cpu{model.bcpu[b]}"), ("cpu", f"cpu{model.bcpu[tgt]}"), f, r) and \
-                _bind(("task", f"idle{model.bcpu[b]}"), ("task", f"idle{model.bcpu[tgt]}"), f, r)
-            if ok:
-                for ua, ub in zip(model.units[b], model.units[tgt]):
-                    if not _unify(ua.stmt, ub.stmt, f, r) or not _unify(ua.expect, ub.expect, f, r):
-                        ok = False
-                        break
-            if ok and self._state_bind(f, r):
-                sigma[b] = tgt
-                used.add(tgt)
-                self._search(b + 1, sigma, used, f, r)
-                used.discard(tgt)
-                sigma[b] = None
-
-    def _state_bind(self, f, r) -> bool:
-        """A task's mm and active_mm go with it."""
+    # ---- finding the group ------------------------------------------------------
+    def _cpu_colour(self, c: int) -> tuple:
+        """What a CPU is in the start state and in `final`, with every name left out."""
         k = self.model.k
-        changed = True
-        while changed:
-            changed = False
-            for (kind, a), (_, b) in list(f.items()):
-                if kind != "task" or a not in k.task_ix or b not in k.task_ix:
+        curr = k.c_curr[c]
+        local = (k.c_online[c], k.c_lazy[c], curr == k._idle(c), k.c_loaded[c] == INIT_MM, k.c_loaded[c] is None,
+                 k.c_prev_mm[c] is None, k.t_active[curr] == INIT_MM, k.t_active[curr] is None)
+        if self.model.final is None:
+            return local
+        me = f"cpu{c}"
+        said = []
+        for cond in self.model.final.conds:
+            refs: list = []
+            _refs(cond, refs)
+            if ("cpu", me) in refs:
+                f = {(kind, text): (kind, kind) for kind, text in refs}
+                f[("cpu", me)] = ("cpu", "$")
+                said.append(cond_text(_renamed(cond, f)))
+        return local + tuple(sorted(said))
+
+    def _bounded(self) -> bool:
+        """Whether the search may go on (the clock is read every 64 pairings)."""
+        if self.tried >= self.MAX_CANDIDATES or len(self.perms) >= self.max_elements:
+            self.cut = True
+        elif self.deadline is not None and self.tried >= self._clock_at:
+            self._clock_at = self.tried + 64
+            self.cut = time.perf_counter() > self.deadline
+        return not self.cut
+
+    def _pair(self, b: int, tgt: int, f: dict, r: dict) -> bool:
+        """Bind block b onto block tgt (their CPUs, idle tasks, current tasks, statements) in f/r."""
+        model, k = self.model, self.model.k
+        self.tried += 1
+        start = len(f)
+        cb, ct = model.bcpu[b], model.bcpu[tgt]
+        if not (_bind(("cpu", f"cpu{cb}"), ("cpu", f"cpu{ct}"), f, r)
+                and _bind(("task", f"idle{cb}"), ("task", f"idle{ct}"), f, r)
+                # a CPU's current task goes with it
+                and _bind(("task", k.t_name[k.c_curr[cb]]), ("task", k.t_name[k.c_curr[ct]]), f, r)):
+            return False
+        for ua, ub in zip(model.units[b], model.units[tgt]):
+            if not _unify(ua.stmt, ub.stmt, f, r) or not _unify(ua.expect, ub.expect, f, r):
+                return False
+        return self._state_bind(f, r, start)
+
+    def _find_classes(self) -> None:
+        """Partition each colour into interchangeable classes: a block joins a class when
+        swapping it with the class's first block (nothing else moving) is an automorphism."""
+        model = self.model
+        names = []              # what each block names (bound to itself when the block stays)
+        for b in range(model.nblocks):
+            f = {}
+            self._pair(b, b, f, {})
+            names.append(set(f))
+        start = [self._key(model.start, model.start_pcs, b, model.bcpu[b], model.k._idle(model.bcpu[b]))
+                 for b in range(model.nblocks)]
+        for group in self.groups.values():
+            classes = []
+            for b in group:
+                for c in classes:
+                    # equal start columns: a cheap necessary condition before the full check
+                    if start[c[0]] == start[b] and self._bounded() and self._swappable(c[0], b, names):
+                        c.append(b)
+                        break
+                else:
+                    classes.append([b])
+            self.classes += [tuple(c) for c in classes if len(c) > 1]
+
+    def _swappable(self, a: int, b: int, names: list) -> bool:
+        """Whether swapping blocks a and b, with only their CPUs and idle tasks, is an automorphism."""
+        model = self.model
+        ca, cb = model.bcpu[a], model.bcpu[b]
+        own = {("cpu", f"cpu{ca}"), ("cpu", f"cpu{cb}"), ("task", f"idle{ca}"), ("task", f"idle{cb}")}
+        f, r = {}, {}
+        if not (self._pair(a, b, f, r) and self._pair(b, a, f, r)):
+            return False
+        if any(x != y for x, y in f.items() if x not in own):
+            return False        # other names move too: not a plain swap
+        if any(own & names[x] for x in range(model.nblocks) if x != a and x != b):
+            return False        # another block names one of the two CPUs or idle tasks
+        sigma = list(range(model.nblocks))
+        sigma[a], sigma[b] = b, a
+        return self._complete(sigma, f, r) is not None
+
+    def _targets(self, b: int, sigma: list) -> list:
+        cls = self.class_of.get(b)
+        if cls is None:         # a singleton goes onto a singleton
+            return [t for t in self.groups[self.colour[b]] if t not in self.class_of]
+        i = cls.index(b)
+        if i == 0:              # a class onto a class as large, in order
+            return [c[0] for c in self.classes if len(c) == len(cls) and self.colour[c[0]] == self.colour[b]]
+        return [self.class_of[sigma[cls[0]]][i]]
+
+    def _search(self) -> None:
+        """Depth first over the blocks in order, each onto a target (a loop, not recursion:
+        there may be a thousand blocks)."""
+        n = self.model.nblocks
+        sigma, used = [None] * n, set()
+        stack = [(iter(self._targets(0, sigma)), {}, {})]     # per block: targets left, bindings before it
+        while stack:
+            b = len(stack) - 1
+            targets, fwd, rev = stack[-1]
+            if sigma[b] is not None:            # back from the blocks after b: undo b's choice
+                used.discard(sigma[b])
+                sigma[b] = None
+            for tgt in targets:
+                if not self._bounded():
+                    return
+                if tgt in used:
                     continue
-                ta, tb_ = k.task_ix[a], k.task_ix[b]
-                for fld in ("t_mm", "t_active"):
-                    ma, mb_ = getattr(k, fld)[ta], getattr(k, fld)[tb_]
-                    if (ma is None) != (mb_ is None):
-                        return False
-                    if ma is None:
-                        continue
-                    key = ("mm", k.m_name[ma])
-                    if key not in f:
-                        if not _bind(key, ("mm", k.m_name[mb_]), f, r):
-                            return False
-                        changed = True
-                    elif f[key] != ("mm", k.m_name[mb_]):
-                        return False
+                f, r = dict(fwd), dict(rev)
+                if not self._pair(b, tgt, f, r):
+                    continue
+                if b + 1 < n:
+                    sigma[b] = tgt
+                    used.add(tgt)
+                    stack.append((iter(self._targets(b + 1, sigma)), f, r))
+                    break
+                sigma[b] = tgt
+                p = self._complete(sigma, f, r)
+                sigma[b] = None
+                if p is not None and not all(tuple(range(len(x))) == x for x in p):
+                    self.perms.append(p)
+            else:
+                stack.pop()
+
+    def _state_bind(self, f, r, start: int = 0) -> bool:
+        """A task's mm and active_mm go with it (for the bindings from index start on:
+        the earlier ones were followed when they were made; an mm binds nothing more)."""
+        k = self.model.k
+        for (kind, a), (_, b) in list(f.items())[start:]:
+            if kind != "task" or a not in k.task_ix or b not in k.task_ix:
+                continue
+            ta, tb_ = k.task_ix[a], k.task_ix[b]
+            for fld in (k.t_mm, k.t_active):
+                ma, mb_ = fld[ta], fld[tb_]
+                if (ma is None) != (mb_ is None):
+                    return False
+                if ma is not None and not _bind(("mm", k.m_name[ma]), ("mm", k.m_name[mb_]), f, r):
+                    return False
         return True
 
     def _complete(self, sigma, f, r):
@@ -583,22 +715,14 @@ class Symmetry:
             return None
         p = (tuple(tp), tuple(mp), tuple(cp), tuple(sigma))
         s = self.model.start
-        if self.apply(p, s, self.model.start_pcs)[0] != s:
+        # not kept: a rejected candidate leaves nothing behind
+        if self._image_fn(p)(s, self.model.start_pcs)[0] != s:
             return None
         return p
 
-    def apply(self, p, s, pcs):
-        """The image of (state, pcs) under the permutation p."""
-        return self._compiled(p)(s, pcs)
-
-    def _compiled(self, p):
-        """A function computing the image under p: per field, the source index of
-        each slot and how its values are renamed."""
-        fn = self._fns.get(p) if hasattr(self, "_fns") else None
-        if fn is not None:
-            return fn
-        if not hasattr(self, "_fns"):
-            self._fns = {}
+    def _image_fn(self, p):
+        """A function computing the image of (state, pcs) under p: per field, the
+        source index of each slot and how its values are renamed."""
         tp, mp, cp, bp = p
         tinv, minv, cinv = _inverse(tp), _inverse(mp), _inverse(cp)
         rename = {"mm": dict(enumerate(mp)), "task": dict(enumerate(tp)), "cpu": dict(enumerate(cp))}
@@ -634,14 +758,49 @@ class Symmetry:
             for b, pc in enumerate(pcs):
                 npcs[bmap[b]] = pc
             return tuple(out), tuple(npcs)
-        self._fns[p] = image
         return image
 
+    # ---- canonical forms ----------------------------------------------------------
+    def _sorted(self, s, pcs):
+        """(s, pcs) with the blocks of each interchangeable class in the order of what
+        their CPUs hold: equal for every order of them, as each class's CPUs are
+        told apart only by their own columns (the key says everything that
+        names the CPU or its idle task)."""
+        k = self.model.k
+        nt, nc = len(s[_T_MM]), k.ncpus
+        moves = []
+        for blocks, cpus, idles in self.sorting:
+            keys = [self._key(s, pcs, b, c, t) for b, c, t in zip(blocks, cpus, idles)]
+            order = sorted(range(len(blocks)), key=keys.__getitem__)
+            if order != list(range(len(blocks))):
+                moves.append((blocks, cpus, idles, order))
+        if not moves:
+            return s, pcs
+        tp, cp, bp = list(range(nt)), list(range(nc)), list(range(len(pcs)))
+        for blocks, cpus, idles, order in moves:
+            for i, j in enumerate(order):      # the j-th of the class goes to place i
+                bp[blocks[j]], cp[cpus[j]], tp[idles[j]] = blocks[i], cpus[i], idles[i]
+        return self._image_fn((tp, list(range(len(s[_M_USERS]))), cp, bp))(s, pcs)
+
+    @staticmethod
+    def _key(s, pcs, b, c, t) -> tuple:
+        """Block b's program counter and what its CPU c and idle task t hold in state s,
+        with t written as -1 (it is named nowhere else, as the other tasks and mms stay put)."""
+        curr = s[_C_CURR][c]
+        return (pcs[b], -1 if curr == t else curr, s[_C_ONLINE][c], _n(s[_C_PREV_MM][c]), _n(s[_C_LOADED][c]),
+                s[_C_LAZY][c], _n(s[_T_MM][t]), _n(s[_T_ACTIVE][t]), s[_T_STATE][t], s[_T_CPU][t] is None,
+                _n(s[_T_PTBR][t]), tuple(mask >> c & 1 for mask in s[_M_CPUMASK]))
+
     def canonical(self, s, pcs):
-        """The least image of (s, pcs) under the group: first by the hash of the
-        permuted program counters (cheap), then by the hash of the whole image.
-        Both orders depend only on the set of images, so every state of an
+        """The least image of (s, pcs) under the group, by hash (ties by repr).
+        Without interchangeable blocks: over every element found, first by the
+        hash of the permuted program counters (cheap), then by the hash of the
+        whole image.  With them: over each coset representative's image, put
+        in sorted form.  Both depend only on the orbit, so every state of an
         orbit gets the same representative."""
+        if self.classes:
+            return _least(self._sorted(*(image(s, pcs) if image else (s, pcs)))
+                          for image in [None] + [im for _, im in self.images])
         best_h = hash(pcs)
         cands = [None]
         for bmap, image in self.images:
@@ -653,13 +812,27 @@ class Symmetry:
                 best_h, cands = h, [image]
             elif h == best_h:
                 cands.append(image)
-        best = bh = None
-        for image in cands:
-            img = (s, pcs) if image is None else image(s, pcs)
-            h = hash(img)
-            if best is None or h < bh or (h == bh and img != best and repr(img) < repr(best)):
-                best, bh = img, h
-        return best
+        return _least((s, pcs) if image is None else image(s, pcs) for image in cands)
+
+
+def _least(images):
+    best = bh = None
+    for img in images:
+        h = hash(img)
+        if best is None or h < bh or (h == bh and img != best and repr(img) < repr(best)):
+            best, bh = img, h
+    return best
+
+
+def _n(x):
+    """None as -1, so that keys holding optional indexes compare."""
+    return -1 if x is None else x
+
+
+_T_MM, _T_ACTIVE, _T_STATE, _T_CPU, _T_PTBR = (STATE_FIELDS.index(f) for f in ("t_mm", "t_active", "t_state",
+                                                                               "t_cpu", "t_ptbr"))
+_M_USERS, _M_CPUMASK = STATE_FIELDS.index("m_users"), STATE_FIELDS.index("m_cpumask")
+_C_CURR, _C_ONLINE, _C_PREV_MM, _C_LOADED, _C_LAZY = (STATE_FIELDS.index(f) for f in CPU_FIELDS)
 
 
 def _inverse(perm):
@@ -792,11 +965,13 @@ class Explorer:
     def __init__(self, model: Model, por: bool = True, symmetry: bool = True,
                  max_states: Optional[int] = None, max_seconds: Optional[float] = None,
                  all_finals: bool = False, progress: Optional[Callable] = None):
+        # --max-seconds counts from here: finding the reductions is part of the search
+        self.t0 = time.perf_counter()
         self.m = model
         self.por = por and not model.creates
         self.fp = Footprints(model) if self.por else None
-        self.sym = Symmetry(model) if symmetry else None
-        if self.sym is not None and not self.sym.perms:
+        self.sym = Symmetry(model, None if max_seconds is None else self.t0 + max_seconds) if symmetry else None
+        if self.sym is not None and self.sym.size() == 1:
             self.sym = None
         self.max_states = max_states
         self.max_seconds = max_seconds
@@ -833,7 +1008,7 @@ class Explorer:
 
     def run(self) -> Result:
         m = self.m
-        t0 = time.perf_counter()
+        t0 = self.t0
         stats = Stats()
         res = Result(m, stats, complete=False, por=self.por, symmetry=self.sym.size() if self.sym else 1)
         units = m.units
@@ -861,6 +1036,9 @@ class Explorer:
         next_check = 1024
         max_states, max_seconds = self.max_states, self.max_seconds
         stop = ""
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            queue = deque()     # finding the reductions used the time up
+            stop = f"stopped after {max_seconds:g} s (--max-seconds)"
         while queue:
             i = queue.popleft()
             s, pcs = states[i], pcs_of[i]
@@ -1150,15 +1328,27 @@ def stmt_source(model: Model, st, cpu: Optional[int]) -> str:
 
 
 def witness_text(model: Model, res: Result) -> str:
-    """A scenario without blocks that replays the failing interleaving; `mmscn run`
-    fails at its last step as the exploration did (the header says `expect fail`)."""
+    """A scenario that replays the failing interleaving: `mmscn run` fails at its
+    last step as the exploration did (the header says `expect fail`).
+
+    Each step is a top-level statement, except where the top level would judge
+    it otherwise than its block did: a statement that names a task or mm
+    another block makes (a block may, the top level may not before the
+    spawn), one on a CPU whose current task has exited (only a block refuses
+    that), an mmput or flush whose policy tells the CPU it runs on from none
+    (a top-level statement runs on none).  From such a step on, when the
+    steps left are all on its CPU, they run in that CPU's block, as they did.
+    Otherwise the first two kinds can only have been refused as an `expect
+    error` said, and a refusal changes nothing, so the step is left out; the
+    third gets a note.  A step refused as expected keeps the refusal's own
+    words as its expectation, so that the replay judges the same refusal."""
     from mmscn.dsl.diagnostics import printable
-    sc, f = model.sc, res.failure
+    sc, f, k = model.sc, res.failure, model.k
     # a file name or message with a newline (or any control character) must not end the
     # comment or the title early: printable() keeps them on their line
-    path = printable(sc.path)
+    path = printable(str(sc.path))
     out = [f"# Witness written by `mmscn explore` for {path}: an interleaving of its",
-           f"# per-CPU blocks ({len(res.path)} steps) that fails:",
+           f"# per-CPU blocks ({plural(len(res.path), 'step')}) that fails:",
            printable(f"#   {f.kind}: {f.message}"[:400]),
            "# `mmscn run` on this file replays it and fails at the last step; the header's",
            "# `expect fail` makes that failure the pass.",
@@ -1168,27 +1358,48 @@ def witness_text(model: Model, res: Result) -> str:
            "expect fail",
            "",
            "# the prologue"]
+    made = _Made(k.ncpus)
     for st in sc.stmts:
         out.append(stmt_source(model, st, None))
+        made.add(st)
     out.append("")
     out.append("# the interleaving")
-    for n, (b, idx) in enumerate(res.path, 1):
-        u = model.units[b][idx]
+    steps = [model.units[b][idx] for b, idx in res.path]
+    final = [] if f.kind != "final" else ["assert " + ", ".join(cond_text(c) for c in model.final.conds)]
+    model.restore(model.start)
+    for n, u in enumerate(steps, 1):
+        missing = made.missing(u.stmt)
+        dead = not isinstance(u.stmt, (A.Schedule, A.Assert)) and k.t_state[k.c_curr[u.cpu]] == DEAD
+        why = (f"it names {', '.join(f'`{t}`' for _, t in missing)}, which another block makes"
+               if missing else f"cpu{u.cpu}'s current task {k.t_name[k.c_curr[u.cpu]]} has exited" if dead else "")
+        on_cpu = not why and _cpu_matters(model, u)
+        if (why or on_cpu) and f.kind != "deadlock" and all(v.cpu == u.cpu for v in steps[n - 1:]):
+            why = why or f"on {model.policy.name} it does something else on cpu{u.cpu} than on no CPU"
+            out += _block(model, u.cpu, steps, n, final, made,
+                          f"# from step {n} on, cpu{u.cpu}'s block as it ran: the top level would judge step {n} "
+                          f"otherwise ({why})")
+            return "\n".join(out) + "\n"
+        outcome, _ = model.fire(u)
+        where = f"# step {n}: cpu{u.cpu}, line {u.stmt.line}"
+        if why:     # refused, as its `expect error` said (anything else ended the interleaving)
+            out.append(f"{where}: `{stmt_source(model, u.stmt, u.cpu)}` is left out: {why}, so its block "
+                       f"refused it as expected; the top level would not, and a refusal changes nothing")
+            continue
         if u.expect is not None:
-            out.append(stmt_source(model, u.expect, u.cpu))
-        line = stmt_source(model, u.stmt, u.cpu)
-        out.append(f"{line:<40} # step {n}: cpu{u.cpu}, line {u.stmt.line}")
-    k = model.k
-    if f.kind == "refusal" and "has exited; nothing else runs" in f.message and res.path:
-        # a block refuses to run anything on a CPU whose current task is dead;
-        # at the top level nothing stops the statement, so show why instead
-        u = model.units[res.path[-1][0]][res.path[-1][1]]
-        replay(model, res.path[:-1])
-        out.insert(len(out) - 1, f"assert cpu{u.cpu}.curr != {k.t_name[k.c_curr[u.cpu]]}"
-                   f"          # cpu{u.cpu}'s current task has exited: it must schedule away first")
-    elif f.kind == "final":
-        out.append("assert " + ", ".join(cond_text(c) for c in model.final.conds)
-                   + "          # the final forall")
+            out.append(_expect_line(model, u, outcome))
+        if on_cpu:
+            out.append(f"# note: in its block the next step ran on cpu{u.cpu}, which {model.policy.name} tells "
+                       f"from no CPU, where a top-level statement runs: the replay may part from the exploration here")
+        out.append(f"{stmt_source(model, u.stmt, u.cpu):<40} {where}")
+        made.add(u.stmt)
+    if final:
+        missing = [x for c in model.final.conds for x in made.missing(A.Assert(0, 0, [c]))]
+        if missing:
+            out += _block(model, 0, [], 1, final, made, "# the final forall, in a block: it names "
+                          + ", ".join(f"`{t}`" for _, t in dict.fromkeys(missing))
+                          + ", which no statement made in this interleaving")
+        else:
+            out.append(final[0] + "          # the final forall")
     elif f.kind == "deadlock":
         replay(model, res.path)
         pcs = _pcs_after(model, res.path)
@@ -1199,6 +1410,103 @@ def witness_text(model: Model, res: Result) -> str:
                            f"(line {st.line}): deadlock")
                 break
     return "\n".join(out) + "\n"
+
+
+def _block(model: Model, cpu: int, steps: list, n: int, final: list, made: "_Made", head: str) -> list:
+    """Steps n.. (and the final forall's assertion) in cpu's block, then statements that
+    never run: they make the names the block uses known to the file, as the blocks
+    that made them did."""
+    from .report import statement_text
+    out = [head, f"cpu{cpu} {{"]
+    inside = made.copy()
+    for u in steps[n - 1:]:
+        inside.add(u.stmt)      # a block's spawns count in all of it
+    missing = []
+    for m, u in enumerate(steps[n - 1:], n):
+        outcome, _ = model.fire(u)
+        if u.expect is not None:
+            out.append("  " + _expect_line(model, u, outcome))
+        out.append(f"  {statement_text(model.lines, u.stmt):<38} # step {m}: cpu{u.cpu}, line {u.stmt.line}")
+        missing += inside.missing(u.stmt)
+    for line in final:
+        out.append(f"  {line:<38} # the final forall")
+        missing += [x for c in model.final.conds for x in inside.missing(A.Assert(0, 0, [c]))]
+    missing = list(dict.fromkeys(missing))
+    names = {name for _, name in missing}
+    spare = (t for t in (f"_witness{i}" for i in range(1, 2 + len(missing) + len(inside.tasks)))
+             if t not in inside.tasks and t not in names)
+    for kind, name in missing:
+        if kind == "task":
+            text = f"spawn {name}" if "@" + name in names and "@" + name not in inside.mms else f"spawn kthread {name}"
+        elif name[1:] in names and name[1:] not in inside.tasks:
+            continue    # made with its task, above
+        else:
+            text = f"spawn {next(spare)} mm {name}"
+        out.append(f"  {text:<38} # never runs: makes {name} known, as a block made it")
+    out.append("}")
+    return out
+
+
+def _expect_line(model: Model, u: Unit, outcome) -> str:
+    """A step's `expect`; one that a refusal met quotes the refusal's own words, so the
+    replay cannot pass it on another refusal that shares a few."""
+    if outcome == SAME and u.expect.kind == "error":
+        return f"expect error {_q(_quotable(model.refusal))}"
+    return stmt_source(model, u.expect, u.cpu)
+
+
+def _quotable(text: str) -> str:
+    """The longest piece of a message that a string can hold (a string has no escapes)."""
+    return max(text.split('"'), key=len)
+
+
+def _cpu_matters(model: Model, u: Unit) -> bool:
+    """Whether the statement does something else at the top level, where it runs on no
+    CPU: a policy may tell an mmput's exit_mmap or a flush on this CPU from one elsewhere."""
+    if not isinstance(u.stmt, (A.MmRef, A.Flush)):
+        return False
+    before = model.capture()
+    seen = []
+    for cpu in (u.cpu, None):
+        model.restore(before)
+        try:
+            EXEC[type(u.stmt)](model.shim, u.stmt, cpu)
+            seen.append((model.capture(), [v.message for v in model.k.check()]))
+        except (Refusal, StatementError) as e:
+            seen.append(e.message)
+    model.restore(before)
+    return seen[0] != seen[1]
+
+
+class _Made:
+    """The tasks and mms the witness has made so far, as the resolver counts them."""
+
+    def __init__(self, ncpus: int):
+        self.tasks = {f"idle{c}" for c in range(ncpus)}
+        self.mms = {"@init_mm"}
+
+    def copy(self) -> "_Made":
+        other = _Made(0)
+        other.tasks, other.mms = set(self.tasks), set(self.mms)
+        return other
+
+    def add(self, st) -> None:
+        if isinstance(st, (A.Spawn, A.SpawnThread, A.SpawnKthread)):
+            self.tasks.add(st.task.text)
+        if isinstance(st, (A.Spawn, A.Exec)):
+            self.mms.add(st.mm.text if st.mm is not None else fresh_mm_name(st.task.text, self.mms))
+
+    def missing(self, st) -> list:
+        """The (kind, name) of the tasks and mms st names that nothing has made yet."""
+        makes = set()
+        if isinstance(st, (A.Spawn, A.SpawnThread, A.SpawnKthread)):
+            makes.add(st.task.text)
+        if isinstance(st, (A.Spawn, A.Exec)) and st.mm is not None:
+            makes.add(st.mm.text)
+        refs: list = []
+        _refs(st, refs)
+        return list(dict.fromkeys((kind, name) for kind, name in refs if name not in makes and (
+            (kind == "task" and name not in self.tasks) or (kind == "mm" and name not in self.mms))))
 
 
 def _pcs_after(model: Model, path: list) -> list:

@@ -38,11 +38,13 @@ class Refusal(Exception):
 
 
 class Violation:
-    """A broken kernel invariant: which rule, what happened, who enforces it."""
-    __slots__ = ("rule", "message", "function")
+    """A broken kernel invariant: which rule, what happened, who enforces it.
+    ``mm``: the mm it is about, if one; ``cause``: the index, in the same list,
+    of the violation this one follows from (the statement's own, on that mm)."""
+    __slots__ = ("rule", "message", "function", "mm", "cause")
 
-    def __init__(self, rule: str, message: str, function: str):
-        self.rule, self.message, self.function = rule, message, function
+    def __init__(self, rule: str, message: str, function: str, mm: Optional[int] = None):
+        self.rule, self.message, self.function, self.mm, self.cause = rule, message, function, mm, None
 
     def __repr__(self):
         return f"Violation({self.rule!r}, {self.message!r})"
@@ -153,8 +155,8 @@ class Kernel:
         if self.ev is not None:
             self.ev.append(("ref", self.m_name[m], function, counter, old, new))
 
-    def violate(self, rule: str, message: str, function: str) -> None:
-        self.violations.append(Violation(rule, message, function))
+    def violate(self, rule: str, message: str, function: str, mm: Optional[int] = None) -> None:
+        self.violations.append(Violation(rule, message, function, mm))
 
     # ================================================================ pointer setters
     # They keep the accounting indexes: m_lazy counts tasks without an mm whose
@@ -202,7 +204,7 @@ class Kernel:
     def mmgrab(self, m: int, function: str = "mmgrab") -> None:
         if self.m_freed[m]:
             self.violate("use-after-free", f"{function}({self.m_name[m]}) on an mm that was already freed",
-                         "mmgrab (include/linux/sched/mm.h)")
+                         "mmgrab (include/linux/sched/mm.h)", m)
         old = self.m_count[m]
         self.m_count[m] = old + 1
         self.cost[C_COUNT] += 1
@@ -219,7 +221,7 @@ class Kernel:
             self.__mmdrop(m)
         elif old <= 0:
             self.violate("refcount-underflow", f"{function}({self.m_name[m]}) takes mm_count below zero "
-                         f"({old} -> {old - 1})", "mmdrop (include/linux/sched/mm.h)")
+                         f"({old} -> {old - 1})", "mmdrop (include/linux/sched/mm.h)", m)
 
     def mmgrab_lazy_tlb(self, m: int) -> None:
         """mmgrab under MMU_LAZY_TLB_REFCOUNT; nothing under MMU_LAZY_TLB_SHOOTDOWN."""
@@ -227,7 +229,7 @@ class Kernel:
             self.mmgrab(m, "mmgrab_lazy_tlb")
         elif self.m_freed[m]:
             self.violate("use-after-free", f"{self.m_name[m]} borrowed lazily after it was freed",
-                         "mmgrab_lazy_tlb (include/linux/sched/mm.h)")
+                         "mmgrab_lazy_tlb (include/linux/sched/mm.h)", m)
 
     def mmdrop_lazy_tlb(self, m: int, function: str = "mmdrop_lazy_tlb") -> None:
         """mmdrop under MMU_LAZY_TLB_REFCOUNT; only smp_mb() under shootdown."""
@@ -239,7 +241,7 @@ class Kernel:
         if old <= 0:
             self.violate("mmget-after-teardown", f"{function}({self.m_name[m]}) with mm_users {old}: the address "
                          f"space was already torn down by exit_mmap; only mmget_not_zero may be used on an mm "
-                         f"whose users may have dropped to 0", "mmget (include/linux/sched/mm.h)")
+                         f"whose users may have dropped to 0", "mmget (include/linux/sched/mm.h)", m)
         self.m_users[m] = old + 1
         self.cost[C_USERS] += 1
         self.d_mms.add(m)
@@ -266,7 +268,7 @@ class Kernel:
             self.__mmput(m)
         elif old <= 0:
             self.violate("refcount-underflow", f"{function}({self.m_name[m]}) takes mm_users below zero "
-                         f"({old} -> {old - 1})", "mmput (kernel/fork.c)")
+                         f"({old} -> {old - 1})", "mmput (kernel/fork.c)", m)
 
     def __mmput(self, m: int) -> None:
         # exit_mmap: unmap, free the page tables (the final full-mm flush), then
@@ -279,7 +281,7 @@ class Kernel:
     def __mmdrop(self, m: int) -> None:
         if m == INIT_MM:
             self.violate("init_mm-freed", "init_mm's mm_count reached zero: init_mm is static and never freed",
-                         "__mmdrop (kernel/fork.c): BUG_ON(mm == &init_mm)")
+                         "__mmdrop (kernel/fork.c): BUG_ON(mm == &init_mm)", m)
             return
         self.arch.cleanup_lazy_tlbs(self, m)
         self.m_freed[m] = True
@@ -438,7 +440,8 @@ class Kernel:
             self._op(name, "exit_mm", f"{name} drops {self.m_name[m]} as mm, keeps it as active_mm (lazy)")
             if self.t_active[t] != m:
                 self.violate("active_mm-mismatch", f"{name}->mm is {self.m_name[m]} but active_mm is "
-                             f"{self.mm_label(self.t_active[t])}", "exit_mm (kernel/exit.c): BUG_ON(mm != current->active_mm)")
+                             f"{self.mm_label(self.t_active[t])}",
+                             "exit_mm (kernel/exit.c): BUG_ON(mm != current->active_mm)", m)
             self.mmgrab_lazy_tlb(m)
             self._set_mm(t, None)
             self.arch.enter_lazy_tlb(self, cpu, m, t)
@@ -475,7 +478,7 @@ class Kernel:
         if old_mm is not None:
             if active != old_mm:
                 self.violate("active_mm-mismatch", f"{name}->mm is {self.m_name[old_mm]} but active_mm was "
-                             f"{self.mm_label(active)}", "exec_mmap (fs/exec.c): BUG_ON(active_mm != old_mm)")
+                             f"{self.mm_label(active)}", "exec_mmap (fs/exec.c): BUG_ON(active_mm != old_mm)", old_mm)
             self.mmput(old_mm)
         elif active is not None:
             self.mmdrop_lazy_tlb(active)
@@ -497,7 +500,7 @@ class Kernel:
         if self.m_users[m] <= 0 and not self.m_freed[m]:
             self.violate("use-after-teardown", f"{name} adopts {self.m_name[m]} whose mm_users is 0: its page "
                          f"tables were torn down by exit_mmap (the caller must hold a reference from "
-                         f"mmget_not_zero)", "kthread_use_mm (kernel/kthread.c), mmget_not_zero")
+                         f"mmget_not_zero)", "kthread_use_mm (kernel/kthread.c), mmget_not_zero", m)
         old = self.t_active[t]
         self._op(name, "kthread_use_mm", f"{self.mm_label(old)} -> {self.m_name[m]}")
         self.mmgrab(m)
@@ -568,7 +571,7 @@ class Kernel:
         m = self.t_active[idle]
         if m != INIT_MM:
             self.violate("hotplug-mm", f"idle{cpu} is on {self.mm_label(m)} when its CPU died, not init_mm",
-                         "finish_cpu (kernel/cpu.c): WARN_ON(mm != &init_mm)")
+                         "finish_cpu (kernel/cpu.c): WARN_ON(mm != &init_mm)", m)
         self._op(f"cpu{cpu}", "finish_cpu", f"idle{cpu} gives init_mm back; cpu{cpu} is offline")
         self._set_active_mm(idle, None)
         self.c_online[cpu] = False
@@ -594,7 +597,7 @@ class Kernel:
     def flush(self, m: int, freed_tables: bool, from_cpu: Optional[int]) -> None:
         if self.m_freed[m]:
             self.violate("use-after-free", f"flush of {self.m_name[m]}, which was already freed",
-                         "flush_tlb_mm_range (arch/*/mm)")
+                         "flush_tlb_mm_range (arch/*/mm)", m)
         self.this_cpu = from_cpu
         self._op(self.m_name[m], "flush_tlb_mm_range", "page tables freed" if freed_tables else "")
         self.arch.flush_tlb_mm_range(self, m, freed_tables, from_cpu)
@@ -613,7 +616,7 @@ class Kernel:
     def ext_mmput(self, m: int) -> None:
         if self.m_ext_users[m] <= 0:
             self.violate("unbalanced-mmput", f"mmput({self.m_name[m]}) with no mm_users reference taken by an "
-                         f"earlier mmget: it drops a task's reference", "mmput (kernel/fork.c)")
+                         f"earlier mmget: it drops a task's reference", "mmput (kernel/fork.c)", m)
         self.m_ext_users[m] -= 1
         self.mmput(m)
 
@@ -624,7 +627,7 @@ class Kernel:
     def ext_mmdrop(self, m: int) -> None:
         if self.m_ext_count[m] <= 0:
             self.violate("unbalanced-mmdrop", f"mmdrop({self.m_name[m]}) with no mm_count reference taken by an "
-                         f"earlier mmgrab: it drops somebody else's reference", "mmdrop (include/linux/sched/mm.h)")
+                         f"earlier mmgrab: it drops somebody else's reference", "mmdrop (include/linux/sched/mm.h)", m)
         self.m_ext_count[m] -= 1
         self.mmdrop(m)
 
@@ -660,6 +663,7 @@ class Kernel:
     def check(self) -> list:
         """Check the rules the kernel relies on for what the last statement touched."""
         out = self.violations
+        own = len(out)      # the statement's own, found by the primitives as they ran
         refcount_lazy = self.refcount_lazy
         for m in self.d_mms:
             name = self.m_name[m]
@@ -668,7 +672,7 @@ class Kernel:
                 holders = self.m_lazy[m] + self.m_use[m] + self.m_user[m] + self.m_prev[m]
                 if holders:
                     out.append(Violation("use-after-free", self._holders(m, f"{name} was freed (mm_count 0) but "),
-                                         "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)"))
+                                         "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
                 continue
             if users < 0 or count < 0:
                 continue  # already reported by the primitive
@@ -679,7 +683,7 @@ class Kernel:
                     "mm_users-accounting",
                     f"{name} has mm_users {users}, but {want_users} can be accounted for "
                     f"({self.m_user[m]} tasks with it as mm, {self.m_ext_users[m]} external mmget)",
-                    "mmget/mmput (kernel/fork.c)"))
+                    "mmget/mmput (kernel/fork.c)", m))
             lazy = (self.m_lazy[m] + self.m_prev[m]) if refcount_lazy else 0
             pins = self.arch.init_mm_boot_pins if m == INIT_MM else 0
             want = (1 if users > 0 else 0) + lazy + self.m_use[m] + self.m_ext_count[m] + pins
@@ -693,10 +697,10 @@ class Kernel:
                 out.append(Violation(
                     "mm_count-accounting",
                     f"{name} has mm_count {count}, but {want} can be accounted for ({', '.join(parts)})",
-                    "mmgrab/mmdrop and the _lazy_tlb helpers (include/linux/sched/mm.h)"))
+                    "mmgrab/mmdrop and the _lazy_tlb helpers (include/linux/sched/mm.h)", m))
             if self.m_torn[m] and users > 0:
                 out.append(Violation("users-resurrected", f"{name}'s mm_users went back up from 0 to {users}",
-                                     "mmget_not_zero (include/linux/sched/mm.h)"))
+                                     "mmget_not_zero (include/linux/sched/mm.h)", m))
         for t in self.d_tasks:
             m = self.t_mm[t]
             if m is not None:
@@ -710,6 +714,15 @@ class Kernel:
                                          f"never a task's real mm", "Documentation/mm/active_mm.rst"))
         if self.d_cpus or self.d_mms:
             self.arch.check(self, out)
+        if own and len(out) > 1:
+            # what breaks on an mm the statement itself already broke follows from that
+            first = {}
+            for i, v in enumerate(out):
+                if v.mm is not None:
+                    if v.mm in first:
+                        v.cause = first[v.mm]
+                    elif i < own:
+                        first[v.mm] = i
         self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
         self.violations = []
         return out

@@ -59,11 +59,13 @@ class RunResult:
 
 
 class StatementError(Exception):
-    """A refusal found by the runner itself (names, dead CPUs), with its node."""
+    """A refusal found by the runner itself (names, dead CPUs), with its node;
+    ``reason``: the short why, for a failure message that reads the field anyway."""
 
-    def __init__(self, node, message, function):
+    def __init__(self, node, message, function, reason=None):
         super().__init__(message)
         self.node, self.message, self.function = node, message, function
+        self.reason = reason or message
 
 
 class Runner:
@@ -197,7 +199,8 @@ class Runner:
             if self.record_hardware and self.policy.hardware_fields:
                 step.hw = hardware_state(k, self.policy, *self.live.update(k))
         if violations:
-            text = "; ".join(f"{v.rule}: {v.message}" for v in violations)
+            texts = violation_texts(violations)
+            text = "; ".join(texts)
             step.status, step.message, step.function = VIOLATION, text, violations[0].function
             if expect is not None and expect.kind == "violation":
                 if expect.text and not any(expect.text in v.rule or expect.text in v.message for v in violations):
@@ -208,8 +211,11 @@ class Runner:
             if expect is not None:
                 self.diag(expect, f"expected an error, but the statement ran and broke an invariant: {text}",
                           "failure")
-            for v in violations:
-                self.diag(st, f"{v.rule}: {v.message}", "violation", rule_notes(v.function, violation=True))
+            first = len(self.result.diagnostics)
+            for v, t in zip(violations, texts):
+                d = self.diag(st, t, "violation", rule_notes(v.function, violation=True))
+                if v.cause is not None:
+                    d.consequence_of = first + v.cause
             return False
         if expect is not None:
             what = "be refused" if expect.kind == "error" else "break an invariant"
@@ -255,12 +261,20 @@ class Runner:
             self.diag(f, f"final forall does not hold in this interleaving: {detail}", "failure")
 
 
+def violation_texts(violations: list) -> list:
+    """Each violation as `rule: message`; one that follows from an earlier one says so."""
+    return [f"{v.rule}: {v.message}" + ("" if v.cause is None else
+                                        f" (follows from the {violations[v.cause].rule} above)")
+            for v in violations]
+
+
 # ================================================================ statements
 def _task(k: Kernel, ref: A.Ref) -> int:
     t = k.task_ix.get(ref.text)
     if t is None:
         raise StatementError(ref, f"no task named `{ref.text}` yet: in this interleaving the "
-                             f"statement that makes it has not run", "the scenario")
+                             f"statement that makes it has not run", "the scenario",
+                             f"{ref.text} is not spawned yet in this interleaving")
     return t
 
 
@@ -268,7 +282,8 @@ def _mm(k: Kernel, ref: A.Ref) -> int:
     m = k.mm_ix.get(ref.text)
     if m is None:
         raise StatementError(ref, f"no mm named `{ref.text}` yet: in this interleaving the "
-                             f"statement that makes it has not run", "the scenario")
+                             f"statement that makes it has not run", "the scenario",
+                             f"{ref.text} is not made yet in this interleaving")
     return m
 
 
@@ -491,11 +506,16 @@ def value_text(v: A.Value) -> str:
 
 
 def describe_failure(k: Kernel, policy, c, block_cpu) -> str:
+    """What a failed condition saw, field by field.  It never raises: an and/or
+    that short-circuited did not read every field, and one may be unreadable
+    here (a task another block has not spawned yet in this interleaving, a
+    field the policy does not track); that field says so instead of a value."""
     if isinstance(c, A.Cmp):
-        actual = show_value(k, c.field, field_value(k, policy, c.field))
-        return f"assertion failed: {cond_text(c)}: actual {actual}"
+        value, why = _reading(lambda: show_value(k, c.field, field_value(k, policy, c.field)))
+        return f"assertion failed: {cond_text(c)}: " + (f"actual {value}" if why is None
+                                                         else f"unreadable here ({why})")
     if isinstance(c, A.Is):
-        return f"assertion failed: {cond_text(c)}: actually {_is_actual(k, policy, c)}"
+        return f"assertion failed: {cond_text(c)}: {_is_leaf(k, policy, c, 'actually ')}"
     leaves = []
     stack = [c]
     while stack:
@@ -505,11 +525,25 @@ def describe_failure(k: Kernel, policy, c, block_cpu) -> str:
         elif isinstance(x, A.Not):
             stack.append(x.part)
         elif isinstance(x, A.Cmp):
-            leaves.append(f"{x.field.obj.text if x.field.obj else 'cost'}.{x.field.name} = "
-                          f"{show_value(k, x.field, field_value(k, policy, x.field))}")
+            name = f"{x.field.obj.text if x.field.obj else 'cost'}.{x.field.name}"
+            value, why = _reading(lambda: show_value(k, x.field, field_value(k, policy, x.field)))
+            leaves.append(f"{name} = {value}" if why is None else f"{name} unreadable here ({why})")
         elif isinstance(x, A.Is):
-            leaves.append(f"{x.obj.text} is {_is_actual(k, policy, x)}")
+            leaves.append(_is_leaf(k, policy, x, f"{x.obj.text} is "))
     return f"assertion failed: {cond_text(c)}: " + ", ".join(dict.fromkeys(leaves))
+
+
+def _reading(read) -> tuple:
+    """(value, None), or (None, why the value cannot be read here)."""
+    try:
+        return read(), None
+    except StatementError as e:
+        return None, e.reason
+
+
+def _is_leaf(k: Kernel, policy, c: A.Is, head: str) -> str:
+    value, why = _reading(lambda: _is_actual(k, policy, c))
+    return head + value if why is None else f"{c.obj.text} unreadable here ({why})"
 
 
 def _is_actual(k: Kernel, policy, c: A.Is) -> str:

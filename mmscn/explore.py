@@ -31,7 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--arch", help="override the scenario's `arch`")
     p.add_argument("--witness", metavar="OUT", help="write the failing interleaving as a plain .mmscn scenario "
-                   "(no blocks) that `mmscn run` replays to the same failure; a new file (--force replaces "
+                   "that `mmscn run` replays to the same failure; a new file (--force replaces "
                    "an existing one, never the scenario itself)")
     p.add_argument("--force", action="store_true", help="let --witness replace an existing file")
     p.add_argument("--all-finals", action="store_true", help="list every distinct final state (and keep "

@@ -125,4 +125,4 @@ class Alpha(Policy):
         t = k.c_curr[cpu]
         return Violation("use-after-free", f"cpu{cpu} runs {k.t_name[t]} on the page tables of {k.m_name[m]} "
                          f"(the ptbr its last swpctx loaded), but {k.m_name[m]} was freed",
-                         "ev5_switch_mm (arch/alpha/include/asm/mmu_context.h) never rewrites pcb.ptbr")
+                         "ev5_switch_mm (arch/alpha/include/asm/mmu_context.h) never rewrites pcb.ptbr", m)

@@ -122,7 +122,7 @@ class Policy:
                     and not k.m_cpumask[m] >> cpu & 1:
                 out.append(Violation("mm_cpumask", f"cpu{cpu} has {k.m_name[m]} loaded but is not in its "
                                      f"mm_cpumask: a flush or shootdown of {k.m_name[m]} would miss it",
-                                     function))
+                                     function, m))
 
     # ---- invariants of this policy ---------------------------------------------
     def check(self, k, out: list) -> None:
@@ -140,4 +140,4 @@ class Policy:
     def loaded_freed(self, k, cpu: int, m: int, function: str) -> Violation:
         """The violation of an online CPU whose loaded page tables belong to freed ``m``."""
         return Violation("use-after-free", f"cpu{cpu} still has the page tables of {k.m_name[m]} loaded, "
-                         f"but {k.m_name[m]} was freed", function)
+                         f"but {k.m_name[m]} was freed", function, m)
