@@ -57,7 +57,7 @@ class Kernel:
         "t_name", "t_kind", "t_mm", "t_active", "t_state", "t_cpu", "t_ptbr", "task_ix",
         # mms
         "m_name", "m_users", "m_count", "m_freed", "m_torn", "m_ext_users", "m_ext_count",
-        "m_cpumask", "m_lazy", "m_use", "m_user", "m_prev", "mm_ix",
+        "m_cpumask", "m_lazy_tasks", "m_kthread_users", "m_task_users", "m_prev_mm_cpus", "mm_ix",
         # cpus
         "c_curr", "c_online", "c_prev_mm", "c_loaded", "c_lazy",
         # bookkeeping, not state
@@ -78,7 +78,7 @@ class Kernel:
         self.m_name, self.m_users, self.m_count = ["@init_mm"], [2], [1]
         self.m_freed, self.m_torn = [False], [False]
         self.m_ext_users, self.m_ext_count, self.m_cpumask = [0], [0], [0]
-        self.m_lazy, self.m_use, self.m_user, self.m_prev = [0], [0], [0], [0]
+        self.m_lazy_tasks, self.m_kthread_users, self.m_task_users, self.m_prev_mm_cpus = [0], [0], [0], [0]
         self.mm_ix = {"@init_mm": INIT_MM}
         self.c_curr, self.c_online, self.c_prev_mm = [], [], []
         self.c_loaded, self.c_lazy = [], []
@@ -108,21 +108,21 @@ class Kernel:
                 list(self.t_state), list(self.t_cpu), list(self.t_ptbr), dict(self.task_ix),
                 list(self.m_name), list(self.m_users), list(self.m_count), list(self.m_freed),
                 list(self.m_torn), list(self.m_ext_users), list(self.m_ext_count),
-                list(self.m_cpumask), list(self.m_lazy), list(self.m_use), list(self.m_user),
-                list(self.m_prev), dict(self.mm_ix), list(self.c_curr), list(self.c_online),
+                list(self.m_cpumask), list(self.m_lazy_tasks), list(self.m_kthread_users), list(self.m_task_users),
+                list(self.m_prev_mm_cpus), dict(self.mm_ix), list(self.c_curr), list(self.c_online),
                 list(self.c_prev_mm), list(self.c_loaded), list(self.c_lazy), list(self.cost))
 
     def restore(self, snap: tuple) -> None:
         (t_name, t_kind, t_mm, t_active, t_state, t_cpu, t_ptbr, task_ix,
          m_name, m_users, m_count, m_freed, m_torn, m_ext_users, m_ext_count, m_cpumask,
-         m_lazy, m_use, m_user, m_prev, mm_ix, c_curr, c_online, c_prev_mm, c_loaded,
+         m_lazy_tasks, m_kthread_users, m_task_users, m_prev_mm_cpus, mm_ix, c_curr, c_online, c_prev_mm, c_loaded,
          c_lazy, cost) = snap
         self.t_name, self.t_kind, self.t_mm, self.t_active = list(t_name), list(t_kind), list(t_mm), list(t_active)
         self.t_state, self.t_cpu, self.t_ptbr, self.task_ix = list(t_state), list(t_cpu), list(t_ptbr), dict(task_ix)
         self.m_name, self.m_users, self.m_count = list(m_name), list(m_users), list(m_count)
         self.m_freed, self.m_torn = list(m_freed), list(m_torn)
         self.m_ext_users, self.m_ext_count, self.m_cpumask = list(m_ext_users), list(m_ext_count), list(m_cpumask)
-        self.m_lazy, self.m_use, self.m_user, self.m_prev = list(m_lazy), list(m_use), list(m_user), list(m_prev)
+        self.m_lazy_tasks, self.m_kthread_users, self.m_task_users, self.m_prev_mm_cpus = list(m_lazy_tasks), list(m_kthread_users), list(m_task_users), list(m_prev_mm_cpus)
         self.mm_ix = dict(mm_ix)
         self.c_curr, self.c_online, self.c_prev_mm = list(c_curr), list(c_online), list(c_prev_mm)
         self.c_loaded, self.c_lazy, self.cost = list(c_loaded), list(c_lazy), list(cost)
@@ -159,22 +159,22 @@ class Kernel:
         self.violations.append(Violation(rule, message, function, mm))
 
     # ================================================================ pointer setters
-    # They keep the accounting indexes: m_lazy counts tasks without an mm whose
-    # active_mm is the mm (lazy borrowers), m_user user tasks whose mm it is,
-    # m_use kernel threads inside kthread_use_mm on it.
+    # They keep the accounting indexes: m_lazy_tasks counts tasks without an mm whose
+    # active_mm is the mm (lazy borrowers), m_task_users user tasks whose mm it is,
+    # m_kthread_users kernel threads inside kthread_use_mm on it.
     def _set_mm(self, t: int, new: Optional[int]) -> None:
         old, act = self.t_mm[t], self.t_active[t]
         if old is not None:
-            (self.m_use if self.t_kind[t] == KTHREAD else self.m_user)[old] -= 1
+            (self.m_kthread_users if self.t_kind[t] == KTHREAD else self.m_task_users)[old] -= 1
             self.d_mms.add(old)
         elif act is not None:
-            self.m_lazy[act] -= 1
+            self.m_lazy_tasks[act] -= 1
         self.t_mm[t] = new
         if new is not None:
-            (self.m_use if self.t_kind[t] == KTHREAD else self.m_user)[new] += 1
+            (self.m_kthread_users if self.t_kind[t] == KTHREAD else self.m_task_users)[new] += 1
             self.d_mms.add(new)
         elif act is not None:
-            self.m_lazy[act] += 1
+            self.m_lazy_tasks[act] += 1
             self.d_mms.add(act)
         self.d_tasks.add(t)
 
@@ -182,10 +182,10 @@ class Kernel:
         old = self.t_active[t]
         if self.t_mm[t] is None:
             if old is not None:
-                self.m_lazy[old] -= 1
+                self.m_lazy_tasks[old] -= 1
                 self.d_mms.add(old)
             if new is not None:
-                self.m_lazy[new] += 1
+                self.m_lazy_tasks[new] += 1
                 self.d_mms.add(new)
         self.t_active[t] = new
         self.d_tasks.add(t)
@@ -193,9 +193,9 @@ class Kernel:
     def _set_prev_mm(self, cpu: int, new: Optional[int]) -> None:
         old = self.c_prev_mm[cpu]
         if old is not None:
-            self.m_prev[old] -= 1
+            self.m_prev_mm_cpus[old] -= 1
         if new is not None:
-            self.m_prev[new] += 1
+            self.m_prev_mm_cpus[new] += 1
             self.d_mms.add(new)
         self.c_prev_mm[cpu] = new
 
@@ -312,10 +312,10 @@ class Kernel:
         self.m_ext_users.append(0)
         self.m_ext_count.append(0)
         self.m_cpumask.append(0)
-        self.m_lazy.append(0)
-        self.m_use.append(0)
-        self.m_user.append(0)
-        self.m_prev.append(0)
+        self.m_lazy_tasks.append(0)
+        self.m_kthread_users.append(0)
+        self.m_task_users.append(0)
+        self.m_prev_mm_cpus.append(0)
         self.mm_ix[name] = m
         self.d_mms.add(m)
         self._ref(m, "mm_init", "users", 0, 1)
@@ -669,7 +669,7 @@ class Kernel:
             name = self.m_name[m]
             users, count = self.m_users[m], self.m_count[m]
             if self.m_freed[m]:
-                holders = self.m_lazy[m] + self.m_use[m] + self.m_user[m] + self.m_prev[m]
+                holders = self.m_lazy_tasks[m] + self.m_kthread_users[m] + self.m_task_users[m] + self.m_prev_mm_cpus[m]
                 if holders:
                     out.append(Violation("use-after-free", self._holders(m, f"{name} was freed (mm_count 0) but "),
                                          "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
@@ -677,21 +677,21 @@ class Kernel:
             if users < 0 or count < 0:
                 continue  # already reported by the primitive
             base_users = 2 if m == INIT_MM else 0
-            want_users = self.m_user[m] + self.m_ext_users[m] + base_users
+            want_users = self.m_task_users[m] + self.m_ext_users[m] + base_users
             if users != want_users:
                 out.append(Violation(
                     "mm_users-accounting",
                     f"{name} has mm_users {users}, but {want_users} can be accounted for "
-                    f"({self.m_user[m]} tasks with it as mm, {self.m_ext_users[m]} external mmget)",
+                    f"({self.m_task_users[m]} tasks with it as mm, {self.m_ext_users[m]} external mmget)",
                     "mmget/mmput (kernel/fork.c)", m))
-            lazy = (self.m_lazy[m] + self.m_prev[m]) if refcount_lazy else 0
+            lazy = (self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m]) if refcount_lazy else 0
             pins = self.arch.init_mm_boot_pins if m == INIT_MM else 0
-            want = (1 if users > 0 else 0) + lazy + self.m_use[m] + self.m_ext_count[m] + pins
+            want = (1 if users > 0 else 0) + lazy + self.m_kthread_users[m] + self.m_ext_count[m] + pins
             if count != want:
                 parts = [f"{1 if users > 0 else 0} for the users"]
                 if refcount_lazy:
-                    parts.append(f"{self.m_lazy[m] + self.m_prev[m]} lazy")
-                parts += [f"{self.m_use[m]} kthread_use_mm", f"{self.m_ext_count[m]} external mmgrab"]
+                    parts.append(f"{self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m]} lazy")
+                parts += [f"{self.m_kthread_users[m]} kthread_use_mm", f"{self.m_ext_count[m]} external mmgrab"]
                 if pins:
                     parts.append(f"{pins} never dropped since boot")
                 out.append(Violation(

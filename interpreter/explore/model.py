@@ -18,7 +18,7 @@ SAME, MOVED, ENDED, FAILED = 0, 1, 2, 3
 # The kernel lists that are state, in the order of a captured state tuple.
 TASK_FIELDS = ("t_mm", "t_active", "t_state", "t_cpu", "t_ptbr", "t_kind")
 MM_FIELDS = ("m_users", "m_count", "m_freed", "m_torn", "m_ext_users", "m_ext_count", "m_cpumask",
-             "m_lazy", "m_use", "m_user", "m_prev")
+             "m_lazy_tasks", "m_kthread_users", "m_task_users", "m_prev_mm_cpus")
 CPU_FIELDS = ("c_curr", "c_online", "c_prev_mm", "c_loaded", "c_lazy")
 STATE_FIELDS = TASK_FIELDS + MM_FIELDS + CPU_FIELDS
 # what the values of each field are, for renaming under a symmetry
@@ -134,8 +134,8 @@ class Model:
         xs = (
             tuple(k.t_mm), tuple(k.t_active), tuple(k.t_state), tuple(k.t_cpu), tuple(k.t_ptbr),
             tuple(k.t_kind), tuple(k.m_users), tuple(k.m_count), tuple(k.m_freed), tuple(k.m_torn),
-            tuple(k.m_ext_users), tuple(k.m_ext_count), tuple(k.m_cpumask), tuple(k.m_lazy),
-            tuple(k.m_use), tuple(k.m_user), tuple(k.m_prev), tuple(k.c_curr), tuple(k.c_online),
+            tuple(k.m_ext_users), tuple(k.m_ext_count), tuple(k.m_cpumask), tuple(k.m_lazy_tasks),
+            tuple(k.m_kthread_users), tuple(k.m_task_users), tuple(k.m_prev_mm_cpus), tuple(k.c_curr), tuple(k.c_online),
             tuple(k.c_prev_mm), tuple(k.c_loaded), tuple(k.c_lazy))
         # equal columns of different states share one tuple: most columns repeat.  One table
         # per column: (0, 0) == (False, False), and a counter must not come back as a flag
@@ -149,7 +149,7 @@ class Model:
     def restore(self, s: tuple) -> None:
         k = self.k
         (k.t_mm, k.t_active, k.t_state, k.t_cpu, k.t_ptbr, k.t_kind, k.m_users, k.m_count, k.m_freed,
-         k.m_torn, k.m_ext_users, k.m_ext_count, k.m_cpumask, k.m_lazy, k.m_use, k.m_user, k.m_prev,
+         k.m_torn, k.m_ext_users, k.m_ext_count, k.m_cpumask, k.m_lazy_tasks, k.m_kthread_users, k.m_task_users, k.m_prev_mm_cpus,
          k.c_curr, k.c_online, k.c_prev_mm, k.c_loaded, k.c_lazy) = map(list, s[:22])
         i = 22
         if self.uses_cost:
