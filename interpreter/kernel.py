@@ -6,7 +6,8 @@ docs/kernel-model.md and ../shared/design/kernel-source-notes.md).  What differs
 between architectures (enter_lazy_tlb, switch_mm, the lazy-TLB reference
 scheme, what __mmdrop does first, flushes, hotplug) is asked of the switch
 policy in ``self.arch``; the policy keeps no state of its own, so the whole
-kernel state is the lists below: cheap to copy, compare and hash.
+kernel state is the lists declared in interpreter/state.py: cheap to copy,
+compare and hash.
 
 Invariants are checked after every statement, incrementally: only the tasks,
 mms and CPUs that the statement touched are looked at.  The accounting
@@ -18,9 +19,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-INIT_MM = 0          # mm index of init_mm
-USER, KTHREAD, IDLE = "user", "kthread", "idle"
-RUNNABLE, RUNNING, DEAD = "runnable", "running", "dead"
+from . import state as S
+from .state import DEAD, IDLE, INIT_MM, KTHREAD, RUNNABLE, RUNNING, USER  # noqa: F401 (the kernel's words)
 
 # cost counters, indexes into Kernel.cost
 C_COUNT, C_USERS, C_SWITCH_MM, C_PGTABLE, C_LAZY, C_IPI = range(6)
@@ -51,17 +51,14 @@ class Violation:
 
 
 class Kernel:
-    __slots__ = (
+    # the state: one list per field of interpreter/state.py, and the name indexes
+    __slots__ = S.SLOTS + (
         "arch", "ncpus", "refcount_lazy",
-        # tasks
-        "t_name", "t_kind", "t_mm", "t_active", "t_state", "t_cpu", "t_ptbr", "task_ix",
-        # mms
-        "m_name", "m_users", "m_count", "m_freed", "m_torn", "m_ext_users", "m_ext_count",
-        "m_cpumask", "m_lazy_tasks", "m_kthread_users", "m_task_users", "m_prev_mm_cpus", "mm_ix",
-        # cpus
-        "c_curr", "c_online", "c_prev_mm", "c_loaded", "c_lazy",
         # bookkeeping, not state
         "cost", "ev", "violations", "d_tasks", "d_mms", "d_cpus",
+        # the tasks, mms and CPUs touched since the last sync, when someone keeps track (explore): the
+        # touched sets of each statement, gathered by check()
+        "changed",
         # the CPU the running statement executes on (None: outside the scenario's CPUs),
         # for policies that tell a local flush from an IPI
         "this_cpu",
@@ -71,69 +68,51 @@ class Kernel:
         self.arch = arch
         self.ncpus = ncpus
         self.refcount_lazy = arch.lazy_tlb_refcount
-        self.t_name, self.t_kind, self.t_mm, self.t_active = [], [], [], []
-        self.t_state, self.t_cpu, self.t_ptbr = [], [], []
-        self.task_ix = {}
-        # init_mm (mm/init-mm.c): mm_users 2, mm_count 1, static, never freed
-        self.m_name, self.m_users, self.m_count = ["@init_mm"], [2], [1]
-        self.m_freed, self.m_torn = [False], [False]
-        self.m_ext_users, self.m_ext_count, self.m_cpumask = [0], [0], [0]
-        self.m_lazy_tasks, self.m_kthread_users, self.m_task_users, self.m_prev_mm_cpus = [0], [0], [0], [0]
-        self.mm_ix = {"@init_mm": INIT_MM}
-        self.c_curr, self.c_online, self.c_prev_mm = [], [], []
-        self.c_loaded, self.c_lazy = [], []
+        for f in S.STORED:
+            setattr(self, f.attr, [])
+        self.task_ix, self.mm_ix = {}, {}
         self.cost = [0] * len(COST_NAMES)
         self.ev = [] if trace else None
         self.violations = []
         self.d_tasks, self.d_mms, self.d_cpus = set(), set(), set()
+        self.changed = None
         self.this_cpu = None
+        # init_mm (mm/init-mm.c): mm_users 2, mm_count 1, static, never freed
+        self.mm_ix["@init_mm"] = self._new(S.MM, {"m_name": "@init_mm", "m_users": 2, "m_count": 1})
         for c in range(ncpus):
             t = self._new_task(f"idle{c}", IDLE)
             self.t_state[t] = RUNNING
             self.t_cpu[t] = c
-            self.c_curr.append(t)
-            self.c_online.append(True)
-            self.c_prev_mm.append(None)
-            self.c_loaded.append(INIT_MM)
-            self.c_lazy.append(False)
+            self._new(S.CPU, {"c_curr": t})
         arch.boot(self)
         self.cost = [0] * len(COST_NAMES)   # a run's costs start after boot
         self.violations.clear()
         self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
 
     # ================================================================ state
+    def _new(self, owner: str, values: dict) -> int:
+        """A new task, mm or CPU: each of its fields gets the value given, or the declared default."""
+        i = None
+        for attr, default in S.DEFAULTS[owner]:
+            col = getattr(self, attr)
+            i = len(col)
+            col.append(values.get(attr, default))
+        return i
+
     def snapshot(self) -> tuple:
         """Everything that is kernel state, copied (for undo and exploration)."""
-        return (list(self.t_name), list(self.t_kind), list(self.t_mm), list(self.t_active),
-                list(self.t_state), list(self.t_cpu), list(self.t_ptbr), dict(self.task_ix),
-                list(self.m_name), list(self.m_users), list(self.m_count), list(self.m_freed),
-                list(self.m_torn), list(self.m_ext_users), list(self.m_ext_count),
-                list(self.m_cpumask), list(self.m_lazy_tasks), list(self.m_kthread_users), list(self.m_task_users),
-                list(self.m_prev_mm_cpus), dict(self.mm_ix), list(self.c_curr), list(self.c_online),
-                list(self.c_prev_mm), list(self.c_loaded), list(self.c_lazy), list(self.cost))
+        return tuple(tuple(getattr(self, f.attr)) for f in S.STORED) + (tuple(self.cost),)
 
     def restore(self, snap: tuple) -> None:
-        (t_name, t_kind, t_mm, t_active, t_state, t_cpu, t_ptbr, task_ix,
-         m_name, m_users, m_count, m_freed, m_torn, m_ext_users, m_ext_count, m_cpumask,
-         m_lazy_tasks, m_kthread_users, m_task_users, m_prev_mm_cpus, mm_ix, c_curr, c_online, c_prev_mm, c_loaded,
-         c_lazy, cost) = snap
-        self.t_name, self.t_kind, self.t_mm, self.t_active = list(t_name), list(t_kind), list(t_mm), list(t_active)
-        self.t_state, self.t_cpu, self.t_ptbr, self.task_ix = list(t_state), list(t_cpu), list(t_ptbr), dict(task_ix)
-        self.m_name, self.m_users, self.m_count = list(m_name), list(m_users), list(m_count)
-        self.m_freed, self.m_torn = list(m_freed), list(m_torn)
-        self.m_ext_users, self.m_ext_count, self.m_cpumask = list(m_ext_users), list(m_ext_count), list(m_cpumask)
-        self.m_lazy_tasks, self.m_kthread_users, self.m_task_users, self.m_prev_mm_cpus = list(m_lazy_tasks), list(m_kthread_users), list(m_task_users), list(m_prev_mm_cpus)
-        self.mm_ix = dict(mm_ix)
-        self.c_curr, self.c_online, self.c_prev_mm = list(c_curr), list(c_online), list(c_prev_mm)
-        self.c_loaded, self.c_lazy, self.cost = list(c_loaded), list(c_lazy), list(cost)
+        for f, col in zip(S.STORED, snap):
+            setattr(self, f.attr, list(col))
+        self.cost = list(snap[-1])
+        self.task_ix = {n: t for t, n in enumerate(self.t_name)}
+        self.mm_ix = {n: m for m, n in enumerate(self.m_name)}
 
     def key(self) -> tuple:
-        """A hashable value equal for equal kernel states (names and costs aside)."""
-        return (tuple(self.t_mm), tuple(self.t_active), tuple(self.t_state), tuple(self.t_cpu),
-                tuple(self.t_kind), tuple(self.t_ptbr), tuple(self.m_users), tuple(self.m_count),
-                tuple(self.m_freed), tuple(self.m_ext_users), tuple(self.m_ext_count),
-                tuple(self.m_cpumask), tuple(self.c_curr), tuple(self.c_online),
-                tuple(self.c_loaded), tuple(self.c_lazy))
+        """A hashable value equal for equal kernel states (names, bookkeeping and costs aside)."""
+        return tuple(tuple(getattr(self, a)) for a in S.KEY)
 
     def mm_state(self, m: int) -> str:
         if self.m_freed[m]:
@@ -289,33 +268,14 @@ class Kernel:
 
     # ================================================================ fork
     def _new_task(self, name: str, kind: str) -> int:
-        t = len(self.t_name)
-        self.t_name.append(name)
-        self.t_kind.append(kind)
-        self.t_mm.append(None)
-        self.t_active.append(None)
-        self.t_state.append(RUNNABLE)
-        self.t_cpu.append(None)
-        self.t_ptbr.append(None)
+        t = self._new(S.TASK, {"t_name": name, "t_kind": kind})
         self.task_ix[name] = t
         self.d_tasks.add(t)
         return t
 
     def mm_init(self, name: str) -> int:
         """mm_alloc/dup_mm -> mm_init: a fresh mm with mm_users 1, mm_count 1."""
-        m = len(self.m_name)
-        self.m_name.append(name)
-        self.m_users.append(1)
-        self.m_count.append(1)
-        self.m_freed.append(False)
-        self.m_torn.append(False)
-        self.m_ext_users.append(0)
-        self.m_ext_count.append(0)
-        self.m_cpumask.append(0)
-        self.m_lazy_tasks.append(0)
-        self.m_kthread_users.append(0)
-        self.m_task_users.append(0)
-        self.m_prev_mm_cpus.append(0)
+        m = self._new(S.MM, {"m_name": name})
         self.mm_ix[name] = m
         self.d_mms.add(m)
         self._ref(m, "mm_init", "users", 0, 1)
@@ -723,6 +683,9 @@ class Kernel:
                         v.cause = first[v.mm]
                     elif i < own:
                         first[v.mm] = i
+        if self.changed is not None:
+            ct, cm, cc = self.changed
+            ct |= self.d_tasks; cm |= self.d_mms; cc |= self.d_cpus
         self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
         self.violations = []
         return out
