@@ -148,6 +148,7 @@ class Kernel:
             self.d_mms.add(old)
         elif act is not None:
             self.m_lazy_tasks[act] -= 1
+            self.d_mms.add(act)
         self.t_mm[t] = new
         if new is not None:
             (self.m_kthread_users if self.t_kind[t] == KTHREAD else self.m_task_users)[new] += 1
@@ -173,10 +174,12 @@ class Kernel:
         old = self.c_prev_mm[cpu]
         if old is not None:
             self.m_prev_mm_cpus[old] -= 1
+            self.d_mms.add(old)
         if new is not None:
             self.m_prev_mm_cpus[new] += 1
             self.d_mms.add(new)
         self.c_prev_mm[cpu] = new
+        self.d_cpus.add(cpu)
 
     # ================================================================ refcount primitives
     # include/linux/sched/mm.h, kernel/fork.c
@@ -409,6 +412,7 @@ class Kernel:
         else:
             self._op(name, "do_exit", f"{name} has no mm: exit_mm returns at once")
         self.t_state[t] = DEAD
+        self.d_tasks.add(t)
         self.d_cpus.add(cpu)
 
     def exec_mmap(self, t: int, mm_name: str) -> int:
