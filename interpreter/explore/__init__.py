@@ -37,11 +37,11 @@ Two reductions keep the verdict exact and can be switched off:
 """
 
 from .footprints import Footprints
-from .model import ENDED, FAILED, MOVED, SAME, STATE_FIELDS, VALUE_KIND, Failure, Model, Unit
+from .model import ENDED, FAILED, MOVED, SAME, Failure, Model, Store, Unit
 from .search import Explorer, Result, Stats, prologue_result, random_walks
 from .symmetry import Symmetry
 from .witness import Step, failing_steps, final_fields, replay, show, stmt_source, witness_text
 
-__all__ = ["ENDED", "FAILED", "MOVED", "SAME", "STATE_FIELDS", "VALUE_KIND", "Explorer", "Failure", "Footprints",
-           "Model", "Result", "Stats", "Step", "Symmetry", "Unit", "failing_steps", "final_fields",
-           "prologue_result", "random_walks", "replay", "show", "stmt_source", "witness_text"]
+__all__ = ["ENDED", "FAILED", "MOVED", "SAME", "Explorer", "Failure", "Footprints", "Model", "Result", "Stats", "Step",
+           "Store", "Symmetry", "Unit", "failing_steps", "final_fields", "prologue_result", "random_walks", "replay",
+           "show", "stmt_source", "witness_text"]

@@ -4,10 +4,13 @@ What a captured state holds, how a unit fires, how `final` is judged."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress
+from operator import ne
 from typing import Optional
 
 from mmscn.dsl import ast as A
 
+from .. import state as S
 from ..kernel import DEAD, RUNNING, Refusal
 from ..runner import EXEC, Runner, StatementError, describe_failure, evaluate, violation_texts
 
@@ -15,15 +18,171 @@ from ..runner import EXEC, Runner, StatementError, describe_failure, evaluate, v
 # fire() outcomes
 SAME, MOVED, ENDED, FAILED = 0, 1, 2, 3
 
-# The kernel lists that are state, in the order of a captured state tuple.
-TASK_FIELDS = ("t_mm", "t_active", "t_state", "t_cpu", "t_ptbr", "t_kind")
-MM_FIELDS = ("m_users", "m_count", "m_freed", "m_torn", "m_ext_users", "m_ext_count", "m_cpumask",
-             "m_lazy_tasks", "m_kthread_users", "m_task_users", "m_prev_mm_cpus")
-CPU_FIELDS = ("c_curr", "c_online", "c_prev_mm", "c_loaded", "c_lazy")
-STATE_FIELDS = TASK_FIELDS + MM_FIELDS + CPU_FIELDS
-# what the values of each field are, for renaming under a symmetry
-VALUE_KIND = {"t_mm": "mm", "t_active": "mm", "t_cpu": "cpu", "t_ptbr": "mm", "m_cpumask": "mask",
-              "c_curr": "task", "c_prev_mm": "mm", "c_loaded": "mm"}
+
+
+class Store:
+    """The kernel states of a search, captured and restored (fields: interpreter/state.py).
+
+    A captured state is one flat tuple: the numbers of tasks and mms, then for
+    each task, each mm and each CPU the id of its row, a row being the values
+    of that owner's fields, interned in a table per owner (a row of one owner
+    holds counters where another's holds flags, and (0, 0) == (False, False));
+    then the cost counters when the scenario reads them.  Names are part of a
+    row only when the blocks make tasks or mms: otherwise they never change.
+    Most rows repeat from state to state, so a state is small and hashes fast.
+
+    The kernel tells what each statement touched (check() gathers its d_tasks,
+    d_mms, d_cpus into ``Kernel.changed``), and the store knows which state the
+    kernel's lists hold: a capture builds only the rows touched since, a restore
+    writes only the rows that differ or were touched."""
+
+    HEAD = 2                    # (number of tasks, number of mms) before the row ids
+
+    def __init__(self, k, names: bool, cost: bool):
+        self.k = k
+        self.cost = cost
+        self.names = names
+        self.layout = tuple(tuple(f for f in S.OF[o] if names or f.role != S.IDENTITY) for o in S.OWNERS)
+        self.ids = tuple({} for _ in S.OWNERS)          # per owner: row -> id
+        self.rows = tuple([] for _ in S.OWNERS)         # per owner: id -> row
+        self.cur = None             # the state the kernel's lists hold (but for Kernel.changed), when known
+        self.undo = None            # (state, [(put, index, row)]): what makes cur that state again
+        self.cols = None
+        k.changed = (set(), set(), set())
+
+    def pos(self, owner: str, attr: str) -> int:
+        """Where a field sits in its owner's rows."""
+        return [f.attr for f in self.layout[S.OWNERS.index(owner)]].index(attr)
+
+    def start(self, s: tuple, o: int) -> int:
+        """Where owner o's row ids begin in state s."""
+        return self.HEAD + (0, s[0], s[0] + s[1])[o]
+
+    def row(self, s: tuple, o: int, i: int) -> tuple:
+        return self.rows[o][s[self.start(s, o) + i]]
+
+    # ---- the kernel's side ------------------------------------------------------
+    def _fold(self) -> None:
+        """A statement not yet checked: what it touched so far counts as touched."""
+        k = self.k
+        for ch, d in zip(k.changed, (k.d_tasks, k.d_mms, k.d_cpus)):
+            ch |= d
+
+    def _known(self) -> bool:
+        """Whether the kernel's lists are the ones bound, with as many tasks and mms as cur;
+        if not, they are bound again (the blocks make tasks and mms, or the kernel's lists
+        were replaced) and the state they hold forgotten."""
+        k, cur = self.k, self.cur
+        if self.cols is not None and self.cols[0][0] is getattr(k, self.layout[0][0].attr) and cur is not None \
+                and (not self.names or (cur[0] == len(k.t_name) and cur[1] == len(k.m_name))):
+            return True
+        self.cols = tuple([getattr(k, f.attr) for f in fs] for fs in self.layout)
+        self.get, self.put = zip(*map(_row_access, self.cols))
+        counts = [len(cs[0]) for cs in self.cols]
+        ends = tuple(self.HEAD + sum(counts[:o + 1]) for o in range(3))
+        # per owner: its row table, get, put, and where its row ids are in a state
+        self.owners = tuple(zip(self.ids, self.rows, self.get, self.put, (self.HEAD,) + ends[:2], ends))
+        self.cur = self.undo = None
+        return False
+
+    # ---- capture and restore ------------------------------------------------------
+    def capture(self) -> tuple:
+        k = self.k
+        if k.d_tasks or k.d_mms or k.d_cpus:
+            self._fold()
+        changed = k.changed
+        if not self._known():
+            ids = [len(cs[0]) for cs in self.cols[:2]]
+            for ch, (table, rows, get, put, off, end) in zip(changed, self.owners):
+                ids.extend(self._intern(table, rows, get(i)) for i in range(end - off))
+                ch.clear()
+            if self.cost:
+                ids.append(tuple(k.cost))
+        else:
+            cur = self.cur
+            ids = list(cur)
+            undo = []
+            for ch, (table, rows, get, put, off, end) in zip(changed, self.owners):
+                if ch:
+                    for i in ch:
+                        row = get(i)
+                        rid = table.get(row)
+                        if rid is None:
+                            rid = table[row] = len(rows)
+                            rows.append(row)
+                        p = off + i
+                        undo.append((put, i, rows[ids[p]]))
+                        ids[p] = rid
+                    ch.clear()
+            if self.cost:
+                ids[-1] = tuple(k.cost)
+            self.undo = (cur, undo)
+        s = self.cur = tuple(ids)
+        return s
+
+    @staticmethod
+    def _intern(table: dict, rows: list, row: tuple) -> int:
+        rid = table.get(row)
+        if rid is None:
+            rid = table[row] = len(rows)
+            rows.append(row)
+        return rid
+
+    def restore(self, s: tuple) -> None:
+        k = self.k
+        if k.d_tasks or k.d_mms or k.d_cpus:
+            self._fold()
+        changed = k.changed
+        touched = changed[0] or changed[1] or changed[2]
+        if s is not self.cur or touched:
+            if not self._known() or s[0] != self.cur[0] or s[1] != self.cur[1]:
+                self._resize(s)
+                for table, rows, get, put, off, end in self.owners:
+                    for p in range(off, end):
+                        put(p - off, rows[s[p]])
+            else:
+                undo = self.undo
+                if undo is not None and undo[0] is s and not touched:     # back where cur was captured
+                    for put, i, row in undo[1]:
+                        put(i, row)
+                else:                           # the rows that differ, and those touched since
+                    cur = self.cur
+                    for ch, (table, rows, get, put, off, end) in zip(changed, self.owners):
+                        which = set(compress(range(off, end), map(ne, s[off:end], cur[off:end])))
+                        which.update(off + i for i in ch)
+                        for p in which:
+                            put(p - off, rows[s[p]])
+            for ch in changed:
+                ch.clear()
+            if self.names:
+                k.task_ix = {n: t for t, n in enumerate(k.t_name)}
+                k.mm_ix = {n: m for m, n in enumerate(k.m_name)}
+            self.cur, self.undo = s, None
+        if self.cost:
+            k.cost[:] = s[-1]
+        k.violations = []
+        k.d_tasks.clear(); k.d_mms.clear(); k.d_cpus.clear()
+
+    def _resize(self, s: tuple) -> None:
+        """Give the kernel's lists as many tasks and mms as s has (the blocks make them)."""
+        for cs, n in zip(self.cols, s[:2]):
+            have = len(cs[0])
+            for c in cs:
+                if have > n:
+                    del c[n:]
+                elif have < n:
+                    c.extend([None] * (n - have))
+        self.cols = None
+        self._known()
+
+
+def _row_access(cols: list) -> tuple:
+    """get(i), the row of owner i across an owner's lists, and put(i, row): written out
+    field by field in one function each, as a loop over the fields costs three times as much."""
+    env = {f"c{j}": c for j, c in enumerate(cols)}
+    each = "".join(f"c{j}[i], " for j in range(len(cols)))
+    exec(f"def get(i):\n    return ({each})\ndef put(i, row):\n    {each}= row\n", env)
+    return env["get"], env["put"]
 
 
 @dataclass
@@ -124,43 +283,11 @@ class Model:
                            for us in self.units for u in us)
         self.uses_cost = _mentions_cost(scenario)
         self.final = scenario.final
-        self._intern = tuple({} for _ in STATE_FIELDS)
+        self.store = Store(k, names=self.creates, cost=self.uses_cost)
+        self.capture, self.restore = self.store.capture, self.store.restore
+        self._t_state, self._t_cpu = self.store.pos(S.TASK, "t_state"), self.store.pos(S.TASK, "t_cpu")
         self.start = self.capture()
         self.start_pcs = tuple(0 for _ in self.units)
-
-    # ---- state --------------------------------------------------------------
-    def capture(self) -> tuple:
-        k = self.k
-        xs = (
-            tuple(k.t_mm), tuple(k.t_active), tuple(k.t_state), tuple(k.t_cpu), tuple(k.t_ptbr),
-            tuple(k.t_kind), tuple(k.m_users), tuple(k.m_count), tuple(k.m_freed), tuple(k.m_torn),
-            tuple(k.m_ext_users), tuple(k.m_ext_count), tuple(k.m_cpumask), tuple(k.m_lazy_tasks),
-            tuple(k.m_kthread_users), tuple(k.m_task_users), tuple(k.m_prev_mm_cpus), tuple(k.c_curr), tuple(k.c_online),
-            tuple(k.c_prev_mm), tuple(k.c_loaded), tuple(k.c_lazy))
-        # equal columns of different states share one tuple: most columns repeat.  One table
-        # per column: (0, 0) == (False, False), and a counter must not come back as a flag
-        s = tuple(map(dict.setdefault, self._intern, xs, xs))
-        if self.uses_cost:
-            s += (tuple(k.cost),)
-        if self.creates:
-            s += (tuple(k.t_name), tuple(k.m_name))
-        return s
-
-    def restore(self, s: tuple) -> None:
-        k = self.k
-        (k.t_mm, k.t_active, k.t_state, k.t_cpu, k.t_ptbr, k.t_kind, k.m_users, k.m_count, k.m_freed,
-         k.m_torn, k.m_ext_users, k.m_ext_count, k.m_cpumask, k.m_lazy_tasks, k.m_kthread_users, k.m_task_users, k.m_prev_mm_cpus,
-         k.c_curr, k.c_online, k.c_prev_mm, k.c_loaded, k.c_lazy) = map(list, s[:22])
-        i = 22
-        if self.uses_cost:
-            k.cost = list(s[i])
-            i += 1
-        if self.creates:
-            k.t_name, k.m_name = list(s[i]), list(s[i + 1])
-            k.task_ix = {n: t for t, n in enumerate(k.t_name)}
-            k.mm_ix = {n: m for m, n in enumerate(k.m_name)}
-        k.violations = []
-        k.d_tasks.clear(); k.d_mms.clear(); k.d_cpus.clear()
 
     # ---- one step -----------------------------------------------------------
     def waiting(self, s: tuple, u: Unit) -> bool:
@@ -170,7 +297,8 @@ class Model:
             return False
         if t < 0:   # a task made by another block: look it up in the live kernel
             return self.k_waits(s, u)
-        return s[2][t] == RUNNING and s[3][t] != u.cpu
+        row = self.store.rows[0][s[Store.HEAD + t]]
+        return row[self._t_state] == RUNNING and row[self._t_cpu] != u.cpu
 
     def k_waits(self, s, u) -> bool:
         self.restore(s)

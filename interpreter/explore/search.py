@@ -176,7 +176,7 @@ class Explorer:
                             break
                 succ[i] = ()
                 continue
-            enabled = tuple(b for b in live if not waiting(s, units[b][pcs[b]]))
+            enabled = tuple(b for b in live if units[b][pcs[b]].waits_for is None or not waiting(s, units[b][pcs[b]]))
             if not enabled:
                 stats.deadlocks += 1
                 if failure is None:
@@ -202,6 +202,7 @@ class Explorer:
                 outcome, fail = fire(u)
                 stats.transitions += 1
                 if outcome == FAILED:
+                    at = -1         # a violation changed the kernel (the store knows what)
                     if failure is None:
                         failure = fail
                         fail_from = (i, (b, pcs[b]))

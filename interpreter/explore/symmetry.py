@@ -6,10 +6,11 @@ from typing import Optional
 
 from mmscn.dsl import ast as A
 
+from .. import state as S
 from ..kernel import INIT_MM
 from ..runner import cond_text
 from .footprints import _ref_kind, _refs
-from .model import CPU_FIELDS, STATE_FIELDS, VALUE_KIND, Model
+from .model import Model
 
 
 class Symmetry:
@@ -55,6 +56,12 @@ class Symmetry:
         if all(len(v) == 1 for v in groups.values()):
             return
         self.groups = groups
+        # the kinds of a CPU's and a task's row, and where an mm's row holds CPU masks (for _key)
+        store = model.store
+        self._cpu_kinds, self._task_kinds = (tuple(f.kind for f in store.layout[S.OWNERS.index(o)])
+                                             for o in (S.CPU, S.TASK))
+        self._mm_masks = tuple(i for i, f in enumerate(store.layout[1]) if f.kind == S.CPUMASK)
+        self._sorting_images = {}
         self._find_classes()
         self.class_of = {b: c for c in self.classes for b in c}
         self._search()
@@ -240,39 +247,60 @@ class Symmetry:
         return p
 
     def _image_fn(self, p):
-        """A function computing the image of (state, pcs) under p: per field, the
-        source index of each slot and how its values are renamed."""
+        """A function computing the image of (state, pcs) under p: each owner's rows move
+        to their images' places, each renamed by the kinds of its fields (state.py)."""
         tp, mp, cp, bp = p
-        tinv, minv, cinv = _inverse(tp), _inverse(mp), _inverse(cp)
-        rename = {"mm": dict(enumerate(mp)), "task": dict(enumerate(tp)), "cpu": dict(enumerate(cp))}
-        for d in rename.values():
-            d[None] = None
+        store = self.model.store
+        inv = (_inverse(tp), _inverse(mp), _inverse(cp))
+        ref = {S.TASK_REF: tp, S.MM_REF: mp, S.CPU_REF: cp}
+        masks = {}
 
-        class Masks(dict):
-            def __missing__(self, v):
+        def mask(v):
+            out = masks.get(v)
+            if out is None:
                 out = 0
                 for c in range(len(cp)):
                     if v >> c & 1:
                         out |= 1 << cp[c]
-                self[v] = out
-                return out
-        rename["mask"] = Masks()
-        plan = []
-        for name in STATE_FIELDS:
-            inv = tinv if name[0] == "t" else minv if name[0] == "m" else cinv
-            kind = VALUE_KIND.get(name)
-            plan.append((inv, rename[kind].__getitem__ if kind else None))
-        nfields = len(STATE_FIELDS)
+                masks[v] = out
+            return out
+
+        memos = []
+        for o, fields in enumerate(store.layout):
+            plan = [(i, ref[f.kind]) for i, f in enumerate(fields) if f.kind in ref]
+            masked = [i for i, f in enumerate(fields) if f.kind == S.CPUMASK]
+            table, rows = store.ids[o], store.rows[o]
+
+            class Memo(dict):
+                def __missing__(self, rid, plan=plan, masked=masked, table=table, rows=rows):
+                    row = list(rows[rid])
+                    for i, perm in plan:
+                        if row[i] is not None:
+                            row[i] = perm[row[i]]
+                    for i in masked:
+                        row[i] = mask(row[i])
+                    row = tuple(row)
+                    new = table.get(row)
+                    if new is None:
+                        new = table[row] = len(rows)
+                        rows.append(row)
+                    self[rid] = new
+                    return new
+            memos.append(Memo().__getitem__)
         bmap = list(bp)
 
+        spans = []
+        at = store.HEAD
+        for n in (len(tp), len(mp), len(cp)):
+            spans.append((at, at + n))
+            at += n
+
         def image(s, pcs):
-            out = []
-            for (inv, ren), col in zip(plan, s):
-                if ren is None:
-                    out.append(tuple(map(col.__getitem__, inv)))
-                else:
-                    out.append(tuple(map(ren, map(col.__getitem__, inv))))
-            out.extend(s[nfields:])
+            out = list(s[:store.HEAD])
+            for o, (a, b) in enumerate(spans):
+                renamed = list(map(memos[o], s[a:b]))
+                out.extend(map(renamed.__getitem__, inv[o]))
+            out.extend(s[at:])
             npcs = [0] * len(pcs)
             for b, pc in enumerate(pcs):
                 npcs[bmap[b]] = pc
@@ -283,10 +311,9 @@ class Symmetry:
     def _sorted(self, s, pcs):
         """(s, pcs) with the blocks of each interchangeable class in the order of what
         their CPUs hold: equal for every order of them, as each class's CPUs are
-        told apart only by their own columns (the key says everything that
+        told apart only by their own rows (the key says everything that
         names the CPU or its idle task)."""
-        k = self.model.k
-        nt, nc = len(s[_T_MM]), k.ncpus
+        nt, nc = s[0], self.model.k.ncpus
         moves = []
         for blocks, cpus, idles in self.sorting:
             keys = [self._key(s, pcs, b, c, t) for b, c, t in zip(blocks, cpus, idles)]
@@ -299,16 +326,24 @@ class Symmetry:
         for blocks, cpus, idles, order in moves:
             for i, j in enumerate(order):      # the j-th of the class goes to place i
                 bp[blocks[j]], cp[cpus[j]], tp[idles[j]] = blocks[i], cpus[i], idles[i]
-        return self._image_fn((tp, list(range(len(s[_M_USERS]))), cp, bp))(s, pcs)
+        p = (tuple(tp), tuple(range(s[1])), tuple(cp), tuple(bp))
+        image = self._sorting_images.get(p)
+        if image is None:
+            if len(self._sorting_images) > 4096:
+                self._sorting_images.clear()
+            image = self._sorting_images[p] = self._image_fn(p)
+        return image(s, pcs)
 
-    @staticmethod
-    def _key(s, pcs, b, c, t) -> tuple:
-        """Block b's program counter and what its CPU c and idle task t hold in state s,
-        with t written as -1 (it is named nowhere else, as the other tasks and mms stay put)."""
-        curr = s[_C_CURR][c]
-        return (pcs[b], -1 if curr == t else curr, s[_C_ONLINE][c], _n(s[_C_PREV_MM][c]), _n(s[_C_LOADED][c]),
-                s[_C_LAZY][c], _n(s[_T_MM][t]), _n(s[_T_ACTIVE][t]), s[_T_STATE][t], s[_T_CPU][t] is None,
-                _n(s[_T_PTBR][t]), tuple(mask >> c & 1 for mask in s[_M_CPUMASK]))
+    def _key(self, s, pcs, b, c, t) -> tuple:
+        """Block b's program counter and what its CPU c and idle task t hold in state s:
+        their rows, with c and t written as -2 (they are named nowhere else, as the other
+        tasks and mms stay put) and none as -1, and c's bit of every mm's CPU masks."""
+        store = self.model.store
+        cpu, task, mms = store.row(s, 2, c), store.row(s, 0, t), store.rows[1]
+        a = store.start(s, 1)
+        return (pcs[b], tuple(map(_local, cpu, self._cpu_kinds, (c,) * len(cpu), (t,) * len(cpu))),
+                tuple(map(_local, task, self._task_kinds, (c,) * len(task), (t,) * len(task))),
+                tuple(mms[m][i] >> c & 1 for m in s[a:a + s[1]] for i in self._mm_masks))
 
     def canonical(self, s, pcs):
         """The least image of (s, pcs) under the group, by hash (ties by repr).
@@ -343,15 +378,15 @@ def _least(images):
     return best
 
 
-def _n(x):
-    """None as -1, so that keys holding optional indexes compare."""
-    return -1 if x is None else x
-
-
-_T_MM, _T_ACTIVE, _T_STATE, _T_CPU, _T_PTBR = (STATE_FIELDS.index(f) for f in ("t_mm", "t_active", "t_state",
-                                                                               "t_cpu", "t_ptbr"))
-_M_USERS, _M_CPUMASK = STATE_FIELDS.index("m_users"), STATE_FIELDS.index("m_cpumask")
-_C_CURR, _C_ONLINE, _C_PREV_MM, _C_LOADED, _C_LAZY = (STATE_FIELDS.index(f) for f in CPU_FIELDS)
+def _local(v, kind, c, t):
+    """A value of a CPU's or idle task's row as _key compares it."""
+    if v is None:
+        return -1
+    if kind == S.TASK_REF:
+        return -2 if v == t else v
+    if kind == S.CPU_REF:
+        return -2 if v == c else v
+    return v
 
 
 def _inverse(perm):
