@@ -126,9 +126,16 @@ class Kernel:
         return "none" if t is None else self.t_name[t]
 
     # ================================================================ events
-    def _op(self, subject: str, function: str, detail: str = "") -> None:
+    # A detail given with args is a str.format template, formatted only when the trace is
+    # kept: a run without one (explore, run --quiet) builds no text for it.
+    def _op(self, subject: str, function: str, detail: str = "", *args) -> None:
         if self.ev is not None:
-            self.ev.append(("op", subject, function, detail))
+            self.ev.append(("op", subject, function, detail.format(*args) if args else detail))
+
+    def _cpu_op(self, cpu: int, function: str, detail: str = "", *args) -> None:
+        """_op on the subject cpuN."""
+        if self.ev is not None:
+            self.ev.append(("op", f"cpu{cpu}", function, detail.format(*args) if args else detail))
 
     def _ref(self, m: int, function: str, counter: str, old: int, new: int) -> None:
         if self.ev is not None:
@@ -288,7 +295,7 @@ class Kernel:
     def copy_process(self, name: str, mm_name: str) -> int:
         """fork without CLONE_VM: copy_mm -> dup_mm gives the child a fresh mm."""
         t = self._new_task(name, USER)
-        self._op(name, "copy_process", f"fork: {name} gets a fresh mm {mm_name}")
+        self._op(name, "copy_process", "fork: {} gets a fresh mm {}", name, mm_name)
         m = self.mm_init(mm_name)
         self.arch.init_new_context(self, t, m)
         self._set_mm(t, m)
@@ -305,7 +312,8 @@ class Kernel:
                           f"and a task without an mm makes a kernel thread", "copy_mm (kernel/fork.c)")
         t = self._new_task(name, USER)
         self.t_ptbr[t] = self.t_ptbr[parent]   # dup_task_struct copies the thread_info (alpha: the PCB)
-        self._op(name, "copy_process", f"clone(CLONE_VM): {name} shares {self.m_name[m]} with {self.t_name[parent]}")
+        self._op(name, "copy_process", "clone(CLONE_VM): {} shares {} with {}", name, self.m_name[m],
+                 self.t_name[parent])
         self.mmget(m)
         self._set_mm(t, m)
         self._set_active_mm(t, m)
@@ -334,7 +342,7 @@ class Kernel:
         prev = self.c_curr[cpu]
         self.this_cpu = cpu
         if prev == nxt:
-            self._op(f"cpu{cpu}", "__schedule", f"picks {name} again: prev == next, no context switch")
+            self._cpu_op(cpu, "__schedule", "picks {} again: prev == next, no context switch", name)
             return
         self.arch.context_switch(self, cpu, prev, nxt)
         # switch_to: prev leaves the CPU, next runs
@@ -360,8 +368,8 @@ class Kernel:
         pn, nn = self.t_name[prev], self.t_name[nxt]
         prev_active = self.t_active[prev]
         if self.t_mm[nxt] is None:                          # to kernel
-            self._op(f"cpu{cpu}", "context_switch",
-                     f"{pn} -> {nn}: {nn} borrows {self.mm_label(prev_active)} (enter_lazy_tlb)")
+            self._cpu_op(cpu, "context_switch", "{} -> {}: {} borrows {} (enter_lazy_tlb)", pn, nn, nn,
+                         self.mm_label(prev_active))
             arch.enter_lazy_tlb(self, cpu, prev_active, nxt)
             self.cost[C_LAZY] += 1
             self._set_active_mm(nxt, prev_active)
@@ -371,8 +379,8 @@ class Kernel:
                 self._set_active_mm(prev, None)
         else:                                               # to user
             nm = self.t_mm[nxt]
-            self._op(f"cpu{cpu}", "context_switch",
-                     f"{pn} -> {nn}: switch_mm {self.mm_label(prev_active)} -> {self.m_name[nm]}")
+            self._cpu_op(cpu, "context_switch", "{} -> {}: switch_mm {} -> {}", pn, nn, self.mm_label(prev_active),
+                         self.m_name[nm])
             arch.switch_mm_irqs_off(self, cpu, prev_active, nm, nxt)
             if self.t_mm[prev] is None:                     # from kernel
                 self._set_prev_mm(cpu, prev_active)         # rq->prev_mm, dropped in finish_task_switch
@@ -400,7 +408,7 @@ class Kernel:
                           "kthread_unuse_mm (kernel/kthread.c)")
         m = self.t_mm[t]
         if m is not None:
-            self._op(name, "exit_mm", f"{name} drops {self.m_name[m]} as mm, keeps it as active_mm (lazy)")
+            self._op(name, "exit_mm", "{} drops {} as mm, keeps it as active_mm (lazy)", name, self.m_name[m])
             if self.t_active[t] != m:
                 self.violate("active_mm-mismatch", f"{name}->mm is {self.m_name[m]} but active_mm is "
                              f"{self.mm_label(self.t_active[t])}",
@@ -410,7 +418,7 @@ class Kernel:
             self.arch.enter_lazy_tlb(self, cpu, m, t)
             self.mmput(m)
         else:
-            self._op(name, "do_exit", f"{name} has no mm: exit_mm returns at once")
+            self._op(name, "do_exit", "{} has no mm: exit_mm returns at once", name)
         self.t_state[t] = DEAD
         self.d_tasks.add(t)
         self.d_cpus.add(cpu)
@@ -427,13 +435,13 @@ class Kernel:
         old_mm, active = self.t_mm[t], self.t_active[t]
         if old_mm is not None and self.arch.exec_reuses_sole_mm and self.m_users[old_mm] == 1:
             # 2.4's exec_mmap: the only user keeps its mm_struct, emptied in place by exit_mmap
-            self._op(name, "exec_mmap", f"{self.m_name[old_mm]} has one user: exit_mmap empties it in place "
-                     f"and {name} keeps it (no new mm)")
+            self._op(name, "exec_mmap", "{} has one user: exit_mmap empties it in place and {} keeps it (no new mm)",
+                     self.m_name[old_mm], name)
             self.arch.exit_mmap(self, old_mm)
             return old_mm
         new = self.mm_init(mm_name)
-        self._op(name, "exec_mmap", f"{self.mm_label(active)} -> {mm_name}"
-                 + ("" if old_mm is not None else " (kernel_execve: a kernel thread becomes a user task)"))
+        self._op(name, "exec_mmap", "{} -> {}{}", self.mm_label(active), mm_name,
+                 "" if old_mm is not None else " (kernel_execve: a kernel thread becomes a user task)")
         if old_mm is None:
             self.t_kind[t] = USER
         self._set_active_mm(t, new)
@@ -466,7 +474,7 @@ class Kernel:
                          f"tables were torn down by exit_mmap (the caller must hold a reference from "
                          f"mmget_not_zero)", "kthread_use_mm (kernel/kthread.c), mmget_not_zero", m)
         old = self.t_active[t]
-        self._op(name, "kthread_use_mm", f"{self.mm_label(old)} -> {self.m_name[m]}")
+        self._op(name, "kthread_use_mm", "{} -> {}", self.mm_label(old), self.m_name[m])
         self.mmgrab(m)
         self._set_active_mm(t, m)
         self._set_mm(t, m)
@@ -484,7 +492,7 @@ class Kernel:
         if m is None:
             raise Refusal(f"{name} is not inside kthread_use_mm: kthread_unuse_mm WARNs if current->mm is NULL",
                           "kthread_unuse_mm (kernel/kthread.c): WARN_ON_ONCE(!tsk->mm)")
-        self._op(name, "kthread_unuse_mm", f"{self.m_name[m]} stays active_mm, now lazily")
+        self._op(name, "kthread_unuse_mm", "{} stays active_mm, now lazily", self.m_name[m])
         self._set_mm(t, None)
         self.mmgrab_lazy_tlb(m)
         self.arch.enter_lazy_tlb(self, cpu, m, t)
@@ -507,9 +515,9 @@ class Kernel:
         t = self.c_curr[cpu]
         m = self.t_active[t]
         if m == INIT_MM:
-            self._op(f"cpu{cpu}", "sched_force_init_mm", f"{self.t_name[t]} is already on init_mm")
+            self._cpu_op(cpu, "sched_force_init_mm", "{} is already on init_mm", self.t_name[t])
             return
-        self._op(f"cpu{cpu}", "sched_force_init_mm", f"{self.t_name[t]}: {self.mm_label(m)} -> @init_mm")
+        self._cpu_op(cpu, "sched_force_init_mm", "{}: {} -> @init_mm", self.t_name[t], self.mm_label(m))
         self.mmgrab_lazy_tlb(INIT_MM)
         self._set_active_mm(t, INIT_MM)
         self.arch.switch_mm_irqs_off(self, cpu, m, INIT_MM, t)
@@ -536,7 +544,7 @@ class Kernel:
         if m != INIT_MM:
             self.violate("hotplug-mm", f"idle{cpu} is on {self.mm_label(m)} when its CPU died, not init_mm",
                          "finish_cpu (kernel/cpu.c): WARN_ON(mm != &init_mm)", m)
-        self._op(f"cpu{cpu}", "finish_cpu", f"idle{cpu} gives init_mm back; cpu{cpu} is offline")
+        self._cpu_op(cpu, "finish_cpu", "idle{} gives init_mm back; cpu{} is offline", cpu, cpu)
         self._set_active_mm(idle, None)
         self.c_online[cpu] = False
         self.t_state[idle] = RUNNABLE
@@ -552,7 +560,7 @@ class Kernel:
         idle = self._idle(cpu)
         self.c_online[cpu] = True
         self.t_state[idle] = RUNNING
-        self._op(f"cpu{cpu}", "cpu_up", f"idle{cpu} starts on init_mm")
+        self._cpu_op(cpu, "cpu_up", "idle{} starts on init_mm", cpu)
         self.arch.bringup_grab_init_mm(self)
         self._set_active_mm(idle, INIT_MM)
         self.arch.cpu_up(self, cpu)
