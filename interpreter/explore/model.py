@@ -46,8 +46,8 @@ class Store:
         self.ids = tuple({} for _ in S.OWNERS)          # per owner: row -> id
         self.rows = tuple([] for _ in S.OWNERS)         # per owner: id -> row
         self.cur = None             # the state the kernel's lists hold (but for Kernel.changed), when known
-        self.undo = None            # (state, [(put, index, row)]): what makes cur that state again
-        self.cols = None
+        self.undo = None            # (state, per owner [(index, row)]): what makes cur that state again
+        self.cols = self.bound = None
         k.changed = (set(), set(), set())
 
     def pos(self, owner: str, attr: str) -> int:
@@ -73,15 +73,16 @@ class Store:
         if not, they are bound again (the blocks make tasks and mms, or the kernel's lists
         were replaced) and the state they hold forgotten."""
         k, cur = self.k, self.cur
-        if self.cols is not None and self.cols[0][0] is getattr(k, self.layout[0][0].attr) and cur is not None \
+        if k.c_curr is self.bound and cur is not None \
                 and (not self.names or (cur[0] == len(k.t_name) and cur[1] == len(k.m_name))):
             return True
+        self.bound = k.c_curr           # Kernel.restore replaces every list, this one too
         self.cols = tuple([getattr(k, f.attr) for f in fs] for fs in self.layout)
-        self.get, self.put = zip(*map(_row_access, self.cols))
         counts = [len(cs[0]) for cs in self.cols]
-        ends = tuple(self.HEAD + sum(counts[:o + 1]) for o in range(3))
-        # per owner: its row table, get, put, and where its row ids are in a state
-        self.owners = tuple(zip(self.ids, self.rows, self.get, self.put, (self.HEAD,) + ends[:2], ends))
+        ends = [self.HEAD + sum(counts[:o + 1]) for o in range(3)]
+        self.owners = tuple(_Rows(cs, table, rows, off, end) for cs, table, rows, off, end
+                            in zip(self.cols, self.ids, self.rows, [self.HEAD] + ends[:2], ends))
+        self.slot = [None] * self.HEAD + [(w, i) for w in self.owners for i in range(w.end - w.off)]
         self.cur = self.undo = None
         return False
 
@@ -91,28 +92,20 @@ class Store:
         if k.d_tasks or k.d_mms or k.d_cpus:
             self._fold()
         changed = k.changed
-        if not self._known():
+        if not (k.c_curr is self.bound and self.cur is not None and not self.names) and not self._known():
             ids = [len(cs[0]) for cs in self.cols[:2]]
-            for ch, (table, rows, get, put, off, end) in zip(changed, self.owners):
-                ids.extend(self._intern(table, rows, get(i)) for i in range(end - off))
+            for ch, w in zip(changed, self.owners):
+                ids.extend(w.intern(w.get(i)) for i in range(w.end - w.off))
                 ch.clear()
             if self.cost:
                 ids.append(tuple(k.cost))
         else:
             cur = self.cur
             ids = list(cur)
-            undo = []
-            for ch, (table, rows, get, put, off, end) in zip(changed, self.owners):
+            undo = ([], [], [])
+            for ch, w, back in zip(changed, self.owners, undo):
                 if ch:
-                    for i in ch:
-                        row = get(i)
-                        rid = table.get(row)
-                        if rid is None:
-                            rid = table[row] = len(rows)
-                            rows.append(row)
-                        p = off + i
-                        undo.append((put, i, rows[ids[p]]))
-                        ids[p] = rid
+                    w.capture(ch, ids, back)
                     ch.clear()
             if self.cost:
                 ids[-1] = tuple(k.cost)
@@ -120,48 +113,57 @@ class Store:
         s = self.cur = tuple(ids)
         return s
 
-    @staticmethod
-    def _intern(table: dict, rows: list, row: tuple) -> int:
-        rid = table.get(row)
-        if rid is None:
-            rid = table[row] = len(rows)
-            rows.append(row)
-        return rid
-
     def restore(self, s: tuple) -> None:
         k = self.k
         if k.d_tasks or k.d_mms or k.d_cpus:
             self._fold()
         changed = k.changed
         touched = changed[0] or changed[1] or changed[2]
+        undo = self.undo
+        if undo is not None and undo[0] is s and not touched and k.c_curr is self.bound:
+            # back to the state cur was captured from: the rows that capture replaced
+            tasks, mms, cpus = undo[1]
+            w = self.owners
+            if tasks:
+                w[0].unput(tasks)
+            if mms:
+                w[1].unput(mms)
+            if cpus:
+                w[2].unput(cpus)
+            self.cur, self.undo = s, None
+            if self.cost:
+                k.cost[:] = s[-1]
+            return
         if s is not self.cur or touched:
-            if not self._known() or s[0] != self.cur[0] or s[1] != self.cur[1]:
+            if not (k.c_curr is self.bound and self.cur is not None and not self.names) and not self._known() \
+                    or s[0] != self.cur[0] or s[1] != self.cur[1]:
                 self._resize(s)
-                for table, rows, get, put, off, end in self.owners:
-                    for p in range(off, end):
-                        put(p - off, rows[s[p]])
-            else:
-                undo = self.undo
-                if undo is not None and undo[0] is s and not touched:     # back where cur was captured
-                    for put, i, row in undo[1]:
-                        put(i, row)
-                else:                           # the rows that differ, and those touched since
-                    cur = self.cur
-                    for ch, (table, rows, get, put, off, end) in zip(changed, self.owners):
-                        which = set(compress(range(off, end), map(ne, s[off:end], cur[off:end])))
-                        which.update(off + i for i in ch)
-                        for p in which:
-                            put(p - off, rows[s[p]])
-            for ch in changed:
-                ch.clear()
+                for w in self.owners:
+                    for p in range(w.off, w.end):
+                        w.put(p - w.off, w.rows[s[p]])
+            else:                               # the rows that differ, and those touched since
+                which = compress(range(self.owners[2].end), map(ne, s, self.cur))
+                if touched:
+                    which = set(which)
+                    for ch, w in zip(changed, self.owners):
+                        which.update(w.off + i for i in ch)
+                slot = self.slot
+                for p in which:
+                    w, i = slot[p]
+                    w.put(i, w.rows[s[p]])
+            if touched:
+                for ch in changed:
+                    ch.clear()
             if self.names:
                 k.task_ix = {n: t for t, n in enumerate(k.t_name)}
                 k.mm_ix = {n: m for m, n in enumerate(k.m_name)}
             self.cur, self.undo = s, None
         if self.cost:
             k.cost[:] = s[-1]
-        k.violations = []
-        k.d_tasks.clear(); k.d_mms.clear(); k.d_cpus.clear()
+        if k.violations:
+            k.violations = []
+        if k.d_tasks or k.d_mms or k.d_cpus:
+            k.d_tasks.clear(); k.d_mms.clear(); k.d_cpus.clear()
 
     def _resize(self, s: tuple) -> None:
         """Give the kernel's lists as many tasks and mms as s has (the blocks make them)."""
@@ -172,17 +174,47 @@ class Store:
                     del c[n:]
                 elif have < n:
                     c.extend([None] * (n - have))
-        self.cols = None
+        self.bound = None
         self._known()
 
 
-def _row_access(cols: list) -> tuple:
-    """get(i), the row of owner i across an owner's lists, and put(i, row): written out
-    field by field in one function each, as a loop over the fields costs three times as much."""
-    env = {f"c{j}": c for j, c in enumerate(cols)}
-    each = "".join(f"c{j}[i], " for j in range(len(cols)))
-    exec(f"def get(i):\n    return ({each})\ndef put(i, row):\n    {each}= row\n", env)
-    return env["get"], env["put"]
+class _Rows:
+    """One owner's rows over the kernel's lists: get(i) and put(i, row) a row; capture(ids,
+    touched, undo) interns the touched rows into the state's ids (the rows they replace go
+    to undo); unput(undo) writes those back.  Each is written out field by field, once per
+    owner, as a loop over the fields costs about three times as much."""
+
+    def __init__(self, cols: list, table: dict, rows: list, off: int, end: int):
+        self.table, self.rows, self.off, self.end = table, rows, off, end
+        env = {f"c{j}": c for j, c in enumerate(cols)}
+        env.update(table=table, tget=table.get, rows=rows, off=off)
+        each = "".join(f"c{j}[i], " for j in range(len(cols)))
+        exec(f"""
+def get(i):
+    return ({each})
+def put(i, row):
+    {each}= row
+def unput(undo):
+    for i, row in undo:
+        {each}= row
+def capture(touched, ids, undo):
+    for i in touched:
+        row = ({each})
+        rid = tget(row)
+        if rid is None:
+            rid = table[row] = len(rows)
+            rows.append(row)
+        undo.append((i, rows[ids[off + i]]))
+        ids[off + i] = rid
+""", env)
+        self.get, self.put, self.unput, self.capture = env["get"], env["put"], env["unput"], env["capture"]
+
+    def intern(self, row: tuple) -> int:
+        rid = self.table.get(row)
+        if rid is None:
+            rid = self.table[row] = len(self.rows)
+            self.rows.append(row)
+        return rid
 
 
 @dataclass

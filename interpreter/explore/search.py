@@ -144,19 +144,21 @@ class Explorer:
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             queue = deque()     # finding the reductions used the time up
             stop = f"stopped after {max_seconds:g} s (--max-seconds)"
+        expanded = transitions = 0      # kept in locals, not in stats, on the hot path
+        blocks = range(nblocks)
         while queue:
             i = queue.popleft()
             s, pcs = states[i], pcs_of[i]
-            stats.states += 1
-            if stats.states >= next_check:
+            expanded += 1
+            if expanded >= next_check:
                 next_check += 1024
                 el = time.perf_counter() - t0
                 if self.progress is not None:
-                    self.progress(stats.states, len(states), depth[i], el)
+                    self.progress(expanded, len(states), depth[i], el)
                 if max_seconds is not None and el > max_seconds:
                     stop = f"stopped after {max_seconds:g} s (--max-seconds)"
                     break
-            live = tuple(b for b in range(nblocks) if pcs[b] < lens[b])
+            live = tuple([b for b in blocks if pcs[b] < lens[b]])
             if not live:
                 final_ids.append(i)
                 if final is not None:
@@ -176,7 +178,8 @@ class Explorer:
                             break
                 succ[i] = ()
                 continue
-            enabled = tuple(b for b in live if units[b][pcs[b]].waits_for is None or not waiting(s, units[b][pcs[b]]))
+            enabled = tuple([b for b in live if units[b][pcs[b]].waits_for is None
+                             or not waiting(s, units[b][pcs[b]])])
             if not enabled:
                 stats.deadlocks += 1
                 if failure is None:
@@ -200,7 +203,7 @@ class Explorer:
                     at = i
                 u = units[b][pcs[b]]
                 outcome, fail = fire(u)
-                stats.transitions += 1
+                transitions += 1
                 if outcome == FAILED:
                     at = -1         # a violation changed the kernel (the store knows what)
                     if failure is None:
@@ -238,6 +241,7 @@ class Explorer:
             if max_states is not None and len(states) >= max_states:
                 stop = f"stopped at {max_states:,} states (--max-states)"
                 break
+        stats.states, stats.transitions = expanded, transitions
         stats.distinct = len(states)
         stats.finals = len(final_ids)
         stats.seconds = time.perf_counter() - t0
