@@ -27,6 +27,9 @@ EXTRA_COMMANDS = {
     "explore": ("mmscn.explore", "run every interleaving of the per-CPU blocks and judge it like a litmus test"),
     "compare": ("mmscn.compare", "run one scenario under every switch policy and print them side by side"),
     "test": ("mmscn.suite", "run every scenario below the paths as a regression suite (goldens, JUnit XML)"),
+    "import": ("mmscn.traces.importer", "read a kernel trace (perf script, ftrace, trace-cmd) and write a scenario"),
+    "validate": ("mmscn.traces.validate", "check the model's page-table loads against an x86 trace's CR3 writes"),
+    "record": ("mmscn.traces.record", "record a command's scheduling with perf for import, run and validate"),
 }
 
 
@@ -56,13 +59,19 @@ def positive_float(text):
     return v
 
 
-def load(path: str, err, color: bool):
-    """(scenario, text) or None after printing why the file cannot be used."""
+def load(path: str, err, color: bool, ps=None):
+    """(scenario, text) or None after printing why the file cannot be used (a trace is imported first)."""
     from mmscn.dsl.parser import ParseFailed
-    from mmscn.dsl.resolve import load_file
+    from mmscn.dsl.resolve import load as load_text, load_file
     from mmscn.interpreter import policies
+    from mmscn.traces import TraceError, scenario_text
     try:
+        text = scenario_text(path, ps)      # None: not a kernel trace
+        if text is not None:
+            return load_text(text, path, policies.KnownArches()), text
         return load_file(path, policies.KnownArches())
+    except TraceError as e:
+        err.write(e.render() + "\n")
     except ParseFailed as e:
         for d in e.diagnostics:
             err.write(d.render(color) + "\n")
@@ -95,7 +104,7 @@ def cmd_run(args) -> int:
     status = EXIT_OK
     docs = []
     for path in args.files:
-        loaded = load(path, sys.stderr, use_color(sys.stderr))
+        loaded = load(path, sys.stderr, use_color(sys.stderr), args.ps)
         if loaded is None:
             status = max(status, EXIT_BAD_INPUT)
             continue
@@ -142,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the run as JSON")
     r.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     r.add_argument("--arch", help="override the scenario's `arch`")
+    r.add_argument("--ps", metavar="FILE", help="for a kernel trace: the ps snapshot of its tasks (docs/traces.md)")
     r.set_defaults(func=cmd_run, subparser=r)
 
     c = sub.add_parser("check", help="parse and resolve names only (a linter)",
