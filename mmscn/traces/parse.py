@@ -65,32 +65,38 @@ class Bad:
 
 
 def sniff(head: list) -> Optional[str]:
-    """The format of a trace from its first lines, or None when it is not a trace."""
-    fmt = None
+    """The format of a trace from its first lines, or None when it is not a trace.
+
+    The first line that is neither blank nor a header decides: an event line of one of the
+    formats, or no trace at all (a scenario's first statement).  Header lines only say which
+    of ftrace and trace-cmd an event line in their shared shape belongs to, and name the
+    format of a trace without events.
+    """
+    hint = None
     for line in head:
         s = line.strip()
         if not s:
             continue
-        if s.startswith("# tracer:") or _FTRACE_STARTED.match(s):
-            return FTRACE
-        if s.startswith(("version = ", "cpus=")) or re.match(r"CPU \d+ is empty$", s):
-            fmt = fmt or TRACE_CMD
-            continue
         if s.startswith("#"):
+            if s.startswith("# tracer:") or _FTRACE_STARTED.match(s):
+                hint = hint or FTRACE
+            continue
+        if s.startswith(("version = ", "cpus=")) or re.match(r"CPU \d+ is empty$", s):
+            hint = TRACE_CMD
+            continue
+        if _FTRACE_LOST.search(s) or _TRACECMD_LOST.search(s):
             continue
         if _PERF_LINE.match(line):
             return PERF
         if _FTRACE_LINE.match(line):
-            if fmt == TRACE_CMD:
-                return TRACE_CMD
+            if hint is not None:
+                return hint
             m = re.search(r"sched_switch:\s+(\S+)", line)
             if m and not m.group(1).startswith("prev_comm="):
                 return TRACE_CMD      # trace-cmd's sched_switch plugin: `comm:pid [prio] S ==> ...`
-            fmt = fmt or FTRACE
-            continue
-        if fmt is None:
-            return None           # the first line that matters is no event: not a trace
-    return fmt
+            return FTRACE
+        return None
+    return hint
 
 
 def header_cpus(line: str) -> Optional[int]:

@@ -133,7 +133,8 @@ def run(args, arches: list) -> int:
                   sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
-    span = f", {float(s['last']) - float(s['first']):.3f} s of trace" if s["first"] else ""
+    dur = float(s["last"]) - float(s["first"]) if s["first"] else None
+    span = "" if dur is None else f", {dur:.3f} s of trace" if dur >= 1 else f", {dur * 1000:.3f} ms of trace"
     sys.stdout.write(f"{args.file}: {tr.fmt}, {plural(tr.ncpus, 'CPU')}{span}, {s['switches']:,} context switches, "
                      f"{s['forks']:,} forks, {s['exits']:,} exits (the trace says arch {tr.arch})\n")
     sys.stdout.write(table(cols))
