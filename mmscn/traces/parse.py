@@ -37,11 +37,18 @@ _CPUS_HEADERS = (re.compile(r"#P:(\d+)"), re.compile(r"^cpus=(\d+)"), re.compile
 
 class Event:
     """One event line: what ran where and when, and the event's own text (``rest``)."""
-    __slots__ = ("lineno", "cpu", "time", "pid", "comm", "name", "rest")
+    __slots__ = ("lineno", "cpu", "time", "pid", "comm", "name", "rest", "f")
 
     def __init__(self, lineno, cpu, time, pid, comm, name, rest):
         self.lineno, self.cpu, self.time, self.pid = lineno, cpu, time, pid
         self.comm, self.name, self.rest = comm, name, rest
+        self.f = False          # its fields, parsed once (None: they do not parse)
+
+    @property
+    def fields(self):
+        if self.f is False:
+            self.f = switch_fields(self.rest) if self.name == "sched_switch" else fields(self.name, self.rest)
+        return self.f
 
     @property
     def t(self) -> float:
@@ -113,23 +120,24 @@ def events(lines, fmt: str) -> Iterator:
     line_rx = _PERF_LINE if fmt == PERF else _FTRACE_LINE
     match = line_rx.match
     last_time = "0"
+    perf = fmt == PERF
     for lineno, line in enumerate(lines, 1):
         m = match(line)
         if m is not None:
-            ev = m.group("event")
-            if fmt == PERF:
-                if ev.startswith("PERF_RECORD_"):
+            if perf:
+                comm, pid, tid, cpu, time, ev, rest = m.groups()
+                if ev[-1] != ":":           # PERF_RECORD_*
                     if ev == "PERF_RECORD_LOST":
-                        n = re.search(r"lost (\d+)", m.group("rest"))
-                        yield Lost(lineno, int(m.group("cpu")), int(n.group(1)) if n else None,
-                                   m.group("time"), line.strip())
+                        n = re.search(r"lost (\d+)", rest)
+                        yield Lost(lineno, int(cpu), int(n.group(1)) if n else None, time, line.strip())
                     continue
-                ev = ev[:-1].rsplit(":", 1)[1]      # sched:sched_switch: -> sched_switch
-                pid = int(m.group("tid") or m.group("pid"))
+                ev = ev[ev.index(":") + 1:-1]      # sched:sched_switch: -> sched_switch
+                pid = int(tid or pid)
             else:
-                pid = int(m.group("pid"))
-            last_time = m.group("time")
-            yield Event(lineno, int(m.group("cpu")), last_time, pid, m.group("comm"), ev, m.group("rest"))
+                comm, pid, _, cpu, _, time, ev, rest = m.groups()
+                pid = int(pid)
+            last_time = time
+            yield Event(lineno, int(cpu), time, pid, comm, ev, rest)
             continue
         s = line.strip()
         if not s:

@@ -26,8 +26,14 @@ HEADER = "TGID TID PPID FLAGS COMMAND"
 
 
 def snapshot(path: str) -> int:
-    """Write every task of /proc as a line of HEADER; the number of tasks."""
-    rows = []
+    """Write every task of /proc as a line of HEADER, after the tasks the file already lists
+    (taken before recording started: a task that died meanwhile is still known); the number of tasks."""
+    rows = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in list(f)[1:]:
+                tgid, tid, ppid, flags, comm = line.rstrip("\n").split(" ", 4)
+                rows[int(tid)] = (int(tgid), int(tid), int(ppid), int(flags, 16), comm)
     for tgid in os.listdir("/proc"):
         if not tgid.isdigit():
             continue
@@ -45,8 +51,8 @@ def snapshot(path: str) -> int:
             comm = stat[lp + 1:rp]
             rest = stat[rp + 2:].split()
             # after the comm: state ppid pgrp session tty_nr tpgid flags (proc_pid_stat(5))
-            rows.append((int(tgid), int(tid), int(rest[1]), int(rest[6]), comm))
-    rows.sort(key=lambda r: r[1])
+            rows[int(tid)] = (int(tgid), int(tid), int(rest[1]), int(rest[6]), comm)
+    rows = sorted(rows.values(), key=lambda r: r[1])
     with open(path, "w", encoding="utf-8") as f:
         f.write(HEADER + "\n")
         for tgid, tid, ppid, flags, comm in rows:
@@ -96,6 +102,14 @@ def run(args) -> int:
                          f"(tlb:tlb_flush exists on x86 only); the trace could not be validated\n")
         return EXIT_BAD_INPUT
     out, ps = args.output, args.output + ".ps"
+    for path in (out, ps):          # before perf runs: a wrong -o is not a perf failure
+        try:
+            open(path, "w").close()
+        except OSError as e:
+            sys.stderr.write(f"mmscn record: {path}: cannot write: {e.strerror or e}\n")
+            return EXIT_BAD_INPUT
+    snapshot(ps)                    # the tasks alive now; the step under perf adds those of then
+    os.utime(ps, (0, 0))            # its mtime changes when the step ran
     with tempfile.TemporaryDirectory(prefix="mmscn-record-") as tmp:
         data = os.path.join(tmp, "perf.data")
         cmd = [perf, "record", "-q", "-a", "-o", data]
@@ -108,7 +122,7 @@ def run(args) -> int:
         except OSError as e:
             sys.stderr.write(f"mmscn record: cannot run perf: {e.strerror or e}\n")
             return EXIT_BAD_INPUT
-        if not os.path.exists(data) or not os.path.exists(ps):
+        if not os.path.exists(data) or os.path.getmtime(ps) == 0:
             sys.stderr.write("mmscn record: perf could not record: " + _perf_said(rec.stderr) +
                              "\n  (it needs root or kernel.perf_event_paranoid <= -1, and tracefs mounted)\n")
             return EXIT_BAD_INPUT
@@ -117,8 +131,7 @@ def run(args) -> int:
                 conv = subprocess.run([perf, "script", "-i", data, "--show-lost-events"], stdout=f,
                                       stderr=subprocess.PIPE, text=True, errors="replace")
         except OSError as e:
-            from mmscn.dsl.diagnostics import read_error
-            sys.stderr.write(f"mmscn record: {out}: {read_error(e)}\n")
+            sys.stderr.write(f"mmscn record: {out}: cannot write: {e.strerror or e}\n")
             return EXIT_BAD_INPUT
         if conv.returncode != 0:
             sys.stderr.write("mmscn record: perf script failed: " + _perf_said(conv.stderr) + "\n")

@@ -17,6 +17,7 @@ from mmscn.dsl.shapes import ShapeParser
 from mmscn.interpreter.runner import Runner, cost_dict
 
 _shapes: Optional[ShapeParser] = None
+_WORDS = frozenset(("spawn", "thread", "of", "kthread", "schedule", "idle", "exit", "exec"))
 
 
 class _Window:
@@ -47,7 +48,14 @@ class Replay:
 
     def node(self, rec):
         sp = self.sp
-        key, vals, cols = sp.tokens(rec.code)
+        # the importer writes words of the language, `cpuN` and names, one space apart: the
+        # shape parser's key and columns follow from the words (its tokens() would find the same)
+        vals = rec.code.split(" ")
+        key = tuple(w if w in _WORDS else "C" if w[:3] == "cpu" and w[3:].isdigit() else "N" for w in vals)
+        cols, c = [], 1
+        for w in vals:
+            cols.append(c)
+            c += len(w) + 1
         fn = sp.cache.get(key, False)
         if fn is False:
             fn = sp.cache[key] = sp.builder(key, rec.code, vals, cols)

@@ -30,10 +30,10 @@ TASK_SWITCH = "flush on task switch"
 
 
 class Pred:
-    __slots__ = ("rec", "loads", "old", "new", "lazy", "judged", "why_not", "user")
+    __slots__ = ("rec", "loads", "old", "new", "lazy", "since", "judged", "why_not", "user")
 
-    def __init__(self, rec, loads, old, new, lazy, judged, why_not, user):
-        self.rec, self.loads, self.old, self.new, self.lazy = rec, loads, old, new, lazy
+    def __init__(self, rec, loads, old, new, lazy, since, judged, why_not, user):
+        self.rec, self.loads, self.old, self.new, self.lazy, self.since = rec, loads, old, new, lazy, since
         self.judged, self.why_not, self.user = judged, why_not, user
 
 
@@ -56,6 +56,7 @@ class Validator:
         self.user = [0, 0]                  # the same for switches into tasks with an mm
         self.not_judged = {}
         self.disagreements = []
+        self.catchups = 0                   # CR3 rewritten with the same page tables: tlb_gen catch-ups
         self.oos = {"matched": 0, "kernel only": [], "model only": []}
         self.kernel_events = 0
 
@@ -94,7 +95,8 @@ class Validator:
             new = k.c_loaded[c]
             nxt = k.c_curr[c]
             user = k.t_mm[nxt] is not None
-            self.vpend[c] = Pred(rec, new != old, old, new, lazy, self.sync[c] is None, self.sync[c], user)
+            self.vpend[c] = Pred(rec, new != old, old, new, lazy, self.lazy_since[c], self.sync[c] is None,
+                                 self.sync[c], user)
             if user:
                 self.sync[c] = None
                 self.lazy_since[c] = None
@@ -183,6 +185,13 @@ class Validator:
         if not p.judged:
             self.skip(f"the model cannot know {p.why_not}")
             return
+        if wrote and not p.loads and not explained and pages == -1 and p.lazy and p.since is not None \
+                and self.last_flush.get(p.old, -1.0) >= p.since:
+            # switch_mm_irqs_off with next == loaded_mm: a CPU lazy through a flush of next (should_flush_tlb
+            # skips lazy CPUs) finds tlb_gen stale and rewrites CR3 with the same pgd to flush its ASID.
+            # The page tables stay: the model's "no page-table load" holds.
+            self.catchups += 1
+            wrote = False
         agree = wrote == p.loads
         self.per_cpu[c][1] += 1
         self.per_cpu[c][0] += agree
@@ -197,19 +206,13 @@ class Validator:
                  else f"the model keeps {k.mm_label(p.old)} loaded (loaded_mm == next)")
         kernel = f"the kernel wrote CR3 (pages:{pages})" if wrote else "the kernel wrote no CR3"
         if not explained and wrote and not p.loads and pages == -1 and p.lazy:
-            since = self.lazy_since[c]
-            flushed = self.last_flush.get(p.old)
-            if since is not None and flushed is not None and flushed >= since:
-                explained = [f"tlb_gen catch-up: {k.mm_label(p.old)} was flushed at {flushed} while cpu{c} was "
-                             f"lazy on it (since {since}); switch_mm_irqs_off: 'TLB contents went out of date "
-                             f"while we were in lazy mode'"]
-            else:
-                explained = [f"probably a tlb_gen catch-up after a flush of {k.mm_label(p.old)} that the trace "
-                             f"does not show (cpu{c} was lazy)"]
-        guessed = [t.label() for t in (r.task,) if t is not None and t.how == "guess"]
+            explained = [f"probably a tlb_gen catch-up after a flush of {k.mm_label(p.old)} that the trace "
+                         f"does not show (cpu{c} was lazy)"]
+        guessed = [t.label() for t in (r.info, r.task) if t is not None and t.how == "guess"]
         if guessed:
-            explained.append(f"{', '.join(guessed)} was alive before the trace and classified by the guess rule "
-                             f"(give --ps)")
+            explained.append(f"{' and '.join(guessed)} {'was' if len(guessed) == 1 else 'were'} alive before the "
+                             f"trace and classified by the guess rule (no ps snapshot lists "
+                             f"{'it' if len(guessed) == 1 else 'them'})")
         self.disagreements.append({"time": r.time, "cpu": c, "line": r.line, "switch": r.text.split("# ", 1)[1],
                                    "model": model, "kernel": kernel, "explained_by": explained})
 
@@ -228,6 +231,7 @@ class Validator:
             "per_cpu": [{"cpu": c, "agree": a, "judged": j, "agreement": 100.0 * a / j if j else None}
                         for c, (a, j) in enumerate(self.per_cpu)],
             "into_user_tasks": {"agree": self.user[0], "judged": self.user[1]},
+            "tlb_gen_catchups": self.catchups,
             "not_judged": self.not_judged,
             "disagreements": self.disagreements, "unexplained": unexplained,
             "outside_switches": {"kernel": self.kernel_events, "matched": self.oos["matched"],
@@ -325,6 +329,9 @@ def report(res: dict) -> str:
         out.append(f"  cpu{c['cpu']}: {_pct(c['agree'], c['judged'])}")
     u = res["into_user_tasks"]
     out.append(f"  overall: {_pct(res['agree'], res['judged'])}; into tasks with an mm: {_pct(u['agree'], u['judged'])}")
+    if res["tlb_gen_catchups"]:
+        out.append(f"  of which {res['tlb_gen_catchups']:,} CR3 writes kept the page tables: tlb_gen catch-ups of a "
+                   f"CPU lazy through a flush of the mm (pages:-1, next == loaded_mm)")
     for why, n in sorted(res["not_judged"].items(), key=lambda x: -x[1]):
         out.append(f"  not judged: {n:,} ({why})")
     o = res["outside_switches"]
