@@ -462,3 +462,20 @@ def test_a_lazy_cpu_that_missed_a_flush_rewrites_cr3_with_the_same_page_tables(t
     res = json.loads(mmscn("validate", "--json", p).stdout)
     assert res["tlb_gen_catchups"] == 0 and res["unexplained"] == 1
     assert res["disagreements"][0]["explained_by"][0].startswith("probably a tlb_gen catch-up")
+
+
+def test_a_thread_asleep_in_exit_mm_keeps_its_mm(tmp_path):
+    # sched_process_exit, then asleep in D (exit_mm's mmap_read_lock, before current->mm = NULL):
+    # switched in again it still has its mm, and the kernel loads it
+    p = perf_trace(tmp_path, rows(
+        (7.0001, 0, "py", 80, switch("py", 80, "R", "app", 71)), (7.00011, 0, "py", 80, cr3()),
+        (7.0002, 0, "app", 71, ("sched:sched_process_exit", "comm=app pid=71 prio=120 group_dead=false")),
+        (7.0003, 0, "app", 71, switch("app", 71, "D", "py", 80)), (7.00031, 0, "app", 71, cr3(-1)),
+        (7.0004, 0, "py", 80, switch("py", 80, "R", "app", 71)), (7.00041, 0, "py", 80, cr3()),
+        (7.0005, 0, "app", 71, switch("app", 71, "X", "py", 80)), (7.00051, 0, "app", 71, cr3())))
+    (tmp_path / "t.txt.ps").write_text("TGID TID PPID FLAGS COMMAND\n70 70 1 0x00400040 app\n70 71 1 0x00400040 app\n"
+                                       "80 80 1 0x00400040 py\n")
+    assert statements(p)[-4:] == ["schedule cpu0 py_80", "schedule cpu0 app_71", "exit app_71",
+                                  "schedule cpu0 py_80"]
+    res = json.loads(mmscn("validate", "--json", p).stdout)
+    assert res["agreement"] == 100.0 and res["judged"] == 4

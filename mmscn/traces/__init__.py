@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .importer import TraceError, scenario_text as _scenario_text
-from .parse import sniff
+from .importer import TraceError
 
 
 def is_trace(path: str) -> bool:
@@ -19,6 +18,7 @@ def is_trace(path: str) -> bool:
             head = [line for _, line in zip(range(200), f)]
     except (OSError, ValueError):
         return False
+    from .parse import sniff
     return sniff(head) is not None
 
 
@@ -26,7 +26,8 @@ def scenario_text(path: str, ps: Optional[str] = None) -> Optional[str]:
     """The scenario text of a trace file, or None when the file is not a trace (TraceError: unreadable)."""
     if not is_trace(path):
         return None
-    return _scenario_text(path, ps)
+    from .importer import scenario_text as text_of
+    return text_of(path, ps)
 
 
 __all__ = ["TraceError", "is_trace", "scenario_text"]

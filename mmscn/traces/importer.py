@@ -44,7 +44,7 @@ TASK_SWITCH = "flush on task switch"
 
 # The guess rule for a task alive before the trace that the ps snapshot does not list:
 # kthreadd (pid 2), or a name only kernel threads take.
-KTHREAD_NAMES = re.compile(
+KTHREAD_NAMES = (
     r"(kworker/|ksoftirqd/|migration/|rcu|cpuhp/|idle_inject/|watchdog|irq/|jbd2/|napi/|scsi_|card\d+-|"
     r"kthreadd$|khugepaged$|kswapd|kcompactd|ksmd$|oom_reaper$|kauditd$|khungtaskd$|kdevtmpfs$|kblockd$|"
     r"writeback$|pool_workqueue|psimon$|kthrotld$|kintegrityd$|kstrp$|zswap|hwrng$|kdamond)")
@@ -491,7 +491,7 @@ class Importer:
         e = ps.get(pid) if ps is not None else None
         if e is not None:
             return ("kthread", None, "ps") if e.kthread else ("user", e.tgid, "ps")
-        if pid == 2 or KTHREAD_NAMES.match(comm):
+        if pid == 2 or re.match(KTHREAD_NAMES, comm):
             return "kthread", None, "guess"
         return "user", None, "guess"
 

@@ -13,26 +13,35 @@ line: the importer pulls events through ``events()`` as it goes.
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Iterator, Optional
 
 PERF, FTRACE, TRACE_CMD = "perf script", "ftrace", "trace-cmd report"
 
+_P = {}     # the patterns, compiled on first use (the CLI imports this module when it starts)
+
+
+@functools.lru_cache(maxsize=None)
+def rx(name: str):
+    return re.compile(_P[name])
+
+
 # An event line of perf script: the comm may hold spaces, `tid` may be `pid/tid`.
-_PERF_LINE = re.compile(
+_P["perf"] = (
     r"\s*(?P<comm>.*?)\s+(?P<pid>-?\d+)(?:/(?P<tid>-?\d+))?\s+\[(?P<cpu>\d+)\]\s+(?P<time>\d+\.\d+):\s+"
     r"(?:\d+\s+)?(?P<event>[\w-]+:[\w-]+:|PERF_RECORD_\w+)\s*(?P<rest>.*)")
 # ftrace and trace-cmd: `comm-pid`, an optional `(tgid)`, optional latency flags.
-_FTRACE_LINE = re.compile(
+_P["ftrace"] = (
     r"\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\(\s*(?P<tgid>[\d-]+)\)\s+)?\[(?P<cpu>\d+)\]\s+"
     r"(?:(?P<flags>\S+)\s+)??(?P<time>\d+\.\d+):\s+(?P<event>[\w-]+):\s*(?P<rest>.*)")
 
 # Lost-event markers of each format.
-_FTRACE_LOST = re.compile(r"CPU:(?P<cpu>\d+) \[LOST (?P<n>\d+) EVENTS\]")
-_FTRACE_STARTED = re.compile(r"#{5} CPU (?P<cpu>\d+) buffer started #{4}")
-_TRACECMD_LOST = re.compile(r"CPU:(?P<cpu>\d+) \[(?:(?P<n>\d+) )?EVENTS DROPPED\]")
+_P["ftrace_lost"] = r"CPU:(?P<cpu>\d+) \[LOST (?P<n>\d+) EVENTS\]"
+_P["started"] = r"#{5} CPU (?P<cpu>\d+) buffer started #{4}"
+_P["tracecmd_lost"] = r"CPU:(?P<cpu>\d+) \[(?:(?P<n>\d+) )?EVENTS DROPPED\]"
 
-_CPUS_HEADERS = (re.compile(r"#P:(\d+)"), re.compile(r"^cpus=(\d+)"), re.compile(r"#\s*nrcpus avail\s*:\s*(\d+)"))
+_CPUS_HEADERS = (r"#P:(\d+)", r"^cpus=(\d+)", r"#\s*nrcpus avail\s*:\s*(\d+)")
 
 
 class Event:
@@ -85,17 +94,17 @@ def sniff(head: list) -> Optional[str]:
         if not s:
             continue
         if s.startswith("#"):
-            if s.startswith("# tracer:") or _FTRACE_STARTED.match(s):
+            if s.startswith("# tracer:") or rx("started").match(s):
                 hint = hint or FTRACE
             continue
         if s.startswith(("version = ", "cpus=")) or re.match(r"CPU \d+ is empty$", s):
             hint = TRACE_CMD
             continue
-        if _FTRACE_LOST.search(s) or _TRACECMD_LOST.search(s):
+        if rx("ftrace_lost").search(s) or rx("tracecmd_lost").search(s):
             continue
-        if _PERF_LINE.match(line):
+        if rx("perf").match(line):
             return PERF
-        if _FTRACE_LINE.match(line):
+        if rx("ftrace").match(line):
             if hint is not None:
                 return hint
             m = re.search(r"sched_switch:\s+(\S+)", line)
@@ -108,8 +117,8 @@ def sniff(head: list) -> Optional[str]:
 
 def header_cpus(line: str) -> Optional[int]:
     """The number of CPUs a header line states (ftrace `#P:N`, trace-cmd `cpus=N`, perf --header)."""
-    for rx in _CPUS_HEADERS:
-        m = rx.search(line)
+    for pattern in _CPUS_HEADERS:
+        m = re.search(pattern, line)
         if m:
             return int(m.group(1))
     return None
@@ -117,8 +126,7 @@ def header_cpus(line: str) -> Optional[int]:
 
 def events(lines, fmt: str) -> Iterator:
     """Event, Lost or Bad for every line that is not blank or a header."""
-    line_rx = _PERF_LINE if fmt == PERF else _FTRACE_LINE
-    match = line_rx.match
+    match = rx("perf" if fmt == PERF else "ftrace").match
     last_time = "0"
     perf = fmt == PERF
     for lineno, line in enumerate(lines, 1):
@@ -142,12 +150,12 @@ def events(lines, fmt: str) -> Iterator:
         s = line.strip()
         if not s:
             continue
-        lost = _FTRACE_LOST.search(s) or _TRACECMD_LOST.search(s)
+        lost = rx("ftrace_lost").search(s) or rx("tracecmd_lost").search(s)
         if lost is not None:
             yield Lost(lineno, int(lost.group("cpu")), int(lost.group("n")) if lost.group("n") else None,
                        last_time, s)
             continue
-        started = _FTRACE_STARTED.match(s)
+        started = rx("started").match(s)
         if started is not None:     # the ring buffer of this CPU overran: its earlier events are gone
             yield Lost(lineno, int(started.group("cpu")), None, last_time, s)
             continue
@@ -158,23 +166,25 @@ def events(lines, fmt: str) -> Iterator:
 
 # ---- the fields of the events the importer uses ---------------------------------------
 
-_SWITCH_KV = re.compile(r"prev_comm=(.*?) prev_pid=(-?\d+) prev_prio=(-?\d+) prev_state=(\S*)\s+(?:==> )?"
+_P["switch_kv"] = (r"prev_comm=(.*?) prev_pid=(-?\d+) prev_prio=(-?\d+) prev_state=(\S*)\s+(?:==> )?"
                         r"next_comm=(.*?) next_pid=(-?\d+) next_prio=(-?\d+)\s*$")
-_SWITCH_PLUGIN = re.compile(r"(.*?):(-?\d+) \[(-?\d+)\] (\S+) ==> (.*?):(-?\d+) \[(-?\d+)\]\s*$")
-_FIELDS = {
-    "sched_process_fork": re.compile(r"comm=(.*?) pid=(\d+) child_comm=(.*?) child_pid=(\d+)"),
-    "sched_process_exec": re.compile(r"filename=(.*) pid=(\d+) old_pid=(\d+)"),
-    "sched_process_exit": re.compile(r"comm=(.*?) pid=(\d+) prio=(-?\d+)"),
-    "sched_migrate_task": re.compile(r"comm=(.*?) pid=(\d+) prio=(-?\d+) orig_cpu=(\d+) dest_cpu=(\d+)"),
-    "task_newtask": re.compile(r"pid=(\d+) comm=(.*?) clone_flags=([0-9a-fA-Fx]+)"),
-    "task_rename": re.compile(r"pid=(\d+) oldcomm=(.*?) newcomm=(.*?) oom_score_adj="),
-    "tlb_flush": re.compile(r"pages:(-?\d+) reason:(.*?)(?: \((\d+)\))?\s*$"),
-}
+_P["switch_plugin"] = (r"(.*?):(-?\d+) \[(-?\d+)\] (\S+) ==> (.*?):(-?\d+) \[(-?\d+)\]\s*$")
+_P.update({
+    "sched_process_fork": r"comm=(.*?) pid=(\d+) child_comm=(.*?) child_pid=(\d+)",
+    "sched_process_exec": r"filename=(.*) pid=(\d+) old_pid=(\d+)",
+    "sched_process_exit": r"comm=(.*?) pid=(\d+) prio=(-?\d+)",
+    "sched_migrate_task": r"comm=(.*?) pid=(\d+) prio=(-?\d+) orig_cpu=(\d+) dest_cpu=(\d+)",
+    "task_newtask": r"pid=(\d+) comm=(.*?) clone_flags=([0-9a-fA-Fx]+)",
+    "task_rename": r"pid=(\d+) oldcomm=(.*?) newcomm=(.*?) oom_score_adj=",
+    "tlb_flush": r"pages:(-?\d+) reason:(.*?)(?: \((\d+)\))?\s*$",
+})
+_FIELDS = frozenset(("sched_process_fork", "sched_process_exec", "sched_process_exit", "sched_migrate_task",
+                     "task_newtask", "task_rename", "tlb_flush"))
 
 
 def switch_fields(rest: str):
     """(prev_comm, prev_pid, prev_state, next_comm, next_pid) of a sched_switch, or None."""
-    m = _SWITCH_KV.match(rest) or _SWITCH_PLUGIN.match(rest)
+    m = rx("switch_kv").match(rest) or rx("switch_plugin").match(rest)
     if m is None:
         return None
     return m.group(1), int(m.group(2)), m.group(4), m.group(5), int(m.group(6))
@@ -182,8 +192,7 @@ def switch_fields(rest: str):
 
 def fields(name: str, rest: str):
     """The groups of an event's fields, or None when they do not parse."""
-    rx = _FIELDS.get(name)
-    m = rx.match(rest) if rx is not None else None
+    m = rx(name).match(rest) if name in _FIELDS else None
     return m.groups() if m is not None else None
 
 
