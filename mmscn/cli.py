@@ -32,6 +32,9 @@ EXTRA_COMMANDS = {
     "compare": ("mmscn.compare", "run one scenario under every switch policy and print them side by side"),
     "test": ("mmscn.suite", "run every scenario below the paths as a regression suite (goldens, JUnit XML)"),
     "lsp": ("mmscn.lsp", "the language server for editors: diagnostics as you type, the kernel state on hover"),
+    "import": ("mmscn.traces.importer", "read a kernel trace (perf script, ftrace, trace-cmd) and write a scenario"),
+    "validate": ("mmscn.traces.validate", "check the model's page-table loads against an x86 trace's CR3 writes"),
+    "record": ("mmscn.traces.record", "record a command's scheduling with perf for import, run and validate"),
 }
 
 
@@ -61,14 +64,20 @@ def positive_float(text):
     return v
 
 
-def load(path: str, err, color: bool, arch=None):
-    """(scenario, text) or None after printing why the file cannot be used.
+def load(path: str, err, color: bool, arch=None, ps=None):
+    """(scenario, text) or None after printing why the file cannot be used (a trace is imported first).
     ``arch`` is the architecture the command will use when it overrides the file's."""
     from mmscn.dsl.parser import ParseFailed
-    from mmscn.dsl.resolve import load_file
+    from mmscn.dsl.resolve import load as load_text, load_file
     from mmscn.interpreter import policies
+    from mmscn.traces import TraceError, scenario_text
     try:
+        text = scenario_text(path, ps)      # None: not a kernel trace
+        if text is not None:
+            return load_text(text, path, policies.KnownArches(), arch), text
         return load_file(path, policies.KnownArches(), arch)
+    except TraceError as e:
+        err.write(e.render() + "\n")
     except ParseFailed as e:
         for d in e.diagnostics:
             err.write(d.render(color) + "\n")
@@ -102,7 +111,7 @@ def cmd_run(args) -> int:
     status = EXIT_OK
     docs = []
     for path in args.files:
-        loaded = load(path, sys.stderr, use_color(sys.stderr), args.arch)
+        loaded = load(path, sys.stderr, use_color(sys.stderr), args.arch, args.ps)
         if loaded is None:
             status = max(status, EXIT_BAD_INPUT)
             continue
@@ -151,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the run as JSON")
     r.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     r.add_argument("--arch", help="override the scenario's `arch`")
+    r.add_argument("--ps", metavar="FILE", help="for a kernel trace: the ps snapshot of its tasks (docs/traces.md)")
     r.set_defaults(func=cmd_run, subparser=r)
 
     c = sub.add_parser("check", help="parse and resolve names only (a linter)",

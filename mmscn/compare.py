@@ -25,6 +25,7 @@ def add_arguments(p) -> None:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.add_argument("--arch", metavar="A,B,...", help="only these policies, in this order (default: all)")
+    p.add_argument("--ps", metavar="FILE", help="for a kernel trace: the ps snapshot of its tasks (docs/traces.md)")
 
 
 def compare(scenario, lines: list, arches: list) -> list:
@@ -82,6 +83,10 @@ def run(args) -> int:
             return EXIT_BAD_INPUT
     else:       # today's kernel and the 1999 one first, then the architectures
         arches = sorted(known, key=lambda a: (a not in ("generic", "linux-2.3"), a))
+    from mmscn.traces import is_trace
+    if is_trace(args.file):     # a recorded kernel trace: priced as it streams (docs/traces.md)
+        from mmscn.traces.price import run as price_trace
+        return price_trace(args, arches)
     loaded = load(args.file, sys.stderr, use_color(sys.stderr))
     if loaded is None:
         return EXIT_BAD_INPUT

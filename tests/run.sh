@@ -20,6 +20,7 @@ command -v nvim >/dev/null || need+=(neovim)
 ls -d /usr/share/emacs/site-lisp/elpa/eglot-* >/dev/null 2>&1 \
   || emacs -Q --batch --eval '(kill-emacs (if (locate-library "eglot") 0 1))' 2>/dev/null || need+=(elpa-eglot)
 [ -f /usr/share/vim-ale/plugin/ale.vim ] || need+=(vim-ale)
+command -v perf >/dev/null || need+=(linux-perf)   # the live trace test (tests/test_traces.py)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
   if command -v apt-get >/dev/null && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
