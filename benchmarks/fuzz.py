@@ -22,7 +22,6 @@ was found, 1 otherwise.  A script that prints figures, never a test.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import os
 import sys
@@ -71,42 +70,20 @@ def main() -> int:
     print(f"fuzzing for {args.seconds:g} s: seed {seed}, batches of {args.batch}, {args.jobs} job(s), "
           f"{F.mmscn_cmd()[0]}" + (f", findings to {out}" if out else ""), flush=True)
 
-    tally = F.Tally()
-    t0 = time.monotonic()
     last = [0.0]
 
-    def progress():
-        el = time.monotonic() - t0
+    def progress(tally, el):
         if el - last[0] >= 10:
             last[0] = el
             c = {k: v for k, v in tally.counts().items() if v}
-            print(f"  {el:5.0f} s: {tally.inputs:,} inputs ({tally.inputs / el:.1f}/s), {tally.runs:,} runs, "
-                  f"findings {c or 'none'}", flush=True)
+            print(f"  {el:5.0f} s: {tally.inputs:,} inputs ({tally.inputs / el:.1f}/s), "
+                  f"{sum(tally.runs.values()):,} runs, findings {c or 'none'}", flush=True)
 
-    def one_batch(k):
-        items = F.draw_inputs(args.batch, seed=seed + k)
-        return items, F.check_batch(items)
-
-    k = 0
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        pending = set()
-        while True:
-            while len(pending) < args.jobs and time.monotonic() - t0 < args.seconds:
-                pending.add(pool.submit(one_batch, k))
-                k += 1
-            if not pending:
-                break
-            done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-            for fut in done:
-                items, (found, runs) = fut.result()
-                tally.inputs += len(items)
-                tally.runs += runs
-                tally.findings += found
-            progress()
-    tally.seconds = time.monotonic() - t0
-
+    tally = F.fuzz(seconds=args.seconds, seed=seed, batch=args.batch, jobs=args.jobs, on_batch=progress)
+    runs = sum(tally.runs.values())
     print(f"\n{tally.inputs:,} inputs in {tally.seconds:.0f} s: {tally.inputs / tally.seconds:.2f} inputs/s, "
-          f"{tally.runs:,} command runs ({tally.runs / tally.seconds:.1f}/s), {k} batches from seed {seed}")
+          f"{runs:,} command runs ({runs / tally.seconds:.1f}/s), {tally.batches} batches from seed {seed}")
+    print("command runs: " + ", ".join(f"{c} {n:,}" for c, n in sorted(tally.runs.items())))
     counts = tally.counts()
     print("findings per class: " + ", ".join(f"{c} {n}" for c, n in counts.items()))
     distinct = tally.distinct()
@@ -131,7 +108,7 @@ def main() -> int:
                                              encoding="utf-8")
     if out:
         (out / "summary.json").write_text(json.dumps({
-            "seed": seed, "seconds": round(tally.seconds, 1), "inputs": tally.inputs, "runs": tally.runs,
+            "seed": seed, "seconds": round(tally.seconds, 1), "inputs": tally.inputs, "runs": dict(tally.runs),
             "counts": counts, "distinct": summary}, indent=2), encoding="utf-8")
         print(f"\nfailing inputs in {out}")
     return 1 if tally.findings else 0

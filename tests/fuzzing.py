@@ -29,13 +29,16 @@ benchmarks/fuzz.py (a timed run that counts and keeps what it finds).
                   outputs are pipes, so colour never applies, NO_COLOR unset
       timeout     no answer within the time limit (or the memory limit)
 
-  A batch with a problem is split until the problem has one file, so every
-  finding names the one input that shows it.
+  Every finding names the one input that shows it: the file the output
+  names, or, when it names none (a crash, a hash-seed difference), the half
+  of the batch that still shows it, until one file is left.
 * `minimize()` shrinks a finding's input, line by line then character by
   character, keeping the same class of finding.
 """
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import itertools
 import json
@@ -59,6 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CLASSES = ("exit70", "traceback", "status", "unlocated", "json", "witness", "hashseed", "control", "timeout")
 # The exit statuses each command documents (its --help epilog and docs/).
 STATUSES = {"check": {0, 2}, "run": {0, 1, 2}, "explore": {0, 1, 2, 3}, "compare": {0, 2}}
+COMMANDS = tuple(STATUSES)
 HASH_SEEDS = ("0", "12345")
 BATCH_TIMEOUT = 120.0          # seconds for one process on a batch of files
 FILE_TIMEOUT = 30.0            # seconds for explore or compare on one file
@@ -79,7 +83,6 @@ ARCHES = policies.names()
 CMPS = tuple(re.findall(r'"([^"]+)"', re.search(r"^CMP:(.*)$", grammar_text(), re.M).group(1)))
 
 TASKS = ("A", "B", "C", "T", "U", "kw", "k1", "k2")
-IDLE = ("idle0", "idle1", "idle2", "idle", "idle9")
 HUGE = "1" + "0" * 4400            # beyond Python's int-from-string limit (4,300 digits)
 NUMBERS = ("0", "1", "2", "3", "4", "7", "64", "1024", "1025", str(2**64 - 1), str(2**64), "1" + "0" * 30,
            "00", "-1", HUGE)
@@ -612,9 +615,10 @@ def _file_index(name: str) -> Optional[str]:
 
 
 def located_problems(text: str, sources: dict) -> list:
-    """Each error line of ``text`` not in the form FILE:LINE:COL: with the
-    source line and a caret under the column; ``sources`` maps the file
-    index (f000, w000) to its lines (None: not text, so not compared)."""
+    """(detail, file index or None) for each error line of ``text`` not in the
+    form FILE:LINE:COL: with the source line and a caret under the column;
+    ``sources`` maps the file index (f000, w000) to its lines (None: not
+    text, so not compared)."""
     probs = []
     lines = text.split("\n")
     for i, line in enumerate(lines):
@@ -622,77 +626,88 @@ def located_problems(text: str, sources: dict) -> list:
         if not m:
             b = BARE.match(line)
             if b:
-                probs.append(f"an error without line and column: {line[:200]!r}")
+                probs.append((f"an error without line and column: {line[:200]!r}", _file_index(line)))
             elif line.startswith("mmscn: ") and not line.startswith(PLAIN_NOTES) and "internal error" not in line:
-                probs.append(f"an error without a location: {line[:200]!r}")
+                probs.append((f"an error without a location: {line[:200]!r}", None))
             continue
+        where = _file_index(m.group("file"))
         ln, col = int(m.group("line")), int(m.group("col"))
         if ln < 1 or col < 1:
-            probs.append(f"location {ln}:{col} is no place in the file: {line[:200]!r}")
+            probs.append((f"location {ln}:{col} is no place in the file: {line[:200]!r}", where))
             continue
         shown = SHOWN.match(lines[i + 1]) if i + 1 < len(lines) else None
         caret = CARET.match(lines[i + 2]) if i + 2 < len(lines) else None
         if not shown or not caret:
-            probs.append(f"no source line and caret under: {line[:200]!r}")
+            probs.append((f"no source line and caret under: {line[:200]!r}", where))
             continue
         if int(shown.group("line")) != ln:
-            probs.append(f"line {shown.group('line')} shown for {ln}: {line[:200]!r}")
+            probs.append((f"line {shown.group('line')} shown for {ln}: {line[:200]!r}", where))
             continue
-        src = sources.get(_file_index(m.group("file")) or "")
+        src = sources.get(where or "")
         if src is None:
             continue
         if ln > len(src):
-            probs.append(f"line {ln} is past the end of the file ({len(src)} lines): {line[:200]!r}")
+            probs.append((f"line {ln} is past the end of the file ({len(src)} lines): {line[:200]!r}", where))
             continue
         real = src[ln - 1].rstrip("\r")
         got, at = shown.group("text"), len(caret.group("pad"))
         if len(real) <= 100:
             want = printable(real).replace("\t", " ")
             if got != want:
-                probs.append(f"line {ln} shown as {got[:80]!r}, it is {want[:80]!r}: {line[:200]!r}")
+                probs.append((f"line {ln} shown as {got[:80]!r}, it is {want[:80]!r}: {line[:200]!r}", where))
             elif at != min(col - 1, len(real)) or col - 1 > len(real):
-                probs.append(f"caret at column {at + 1}, the message says {col}: {line[:200]!r}")
+                probs.append((f"caret at column {at + 1}, the message says {col}: {line[:200]!r}", where))
         elif col - 1 < len(real):
             want = printable(real[col - 1]).replace("\t", " ")
             if at >= len(got) or got[at] != want:
-                probs.append(f"caret under {got[at:at + 1]!r}, column {col} is {want!r}: {line[:200]!r}")
+                probs.append((f"caret under {got[at:at + 1]!r}, column {col} is {want!r}: {line[:200]!r}", where))
     return probs
 
 
 def output_problems(cmd: str, run: Run, sources: dict) -> list:
-    """(class, detail) for each property the run breaks, judged from its output alone."""
+    """(class, detail, file index or None) for each property the run breaks,
+    judged from its output alone; the file index when the output says which
+    file of a batch the problem is in."""
     out = []
     if run.status is None:
-        return [("timeout", f"no answer in {run.seconds:.0f} s")]
+        return [("timeout", f"no answer in {run.seconds:.0f} s", None)]
     both = run.out + run.err
     if run.status == 70 or b"internal error" in both or (run.status < 0 and run.status != -13):
         m = re.search(rb"internal error[^\n]*|MemoryError[^\n]*", both)
-        out.append(("exit70", f"exit {run.status}: " + (m.group(0).decode("utf-8", "replace")[:300] if m else "")))
+        out.append(("exit70", f"exit {run.status}: " + (m.group(0).decode("utf-8", "replace")[:300] if m else ""),
+                    None))
     if b"Traceback" in both:
         last = [l for l in both.decode("utf-8", "replace").split("\n") if l.strip()][-1:]
-        out.append(("traceback", "Traceback ... " + "".join(last)[:300]))
+        out.append(("traceback", "Traceback ... " + "".join(last)[:300], None))
     if run.status not in STATUSES[cmd] and run.status != 70:
-        out.append(("status", f"exit {run.status}, documented {sorted(STATUSES[cmd])}"))
+        out.append(("status", f"exit {run.status}, documented {sorted(STATUSES[cmd])}", None))
     for stream, data in (("stdout", run.out), ("stderr", run.err)):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
-            out.append(("control", f"{stream} is not UTF-8 (byte 0x{data[e.start]:02x})"))
+            out.append(("control", f"{stream} is not UTF-8 (byte 0x{data[e.start]:02x})", None))
             text = data.decode("utf-8", "replace")
-        c = CONTROL.search(text)
-        if c:
-            ctx = text[max(0, c.start() - 40):c.start() + 20]
-            out.append(("control", f"raw {c.group(0)!r} on {stream}: {ctx!r}"))
+        placed = set()
+        for c in CONTROL.finditer(text):
+            start = text.rfind("\n", 0, c.start()) + 1
+            # a line that begins with a file's name is about that file
+            m = re.match(r"[fw]\d{3}", text[start:start + 4])
+            where = m.group(0) if m else None
+            if where in placed:
+                continue
+            placed.add(where)
+            ctx = text[max(start, c.start() - 40):c.start() + 20]
+            out.append(("control", f"raw {c.group(0)!r} on {stream}: {ctx!r}", where))
         if "--json" in run.args and stream == "stdout":
             if data.strip() or run.status in (0, 1, 3):
                 try:
                     doc = json.loads(text)
                 except ValueError as e:
-                    out.append(("json", f"stdout is not JSON: {e}"))
+                    out.append(("json", f"stdout is not JSON: {e}", None))
                 else:
-                    out += [("unlocated", p) for p in _json_locations(doc)]
+                    out += [("unlocated", p, None) for p in _json_locations(doc)]
             continue
-        out += [("unlocated", p) for p in located_problems(text, sources)]
+        out += [("unlocated", p, where) for p, where in located_problems(text, sources)]
     return out
 
 
@@ -742,36 +757,48 @@ class Batch:
                 (folder / name).write_bytes(data)
             self.names.append(name)
         self.sources = {f"f{i:03d}": source_lines(d) for i, (d, _) in enumerate(items)}
-        self.runs = 0
+        self.runs = collections.Counter()       # command -> processes run
         self.findings: list = []
+        self._seen: set = set()
 
-    def run(self, args, seed=HASH_SEEDS[0], timeout=BATCH_TIMEOUT) -> Run:
-        self.runs += 1
+    def run(self, args, seed=HASH_SEEDS[0], timeout=BATCH_TIMEOUT, label=None) -> Run:
+        self.runs[label or " ".join(a for a in args[:2] if a in COMMANDS or a == "--json")] += 1
         return cli(args, self.folder, seed, timeout)
 
     def add(self, kind, i, args, detail):
-        self.findings.append(Finding(kind, self.names[i], self.items[i][0], args, detail))
+        f = Finding(kind, self.names[i], self.items[i][0], args, detail)
+        key = (f.kind, f.name, f.command[0], f.detail)
+        if key not in self._seen:            # a batch and its halves report the same problem
+            self._seen.add(key)
+            self.findings.append(f)
 
     # ---- commands that take many files: run the batch, split it when it shows a problem
     def many(self, args: list, idx: list, seeds=HASH_SEEDS, seen: Optional[list] = None) -> list:
-        """Run `mmscn ARGS FILES...` on the files idx; attribute every problem to one file.
+        """Run `mmscn ARGS FILES...` on the files idx and trace every problem to one file:
+        at once when the output names it, else by running each half of the batch.
         Returns every run made (a crash stops a process early: its halves say the rest)."""
         seen = [] if seen is None else seen
         runs = [self.run(args + [self.names[i] for i in idx], s) for s in seeds]
         seen += runs
-        probs = self._problems(args[0], runs)
-        if probs and len(idx) > 1:
+        index = {f"f{i:03d}": i for i in idx}
+        unplaced = []
+        for kind, detail, where in self._problems(args[0], runs):
+            if where in index:
+                self.add(kind, index[where], args + [self.names[index[where]]], detail)
+            else:
+                unplaced.append((kind, detail))
+        if unplaced and len(idx) > 1:
             half = len(idx) // 2
             before = len(self.findings)
             # the halves need the second hash seed only to find a hash-seed difference
-            again = seeds if any(k == "hashseed" for k, _ in probs) else seeds[:1]
+            again = seeds if any(k == "hashseed" for k, _ in unplaced) else seeds[:1]
             self.many(args, idx[:half], again, seen)
             self.many(args, idx[half:], again, seen)
             if len(self.findings) == before:     # only the files together show it
-                for kind, detail in probs:
+                for kind, detail in unplaced:
                     self.add(kind, idx[0], args + ["..."], f"{detail} (files {idx[0]}-{idx[-1]} together)")
-        elif probs:
-            for kind, detail in probs:
+        else:
+            for kind, detail in unplaced:
                 self.add(kind, idx[0], args + [self.names[idx[0]]], detail)
         return seen
 
@@ -780,7 +807,7 @@ class Batch:
         if len(runs) > 1 and runs[0].status is not None and runs[1].status is not None:
             a, b = runs[0], runs[1]
             if (a.status, untimed(a.out), untimed(a.err)) != (b.status, untimed(b.out), untimed(b.err)):
-                probs.append(("hashseed", _first_difference(a, b)))
+                probs.append(("hashseed", _first_difference(a, b), None))
         return _dedup(probs)
 
     # ---- commands that take one file
@@ -791,7 +818,7 @@ class Batch:
             runs.append(self.run(full, s, timeout))
             if runs[-1].status is None:          # a hang once is enough
                 break
-        for kind, detail in self._problems(args[0], runs):
+        for kind, detail, _ in self._problems(args[0], runs):
             self.add(kind, i, full, detail)
         return runs
 
@@ -822,25 +849,29 @@ EXPLORE_FLAGS = (["--max-states", "300"], ["--max-states", "60", "--all-finals"]
 OK_LINE = re.compile(r"^(?P<file>.*?): ok \(")
 
 
-def check_batch(items: list, folder: Optional[Path] = None, compare_every: int = 3) -> tuple:
-    """Run every command on the inputs (a list of (bytes, odd name part));
-    returns (findings, number of command runs)."""
+def check_batch(items: list, folder: Optional[Path] = None, compare_every: int = 3, only=COMMANDS) -> tuple:
+    """Run the commands (all, or those in ``only``) on the inputs, a list of
+    (bytes, odd part of the file name); returns (findings, a Counter of the
+    processes run per command)."""
     if folder is None:
         with tempfile.TemporaryDirectory(prefix="mmscn-fuzz-") as tmp:
-            return check_batch(items, Path(tmp), compare_every)
+            return check_batch(items, Path(tmp), compare_every, only)
     b = Batch(items, folder)
-    ok = {_file_index(m.group("file")) for r in b.many(["check"], list(range(len(items))))
-          for m in map(OK_LINE.match, r.out.decode("utf-8", "replace").split("\n")) if m}
-    loaded = [i for i in range(len(items)) if f"f{i:03d}" in ok]
+    loaded = list(range(len(items)))
+    if "check" in only:
+        ok = {_file_index(m.group("file")) for r in b.many(["check"], loaded)
+              for m in map(OK_LINE.match, r.out.decode("utf-8", "replace").split("\n")) if m}
+        loaded = [i for i in loaded if f"f{i:03d}" in ok]
     # a file that does not load, `run` reports exactly as `check` does (tests/test_errors.py checks that)
-    if loaded:
+    if loaded and "run" in only:
         b.many(["run"], loaded)
         b.many(["run", "--json"], loaded)
-    blocks = [i for i in loaded if b"{" in items[i][0]]
-    for n, i in enumerate(blocks):
-        explore_one(b, i, EXPLORE_FLAGS[i % len(EXPLORE_FLAGS)], text_too=n % 3 == 0)
-    for n, i in enumerate(loaded):
-        if compare_every and n % compare_every == 0:
+    if "explore" in only:
+        blocks = [i for i in loaded if b"{" in items[i][0]]
+        for n, i in enumerate(blocks):
+            explore_one(b, i, EXPLORE_FLAGS[i % len(EXPLORE_FLAGS)], text_too=n % 3 == 0)
+    if "compare" in only and compare_every:
+        for n, i in enumerate(loaded[::compare_every]):
             b.one(["compare"] + (["--json"] if n % 2 else []), i)
     return b.findings, b.runs
 
@@ -857,7 +888,7 @@ def explore_one(b: Batch, i: int, flags: list, text_too: bool) -> None:
         witnesses.append(w.read_bytes() if w.exists() else None)
         if runs[-1].status is None:
             break
-    for kind, detail in b._problems("explore", runs):
+    for kind, detail, _ in b._problems("explore", runs):
         b.add(kind, i, args + [b.names[i]], detail)
     if len(witnesses) == 2 and witnesses[0] != witnesses[1]:
         b.add("hashseed", i, args + [b.names[i]], "the witness differs between the two hash seeds")
@@ -883,8 +914,8 @@ def replay_witness(b: Batch, i: int, doc: dict, wpath: Path) -> None:
         return
     w = wpath.read_bytes()
     b.sources[wpath.stem[:4]] = source_lines(w)
-    r = b.run(["run", "--json", wpath.name], timeout=FILE_TIMEOUT)
-    for kind, detail in output_problems("run", r, b.sources):
+    r = b.run(["run", "--json", wpath.name], timeout=FILE_TIMEOUT, label="run --json (a witness)")
+    for kind, detail, _ in output_problems("run", r, b.sources):
         b.add(kind, i, args, f"the witness run: {detail}")
     if r.status != 0:
         err = r.err.decode("utf-8", "replace").strip().split("\n")[0][:200]
@@ -900,20 +931,23 @@ def replay_witness(b: Batch, i: int, doc: dict, wpath: Path) -> None:
         b.add("witness", i, args, f"the witness run does not fail; explore said {f['kind']}: {f['message'][:150]}")
         return
     special = f["kind"] == "refusal" and "has exited; nothing else runs" in f["message"]
-    if f["kind"] in ("violation", "refusal", "assertion", "expectation") and not special \
-            and fails[0]["message"] != f["message"]:
+    # explore joins the violations of one step with "; ", a run lists each one
+    same = fails[0]["message"] == f["message"] or f["message"].startswith(fails[0]["message"] + "; ")
+    if f["kind"] in ("violation", "refusal", "assertion", "expectation") and not special and not same:
         b.add("witness", i, args, f"the witness fails with {fails[0]['message'][:150]!r}; explore said "
                                   f"{f['kind']}: {f['message'][:150]!r}")
 
 
 # ============================================================== minimizing
-def still_fails(finding: Finding, timeout: float = FILE_TIMEOUT) -> Callable[[bytes], bool]:
-    """A predicate: does this content still show the finding's class (re-checked in a fresh folder)?"""
-    odd = finding.name[4:-len(".mmscn")] if finding.name.endswith(".mmscn") else ""
+def still_fails(finding: Finding) -> Callable[[bytes], bool]:
+    """A predicate: does this content, under the same file name, still show a
+    finding of the same class with the same command (checked afresh)?"""
+    odd = finding.name[4:-len(".mmscn")]
+    cmd = finding.command[0]
 
     def pred(data: bytes) -> bool:
-        found, _ = check_batch([(data, odd)], compare_every=1)
-        return any(f.kind == finding.kind for f in found)
+        found, _ = check_batch([(data, odd)], compare_every=1, only=(cmd,))
+        return any(f.kind == finding.kind and f.command[0] == cmd for f in found)
     return pred
 
 
@@ -921,6 +955,8 @@ def minimize(data: bytes, pred: Callable[[bytes], bool], budget: float = 60.0) -
     """A smaller input for which pred still holds: drop lines, then tokens, then bytes
     (delta debugging), until nothing more can go or the budget (seconds) is spent."""
     end = time.monotonic() + budget
+    if not pred(data):
+        return data                # it does not show again on its own: nothing to shrink
 
     def chunks(d: bytes, unit: str) -> list:
         if unit == "line":
@@ -930,6 +966,8 @@ def minimize(data: bytes, pred: Callable[[bytes], bool], budget: float = 60.0) -
         return [d[k:k + 1] for k in range(len(d))]
 
     for unit, join in (("line", b"\n"), ("token", b""), ("byte", b"")):
+        if unit == "byte" and len(data) > 2000:
+            break                  # one byte at a time would take too many runs
         parts = chunks(data, unit)
         n = 2
         while len(parts) >= 1 and time.monotonic() < end:
@@ -949,8 +987,6 @@ def minimize(data: bytes, pred: Callable[[bytes], bool], budget: float = 60.0) -
                     break
                 n = min(len(parts), n * 2)
         data = join.join(parts)
-        if unit == "byte" and len(data) > 2000:
-            break
     return data
 
 
@@ -958,7 +994,9 @@ def minimize(data: bytes, pred: Callable[[bytes], bool], budget: float = 60.0) -
 @dataclasses.dataclass
 class Tally:
     inputs: int = 0
-    runs: int = 0
+    batches: int = 0
+    seed: Optional[int] = None
+    runs: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     seconds: float = 0.0
     findings: list = dataclasses.field(default_factory=list)
 
@@ -977,29 +1015,43 @@ class Tally:
 
 
 def fuzz(*, examples: Optional[int] = None, seconds: Optional[float] = None, seed: Optional[int] = None,
-         batch: int = 24, on_batch: Optional[Callable] = None) -> Tally:
+         batch: int = 24, jobs: int = 1, on_batch: Optional[Callable] = None) -> Tally:
     """Check inputs batch after batch until `examples` are checked or `seconds`
-    have passed.  seed None with a number of examples: the derandomized inputs,
-    the same on every run (what the suite uses); else batch k is drawn from seed + k."""
+    have passed, `jobs` batches at a time.  seed None with a number of
+    examples: the derandomized inputs, the same on every run (what the suite
+    uses); else batch k is drawn from seed + k.  on_batch(tally, seconds) after each batch."""
     t = Tally()
     t0 = time.monotonic()
     if seed is None and examples is not None:
         pool = draw_inputs(examples)
-        batches = (pool[k:k + batch] for k in range(0, len(pool), batch))
+        batches = iter([pool[k:k + batch] for k in range(0, len(pool), batch)])
     else:
-        base = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
-        batches = (draw_inputs(batch, seed=base + k) for k in itertools.count())
-    for items in batches:
-        if examples is not None:
-            items = items[:examples - t.inputs]
-        if not items or (seconds is not None and time.monotonic() - t0 >= seconds):
-            break
-        found, runs = check_batch(items)
-        t.inputs += len(items)
-        t.runs += runs
-        t.findings += found
-        if on_batch:
-            on_batch(t, time.monotonic() - t0)
+        t.seed = seed if seed is not None else int.from_bytes(os.urandom(3), "little")
+        batches = (draw_inputs(batch, seed=t.seed + k) for k in itertools.count())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        pending = set()
+        while True:
+            while len(pending) < jobs and (seconds is None or time.monotonic() - t0 < seconds):
+                # inputs are drawn here, in one thread (Hypothesis is not thread-safe); the threads run the CLI
+                items = next(batches, [])
+                if examples is not None:
+                    items = items[:examples - t.inputs - sum(len(p.items) for p in pending)]
+                if not items:
+                    break
+                fut = pool.submit(check_batch, items)
+                fut.items = items
+                pending.add(fut)
+            if not pending:
+                break
+            done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            for fut in done:
+                found, runs = fut.result()
+                t.inputs += len(fut.items)
+                t.batches += 1
+                t.runs += runs
+                t.findings += found
+            if on_batch:
+                on_batch(t, time.monotonic() - t0)
     t.seconds = time.monotonic() - t0
     return t
 

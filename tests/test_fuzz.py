@@ -120,7 +120,7 @@ GOOD = ("f000.mmscn:2:6: error: no task named `B` (spawn it first)\n"
 
 def problems(cmd, out=b"", err=b"", status=0, args=None):
     run = F.Run(args or [cmd, "f000.mmscn"], status, out, err)
-    return [k for k, _ in F.output_problems(cmd, run, SRC)]
+    return [k for k, *_ in F.output_problems(cmd, run, SRC)]
 
 
 def test_oracle_passes_a_located_error():
@@ -169,15 +169,18 @@ def test_a_batch_problem_is_traced_to_its_file(tmp_path, monkeypatch):
     items = [(b"spawn A\n", "")] * 10
     b = F.Batch(items, tmp_path)
 
-    def fake(args, seed="0", timeout=0):           # file 6 crashes the process; seed 12345 changes file 3
+    def fake(args, seed="0", timeout=0):
+        # file 6 crashes the process; seed 12345 changes file 3's output; file 8's title has an ESC
         names = args[1:]
         status = 70 if "f006.mmscn" in names else 0
         out = b"x" if seed != "0" and "f003.mmscn" in names else b""
+        out += b"f008.mmscn: \x1b[2J title\n" if "f008.mmscn" in names else b""
         return F.Run(args, status, out, b"mmscn: internal error: KeyError\n" if status == 70 else b"")
     monkeypatch.setattr(b, "run", fake)
     b.many(["check"], list(range(10)))
-    got = sorted((f.kind, f.name) for f in b.findings)
-    assert got == [("exit70", "f006.mmscn"), ("hashseed", "f003.mmscn")]
+    got = sorted((f.kind, f.name, f.command[-1]) for f in b.findings)
+    assert got == [("control", "f008.mmscn", "f008.mmscn"), ("exit70", "f006.mmscn", "f006.mmscn"),
+                   ("hashseed", "f003.mmscn", "f003.mmscn")]
 
 
 def test_known_findings_are_told_apart():
