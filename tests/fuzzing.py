@@ -346,6 +346,34 @@ def statement(draw, ctx, in_block=False, words=STMT_WORDS) -> str:
     return WRITERS[word](draw, ctx, in_block)
 
 
+def _program(draw, ctx) -> list:
+    """What a CPU does in a race: a task's life, a kernel thread adopting an mm,
+    a fork there and its use elsewhere; names from the prologue or another block."""
+    user = draw(st.sampled_from(ctx.users)) if ctx.users else task(draw, ctx)
+    kth = draw(st.sampled_from([t for t in ctx.tasks if t not in ctx.users] or [task(draw, ctx)]))
+    m = mm(draw, ctx)
+    kind = draw(st.integers(0, 5))
+    if kind == 0:
+        prog = [f"schedule {user}", f"exit {user}", "schedule idle"]
+    elif kind == 1:
+        prog = [f"schedule {kth}", f"mmget_not_zero {m}", f"use_mm {kth} {m}", f"unuse_mm {kth}", f"mmput {m}",
+                "unlazy"]
+    elif kind == 2:                 # a task another block may name before it exists
+        prog = [_spawn(draw, ctx, True), f"schedule {ctx.tasks[-1]}", f"exit {ctx.tasks[-1]}", "schedule idle"]
+    elif kind == 3:
+        prog = [f"schedule {user}", f"exec {user}", "schedule idle"]
+        ctx.new_mm(f"@{user}")
+    elif kind == 4:
+        prog = [f"schedule {kth}", f"use_mm {kth} {m}", f"unuse_mm {kth}", "schedule idle"]
+    else:
+        prog = [statement(draw, ctx, True) for _ in range(draw(st.integers(1, 3)))]
+    # an `expect` before a statement that can be refused here and not at the top level (or the reverse)
+    if one_in(draw, 3):
+        i = draw(st.integers(0, len(prog) - 1))
+        prog.insert(i, "expect error" + draw(st.sampled_from(["", ' "not running"', ' "has exited"'])))
+    return prog
+
+
 def _block(draw, ctx, c: int, body: Optional[list] = None) -> list:
     if body is None:
         body = [statement(draw, ctx, True) for _ in range(draw(st.integers(0, 5)))]
@@ -370,17 +398,25 @@ def scenarios(draw) -> str:
         lines.append(WRITERS[h](draw, ctx, False))
     if one_in(draw, 4):
         lines.append(f"expect {draw(st.sampled_from(W['OUTCOME_WORD']))}")
+    shape = draw(st.integers(0, 9))             # 0, 1: no blocks; 2, 3: races; 4: symmetry; 5 to 9: blocks
     # spawn a few tasks first, so that the statements after have something to act on
     for _ in range(draw(st.integers(0, 4))):
         lines.append(_spawn(draw, ctx, False))
-    for _ in range(draw(st.integers(0, 8))):
+    if shape >= 2:
+        # before blocks, a prologue that mostly runs: a refusal there leaves nothing to explore
+        for c, t in enumerate(draw(st.permutations(ctx.tasks))[:draw(st.integers(0, ctx.ncpus))]):
+            lines.append(f"schedule cpu{c} {t}")
+    for _ in range(draw(st.integers(0, 8 if shape < 2 else 2))):
         lines.append(statement(draw, ctx))
-    shape = draw(st.integers(0, 9))
     if shape >= 5:                              # a few blocks, each its own program
         cpus = draw(st.lists(st.integers(0, ctx.ncpus if odd(draw, ctx, 6) else ctx.ncpus - 1),
                              min_size=1, max_size=3, unique=True))
         for c in cpus:
             lines += _block(draw, ctx, c)
+    elif shape in (2, 3) and ctx.ncpus >= 2:   # kernel-like programs racing each other
+        cpus = draw(st.lists(st.integers(0, ctx.ncpus - 1), min_size=2, max_size=3, unique=True))
+        for c in cpus:
+            lines += _block(draw, ctx, c, _program(draw, ctx))
     elif shape == 4:                            # the same program on many CPUs (symmetry)
         n = draw(st.integers(2, 9))
         if ctx.ncpus < n:
@@ -940,14 +976,14 @@ def replay_witness(b: Batch, i: int, doc: dict, wpath: Path) -> None:
 
 # ============================================================== minimizing
 def still_fails(finding: Finding) -> Callable[[bytes], bool]:
-    """A predicate: does this content, under the same file name, still show a
-    finding of the same class with the same command (checked afresh)?"""
+    """A predicate: does this content, under the same file name, still show
+    the same finding (its signature), checked afresh with the same command?"""
     odd = finding.name[4:-len(".mmscn")]
-    cmd = finding.command[0]
+    want = finding.signature()
 
     def pred(data: bytes) -> bool:
-        found, _ = check_batch([(data, odd)], compare_every=1, only=(cmd,))
-        return any(f.kind == finding.kind and f.command[0] == cmd for f in found)
+        found, _ = check_batch([(data, odd)], compare_every=1, only=(finding.command[0],))
+        return any(f.signature() == want for f in found)
     return pred
 
 

@@ -95,7 +95,7 @@ def test_most_scenarios_are_valid_and_some_are_not(written):
 
 
 def test_inputs_mix_generated_mutated_and_encoded():
-    xs = F.draw_inputs(120)
+    xs = F.draw_inputs(300)
     assert len(set(xs)) == len(xs)
     data = [d for d, _ in xs]
     assert sum(d.startswith((b"\xff\xfe", b"\xfe\xff")) for d in data) >= 1
