@@ -1098,20 +1098,9 @@ def fuzz(*, examples: Optional[int] = None, seconds: Optional[float] = None, see
 # Findings of bugs that issue 12 names and other branches are fixing: the
 # suite marks them xfail (tests/test_fuzz.py) and benchmarks/fuzz.py labels
 # them.  Delete an entry once its fix is merged, so the property is strict again.
-KNOWN: dict = {
-    "item 1 (a number of more than 4,300 digits)":
-        lambda f: f.kind == "exit70" and "4300 digits" in f.detail,
-    "item 1 (describe_failure reads a field that cannot be read there)":
-        lambda f: f.kind == "exit70" and "StatementError" in f.detail,
-    "item 2 (symmetry detection before --max-states applies)":
-        lambda f: f.command[0] == "explore" and (f.kind == "timeout" or "MemoryError" in f.detail),
-    "item 3 (witnesses that do not replay)":
-        lambda f: f.kind == "witness",
-    "item 4 (errors without a usable location)":
-        lambda f: f.kind == "unlocated" and any(w in f.detail for w in ("UTF-16", "NUL byte", ":0:0:", "is no place")),
-    "item 5 (titles, expect strings and file names reach the terminal raw)":
-        lambda f: f.kind == "control",
-}
+# Findings that are known bugs, each naming where it is tracked, so that the suite's
+# run stays strict on everything else.  Empty: the issue 12 fixes are merged.
+KNOWN: dict = {}
 
 
 def known(f: Finding) -> Optional[str]:
