@@ -479,3 +479,29 @@ def test_a_thread_asleep_in_exit_mm_keeps_its_mm(tmp_path):
                                   "schedule cpu0 py_80"]
     res = json.loads(mmscn("validate", "--json", p).stdout)
     assert res["agreement"] == 100.0 and res["judged"] == 4
+
+
+# ---- what import and record write (dsl/files.py write_file) ----------------------------------
+
+def test_import_never_writes_over_a_file_or_through_a_symlink(tmp_path):
+    trace = str(DATA / "perf_basic.txt")
+    out = tmp_path / "s.mmscn"
+    out.write_text("mine\n")
+    r = mmscn("import", trace, "-o", out)
+    assert r.returncode == 2 and "exists; pass --force" in r.stderr and out.read_text() == "mine\n"
+    target = tmp_path / "elsewhere.mmscn"
+    link = tmp_path / "link.mmscn"
+    link.symlink_to(target)                 # dangling: its target must never be created
+    r = mmscn("import", trace, "-o", link)
+    assert r.returncode == 2 and "symlink" in r.stderr and not target.exists()
+    assert mmscn("import", trace, "-o", out, "--force").returncode == 0
+    assert out.read_text().startswith(mmscn("import", trace).stdout[:200]) and "spawn" in out.read_text()
+
+
+def test_record_refuses_a_symlinked_output_before_perf_runs(tmp_path):
+    target = tmp_path / "elsewhere.txt"
+    link = tmp_path / "t.txt"
+    link.symlink_to(target)
+    r = mmscn("record", "-o", link, "--", "true")
+    assert r.returncode == 2 and "symlink" in r.stderr and not target.exists()
+    assert not (tmp_path / "t.txt.ps").exists()

@@ -794,29 +794,32 @@ def add_arguments(p) -> None:
     p.epilog = ("exit status: 0 the scenario was written (problems are summarised on stderr); 2 the trace or the "
                 "ps snapshot could not be read.  docs/traces.md")
     p.add_argument("trace", metavar="TRACE")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the scenario here (default: standard output)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the scenario here, a new file (default: standard "
+                                                          "output)")
+    p.add_argument("--force", action="store_true", help="let -o replace an existing file (never through a symlink)")
     p.add_argument("--ps", metavar="FILE", help="a `ps -eo pid,ppid,flags,comm` snapshot taken when the trace "
                                                 "started (default: TRACE.ps when it exists)")
 
 
 def run(args) -> int:
     from mmscn.cli import EXIT_BAD_INPUT, EXIT_OK
+    from mmscn.dsl.files import Unwritable, check_target, write_file
     try:
+        if args.output:     # refused before the import, not after it
+            check_target(args.output, force=args.force)
         tr = Trace(args.trace, args.ps)
-        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+        texts = (rec.text + "\n" for rec in tr.records() if rec.text is not None)
+        if args.output:
+            write_file(args.output, texts, force=args.force)
+        else:
+            for text in texts:
+                sys.stdout.write(text)
     except TraceError as e:
         sys.stderr.write(e.render() + "\n")
         return EXIT_BAD_INPUT
-    except OSError as e:
-        sys.stderr.write(f"mmscn import: {args.output}: cannot write: {e.strerror or e}\n")
+    except Unwritable as e:
+        sys.stderr.write(f"mmscn import: {e}\n")
         return EXIT_BAD_INPUT
-    try:
-        for rec in tr.records():
-            if rec.text is not None:
-                out.write(rec.text + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
     for line in summary_lines(tr.summary)[1:]:
         sys.stderr.write(line + "\n")
     return EXIT_OK

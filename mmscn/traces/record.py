@@ -77,7 +77,10 @@ def add_arguments(p) -> None:
                      "recording started to FILE.ps, which import, run and validate find by themselves.")
     p.epilog = ("exit status: 0 the trace was written (whatever COMMAND's own exit status, which is printed); "
                 "2 perf is missing, cannot record these events, or the command line is wrong.  docs/traces.md")
-    p.add_argument("-o", "--output", metavar="FILE", required=True, help="the trace (text); FILE.ps the snapshot")
+    p.add_argument("-o", "--output", metavar="FILE", required=True, help="the trace (text), a new file; FILE.ps "
+                                                                         "the snapshot")
+    p.add_argument("--force", action="store_true", help="let FILE and FILE.ps replace existing files "
+                                                        "(never through a symlink)")
     p.add_argument("command", nargs="+", metavar="COMMAND", help="the workload (after --)")
 
 
@@ -101,40 +104,47 @@ def run(args) -> int:
         sys.stderr.write(f"mmscn record: this kernel has no tracepoint {', '.join(missing)} "
                          f"(tlb:tlb_flush exists on x86 only); the trace could not be validated\n")
         return EXIT_BAD_INPUT
+    from mmscn.dsl.files import Unwritable, check_target, write_file
     out, ps = args.output, args.output + ".ps"
-    for path in (out, ps):          # before perf runs: a wrong -o is not a perf failure
-        try:
-            open(path, "w").close()
-        except OSError as e:
-            sys.stderr.write(f"mmscn record: {path}: cannot write: {e.strerror or e}\n")
-            return EXIT_BAD_INPUT
-    snapshot(ps)                    # the tasks alive now; the step under perf adds those of then
-    os.utime(ps, (0, 0))            # its mtime changes when the step ran
+    try:
+        for path in (out, ps):      # before perf runs: a wrong -o is not a perf failure
+            check_target(path, force=args.force)
+    except Unwritable as e:
+        sys.stderr.write(f"mmscn record: {e}\n")
+        return EXIT_BAD_INPUT
     with tempfile.TemporaryDirectory(prefix="mmscn-record-") as tmp:
-        data = os.path.join(tmp, "perf.data")
+        # perf and the snapshot write into this private folder; FILE and FILE.ps are
+        # written from it by write_file (never through a symlink, never over a file without --force)
+        data, text, tmp_ps = (os.path.join(tmp, n) for n in ("perf.data", "trace.txt", "tasks.ps"))
+        snapshot(tmp_ps)                # the tasks alive now; the step under perf adds those of then
+        os.utime(tmp_ps, (0, 0))        # its mtime changes when the step ran
         cmd = [perf, "record", "-q", "-a", "-o", data]
         for e in EVENTS:
             cmd += ["-e", e]
         cmd += ["--", sys.executable, "-c", "from mmscn.traces.record import snapshot_and_exec; snapshot_and_exec()",
-                ps] + list(args.command)
+                tmp_ps] + list(args.command)
         try:
             rec = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, errors="replace")
         except OSError as e:
             sys.stderr.write(f"mmscn record: cannot run perf: {e.strerror or e}\n")
             return EXIT_BAD_INPUT
-        if not os.path.exists(data) or os.path.getmtime(ps) == 0:
+        if not os.path.exists(data) or os.path.getmtime(tmp_ps) == 0:
             sys.stderr.write("mmscn record: perf could not record: " + _perf_said(rec.stderr) +
                              "\n  (it needs root or kernel.perf_event_paranoid <= -1, and tracefs mounted)\n")
             return EXIT_BAD_INPUT
-        try:
-            with open(out, "w", encoding="utf-8") as f:
-                conv = subprocess.run([perf, "script", "-i", data, "--show-lost-events"], stdout=f,
-                                      stderr=subprocess.PIPE, text=True, errors="replace")
-        except OSError as e:
-            sys.stderr.write(f"mmscn record: {out}: cannot write: {e.strerror or e}\n")
-            return EXIT_BAD_INPUT
+        with open(text, "w", encoding="utf-8") as f:
+            conv = subprocess.run([perf, "script", "-i", data, "--show-lost-events"], stdout=f,
+                                  stderr=subprocess.PIPE, text=True, errors="replace")
         if conv.returncode != 0:
             sys.stderr.write("mmscn record: perf script failed: " + _perf_said(conv.stderr) + "\n")
+            return EXIT_BAD_INPUT
+        try:
+            with open(text, "rb") as f:
+                write_file(out, iter(lambda: f.read(1 << 20), b""), force=args.force)
+            with open(tmp_ps, "rb") as f:
+                write_file(ps, f.read(), force=args.force)
+        except Unwritable as e:
+            sys.stderr.write(f"mmscn record: {e}\n")
             return EXIT_BAD_INPUT
     with open(out, encoding="utf-8", errors="replace") as f:
         n = sum(1 for line in f if line.strip() and not line.startswith("#"))
