@@ -124,3 +124,10 @@ def test_a_kernel_without_a_change_refuses_what_it_lacks_in_its_own_name():
     assert Kernel(2, policies.get("alpha")).version.has(V.CPU_HOTPLUG)   # alpha lacks it as an arch
     with pytest.raises(Refusal, match="^alpha has no CPU hotplug"):
         Kernel(2, policies.get("alpha")).cpu_down(1)
+
+
+def test_the_docs_list_every_modelled_change():
+    page = (Path(__file__).parent.parent / "docs" / "kernel-model.md").read_text()
+    section = page.split("## Kernel versions", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `([^`]+)` \|", section, re.M)
+    assert listed == [c.key for c in V.CHANGES]
