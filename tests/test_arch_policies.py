@@ -113,7 +113,6 @@ def test_alpha_json_shows_each_pcb_ptbr(mmscn_cmd):
 
 
 EXTERNAL = '''
-from mmscn.interpreter.kernel import C_IPI
 from mmscn.interpreter.policies.base import Policy
 
 
@@ -124,8 +123,8 @@ class ShootAll(Policy):
     def flush_tlb_mm_range(self, k, mm, freed_tables, from_cpu):
         for cpu in range(k.ncpus):
             if k.c_online[cpu]:
-                k.cost[C_IPI] += 1
-                k._op(f"cpu{cpu}", "shootall_flush", f"IPI for {k.m_name[mm]}")
+                k.hw.ipi(cpu)
+                k.hw.event(f"cpu{cpu}", "shootall_flush", f"IPI for {k.m_name[mm]}")
 '''
 
 
