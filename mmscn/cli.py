@@ -32,6 +32,7 @@ EXTRA_COMMANDS = {
     "compare": ("mmscn.compare", "run one scenario under every switch policy and print them side by side"),
     "test": ("mmscn.suite", "run every scenario below the paths as a regression suite (goldens, JUnit XML)"),
     "lsp": ("mmscn.lsp", "the language server for editors: diagnostics as you type, the kernel state on hover"),
+    "draw": ("mmscn.pictures.command", "draw a run as an SVG timeline per CPU, or the explored state graph as DOT"),
 }
 
 
@@ -101,6 +102,16 @@ def cmd_run(args) -> int:
     color = use_color(sys.stdout) and not args.json
     status = EXIT_OK
     docs = []
+    # --svg, --state-at and --states record the run (mmscn/pictures/record.py)
+    pictures = args.svg or args.state_at is not None or args.states
+    if (args.svg or args.state_at is not None) and len(args.files) > 1:
+        args.subparser.error("--svg and --state-at take one FILE")
+    if args.states and not args.json:
+        args.subparser.error("--states goes with --json (the state after every statement)")
+    if args.svg:
+        from mmscn.pictures.command import refuse_target
+        if refuse_target(args.svg, args.force, tuple(args.files), "mmscn run"):
+            return EXIT_BAD_INPUT
     for path in args.files:
         loaded = load(path, sys.stderr, use_color(sys.stderr), args.arch)
         if loaded is None:
@@ -109,16 +120,30 @@ def cmd_run(args) -> int:
         sc, text = loaded
         lines = text.split("\n")
         try:
-            runner = Runner(sc, lines, args.arch, trace=not args.quiet or args.json)
+            if pictures:
+                from mmscn.pictures.record import Recorder
+                runner = Recorder(sc, lines, args.arch, frames=bool(args.svg), states=args.states,
+                                  state_at=args.state_at)
+            else:
+                runner = Runner(sc, lines, args.arch, trace=not args.quiet or args.json)
         except UnknownPolicy as e:
             sys.stderr.write(f"mmscn: {printable(str(e))}\n")
             status = max(status, EXIT_BAD_INPUT)
             continue
         result = runner.run()
+        if args.state_at is not None:
+            from mmscn.pictures.state import print_state_at
+            return print_state_at(runner, lines, args, color)
         if args.json:
-            docs.append(run_json(result, lines))
+            docs.append(run_json(result, lines, runner.states if args.states else None))
         else:
             write_text(result, lines, sys.stdout, quiet=args.quiet, color=color)
+        if args.svg:
+            from mmscn.pictures.command import write_picture
+            from mmscn.pictures.record import timeline_of
+            from mmscn.pictures.svg import svg
+            if not write_picture(args.svg, svg(timeline_of(runner)), args.force, (path,), "mmscn run"):
+                return EXIT_BAD_INPUT
         if not result.passed:
             status = max(status, EXIT_FAILED)
     if args.json:
@@ -151,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the run as JSON")
     r.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     r.add_argument("--arch", help="override the scenario's `arch`")
+    # pictures and states (mmscn/pictures/, docs/pictures.md)
+    r.add_argument("--svg", metavar="OUT", help="also draw the run as an SVG timeline to OUT, a new file "
+                   "(--force replaces one)")
+    r.add_argument("--force", action="store_true", help="let --svg replace an existing file")
+    r.add_argument("--state-at", type=positive_int, metavar="LINE", help="print the whole state (CPUs, tasks, "
+                   "mms, hardware) after the statement at LINE, instead of the trace (with --json: as JSON)")
+    r.add_argument("--states", action="store_true", help="with --json: the state after every statement, in "
+                   "each step")
     r.set_defaults(func=cmd_run, subparser=r)
 
     c = sub.add_parser("check", help="parse and resolve names only (a linter)",
