@@ -295,12 +295,14 @@ def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids) -> int:
                    f'stroke="#000000" stroke-width="2.5" stroke-dasharray="5 3"/>'
                    f'<path d="M{x + 5},{ya + 2} L{x + COL_W - 5},{ya + AXIS_H - 2} M{x + COL_W - 5},{ya + 2} '
                    f'L{x + 5},{ya + AXIS_H - 2}" stroke="#000000" stroke-width="2.5"/></g>')
-        label = f"line {line}: {msg}"
-        if len(label) > 110:
-            label = label[:107] + "..."
-        out.append(f'<text class="failure-label" x="10" y="{bottom + 12}" font-size="11" font-weight="bold">'
-                   f'{CROSS} {_t(label)}</text>')
-        bottom += 16
+        import textwrap
+        # 120 characters of 11 px bold fit the narrowest picture (LEGEND_W)
+        wrapped = textwrap.wrap(f"line {line}: {msg}", 120, break_on_hyphens=False)[:4]
+        for n, text in enumerate(wrapped):
+            mark = CROSS + " " if n == 0 else "  "
+            out.append(f'<text class="failure-label" x="10" y="{bottom + 12 + 14 * n}" font-size="11" '
+                       f'font-weight="bold">{_t(mark + text)}</text>')
+        bottom += 4 + 14 * len(wrapped)
     out.append("</g>")
     return bottom - y0
 
