@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need
 # (the project with its test extras in a virtual environment, and the real
-# editors and engines the highlighting tests drive, tmux for the REPL), then runs pytest.
+# editors and engines the highlighting tests drive, tmux for the REPL, Chromium and
+# Graphviz for the pictures), then runs pytest.
 # MMSCN_VENV picks the virtual environment (default .venv); extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,10 @@ command -v nvim >/dev/null || need+=(neovim)
 ls -d /usr/share/emacs/site-lisp/elpa/eglot-* >/dev/null 2>&1 \
   || emacs -Q --batch --eval '(kill-emacs (if (locate-library "eglot") 0 1))' 2>/dev/null || need+=(elpa-eglot)
 [ -f /usr/share/vim-ale/plugin/ale.vim ] || need+=(vim-ale)
+# the pictures (tests/test_pictures.py): SVG and HTML screenshots in headless Chromium, DOT through Graphviz
+command -v chromium >/dev/null || need+=(chromium)
+command -v dot >/dev/null || need+=(graphviz)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)   # the pictures name DejaVu Sans
 if [ ${#need[@]} -gt 0 ]; then
   sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
   if command -v apt-get >/dev/null && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
