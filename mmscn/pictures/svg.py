@@ -35,12 +35,13 @@ FREED_COLOUR = "#DDDDDD"
 
 FOLD = 60               # statements per fold
 COL_W = 22              # px per statement
+WIDE_COL_W, WIDE_UP_TO = 34, 40     # a short run gets wider columns: more names fit in the cells
 LEFT = 118              # the labels' margin
 LANE_H, LANE_GAP = 28, 4
 MM_H, MM_GAP = 42, 4
 AXIS_H = 18
 FOLD_GAP = 26
-HEAD_H = 62             # title and legend
+HEAD_H = 78             # title and legend
 LEGEND_W = 950
 TIP_EVENTS = 12         # trace lines in one tooltip, at most
 TIP_STATEMENTS = 8      # statements listed in a cell's tooltip after the first
@@ -63,7 +64,7 @@ def _n(x) -> str:
 
 
 def _width(text: str, size: int) -> float:
-    return len(text) * size * 0.6
+    return len(text) * size * 0.65     # DejaVu Sans averages about 0.6 em: a little room
 
 
 class _Ids:
@@ -85,7 +86,8 @@ def svg(tl, prefix: str = "") -> str:
     life = _lives(tl)                 # mm -> (first column, column freed or None)
     folds = [(a, min(a + FOLD, ncols)) for a in range(0, max(ncols, 1), FOLD)]
     per_fold = min(max(ncols, 1), FOLD)
-    width = max(LEFT + per_fold * COL_W + 20, LEGEND_W, int(_width(_title(tl), 14)) + 20)
+    cw = WIDE_COL_W if ncols <= WIDE_UP_TO else COL_W
+    width = max(LEFT + per_fold * cw + 20, LEGEND_W, int(_width(_title(tl), 14)) + 20)
     lanes_h = ncpus * (LANE_H + LANE_GAP)
     out = []
     vmax = {m: max(1, u, c) for m, (u, c, _) in tl.boot_mms.items()}
@@ -102,7 +104,7 @@ def svg(tl, prefix: str = "") -> str:
             current.update(cols[i].mms)
             for m in mms:
                 vals[m].append(current.get(m))
-        h = _fold(body, tl, fi, a, b, y, mms, vals, vmax, colour, ids)
+        h = _fold(body, tl, fi, a, b, y, mms, vals, vmax, colour, ids, cw)
         y += h + FOLD_GAP
     height = y
     out.append(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -184,6 +186,18 @@ def _head(tl, width, ids) -> str:
     x += 80
     p.append(f'<line x1="{x}" y1="{y - 4}" x2="{x + 18}" y2="{y - 4}" stroke="#444444" stroke-width="1.5" '
              f'stroke-dasharray="4 2"/><text x="{x + 22}" y="{y}">mm_count</text>')
+    y, x = 66, 10
+    p.append(f'<line x1="{x}" y1="{y - 4}" x2="{x + 22}" y2="{y - 4}" stroke="#000000" stroke-width="1.5" '
+             f'stroke-dasharray="3 2" marker-end="url(#{ids("arrow")})"/><text x="{x + 28}" y="{y}">IPI sent by no '
+             f'CPU of the scenario (a top-level flush or mmput)</text>')
+    x += 400
+    p.append(f'<text x="{x}" y="{y}">A{DAGGER}: A has exited (still current)</text>')
+    x += 175
+    p.append(f'<rect x="{x}" y="{y - 9}" width="18" height="11" fill="url(#{ids("off")})"/>'
+             f'<text x="{x + 22}" y="{y}">offline</text>')
+    x += 70
+    p.append(f'<path d="M{x},{y - 9} L{x + 9},{y} M{x + 9},{y - 9} L{x},{y}" stroke="#000000" stroke-width="2"/>'
+             f'<text x="{x + 14}" y="{y}">the failure (its column framed)</text>')
     p.append("</g>")
     return "".join(p)
 
@@ -213,7 +227,7 @@ def _col_tip(c) -> str:
     return "\n".join(lines)
 
 
-def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids) -> int:
+def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids, cw) -> int:
     cols = tl.columns
     ncpus = tl.ncpus
     x0 = LEFT
@@ -228,9 +242,9 @@ def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids) -> int:
     every = 1 if max((len(str(c.line)) for c in cols[a:b]), default=1) <= 4 else 2
     for i in range(a, b):
         c = cols[i]
-        x = x0 + (i - a) * COL_W
-        label = f'<text x="{x + COL_W // 2}" y="{ya + 12}">{c.line}</text>' if (i - a) % every == 0 else ""
-        out.append(f'<g class="step"><title>{_t(_col_tip(c))}</title><rect x="{x}" y="{ya}" width="{COL_W}" '
+        x = x0 + (i - a) * cw
+        label = f'<text x="{x + cw // 2}" y="{ya + 12}">{c.line}</text>' if (i - a) % every == 0 else ""
+        out.append(f'<g class="step"><title>{_t(_col_tip(c))}</title><rect x="{x}" y="{ya}" width="{cw}" '
                    f'height="{AXIS_H}" fill="#f4f4f4" stroke="#ffffff"/>{label}</g>')
     out.append("</g>")
     yl = ya + AXIS_H + 4
@@ -245,19 +259,19 @@ def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids) -> int:
             cell = cols[i].lanes[cpu]
             while j < b and cols[j].lanes[cpu] == cell:
                 j += 1
-            out.append(_cell(tl, cpu, i, j, a, ly, colour, ids))
+            out.append(_cell(tl, cpu, i, j, a, ly, colour, ids, cw))
             i = j
         # the CPU whose block ran the statement
         for i in range(a, b):
             if cols[i].cpu == cpu:
-                x = x0 + (i - a) * COL_W
-                out.append(f'<rect class="ran" x="{x + 2}" y="{ly + LANE_H - 3}" width="{COL_W - 4}" height="3" '
+                x = x0 + (i - a) * cw
+                out.append(f'<rect class="ran" x="{x + 2}" y="{ly + LANE_H - 3}" width="{cw - 4}" height="3" '
                            f'fill="#000000"/>')
         # page-table loads
         for i in range(a, b):
             n = cols[i].loads.count(cpu)
             for k in range(n):
-                cx = x0 + (i - a) * COL_W + COL_W // 2 + (k - (n - 1) / 2) * 8
+                cx = x0 + (i - a) * cw + cw // 2 + (k - (n - 1) / 2) * 8
                 out.append(f'<path class="pgtable-load" d="M{_n(cx - 4)},{ly} L{_n(cx + 4)},{ly} L{_n(cx)},{ly + 7} Z" '
                            f'fill="#000000"><title>{_t(f"page-table load on cpu{cpu} (line {cols[i].line})")}'
                            f'</title></path>')
@@ -266,7 +280,7 @@ def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids) -> int:
     for i in range(a, b):
         ipis = cols[i].ipis
         for k, (src, dst, fn) in enumerate(ipis):
-            cx = x0 + (i - a) * COL_W + 5 + (k * 5) % (COL_W - 8)
+            cx = x0 + (i - a) * cw + 5 + (k * 5) % (cw - 8)
             ty = yl + dst * (LANE_H + LANE_GAP) + LANE_H // 2
             if src is None:
                 sy, dash, who = yl - 4, ' stroke-dasharray="3 2"', "a CPU outside the scenario (a top-level flush)"
@@ -282,18 +296,18 @@ def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids) -> int:
                        f'marker-end="url(#{ids("arrow")})"/></g>')
     ym = yl + ncpus * (LANE_H + LANE_GAP) + 6
     for mi, m in enumerate(mms):
-        _mm_row(out, tl, m, a, b, ym + mi * (MM_H + MM_GAP), vals[m], vmax[m], colour, ids)
+        _mm_row(out, tl, m, a, b, ym + mi * (MM_H + MM_GAP), vals[m], vmax[m], colour, ids, cw)
     bottom = ym + len(mms) * (MM_H + MM_GAP)
     # the failure
     f = tl.failure
     if f is not None and a <= f[0] < b:
         i, line, msg = f
-        x = x0 + (i - a) * COL_W
+        x = x0 + (i - a) * cw
         tip = f"line {line}: {msg}"
         out.append(f'<g class="failure"><title>{_t(tip)}</title>'
-                   f'<rect x="{x - 1}" y="{ya - 2}" width="{COL_W + 2}" height="{bottom - ya}" fill="none" '
+                   f'<rect x="{x - 1}" y="{ya - 2}" width="{cw + 2}" height="{bottom - ya}" fill="none" '
                    f'stroke="#000000" stroke-width="2.5" stroke-dasharray="5 3"/>'
-                   f'<path d="M{x + 5},{ya + 2} L{x + COL_W - 5},{ya + AXIS_H - 2} M{x + COL_W - 5},{ya + 2} '
+                   f'<path d="M{x + 5},{ya + 2} L{x + cw - 5},{ya + AXIS_H - 2} M{x + cw - 5},{ya + 2} '
                    f'L{x + 5},{ya + AXIS_H - 2}" stroke="#000000" stroke-width="2.5"/></g>')
         import textwrap
         # 120 characters of 11 px bold fit the narrowest picture (LEGEND_W)
@@ -307,11 +321,11 @@ def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids) -> int:
     return bottom - y0
 
 
-def _cell(tl, cpu, i, j, a, ly, colour, ids) -> str:
+def _cell(tl, cpu, i, j, a, ly, colour, ids, cw) -> str:
     cols = tl.columns
     task, mm, lazy, online, dead = cols[i].lanes[cpu]
-    x = LEFT + (i - a) * COL_W
-    w = (j - i) * COL_W
+    x = LEFT + (i - a) * cw
+    w = (j - i) * cw
     lines = (f"line {cols[i].line}" if j - i == 1 else f"lines {cols[i].line}-{cols[j - 1].line}")
     if not online:
         head = f"cpu{cpu}: offline ({lines})"
@@ -338,7 +352,7 @@ def _cell(tl, cpu, i, j, a, ly, colour, ids) -> str:
             f'height="{LANE_H}" fill="{fill}" stroke="#ffffff" stroke-width="1"/>{text}</g>')
 
 
-def _mm_row(out, tl, m, a, b, y, vals, vmax, colour, ids) -> None:
+def _mm_row(out, tl, m, a, b, y, vals, vmax, colour, ids, cw) -> None:
     """One mm's row in the fold: ``vals`` its (users, count, state) after each column (None before it exists)."""
     cols = tl.columns
     out.append(f'<g class="mm" data-mm={_a(m)}>')
@@ -359,7 +373,7 @@ def _mm_row(out, tl, m, a, b, y, vals, vmax, colour, ids) -> None:
         while j < b and vals[j - a] == vals[i - a]:
             j += 1
         u, c, state = vals[i - a]
-        x, w = LEFT + (i - a) * COL_W, (j - i) * COL_W
+        x, w = LEFT + (i - a) * cw, (j - i) * cw
         where = f"line {cols[i].line}" if j - i == 1 else f"lines {cols[i].line}-{cols[j - 1].line}"
         tip = f"{m}: mm_users {u}, mm_count {c}, {state} ({where})"
         band = FREED_COLOUR if state == "freed" else _fill(m, state == "zombie", colour, ids)
