@@ -45,12 +45,19 @@ HEAD_H = 78             # title and legend
 LEGEND_W = 950
 TIP_EVENTS = 12         # trace lines in one tooltip, at most
 TIP_STATEMENTS = 8      # statements listed in a cell's tooltip after the first
+# what every cell, column and mm stretch shares, said once
+STYLE = (".step rect{fill:#f4f4f4;stroke:#fff}.cell rect{stroke:#fff;stroke-width:1}"
+         ".cell text{font-size:10px;stroke:#fff;stroke-width:3px;paint-order:stroke}"
+         ".mm-state rect{fill:#fafafa;stroke:#fff}.mm-state rect.band{stroke-width:.5}"
+         ".mm-state text.n{font-size:8px}.mm-state text.w{font-size:7px;stroke:#fff;stroke-width:2px;"
+         "paint-order:stroke}.ran,.pgtable-load{fill:#000}")
 DAGGER, ELLIPSIS, CROSS = "\u2020", "\u2026", "\u2717"
 
 
 def _t(text) -> str:
-    """Text content: the terminal sanitiser (no control character survives), then XML escaping."""
-    return escape(printable(str(text), lines=True))
+    """Text content: the terminal sanitiser (no control character survives), then XML escaping.
+    Line by line: printable() is fast on a line that is printable already."""
+    return escape("\n".join(map(printable, str(text).split("\n"))))
 
 
 def _a(text) -> str:
@@ -97,8 +104,16 @@ def svg(tl, prefix: str = "") -> str:
     current = dict(tl.boot_mms)     # each mm's values after the column before the fold
     y = HEAD_H
     body = []
+    order = [m for m in tl.mm_names if m in life]         # by creation, so by the column each appears in
+    order.sort(key=lambda m: life[m][0])
+    alive, nxt = [], 0
     for fi, (a, b) in enumerate(folds):
-        mms = [m for m in tl.mm_names if m in life and life[m][0] < b and (life[m][1] is None or life[m][1] >= a)]
+        while nxt < len(order) and life[order[nxt]][0] < b:
+            alive.append(order[nxt])
+            nxt += 1
+        # the mms that exist in the fold: made before its end, not freed before its start
+        alive = [m for m in alive if life[m][1] is None or life[m][1] >= a]
+        mms = alive
         vals = {m: [] for m in mms}
         for i in range(a, b):
             current.update(cols[i].mms)
@@ -110,6 +125,7 @@ def svg(tl, prefix: str = "") -> str:
     out.append(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
                f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="11">')
     out.append(f'<title>{_t(_title(tl))}</title>')
+    out.append(f"<style>{STYLE}</style>")
     out.append(_defs(tl.mm_names, colour, ids))
     out.append(f'<rect width="{width}" height="{height}" fill="#ffffff"/>')
     out.append(_head(tl, width, ids))
@@ -231,6 +247,7 @@ def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids, cw) -> int:
     cols = tl.columns
     ncpus = tl.ncpus
     x0 = LEFT
+    brief = len(cols) > FOLD
     first = cols[a].line if a < len(cols) else 0
     last = cols[b - 1].line if b - 1 < len(cols) and b > a else first
     out.append(f'<g class="fold" id="{ids(f"fold{fi}")}">')
@@ -245,7 +262,7 @@ def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids, cw) -> int:
         x = x0 + (i - a) * cw
         label = f'<text x="{x + cw // 2}" y="{ya + 12}">{c.line}</text>' if (i - a) % every == 0 else ""
         out.append(f'<g class="step"><title>{_t(_col_tip(c))}</title><rect x="{x}" y="{ya}" width="{cw}" '
-                   f'height="{AXIS_H}" fill="#f4f4f4" stroke="#ffffff"/>{label}</g>')
+                   f'height="{AXIS_H}"/>{label}</g>')
     out.append("</g>")
     yl = ya + AXIS_H + 4
     # the lanes
@@ -259,22 +276,20 @@ def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids, cw) -> int:
             cell = cols[i].lanes[cpu]
             while j < b and cols[j].lanes[cpu] == cell:
                 j += 1
-            out.append(_cell(tl, cpu, i, j, a, ly, colour, ids, cw))
+            out.append(_cell(tl, cpu, i, j, a, ly, colour, ids, cw, brief))
             i = j
         # the CPU whose block ran the statement
         for i in range(a, b):
             if cols[i].cpu == cpu:
                 x = x0 + (i - a) * cw
-                out.append(f'<rect class="ran" x="{x + 2}" y="{ly + LANE_H - 3}" width="{cw - 4}" height="3" '
-                           f'fill="#000000"/>')
+                out.append(f'<rect class="ran" x="{x + 2}" y="{ly + LANE_H - 3}" width="{cw - 4}" height="3"/>')
         # page-table loads
         for i in range(a, b):
             n = cols[i].loads.count(cpu)
             for k in range(n):
                 cx = x0 + (i - a) * cw + cw // 2 + (k - (n - 1) / 2) * 8
-                out.append(f'<path class="pgtable-load" d="M{_n(cx - 4)},{ly} L{_n(cx + 4)},{ly} L{_n(cx)},{ly + 7} Z" '
-                           f'fill="#000000"><title>{_t(f"page-table load on cpu{cpu} (line {cols[i].line})")}'
-                           f'</title></path>')
+                out.append(f'<path class="pgtable-load" d="M{_n(cx - 4)},{ly} L{_n(cx + 4)},{ly} L{_n(cx)},{ly + 7} Z">'
+                           f'<title>{_t(f"page-table load on cpu{cpu} (line {cols[i].line})")}</title></path>')
         out.append("</g>")
     # IPIs, over the lanes
     for i in range(a, b):
@@ -296,7 +311,7 @@ def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids, cw) -> int:
                        f'marker-end="url(#{ids("arrow")})"/></g>')
     ym = yl + ncpus * (LANE_H + LANE_GAP) + 6
     for mi, m in enumerate(mms):
-        _mm_row(out, tl, m, a, b, ym + mi * (MM_H + MM_GAP), vals[m], vmax[m], colour, ids, cw)
+        _mm_row(out, tl, m, a, b, ym + mi * (MM_H + MM_GAP), vals[m], vmax[m], colour, ids, cw, brief)
     bottom = ym + len(mms) * (MM_H + MM_GAP)
     # the failure
     f = tl.failure
@@ -321,7 +336,7 @@ def _fold(out, tl, fi, a, b, y0, mms, vals, vmax, colour, ids, cw) -> int:
     return bottom - y0
 
 
-def _cell(tl, cpu, i, j, a, ly, colour, ids, cw) -> str:
+def _cell(tl, cpu, i, j, a, ly, colour, ids, cw, brief) -> str:
     cols = tl.columns
     task, mm, lazy, online, dead = cols[i].lanes[cpu]
     x = LEFT + (i - a) * cw
@@ -338,21 +353,21 @@ def _cell(tl, cpu, i, j, a, ly, colour, ids, cw) -> str:
         label = f"{name} {mm}"
         if _width(label, 10) > w - 4:
             label = name
-    tip = [head, _col_tip(cols[i])]
+    # a folded (long) run keeps the trace lines in the column headers' tooltips only
+    tip = [head, _col_tip(cols[i]) if not brief else f"line {cols[i].line}: {cols[i].text}"]
     rest = cols[i + 1:j]
-    if rest:
+    if rest and not brief:
         shown = rest[:TIP_STATEMENTS]
         tip.append("then " + "; ".join(f"line {c.line}: {c.text}" for c in shown)
                    + (f"; ... {len(rest) - len(shown)} more" if len(rest) > len(shown) else ""))
     text = ""
     if _width(label, 10) <= w - 4:
-        text = (f'<text x="{x + 3}" y="{ly + LANE_H // 2 + 4}" font-size="10" stroke="#ffffff" stroke-width="3" '
-                f'paint-order="stroke">{_t(label)}</text>')
+        text = f'<text x="{x + 3}" y="{ly + LANE_H // 2 + 4}">{_t(label)}</text>'
     return (f'<g class="cell"><title>{_t(chr(10).join(tip))}</title><rect x="{x}" y="{ly}" width="{w}" '
-            f'height="{LANE_H}" fill="{fill}" stroke="#ffffff" stroke-width="1"/>{text}</g>')
+            f'height="{LANE_H}" fill="{fill}"/>{text}</g>')
 
 
-def _mm_row(out, tl, m, a, b, y, vals, vmax, colour, ids, cw) -> None:
+def _mm_row(out, tl, m, a, b, y, vals, vmax, colour, ids, cw, brief) -> None:
     """One mm's row in the fold: ``vals`` its (users, count, state) after each column (None before it exists)."""
     cols = tl.columns
     out.append(f'<g class="mm" data-mm={_a(m)}>')
@@ -378,14 +393,13 @@ def _mm_row(out, tl, m, a, b, y, vals, vmax, colour, ids, cw) -> None:
         tip = f"{m}: mm_users {u}, mm_count {c}, {state} ({where})"
         band = FREED_COLOUR if state == "freed" else _fill(m, state == "zombie", colour, ids)
         label = f"{u}/{c}"
-        num = (f'<text x="{x + 2}" y="{y + 10}" font-size="8">{label}</text>'
+        num = (f'<text class="n" x="{x + 2}" y="{y + 10}">{label}</text>'
                if _width(label, 8) <= w - 2 and state != "freed" else "")
-        word = (f'<text x="{x + 2}" y="{band_y + 7}" font-size="7" stroke="#ffffff" stroke-width="2" '
-                f'paint-order="stroke">{state}</text>' if _width(state, 7) <= w - 3 else "")
+        word = (f'<text class="w" x="{x + 2}" y="{band_y + 7}">{state}</text>'
+                if _width(state, 7) <= w - 3 and not brief else "")
         out.append(f'<g class="mm-state" data-state="{state}"><title>{_t(tip)}</title>'
-                   f'<rect x="{x}" y="{y}" width="{w}" height="{MM_H - 9}" fill="#fafafa" stroke="#ffffff"/>'
-                   f'<rect x="{x}" y="{band_y}" width="{w}" height="8" fill="{band}" stroke="#ffffff" '
-                   f'stroke-width="0.5"/>{num}{word}</g>')
+                   + ("" if brief else f'<rect x="{x}" y="{y}" width="{w}" height="{MM_H - 9}"/>') +
+                   f'<rect class="band" x="{x}" y="{band_y}" width="{w}" height="8" fill="{band}"/>{num}{word}</g>')
         if state != "freed":
             # count 1.5 px higher, so equal counters stay two lines
             lines["users"].append((x, x + w, top + h - u * h / vmax))
