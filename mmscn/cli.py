@@ -131,6 +131,12 @@ def cmd_run(args) -> int:
             status = max(status, EXIT_BAD_INPUT)
             continue
         result = runner.run()
+        if args.svg:
+            from mmscn.pictures.command import write_picture
+            from mmscn.pictures.record import timeline_of
+            from mmscn.pictures.svg import svg
+            if not write_picture(args.svg, svg(timeline_of(runner)), args.force, (path,), "mmscn run"):
+                return EXIT_BAD_INPUT
         if args.state_at is not None:
             from mmscn.pictures.state import print_state_at
             return print_state_at(runner, lines, args, color)
@@ -138,12 +144,6 @@ def cmd_run(args) -> int:
             docs.append(run_json(result, lines, runner.states if args.states else None))
         else:
             write_text(result, lines, sys.stdout, quiet=args.quiet, color=color)
-        if args.svg:
-            from mmscn.pictures.command import write_picture
-            from mmscn.pictures.record import timeline_of
-            from mmscn.pictures.svg import svg
-            if not write_picture(args.svg, svg(timeline_of(runner)), args.force, (path,), "mmscn run"):
-                return EXIT_BAD_INPUT
         if not result.passed:
             status = max(status, EXIT_FAILED)
     if args.json:

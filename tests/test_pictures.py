@@ -361,6 +361,9 @@ def test_run_svg(mmscn_cmd, tmp_path):
     p = cli(mmscn_cmd, "run", EXAMPLES / "zombie_mm.mmscn", "--svg", out)
     assert p.returncode == 0 and "passed: " in p.stdout
     assert len(by_class(parse(out.read_text()), "lane")) == 2
+    both = tmp_path / "both.svg"
+    p = cli(mmscn_cmd, "run", EXAMPLES / "zombie_mm.mmscn", "--svg", both, "--state-at", "21")
+    assert p.returncode == 0 and "the state after line 21" in p.stdout and both.read_text() == out.read_text()
     p = cli(mmscn_cmd, "run", EXAMPLES / "zombie_mm.mmscn", EXAMPLES / "two_counters.mmscn", "--svg", tmp_path / "x.svg")
     assert p.returncode == 2 and "--svg and --state-at take one FILE" in p.stderr
 
