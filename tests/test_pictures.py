@@ -575,6 +575,63 @@ def png_pixels(png: Path):
     return w, h, len(set(zlib.decompress(idat)))
 
 
+def png_rgb(png: Path):
+    """(width, rows of (r, g, b)) of an 8-bit RGB or RGBA PNG, unfiltered (what Chromium writes)."""
+    data = png.read_bytes()
+    w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    assert depth == 8 and ctype in (2, 6) and interlace == 0
+    pos, idat = 8, b""
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    raw, bpp = zlib.decompress(idat), 3 if ctype == 2 else 4
+    stride, rows, prev = w * bpp, [], bytearray(w * bpp)
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a, b, c = line[i - bpp] if i >= bpp else 0, prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append([tuple(line[x * bpp:x * bpp + 3]) for x in range(w)])
+        prev = line
+    return w, rows
+
+
+def test_the_colours_render(tmp_path):
+    """In the browser the cells and the bands have their mm's colour (a style sheet rule must
+    not override an element's own fill)."""
+    src = golden_name("examples/zombie_mm.mmscn")
+    root = parse(src.read_text())
+    out = tmp_path / "z.svg"
+    out.write_text(src.read_text())
+    png = tmp_path / "z.png"
+    screenshot(out, png, f"{root.get('width')},{root.get('height')}")
+    _, rows = png_rgb(png)
+
+    def colour_at(rect):
+        x = int(rect.get("x")) + int(rect.get("width")) // 2
+        y = int(rect.get("y")) + int(rect.get("height")) // 2
+        return "#%02X%02X%02X" % rows[y][x + 1]
+
+    cells = {c.find(NS + "title").text.split(" (")[0]: c.find(NS + "rect") for l in by_class(root, "lane")
+             for c in l if c.get("class") == "cell"}
+    assert colour_at(cells["cpu0: B on @B, its own mm"]) == PALETTE[1]
+    a = next(e for e in by_class(root, "mm") if e.get("data-mm") == "@A")
+    live = next(g for g in a if g.get("data-state") == "live")
+    assert colour_at(next(r for r in live if r.get("class") == "band")) == PALETTE[0]
+    freed = next(g for g in a if g.get("data-state") == "freed")
+    assert colour_at(next(r for r in freed if r.get("class") == "band")) == "#DDDDDD"
+
+
 def test_svg_and_html_in_chromium(mmscn_cmd, tmp_path):
     out = tmp_path / "x86.svg"
     out.write_text(golden_name("examples/arch/x86_lazy_through_flush.mmscn").read_text())

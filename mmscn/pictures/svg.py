@@ -45,10 +45,11 @@ HEAD_H = 78             # title and legend
 LEGEND_W = 950
 TIP_EVENTS = 12         # trace lines in one tooltip, at most
 TIP_STATEMENTS = 8      # statements listed in a cell's tooltip after the first
-# what every cell, column and mm stretch shares, said once
+# what every cell, column and mm stretch shares, said once (never a fill an element sets
+# itself: a style sheet's rule beats the element's own fill attribute)
 STYLE = (".step rect{fill:#f4f4f4;stroke:#fff}.cell rect{stroke:#fff;stroke-width:1}"
          ".cell text{font-size:10px;stroke:#fff;stroke-width:3px;paint-order:stroke}"
-         ".mm-state rect{fill:#fafafa;stroke:#fff}.mm-state rect.band{stroke-width:.5}"
+         ".mm-state .bg{fill:#fafafa;stroke:#fff}.mm-state .band{stroke:#fff;stroke-width:.5}"
          ".mm-state text.n{font-size:8px}.mm-state text.w{font-size:7px;stroke:#fff;stroke-width:2px;"
          "paint-order:stroke}.ran,.pgtable-load{fill:#000}")
 DAGGER, ELLIPSIS, CROSS = "\u2020", "\u2026", "\u2717"
@@ -398,7 +399,7 @@ def _mm_row(out, tl, m, a, b, y, vals, vmax, colour, ids, cw, brief) -> None:
         word = (f'<text class="w" x="{x + 2}" y="{band_y + 7}">{state}</text>'
                 if _width(state, 7) <= w - 3 and not brief else "")
         out.append(f'<g class="mm-state" data-state="{state}"><title>{_t(tip)}</title>'
-                   + ("" if brief else f'<rect x="{x}" y="{y}" width="{w}" height="{MM_H - 9}"/>') +
+                   + ("" if brief else f'<rect class="bg" x="{x}" y="{y}" width="{w}" height="{MM_H - 9}"/>') +
                    f'<rect class="band" x="{x}" y="{band_y}" width="{w}" height="8" fill="{band}"/>{num}{word}</g>')
         if state != "freed":
             # count 1.5 px higher, so equal counters stay two lines
