@@ -8,11 +8,11 @@ from mmscn.dsl.diagnostics import Diagnostic, printable
 
 
 def first_failures_text(cols: list, lines: list, color: bool = False) -> str:
-    """Under the table: per policy that failed, its first failure with the line and a caret."""
+    """Under the table, after a blank line: per policy, its first failure with the line and a caret."""
     failing = [c for c in cols if c.get("failure")]
     if not failing:
-        return "every policy ran without a failure\n"
-    out = ["first failure of each column:"]
+        return "\nevery policy ran without a failure\n"
+    out = ["", "first failure of each column:"]       # a blank line ends the table
     for c in cols:
         f = c.get("failure")
         if f is None:
