@@ -500,6 +500,8 @@ def test_test_html(mmscn_cmd, tmp_path):
     assert "default-src 'none'" in text
     assert "&lt;b&gt;bold&lt;/b&gt;" in text and "\x1b" not in text
     assert text.count("<svg ") == 1, "the failing run's timeline (a file that does not parse has none)"
+    inline = parse(text[text.index("<svg "):text.index("</svg>") + 6])
+    assert len(lane_cells(inline)) == 2 and len(by_class(inline, "failure")) == 1
     assert "bad.mmscn:5:8: failure: assertion failed: @A.users == 2: actual 1" in text
     p = cli(mmscn_cmd, "test", d, "--html", page)
     assert p.returncode == 2 and "exists; pass --force" in p.stderr and p.stdout == ""

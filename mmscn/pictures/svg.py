@@ -47,11 +47,14 @@ TIP_EVENTS = 12         # trace lines in one tooltip, at most
 TIP_STATEMENTS = 8      # statements listed in a cell's tooltip after the first
 # what every cell, column and mm stretch shares, said once (never a fill an element sets
 # itself: a style sheet's rule beats the element's own fill attribute)
-STYLE = (".step rect{fill:#f4f4f4;stroke:#fff}.cell rect{stroke:#fff;stroke-width:1}"
-         ".cell text{font-size:10px;stroke:#fff;stroke-width:3px;paint-order:stroke}"
-         ".mm-state .bg{fill:#fafafa;stroke:#fff}.mm-state .band{stroke:#fff;stroke-width:.5}"
-         ".mm-state text.n{font-size:8px}.mm-state text.w{font-size:7px;stroke:#fff;stroke-width:2px;"
-         "paint-order:stroke}.ran,.pgtable-load{fill:#000}")
+# (scoped to the picture: inlined in an HTML page, a <style> applies to the whole page)
+STYLE = "".join(".mmscn-timeline " + rule for rule in (
+    ".step rect{fill:#f4f4f4;stroke:#fff}", ".cell rect{stroke:#fff;stroke-width:1}",
+    ".cell text{font-size:10px;stroke:#fff;stroke-width:3px;paint-order:stroke}",
+    ".mm-state .bg{fill:#fafafa;stroke:#fff}", ".mm-state .band{stroke:#fff;stroke-width:.5}",
+    ".mm-state text.n{font-size:8px}",
+    ".mm-state text.w{font-size:7px;stroke:#fff;stroke-width:2px;paint-order:stroke}",
+    ".ran{fill:#000}", ".pgtable-load{fill:#000}"))
 DAGGER, ELLIPSIS, CROSS = "\u2020", "\u2026", "\u2717"
 
 
@@ -123,7 +126,7 @@ def svg(tl, prefix: str = "") -> str:
         h = _fold(body, tl, fi, a, b, y, mms, vals, vmax, colour, ids, cw)
         y += h + FOLD_GAP
     height = y
-    out.append(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+    out.append(f'<svg xmlns="http://www.w3.org/2000/svg" class="mmscn-timeline" width="{width}" height="{height}" '
                f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="11">')
     out.append(f'<title>{_t(_title(tl))}</title>')
     out.append(f"<style>{STYLE}</style>")
