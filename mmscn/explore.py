@@ -33,8 +33,8 @@ def add_arguments(p) -> None:
     p.add_argument("--witness", metavar="OUT", help="write the failing interleaving as a plain .mmscn scenario "
                    "(no blocks) that `mmscn run` replays to the same failure; a new file (--force replaces "
                    "an existing one, never the scenario itself)")
-    p.add_argument("--svg", metavar="OUT", help="draw the failing interleaving as an SVG timeline (docs/pictures.md); "
-                   "a new file (--force replaces one)")
+    p.add_argument("--svg", metavar="OUT", help="draw the failing interleaving as an SVG timeline "
+                   "(docs/pictures.md); a new file (--force replaces one)")
     p.add_argument("--force", action="store_true", help="let --witness and --svg replace an existing file")
     p.add_argument("--all-finals", action="store_true", help="list every distinct final state (and keep "
                    "searching after a failure)")

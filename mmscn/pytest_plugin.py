@@ -12,11 +12,12 @@ Collection follows pytest's own rules: `collect_ignore`/`collect_ignore_glob`
 in a conftest.py, `--ignore`, `norecursedirs` and testpaths keep .mmscn files
 that are not scenarios (fixtures, editor test files) out.  Turn the plugin
 off with `-p no:mmscn`, or only its collection with the ini option
-`mmscn_collect = false`.  `--mmscn-html FILE` also writes the HTML page
-`mmscn test --html` writes (mmscn/pictures/html.py): a new file, unless
-`--mmscn-html-force`; under pytest-xdist the controller writes it.  Options (ini): `mmscn_goldens` (default true),
+`mmscn_collect = false`.  Options (ini): `mmscn_goldens` (default true),
 `mmscn_explore` (default false: scenarios with per-CPU blocks are judged by
 the run's one interleaving; true: by every interleaving, as `mmscn explore`).
+`--mmscn-html FILE` also writes the HTML page `mmscn test --html` writes
+(mmscn/pictures/html.py): a new file, unless `--mmscn-html-force`; under
+pytest-xdist the controller writes it.
 """
 from __future__ import annotations
 

@@ -258,7 +258,6 @@ def witness_timeline(model, res, arch=None) -> Optional[Timeline]:
         return None
     sc, f = model.sc, res.failure
     rec = Recorder(sc, model.lines, arch)
-    rec.result.arch = model.policy.name
     for st in sc.stmts:
         if not rec.step(st, None):
             break
