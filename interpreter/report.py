@@ -8,6 +8,11 @@ from .runner import EXPECTED, FAILED, OK, REFUSED, VIOLATION, RunResult, cond_te
 INTERLEAVING_NOTE = ("per-CPU blocks: one interleaving, round robin in CPU order, one statement per "
                      "block per turn (mmscn explore runs them all)")
 
+#: The version of the shape of every `--json` document (run, explore, compare, state): its
+#: "format" field.  Adding a key keeps it; renaming, removing or retyping one bumps it.
+#: The JSON Schema is mmscn/schema/mmscn-output.schema.json (docs/pictures.md).
+JSON_FORMAT = 1
+
 _BOLD, _DIM, _RED, _GREEN, _YELLOW, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"
 
 
@@ -185,10 +190,16 @@ def state_json(k, policy) -> dict:
     return {"cpus": cpus, "tasks": tasks, "mms": mms}
 
 
-def run_json(r: RunResult, lines: list) -> dict:
+def json_head(kind: str) -> dict:
+    """The keys every --json document starts with: the format version and what kind of document it is."""
+    return {"format": JSON_FORMAT, "kind": kind}
+
+
+def run_json(r: RunResult, lines: list, states=None) -> dict:
+    """The run as JSON; ``states`` (one state_json per step, `run --json --states`) adds each step's state."""
     sc = r.scenario
     steps = []
-    for st in r.steps:
+    for i, st in enumerate(r.steps):
         d = {"line": st.stmt.line, "column": st.stmt.col, "statement": statement_text(lines, st.stmt),
              "status": st.status, "events": [event_json(e) for e in st.events]}
         if st.cpu is not None:
@@ -199,8 +210,11 @@ def run_json(r: RunResult, lines: list) -> dict:
             d["function"] = st.function
         if st.hw is not None:
             d["hardware"] = st.hw
+        if states is not None:
+            d["state"] = states[i]
         steps.append(d)
     out = {
+        **json_head("run"),
         "file": sc.path, "title": sc.name, "arch": r.arch, "cpus": sc.ncpus,
         "expect": sc.outcome, "passed": r.passed,
         "interleaving": "round-robin" if sc.blocks else None, "failed": r.failed, "stopped": r.stopped,

@@ -323,8 +323,10 @@ class Session:
     def command(self, line: str) -> bool:
         name, _, arg = line.partition(" ")
         arg = arg.strip()
-        if name == ":save!":        # the one command with a `!`: replace an existing file
+        if name == ":save!":        # the commands with a `!`: replace an existing file
             return self.cmd_save(arg, force=True)
+        if name == ":draw!":
+            return self.cmd_draw(arg, force=True)
         cmd = META.get(name) or META.get(ALIASES.get(name, ""))
         if cmd is None:
             from mmscn.dsl.diagnostics import close_match
@@ -524,6 +526,27 @@ class Session:
             return self.fail(str(e))
         n = len(self.kept)
         self.w(printable(f"saved {plural(n, 'statement')} to {arg} (`mmscn run {arg}` replays them)"))
+        return True
+
+    def cmd_draw(self, arg: str, force: bool = False) -> bool:
+        """`:draw FILE`: the session so far as an SVG timeline (mmscn/pictures), the run of
+        what `:save` would write; `:draw! FILE` may replace a file."""
+        from mmscn.dsl.files import Unwritable, write_file
+        from mmscn.dsl.resolve import load
+        from mmscn.interpreter import policies
+        from mmscn.pictures.record import run_timeline
+        from mmscn.pictures.svg import svg
+        if not arg:
+            return self.fail("`:draw FILE` needs a file name")
+        text = self.save_text()
+        sc = load(text, REPL_PATH, policies.KnownArches())
+        picture = svg(run_timeline(sc, text.split("\n"), self.arch))
+        arg = os.path.expanduser(arg)
+        try:
+            write_file(arg, picture, force=force, hint="`:draw! FILE` replaces it")
+        except Unwritable as e:
+            return self.fail(str(e))
+        self.w(printable(f"drew {plural(len(self.kept), 'statement')} to {arg}"))
         return True
 
     def save_text(self) -> str:
@@ -819,6 +842,8 @@ META = {
     ":load": ("load", "`:load FILE`: run a scenario file into the session"),
     ":save": ("save", "`:save FILE`: write the session as a new .mmscn file that `mmscn run` replays "
                       "(`:save! FILE` replaces an existing file)"),
+    ":draw": ("draw", "`:draw FILE`: draw the session as an SVG timeline, a lane per CPU (`:draw! FILE` "
+                      "replaces an existing file)"),
     ":arch": ("arch", "`:arch [NAME]`: list the architectures, or replay the session on NAME"),
     ":quit": ("quit", "`:quit`: leave (so does Ctrl-D)"),
 }
@@ -1043,7 +1068,7 @@ def make_completer(session: Session):
         def get_completions(self, document, complete_event):
             before = document.text_before_cursor
             s = before.lstrip()
-            if s.startswith((":load ", ":save ", ":save! ")) and "\n" not in s:
+            if s.startswith((":load ", ":save ", ":save! ", ":draw ", ":draw! ")) and "\n" not in s:
                 arg = s.split(" ", 1)[1].lstrip()
                 yield from paths.get_completions(Document(arg, len(arg)), complete_event)
                 return

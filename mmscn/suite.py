@@ -49,6 +49,7 @@ class Outcome:
         self.unwritable = False     # --update was refused (or failed) to write the golden: exit 2
         self.seconds = seconds
         self.notes: list = []       # further reasons (a changed golden after a failed run)
+        self.svg = ""               # a failure's timeline, for --html (mmscn/pictures/html.py)
 
     def headline(self) -> str:
         """FILE[:LINE:COL]: why: what `mmscn test`, JUnit XML and pytest's summary show."""
@@ -71,7 +72,7 @@ def golden_path(path: str, golden_dir: str | None = None) -> str:
 
 
 def judge(path: str, golden: str | None = None, update: bool = False, need_golden: bool = False,
-          explore: bool = False, tree: tuple = (".",)) -> Outcome:
+          explore: bool = False, tree: tuple = (".",), draw: bool = False) -> Outcome:
     """Run one file and judge it; compare with (or with `update`, write) its golden trace.
 
     ``golden`` is the golden file's path (None: no golden); ``need_golden``
@@ -79,10 +80,14 @@ def judge(path: str, golden: str | None = None, update: bool = False, need_golde
     only.  ``explore`` judges a scenario with per-CPU blocks by every
     interleaving (`mmscn explore`) instead of the run's round robin.
     ``tree``: the folders `update` may write goldens in (the suite's).
+    ``draw``: a failure gets its timeline as SVG in ``svg`` (for --html).
     """
     t0 = time.perf_counter()
     try:
         out = _judge(path, golden, update, need_golden, explore, tree)
+        if draw and out.status == FAIL:
+            from mmscn.pictures.html import failure_svg
+            out.svg = failure_svg(path, explore)
     except Exception as e:   # a bug in mmscn itself: still one failed file, not a crashed suite
         import traceback
         tb = traceback.extract_tb(e.__traceback__)
@@ -430,7 +435,10 @@ def add_arguments(p) -> None:
                    help="fail (and kill) a file that runs longer than S seconds")
     p.add_argument("--junit-xml", metavar="FILE", help="also write the results as JUnit XML (a new file; "
                    "--force replaces an existing one)")
-    p.add_argument("--force", action="store_true", help="let --junit-xml replace an existing file")
+    p.add_argument("--html", metavar="FILE", help="also write one self-contained HTML page: every file's "
+                   "verdict and time, each failure with its message and timeline (a new file; --force "
+                   "replaces one; docs/pictures.md)")
+    p.add_argument("--force", action="store_true", help="let --junit-xml and --html replace an existing file")
     p.add_argument("--update", action="store_true",
                    help="write each scenario's trace as its golden (FILE.mmscn.trace, or under --golden-dir); "
                         "an existing golden is replaced, but only inside the paths given (or --golden-dir) "
@@ -463,9 +471,11 @@ def run(args) -> int:
         tuple(p if os.path.isdir(p) else os.path.dirname(p) or "." for p in args.paths)
     try:
         jobs = [(f, golden_path(f, args.golden_dir), args.update,
-                 args.golden_dir is not None, args.explore, tree) for f in files]
+                 args.golden_dir is not None, args.explore, tree, args.html is not None) for f in files]
         if args.junit_xml:      # refused now, not after the whole suite has run
             check_target(args.junit_xml, force=args.force)
+        if args.html:
+            check_target(args.html, force=args.force)
     except ValueError as e:
         sys.stderr.write(f"mmscn test: {printable(str(e))}\n")
         return EXIT_BAD_INPUT
@@ -516,6 +526,13 @@ def run(args) -> int:
     if args.junit_xml:
         try:
             write_file(args.junit_xml, junit_xml(results, seconds), force=args.force, parents=True)
+        except Unwritable as e:
+            sys.stderr.write(f"mmscn test: {e}\n")
+            return EXIT_BAD_INPUT
+    if args.html:
+        from mmscn.pictures.html import html_report
+        try:
+            write_file(args.html, html_report(results, seconds), force=args.force, parents=True)
         except Unwritable as e:
             sys.stderr.write(f"mmscn test: {e}\n")
             return EXIT_BAD_INPUT

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need
 # (the project with its test extras in a virtual environment, and the real
-# editors and engines the highlighting tests drive, tmux for the REPL), then runs pytest.
+# editors and engines the highlighting tests drive, tmux for the REPL, Chromium and
+# Graphviz for the pictures), then runs pytest.
 # MMSCN_VENV picks the virtual environment (default .venv); extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,10 @@ missing() {
     || emacs -Q --batch --eval '(kill-emacs (if (locate-library "eglot") 0 1))' 2>/dev/null || need+=(elpa-eglot)
   [ -f /usr/share/vim-ale/plugin/ale.vim ] || need+=(vim-ale)
   command -v perf >/dev/null || need+=(linux-perf)   # the live trace test (tests/test_traces.py)
+  # the pictures (tests/test_pictures.py): SVG and HTML screenshots in headless Chromium, DOT through Graphviz
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v dot >/dev/null || need+=(graphviz)
+  [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)   # the pictures name DejaVu Sans
 }
 # Another apt (unattended-upgrades, a second run of this script) may hold the
 # lock: wait for it, at most this long, instead of giving up at once.
