@@ -66,9 +66,9 @@ def load(path: str, err, color: bool, arch=None):
     ``arch`` is the architecture the command will use when it overrides the file's."""
     from mmscn.dsl.parser import ParseFailed
     from mmscn.dsl.resolve import load_file
-    from mmscn.interpreter import policies
+    from mmscn.interpreter.arches import known_arches
     try:
-        return load_file(path, policies.KnownArches(), arch)
+        return load_file(path, known_arches(), arch)
     except ParseFailed as e:
         for d in e.diagnostics:
             err.write(d.render(color) + "\n")
