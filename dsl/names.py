@@ -10,6 +10,7 @@ interpreter applies when the statement runs, against the mms made so far.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 MAX_INT = 2**64 - 1
@@ -33,6 +34,7 @@ def is_cpu_name(text: str) -> bool:
     return _CPU_NAME.fullmatch(text) is not None
 
 
+@functools.lru_cache(maxsize=4096)     # every statement naming a CPU asks
 def cpu_number(name: str) -> int:
     """N of `cpuN` (MAX_CPUS + 1 for a number beyond any CPU)."""
     return bounded_int(name[3:], MAX_CPUS)
