@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Optional
 
 from mmscn.dsl import ast as A
+from mmscn.dsl.fields import field_type
 
 from .kernel import COST_NAMES, Kernel
 
@@ -169,17 +170,17 @@ def _is(k: Kernel, policy, c: A.Is) -> bool:
 
 
 def show_value(k: Kernel, f: A.Field, value) -> str:
-    """A model value as the language writes it."""
-    o, n = f.owner, f.name
+    """A model value as the language writes it, by the field's type."""
     if value is None:
         return "none"
-    if (o, n) in (("cpu", "curr"),):
+    typ = field_type(f.owner, f.name)
+    if typ == "task":
         return k.t_name[value]
-    if n in ("mm", "active_mm", "loaded_mm"):
+    if typ == "mm":
         return k.m_name[value]
-    if (o, n) == ("task", "cpu"):
+    if typ == "cpu":
         return f"cpu{value}"
-    if n == "cpumask":
+    if typ == "cpuset":
         return "{" + ", ".join(f"cpu{i}" for i in range(k.ncpus) if value >> i & 1) + "}"
     if isinstance(value, bool):
         return "true" if value else "false"
