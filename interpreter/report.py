@@ -98,7 +98,7 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
     """The run's text report; ``steps`` shows only part of the trace (the summary is the whole run's).
     What comes from the scenario (its path, title, statements, messages) passes printable()
     before any colour is added: the report can go to a terminal."""
-    sc, k = r.scenario, r.kernel
+    sc = r.scenario
     P = printable
 
     def c(code, s):

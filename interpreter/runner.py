@@ -29,7 +29,7 @@ from .step import deadlock_message, execute, final_verdict
 # names the front ends and interpreter/explore.py import from here (issue 13: the lead
 # points them at step and conditions when explore is wired to step.execute)
 from .conditions import StatementError, cond_text, field_value, show_value  # noqa: F401,E402
-from .step import ASSERTION_FAILED, EXPECTED, OK, REFUSED, VIOLATION, violation_texts  # noqa: F401,E402
+from .step import EXPECTED, OK, REFUSED, VIOLATION, violation_texts  # noqa: F401,E402
 
 
 @dataclass
