@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..dsl.diagnostics import plural, printable
-from .kernel import INIT_MM
-from .runner import EXPECTED, FAILED, OK, REFUSED, VIOLATION, RunResult, cond_text
+from .runner import RunResult
+from .step import ASSERTION_FAILED, EXPECTED, OK, REFUSED, VIOLATION
 
 INTERLEAVING_NOTE = ("per-CPU blocks: one interleaving, round robin in CPU order, one statement per "
                      "block per turn (mmscn explore runs them all)")
@@ -55,8 +55,8 @@ def event_json(ev) -> dict:
 
 
 def summary_line(r: RunResult) -> str:
-    n_stmts = sum(1 for s in r.steps if s.status != FAILED and type(s.stmt).__name__ != "Assert")
-    held = r.assertions - sum(1 for s in r.steps if s.status == FAILED)
+    n_stmts = sum(1 for s in r.steps if s.status != ASSERTION_FAILED and type(s.stmt).__name__ != "Assert")
+    held = r.assertions - sum(1 for s in r.steps if s.status == ASSERTION_FAILED)
     verdict = "passed" if not r.failed else "FAILED"
     if r.scenario.outcome == "fail":
         verdict = "failed, as the header expects" if r.failed else "PASSED, but the header says `expect fail`"
@@ -95,7 +95,7 @@ def status_mark(st, c) -> str:
     """What follows a statement in a trace (`held`, `refused`, ...); ``c(code, text)`` colours."""
     if type(st.stmt).__name__ == "Assert" and st.status == OK:
         return c(_GREEN, "  held")
-    return {REFUSED: c(_RED, "  refused"), VIOLATION: c(_RED, "  VIOLATION"), FAILED: c(_RED, "  FAILED"),
+    return {REFUSED: c(_RED, "  refused"), VIOLATION: c(_RED, "  VIOLATION"), ASSERTION_FAILED: c(_RED, "  FAILED"),
             EXPECTED: c(_GREEN, "  as expected")}.get(st.status, "")
 
 
@@ -103,7 +103,7 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
     """The run's text report; ``steps`` shows only part of the trace (the summary is the whole run's).
     What comes from the scenario (its path, title, statements, messages) passes printable()
     before any colour is added: the report can go to a terminal."""
-    sc, k = r.scenario, r.kernel
+    sc = r.scenario
     P = printable
 
     def c(code, s):
@@ -148,7 +148,7 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
 
 
 def k_boot_users(r):
-    return r.kernel_boot[0] if hasattr(r, "kernel_boot") else _boot_counter(r, "users")
+    return _boot_counter(r, "users")
 
 
 def k_boot_count(r):

@@ -70,13 +70,13 @@ def load(path: str, err, color: bool, arch=None, ps=None):
     ``arch`` is the architecture the command will use when it overrides the file's."""
     from mmscn.dsl.parser import ParseFailed
     from mmscn.dsl.resolve import load as load_text, load_file
-    from mmscn.interpreter import policies
+    from mmscn.interpreter.arches import known_arches
     from mmscn.traces import TraceError, scenario_text
     try:
         text = scenario_text(path, ps)      # None: not a kernel trace
         if text is not None:
-            return load_text(text, path, policies.KnownArches(), arch), text
-        return load_file(path, policies.KnownArches(), arch)
+            return load_text(text, path, known_arches(), arch), text
+        return load_file(path, known_arches(), arch)
     except TraceError as e:
         err.write(e.render() + "\n")
     except ParseFailed as e:

@@ -99,11 +99,13 @@ def judge(path: str, golden: str | None = None, update: bool = False, need_golde
 
 def _judge(path, golden, update, need_golden, explore, tree) -> Outcome:
     from mmscn.dsl.parser import ParseFailed
-    from mmscn.dsl.resolve import load_file
+    from mmscn.dsl.resolve import Arches, load_file
     from mmscn.interpreter import policies
+    from mmscn.interpreter.runner import Runner
 
     try:
-        sc, text = load_file(path)      # the arch is checked below: an unknown one skips the file
+        # the arch is checked below: an unknown one skips the file
+        sc, text = load_file(path, Arches(policies.KnownArches(), check=False))
     except ParseFailed as e:
         ds = e.diagnostics
         more = f" (and {plural(len(ds) - 1, 'more error')})" if len(ds) > 1 else ""
@@ -114,8 +116,12 @@ def _judge(path, golden, update, need_golden, explore, tree) -> Outcome:
     if sc.arch not in policies.KnownArches():
         return Outcome(path, SKIP, f"arch `{sc.arch}` is not installed (known: {', '.join(policies.names())})")
     lines = text.split("\n")
+    cut = [0]   # how many steps had run when the run reported its last failure
+
+    def failed_at(d):
+        cut[0] = len(runner.result.steps)
     try:
-        runner = _recording_runner()(sc, lines)
+        runner = Runner(sc, lines, on_diagnostic=failed_at)
     except policies.UnknownPolicy as e:
         return Outcome(path, FAIL, str(e))
     r = runner.run()
@@ -132,31 +138,11 @@ def _judge(path, golden, update, need_golden, explore, tree) -> Outcome:
             from mmscn.interpreter.report import summary_line
             out.reason = "the header says `expect fail`, but the scenario ran without a failure"
             out.details = f"{path}: {summary_line(r)}"
-        out.trace = failure_trace(r, lines, runner.cut, path)
+        out.trace = failure_trace(r, lines, cut[0], path)
 
     if golden is not None:
         _golden(out, golden, lambda: golden_text(r, lines, os.path.basename(path)), update, need_golden, tree)
     return out
-
-
-_RUNNER = None
-
-
-def _recording_runner():
-    """Runner that remembers how many steps had run when it reported its last failure."""
-    global _RUNNER
-    if _RUNNER is None:
-        from mmscn.interpreter.runner import Runner
-
-        class RecordingRunner(Runner):
-            cut = 0
-
-            def diag(self, node, *args, **kwargs):
-                self.cut = len(self.result.steps)
-                return super().diag(node, *args, **kwargs)
-
-        _RUNNER = RecordingRunner
-    return _RUNNER
 
 
 def _judge_by_explore(out: Outcome, sc, lines) -> None:
