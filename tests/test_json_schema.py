@@ -1,8 +1,9 @@
 """Every `--json` document mmscn prints follows mmscn/schema/mmscn-output.schema.json.
 
 run (one file, several files, --states, --state-at), explore (exhaustive,
---all-finals, --random, a failing prologue, a cut search) and compare (the
-table and --diff) are produced for every example and validated; the schema
+--all-finals, --random, a failing prologue, a cut search), compare (the
+table and --diff) are produced for every example, compare and validate for
+every committed kernel trace, and validated; the schema
 itself is checked to reject what it must (a missing or wrong format, an
 unknown key), so these tests can fail.
 """
@@ -25,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 EXAMPLE_FILES = sorted(EXAMPLES.rglob("*.mmscn"))
 BLOCK_FILES = [p for p in EXAMPLE_FILES if "cpu0 {" in p.read_text() or "cpu1 {" in p.read_text()]
+TRACES = ROOT / "tests" / "data" / "traces"
+TRACE_FILES = sorted(TRACES.rglob("*.txt"))     # not their .txt.ps snapshots
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +37,20 @@ def validator():
     return jsonschema.Draft202012Validator(s)
 
 
-def doc(*args):
-    """The JSON an `mmscn` command prints, run in this process."""
+def output(*args):
+    """The exit status and the stdout of an `mmscn` command, run in this process."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         status = cli.main([str(a) for a in args])
     gc.enable()       # main() turns the collector off for its run
+    return status, out.getvalue()
+
+
+def doc(*args):
+    """The JSON an `mmscn` command prints."""
+    status, text = output(*args)
     assert status in (0, 1, 3), (args, status)
-    return json.loads(out.getvalue())
+    return json.loads(text)
 
 
 def valid(validator, d):
@@ -122,6 +131,25 @@ def test_compare_diff_json(validator):
     valid(validator, d)
 
 
+@pytest.mark.parametrize("path", TRACE_FILES, ids=lambda p: str(p.relative_to(TRACES)))
+def test_trace_compare_json(validator, path):
+    d = doc("compare", "--json", path)
+    assert (d["format"], d["kind"]) == (JSON_FORMAT, "compare-trace")
+    assert d["trace_format"] == d["import"]["trace_format"] in ("perf script", "ftrace", "trace-cmd report")
+    valid(validator, d)
+
+
+@pytest.mark.parametrize("path", TRACE_FILES, ids=lambda p: str(p.relative_to(TRACES)))
+def test_trace_validate_json(validator, path):
+    status, text = output("validate", "--json", path)
+    if status == 2:     # no tlb:tlb_flush events: said on stderr, no document
+        assert text == "" and "tlb_flush" not in path.read_text()
+        return
+    d = json.loads(text)
+    assert (d["format"], d["kind"]) == (JSON_FORMAT, "validate")
+    valid(validator, d)
+
+
 def test_the_schema_rejects(validator):
     good = doc("run", "--json", EXAMPLES / "zombie_mm.mmscn")
     valid(validator, good)
@@ -136,3 +164,14 @@ def test_the_schema_rejects(validator):
     bad = copy.deepcopy(cmp)
     bad["policies"][0].pop("failure")
     assert not validator.is_valid(bad)
+    trace = doc("compare", "--json", TRACES / "perf_basic.txt")
+    checked = doc("validate", "--json", TRACES / "perf_basic.txt")
+    valid(validator, trace)
+    valid(validator, checked)
+    for d, change in ((trace, lambda d: d.update(format="perf script")), (trace, lambda d: d.update(kind="compare")),
+                      (trace, lambda d: d["policies"][0].update(surprise=1)),
+                      (trace, lambda d: d["import"].update(surprise=1)),
+                      (checked, lambda d: d.pop("agreement")), (checked, lambda d: d["per_cpu"][0].pop("judged"))):
+        bad = copy.deepcopy(d)
+        change(bad)
+        assert not validator.is_valid(bad), change

@@ -338,6 +338,8 @@ def test_compare_prices_a_trace_per_policy():
         assert row in r.stdout
     res = json.loads(mmscn("compare", "--json", "--arch", "x86,powerpc", DATA / "perf_basic.txt").stdout)
     x86, ppc = res["policies"]
+    # `format` is the JSON's version (tests/test_json_schema.py); the trace's own is `trace_format`
+    assert res["kind"] == "compare-trace" and res["trace_format"] == res["import"]["trace_format"] == "perf script"
     # on x86 ls's mm (exec made it @bash_101.2) outlives its exit (100.001010) until cpu1 switches to
     # bash (100.001300): idle1 borrowed it lazily in between
     assert x86["zombies"]["@bash_101.2"]["longest_s"] == pytest.approx(0.000290, abs=1e-9)

@@ -149,6 +149,13 @@ class Trace:
         """x86 when the trace has x86's tlb:tlb_flush events (or perf says x86), else generic."""
         return "x86" if self.has_tlb or (self.arch_header or "").startswith(("x86", "i386", "i686")) else "generic"
 
+    def json_head(self, kind: str) -> dict:
+        """The keys a --json document about this trace starts with: every document's (json_head), then
+        `trace_format`, the trace's text format (`format` is the JSON's version)."""
+        from mmscn.interpreter.report import json_head
+        return {**json_head(kind), "file": self.path, "title": _title(self.path), "cpus": self.ncpus,
+                "trace_format": self.fmt}
+
     def records(self) -> Iterator[Rec]:
         imp = Importer(self)
         with open(self.path, encoding="utf-8", errors="replace") as f:
@@ -679,7 +686,7 @@ class Importer:
     @property
     def summary(self) -> dict:
         c = self.c
-        return {"format": self.tr.fmt, "cpus": self.tr.ncpus, "arch": self.tr.arch, "events": c.events,
+        return {"trace_format": self.tr.fmt, "cpus": self.tr.ncpus, "arch": self.tr.arch, "events": c.events,
                 "first": self.first, "last": self.last, "switches": c.switches, "forks": c.forks,
                 "execs": c.execs, "exits": c.exits, "migrations": c.migrations,
                 "tasks": dict(c.tasks), "ps": self.tr.ps_path,
@@ -717,7 +724,7 @@ def summary_lines(s: dict) -> list:
     from mmscn.dsl.diagnostics import plural
     span = f" from {s['first']} to {s['last']} s" if s["first"] else ""
     out = ["", f"import summary: {plural(s['events'], 'event', fmt=',')} on {plural(s['cpus'], 'CPU')}{span} "
-               f"({s['format']})",
+               f"({s['trace_format']})",
            f"  modelled: {s['switches']:,} sched_switch, {s['forks']:,} forks, {s['execs']:,} execs, "
            f"{s['exits']:,} exits, {s['migrations']:,} migrations (comments)"]
     tasks = s["tasks"]

@@ -129,8 +129,7 @@ def run(args, arches: list) -> int:
         return EXIT_BAD_INPUT
     s = tr.summary
     if args.json:
-        json.dump({"file": args.file, "format": tr.fmt, "cpus": tr.ncpus, "import": s, "policies": cols},
-                  sys.stdout, indent=2)
+        json.dump({**tr.json_head("compare-trace"), "import": s, "policies": cols}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
     dur = float(s["last"]) - float(s["first"]) if s["first"] else None

@@ -226,7 +226,7 @@ class Validator:
         unexplained = sum(1 for d in self.disagreements if not d["explained_by"]
                           or all(e.startswith("probably") for e in d["explained_by"]))
         return {
-            "trace": self.tr.path, "format": self.tr.fmt, "cpus": self.tr.ncpus,
+            **self.tr.json_head("validate"),
             "judged": judged, "agree": agree, "agreement": 100.0 * agree / judged if judged else None,
             "per_cpu": [{"cpu": c, "agree": a, "judged": j, "agreement": 100.0 * a / j if j else None}
                         for c, (a, j) in enumerate(self.per_cpu)],
@@ -318,7 +318,7 @@ def _pct(a, j) -> str:
 
 def report(res: dict) -> str:
     from mmscn.dsl.diagnostics import plural
-    out = [f"{res['trace']}: {res['format']}, {plural(res['cpus'], 'CPU')}; replayed under arch x86 "
+    out = [f"{res['file']}: {res['trace_format']}, {plural(res['cpus'], 'CPU')}; replayed under arch x86 "
            f"(switch_mm_irqs_off, arch/x86/mm/tlb.c)"]
     imp = res.get("import") or {}
     if imp:
