@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Exhaust the churn grid with `mmscn explore`, end to end, next to SPIN.
 
-For each grid entry (CPUs:tasks) this generates the scenario with
-../shared/anchors/spin/grid.py, runs `mmscn explore FILE --json` as a
+For each grid entry (CPUs:tasks) this generates the scenario with grid.py of
+the SPIN reference model (--spin-dir DIR, default ../shared/anchors/spin beside
+the repository; it is not part of it), runs `mmscn explore FILE --json` as a
 subprocess and times it from process start to verdict, and prints the states
 stored, states per second and total seconds beside SPIN's figures: the ones
 recorded in RESULTS.md, or, with --spin, SPIN measured live on this machine
@@ -12,6 +13,7 @@ with the same measure.sh (spin -a, gcc, pan), one entry at a time, side by side.
     python3 benchmarks/explore_grid.py --spin          # and SPIN live (needs Debian's spin and gcc)
     python3 benchmarks/explore_grid.py --no-por --no-symmetry --max-seconds 60 2:4 2:6
     python3 benchmarks/explore_grid.py --repeat 3      # best of three runs per entry
+    python3 benchmarks/explore_grid.py --spin-dir /path/to/anchors/spin
 
 A script that prints figures, never a test: times depend on the machine.
 """
@@ -29,9 +31,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ANCHOR = Path(os.environ.get("MMSCN_SPIN_ANCHOR", ROOT.parent / "shared" / "anchors" / "spin"))
-if not ANCHOR.exists():
-    ANCHOR = Path("/work/shared/anchors/spin")
+# The SPIN reference model lives beside the development tree, not in this repository.
+DEFAULT_ANCHOR = Path(os.environ.get("MMSCN_SPIN_ANCHOR", ROOT.parent / "shared" / "anchors" / "spin"))
 GRID = ["1:2", "2:4", "2:6", "3:6", "4:8", "4:12", "4:16", "6:12", "8:16"]
 
 
@@ -40,10 +41,10 @@ def mmscn_cmd() -> list:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "mmscn"]
 
 
-def recorded_spin() -> dict:
+def recorded_spin(anchor: Path) -> dict:
     """entry -> (states, total seconds) from the RESULTS.md table."""
     out = {}
-    path = ANCHOR / "RESULTS.md"
+    path = anchor / "RESULTS.md"
     if not path.exists():
         return out
     for line in path.read_text().splitlines():
@@ -53,9 +54,9 @@ def recorded_spin() -> dict:
     return out
 
 
-def live_spin(entry: str) -> tuple:
+def live_spin(anchor: Path, entry: str) -> tuple:
     """(states, total seconds) measured now with measure.sh, or None."""
-    p = subprocess.run(["bash", str(ANCHOR / "measure.sh"), entry], capture_output=True, text=True)
+    p = subprocess.run(["bash", str(anchor / "measure.sh"), entry], capture_output=True, text=True)
     for line in p.stdout.splitlines():
         parts = line.split()
         if parts and parts[0] == entry and len(parts) >= 4:
@@ -84,17 +85,23 @@ def main() -> int:
     ap.add_argument("--no-por", action="store_true")
     ap.add_argument("--no-symmetry", action="store_true")
     ap.add_argument("--max-seconds", type=float)
+    ap.add_argument("--spin-dir", type=Path, default=DEFAULT_ANCHOR, metavar="DIR",
+                    help="the SPIN reference model's folder, with grid.py, RESULTS.md and measure.sh "
+                         "(default: $MMSCN_SPIN_ANCHOR, else ../shared/anchors/spin beside the repository)")
     args = ap.parse_args()
+    anchor = args.spin_dir.resolve()
     extra = (["--no-por"] if args.no_por else []) + (["--no-symmetry"] if args.no_symmetry else []) + \
         (["--max-seconds", str(args.max_seconds)] if args.max_seconds else [])
     if args.spin and not shutil.which("spin"):
         sys.exit("--spin needs Debian's spin (apt-get install -y spin)")
-    recorded = recorded_spin()
-    grid_py = ANCHOR / "grid.py"
+    grid_py = anchor / "grid.py"
     if not grid_py.exists():
-        sys.exit(f"no {grid_py}: set MMSCN_SPIN_ANCHOR to the directory with grid.py")
+        sys.exit(f"explore_grid.py: no SPIN reference model at {anchor} (no grid.py there): it is not part of "
+                 f"this repository; pass --spin-dir DIR (or set MMSCN_SPIN_ANCHOR) to the folder with grid.py, "
+                 f"RESULTS.md and measure.sh")
+    recorded = recorded_spin(anchor)
     print(f"mmscn explore {' '.join(extra) or '(POR and symmetry on)'}; SPIN "
-          f"{'measured live' if args.spin else 'from ' + str(ANCHOR / 'RESULTS.md')}")
+          f"{'measured live' if args.spin else 'from ' + str(anchor / 'RESULTS.md')}")
     head = (f"{'entry':<7} {'verdict':<10} {'states':>9} {'finals':>6} {'sym':>4} {'states/s':>10} "
             f"{'search s':>9} {'total s':>8} | {'SPIN states':>12} {'SPIN s':>8} {'speed-up':>9}")
     print(head)
@@ -112,7 +119,7 @@ def main() -> int:
                     best = (doc, wall)
             doc, wall = best
             st = doc["stats"]
-            spin = live_spin(entry) if args.spin else recorded.get(entry)
+            spin = live_spin(anchor, entry) if args.spin else recorded.get(entry)
             verdict = doc["verdict"] if doc["complete"] or doc["verdict"] != "holds" else "partial"
             sp_states = f"{spin[0]:,}" if spin else "-"
             sp_time = f"{spin[1]:.2f}" if spin else "-"

@@ -9,11 +9,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
+from .names import cpu_number
+
 
 @dataclass(slots=True, frozen=True)
 class Ref:
     """A name as written: a task (``A``), an mm (``@A``), a CPU (``cpu1``)."""
     text: str
+    line: int
+    col: int
+
+    @property
+    def number(self) -> int:
+        """A CPU's number (`cpu1` -> 1); the resolver has checked that the CPU exists."""
+        return cpu_number(self.text)
+
+
+# ---- the header ---------------------------------------------------------------
+
+@dataclass(slots=True)
+class Header:
+    """A header line, placed at its value (`arch x86`, `cpus 2`) or its first word
+    (`scenario "..."`, `expect fail`); the resolver folds them into the Scenario."""
+    kind: str               # title | arch | cpus | outcome
+    value: str
     line: int
     col: int
 
@@ -204,6 +223,8 @@ class Final:
 
 @dataclass(slots=True)
 class Scenario:
+    """The resolved program: the header (title, arch, CPUs, outcome), the statements
+    before the blocks, the per-CPU blocks and `final`."""
     path: str
     title: Optional[str] = None
     arch: str = "generic"

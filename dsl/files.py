@@ -129,15 +129,16 @@ def check_target(path: str, *, force: bool = False, within=None, keep=(), hint: 
 
 def write_file(path: str, data, *, force: bool = False, within=None, keep=(), parents: bool = False,
                hint: str = FORCE_HINT) -> None:
-    """Write ``data`` (str: UTF-8, newlines as given; or bytes) to ``path`` safely.
+    """Write ``data`` (str: UTF-8, newlines as given; bytes; or an iterable of either,
+    written as it comes, for output too long to hold) to ``path`` safely.
 
     The options are check_target's; ``parents`` creates missing folders.  The file
     gets the mode a new file would get (0666 less the umask), or the mode of the file
     it replaces.  Raises Unwritable, whose text says which path and why.
     """
     check_target(path, force=force, within=within, keep=keep, hint=hint)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
+    chunks = (data,) if isinstance(data, (str, bytes)) else data
+    chunks = (c.encode("utf-8") if isinstance(c, str) else c for c in chunks)
     folder = os.path.dirname(path) or "."
     if parents and not os.path.isdir(folder):
         try:
@@ -146,7 +147,7 @@ def write_file(path: str, data, *, force: bool = False, within=None, keep=(), pa
             raise Unwritable(path, f"cannot create its folder: {e.strerror or e}")
         check_target(path, force=force, within=within, keep=keep, hint=hint)   # the new folders may have moved it
     try:
-        _write_atomically(path, folder, data, force or within is not None)
+        _write_atomically(path, folder, chunks, force or within is not None)
     except Unwritable:
         raise
     except FileExistsError:
@@ -155,7 +156,7 @@ def write_file(path: str, data, *, force: bool = False, within=None, keep=(), pa
         raise Unwritable(path, f"cannot write: {e.strerror or e}")
 
 
-def _write_atomically(path: str, folder: str, data: bytes, replace: bool) -> None:
+def _write_atomically(path: str, folder: str, chunks, replace: bool) -> None:
     import secrets
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
@@ -175,9 +176,10 @@ def _write_atomically(path: str, folder: str, data: bytes, replace: bool) -> Non
                     os.fchmod(fd, stat.S_IMODE(old.st_mode))    # a replaced file keeps its mode
             except FileNotFoundError:
                 pass
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            for data in chunks:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -73,16 +73,6 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _ARCH_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 _CMP = r"==|!=|<=|>=|<|>"
 
-TOKEN_OF_GROUP = {
-    "statement": Keyword,
-    "keyword": Keyword.Reserved,
-    "operator": Operator.Word,
-    "constant": Keyword.Constant,
-    "field": Name.Attribute,
-}
-# Token types given only to words of the grammar (tests hold the engines to this).
-LANGUAGE_WORD_TOKENS = frozenset(TOKEN_OF_GROUP.values())
-
 
 def _tokens():
     g = word_groups()

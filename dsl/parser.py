@@ -18,21 +18,12 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from mmscn.grammar import GRAMMAR_FILE, statement_words, word_classes
 from . import ast as A
 from .diagnostics import Diagnostic, close_match, did_you_mean, locate, short as _short, source_lines
+from .fields import expected_value, field_type
+from .names import bounded_int, is_cpu_name
 from .spellings import field_hint, statement_hint
 
 MAX_ERRORS = 20
-MAX_INT = 2**64 - 1
 MAX_NESTING = 200
-
-
-def bounded_int(digits: str, most: int = MAX_INT) -> int:
-    """The number a run of digits spells, or ``most + 1`` for anything larger.
-
-    Decided by length before converting: Python refuses to convert more than
-    4,300 digits, so a huge number must fail the range check without int().
-    """
-    d = digits.lstrip("0") or "0"
-    return int(d) if len(d) <= len(str(most)) and int(d) <= most else most + 1
 
 
 class ParseFailed(Exception):
@@ -41,10 +32,6 @@ class ParseFailed(Exception):
     def __init__(self, diagnostics):
         super().__init__(diagnostics[0].message if diagnostics else "parse failed")
         self.diagnostics = diagnostics
-
-
-def _pos(tok) -> tuple:
-    return tok.line, tok.column
 
 
 def _ref(tok: Token) -> A.Ref:
@@ -59,16 +46,16 @@ class _Build(Transformer):
 
     # ---- header
     def scenario(self, c):
-        return ("title", c[1][1:-1], c[0])
+        return A.Header("title", c[1][1:-1], c[0].line, c[0].column)
 
     def arch(self, c):
-        return ("arch", str(c[1]), c[1])
+        return A.Header("arch", str(c[1]), c[1].line, c[1].column)
 
     def cpus(self, c):
-        return ("cpus", c[1], c[1])
+        return A.Header("cpus", str(c[1]), c[1].line, c[1].column)
 
     def outcome(self, c):
-        return ("outcome", str(c[1]), c[0])
+        return A.Header("outcome", str(c[1]), c[0].line, c[0].column)
 
     # ---- statements
     def mm_clause(self, c):
@@ -281,8 +268,9 @@ def cache_file() -> Optional[str]:
 
 # ---- error messages in the language's words -------------------------------
 
-def _describe_expected(names, source, before: str) -> str:
-    """Turn a set of Lark terminal names into a phrase a kernel developer reads."""
+def _describe_expected(names, before: str, arch_names) -> str:
+    """Turn a set of Lark terminal names into a phrase a kernel developer reads;
+    ``arch_names``: the architectures the caller knows (None: not listed)."""
     words = word_classes()
     lp = lark_parser()
     terms = {t.name: t for t in lp.terminals}
@@ -307,7 +295,7 @@ def _describe_expected(names, source, before: str) -> str:
             else:
                 add("a task name")
         elif n == "ARCH_NAME":
-            add(f"an architecture ({', '.join(_arch_names())})")
+            add("an architecture" + ("" if arch_names is None else f" ({', '.join(arch_names)})"))
         elif n == "MM":
             add("an mm name like @A")
         elif n == "CPU":
@@ -342,14 +330,6 @@ def _describe_expected(names, source, before: str) -> str:
     if len(phrases) > 1:
         return ", ".join(phrases[:-1]) + " or " + phrases[-1]
     return phrases[0] if phrases else "something else"
-
-
-def _arch_names() -> list:
-    try:
-        from mmscn.interpreter import policies
-        return policies.names()
-    except Exception:   # a broken policy plug-in must not break a syntax message
-        return ["generic"]
 
 
 def _order(name: str):
@@ -392,17 +372,13 @@ def _value_expected(before: str):
     m = _CMP_BEFORE.search(before)
     if not m:
         return None
-    from .resolve import FIELD_TYPES, TYPE_WORDS, WORDS, one_of
     obj, name = m.group(1).split()[-1], m.group(2)
-    owner = "cost" if obj == "cost" else "mm" if obj.startswith("@") else \
-        "cpu" if re.fullmatch(r"cpu[0-9]+", obj) else "task"
-    typ = "int" if owner == "cost" else FIELD_TYPES.get((owner, name))
-    if typ is None:
-        return None
-    return one_of(WORDS[typ]) if typ in WORDS else TYPE_WORDS[typ]
+    owner = "cost" if obj == "cost" else "mm" if obj.startswith("@") else "cpu" if is_cpu_name(obj) else "task"
+    typ = field_type(owner, name)
+    return None if typ is None else expected_value(typ)
 
 
-def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool = True) -> str:
+def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool, arch_names) -> str:
     if isinstance(e, UnexpectedCharacters):
         ch = line_text[e.column - 1:e.column] if e.column - 1 < len(line_text) else ""
         expected = set(e.allowed or ())
@@ -444,7 +420,7 @@ def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool = True) -
         return f"unknown statement `{_short(name)}`{hint}; statements are {', '.join(words)}"
     if not in_block:
         expected.discard("RBRACE")   # the LALR state after a statement is shared with block bodies
-    exp = _value_expected(before) or _describe_expected(expected, line_text, before)
+    exp = _value_expected(before) or _describe_expected(expected, before, arch_names)
     if len(before) > 60:
         before = "..." + before[-57:]
     where = f" after `{before}`" if before else ""
@@ -509,11 +485,12 @@ def _at(path: str, text: str, offset: int, message: str) -> Diagnostic:
     return Diagnostic(path, line, col, message, source_line=src)
 
 
-def parse_items(text: str, path: str = "<input>"):
-    """Parse text into a list of top-level items (AST nodes and header tuples).
+def parse_items(text: str, path: str = "<input>", arch_names=None):
+    """Parse text into a list of top-level items (statements, blocks, `final`, A.Header).
 
     Raises ParseFailed with up to MAX_ERRORS diagnostics.  Recovery: the line
     that failed is blanked (keeping every position) and the parse restarts.
+    ``arch_names``: the known architectures, which a message after `arch` lists.
     """
     work = text if text.endswith("\n") else text + "\n"
     if work.count("\n", 0, 20000) >= FAST_PATH_LINES:
@@ -531,7 +508,7 @@ def parse_items(text: str, path: str = "<input>"):
         except UnexpectedInput as e:
             tok = getattr(e, "token", None)
             if isinstance(e, UnexpectedEOF) or (tok is not None and tok.type == "$END"):
-                errors.append(_unclosed_block(e, work, lines, path))
+                errors.append(_unclosed_block(work, lines, path))
                 break
             line = e.line if isinstance(e.line, int) and e.line > 0 else len(lines)
             line_text = lines[line - 1] if 0 < line <= len(lines) else ""
@@ -550,7 +527,7 @@ def parse_items(text: str, path: str = "<input>"):
                 work = "\n".join(wl)
                 continue
             in_block = bool(_open_braces(work, line, col))
-            errors.append(Diagnostic(path, line, col, _syntax_message(e, line_text, in_block),
+            errors.append(Diagnostic(path, line, col, _syntax_message(e, line_text, in_block, arch_names),
                                      source_line=line_text))
             if len(errors) >= MAX_ERRORS:
                 break
@@ -568,7 +545,7 @@ def parse_items(text: str, path: str = "<input>"):
     raise ParseFailed(_dedupe(errors))
 
 
-def _unclosed_block(e, work: str, lines: list, path: str) -> Diagnostic:
+def _unclosed_block(work: str, lines: list, path: str) -> Diagnostic:
     """The end of the file came inside a per-CPU block: point at the block."""
     opened = _open_braces(work, len(lines) + 1, 1)
     if not opened:
@@ -601,11 +578,7 @@ def _parse_by_shapes(work: str):
         return slow
     if not slow:
         return fast
-    return sorted(slow + fast, key=_item_line)
-
-
-def _item_line(it):
-    return it[2].line if isinstance(it, tuple) else it.line
+    return sorted(slow + fast, key=lambda it: it.line)
 
 
 def _dedupe(errors):

@@ -1,4 +1,16 @@
-"""From parsed items to a checked Scenario: header rules, names, types.
+"""From parsed items to the resolved program: header rules, names, types, checked once.
+
+The program is an A.Scenario: the header (title, arch, CPUs, outcome, folded
+from the A.Header lines), the statements before the blocks, the per-CPU blocks
+and `final`.  What resolution guarantees, so that no later stage checks again:
+
+* every CPU exists and is spelt one way (`cpu1`, not `cpu01`), so its number is
+  read off its name as is (Ref.number; dsl/names.py is the one place);
+* every task and mm name is one the file makes or the caller says exists; names
+  stay names, because the kernel numbers a task or mm when the statement that
+  makes it runs, and inside blocks that order is the interleaving's;
+* every field is compared with a value of its type (dsl/fields.py), and one the
+  architecture does not model is an error when the caller says which it models.
 
 Names are resolved in program order, the way the interpreter will meet them:
 a task exists from its `spawn` on, an mm from the `spawn`/`exec` that makes
@@ -8,72 +20,49 @@ use that comes too early in a given interleaving).
 """
 from __future__ import annotations
 
-import re
 import dataclasses
-from typing import Iterable, Optional
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 from mmscn.grammar import keywords
 
 from . import ast as A
 from .diagnostics import Diagnostic, close_match, did_you_mean, plural, short as _short, source_lines
-from .parser import MAX_INT, MAX_NESTING, ParseFailed, bounded_int, decode_source, parse_items
-
-MAX_CPUS = 1024
-INIT_MM = "@init_mm"
-
-# What each field holds, for checking the value it is compared with.
-FIELD_TYPES = {
-    ("cpu", "curr"): "task", ("cpu", "active_mm"): "mm", ("cpu", "loaded_mm"): "mm",
-    ("cpu", "lazy"): "bool", ("cpu", "online"): "bool",
-    ("task", "mm"): "mm", ("task", "active_mm"): "mm", ("task", "state"): "task_state",
-    ("task", "cpu"): "cpu", ("task", "kind"): "task_kind",
-    ("mm", "users"): "int", ("mm", "count"): "int", ("mm", "state"): "mm_state",
-    ("mm", "cpumask"): "cpuset",
-}
-WORDS = {
-    "task_state": ("running", "runnable", "dead"),
-    "task_kind": ("user", "kthread", "idle"),
-    "mm_state": ("live", "zombie", "freed"),
-}
-# Fields that only some policies model: (owner, field) -> (the policy's
-# hardware_fields entry, the kernel's name for it).
-HARDWARE_FIELDS = {("mm", "cpumask"): ("cpumask", "mm_cpumask")}
-IS_WORDS = {
-    "cpu": ("lazy", "idle", "online", "offline"),
-    "task": ("running", "runnable", "dead"),
-    "mm": ("live", "zombie", "freed"),
-}
-TYPE_WORDS = {
-    "task": "a task (a task name, `idle` or none)", "mm": "an mm (like @A) or none",
-    "bool": "true or false", "int": "a number", "cpu": "a CPU (cpuN) or none",
-    "cpuset": "a set of CPUs like {cpu0, cpu1}",
-}
+from .fields import HARDWARE_FIELDS, IS_WORDS, WORDS, expected_value, field_type
+from .fields import FIELD_TYPES, TYPE_WORDS  # noqa: F401 - the REPL's completion imports them from here
+from .names import (INIT_MM_NAME, MAX_CPUS, MAX_INT, bounded_int, cpu_number, cpu_spelling, fresh_mm_name,
+                    idle_name, is_cpu_name)
+from .parser import MAX_NESTING, ParseFailed, decode_source, parse_items
 
 
-def fresh_mm_name(base: str, taken) -> str:
-    """``@A`` for task A, or the next free of ``@A.2``, ``@A.3``, ... (language.md)."""
-    name = "@" + base
-    if name not in taken:
-        return name
-    n = 2
-    while f"{name}.{n}" in taken:
-        n += 1
-    return f"{name}.{n}"
+@dataclass(frozen=True)
+class Arches:
+    """The architectures the caller knows.  dsl/ imports nothing of interpreter/, so
+    the front end hands them in (interpreter/arches.py makes this from the policies).
 
-
-def idle_name(cpu: int) -> str:
-    return f"idle{cpu}"
+    ``names``: a container of the known names, iterated in the order a message lists
+    them; ``hardware``: an arch's hardware fields (its policy's ``hardware_fields``),
+    None to leave fields unchecked; ``check``: an unknown `arch` is an error (the
+    suite skips such a file instead, so it passes False).
+    """
+    names: object
+    hardware: Optional[Callable] = None
+    check: bool = True
 
 
 class _Resolver:
-    def __init__(self, path: str, lines: list, arches: Optional[Iterable[str]], arch: Optional[str] = None):
+    """The names a file may use, known before anything runs: a task from its spawn on,
+    an mm from the statement that makes it.  (At run time the kernel's table says
+    which of them exist in this interleaving.)"""
+
+    def __init__(self, path: str, lines: list, arches: Optional[Arches], arch: Optional[str] = None):
         self.path = path
         self.lines = lines
         self.arches = arches
         self.arch = arch            # the architecture the run will use, when not the file's
         self.errors: list = []
         self.tasks: dict = {}       # name -> line of its spawn (0 for idle tasks)
-        self.mms: set = {INIT_MM}
+        self.mms: set = {INIT_MM_NAME}
 
     def err(self, node, message: str, notes=()):
         line, col = node.line, node.col
@@ -89,9 +78,9 @@ class _Resolver:
         in_blocks = False
         block_cpus: dict = {}
         for it in items:
-            if isinstance(it, tuple):
-                kind, value, tok = it
-                ref = A.Ref(str(value), tok.line, tok.column)
+            if isinstance(it, A.Header):
+                kind, value = it.kind, it.value
+                ref = A.Ref(value, it.line, it.col)
                 if first_stmt is not None:
                     self.err(ref, f"`{header_word(kind)}` belongs in the header, before the first statement "
                                   f"(line {first_stmt.line})")
@@ -104,11 +93,12 @@ class _Resolver:
                     sc.title = value
                 elif kind == "arch":
                     sc.arch, sc.arch_ref = value, ref
-                    if self.arches is not None and value not in self.arches:
-                        close = close_match(value, self.arches)
+                    known = self.arches
+                    if known is not None and known.check and value not in known.names:
+                        close = close_match(value, known.names)
                         hint = f" (did you mean `{close}`?)" if close else ""
                         self.err(ref, f"unknown architecture `{_short(value)}`{hint}; "
-                                      f"known: {', '.join(sorted(self.arches))}")
+                                      f"known: {', '.join(sorted(known.names))}")
                 elif kind == "cpus":
                     n = bounded_int(value, MAX_CPUS)
                     sc.ncpus_ref = ref
@@ -152,7 +142,7 @@ class _Resolver:
                     self.err(b.cpu, f"{b.cpu.text} already has a block (line {block_cpus[cpu]})")
                 block_cpus[cpu] = b.line
         for b in sc.blocks:
-            self.declare_block(b, sc)
+            self.declare_block(b)
         for b in sc.blocks:
             for st in b.stmts:
                 self.stmt(st, sc, b.cpu)
@@ -167,14 +157,14 @@ class _Resolver:
         on a file whose arch does, is a what-if whose assertion fails at run time."""
         need = HARDWARE_FIELDS.get((f.owner, f.name))
         arch = self.arch or sc.arch
-        if need is None or self.arches is None or any(a not in self.arches for a in {arch, sc.arch}):
+        known = self.arches
+        if need is None or known is None or known.hardware is None \
+                or any(a not in known.names for a in {arch, sc.arch}):
             return
-        # dsl/ asks the policies here, as the parser does for their names
-        from mmscn.interpreter import policies
         try:
-            if any(need[0] in policies.get(a).hardware_fields for a in {arch, sc.arch}):
+            if any(need[0] in known.hardware(a) for a in {arch, sc.arch}):
                 return
-            have = [a for a in policies.names() if need[0] in policies.get(a).hardware_fields]
+            have = [a for a in known.names if need[0] in known.hardware(a)]
         except Exception:     # a broken policy plug-in must not break the check of a file
             return
         self.err(f, f"arch {arch} does not track {need[1]}, so {label} cannot be read"
@@ -188,22 +178,22 @@ class _Resolver:
                     ("not an assertion" if isinstance(nxt, A.Assert) else "not another `expect`")
                 self.err(st, f"`expect {st.kind}` must be followed by the kernel statement it speaks of, {what}")
 
-    def declare_block(self, b, sc):
+    def declare_block(self, b):
         for st in b.stmts:
             if isinstance(st, (A.Spawn, A.SpawnThread, A.SpawnKthread)):
                 self.declare_task(st.task)
             if isinstance(st, (A.Spawn, A.Exec)):
-                self.declare_mm(st, sc)
+                self.declare_mm(st)
 
     # ---- names
     def cpu(self, ref: A.Ref, sc) -> Optional[int]:
-        digits = ref.text[3:]
-        if digits[0] == "0" and len(digits) > 1:
+        one = cpu_spelling(ref.text)
+        if ref.text != one:
             # one spelling per CPU: blocks and statements compare CPU names as written
             self.err(ref, f"`{_short(ref.text)}` has a leading zero; CPUs are cpu0, cpu1, ..., "
-                          f"so write `{_short('cpu' + digits.lstrip('0'))}`")
+                          f"so write `{_short(one)}`")
             return None
-        n = bounded_int(digits, MAX_CPUS)
+        n = cpu_number(ref.text)
         if n >= sc.ncpus:
             self.err(ref, f"{_short(ref.text)} does not exist: the scenario has {plural(sc.ncpus, 'CPU')} "
                           f"(cpu0 to cpu{sc.ncpus - 1}); "
@@ -213,7 +203,7 @@ class _Resolver:
 
     def task(self, ref: A.Ref):
         if ref.text not in self.tasks:
-            if re.fullmatch(r"cpu[0-9]+", ref.text):
+            if is_cpu_name(ref.text):
                 self.err(ref, f"`{_short(ref.text)}` is a CPU, not a task")
             else:
                 self.err(ref, f"no task named `{_short(ref.text)}` (spawn it first)"
@@ -228,7 +218,7 @@ class _Resolver:
         if ref.text in keywords():
             # `A.state == dead` must read `dead` as the state, so no task may be called that
             self.err(ref, f"`{ref.text}` is a word of the language and cannot name a task")
-        elif re.fullmatch(r"cpu[0-9]+", ref.text):
+        elif is_cpu_name(ref.text):
             # `cpu0.curr` and `cpu0 is idle` read it as the CPU: such a task could never be asserted on
             self.err(ref, f"`{_short(ref.text)}` names a CPU and cannot name a task")
         elif ref.text in self.tasks:
@@ -238,11 +228,11 @@ class _Resolver:
         else:
             self.tasks[ref.text] = ref.line
 
-    def declare_mm(self, st, sc):
+    def declare_mm(self, st):
         if st.mm is not None:
             if st.mm.text in self.mms:
                 self.err(st.mm, f"the mm name `{_short(st.mm.text)}` is taken; names of mms are never reused")
-            elif st.mm.text == INIT_MM:
+            elif st.mm.text == INIT_MM_NAME:
                 self.err(st.mm, "init_mm is never a task's mm")
             self.mms.add(st.mm.text)
         else:
@@ -252,7 +242,7 @@ class _Resolver:
         if isinstance(st, A.Spawn):
             if block_cpu is None:
                 self.declare_task(st.task)
-                self.declare_mm(st, sc)
+                self.declare_mm(st)
         elif isinstance(st, A.SpawnThread):
             self.task(st.parent)
             if block_cpu is None:
@@ -267,7 +257,7 @@ class _Resolver:
         elif isinstance(st, A.Exec):
             self.task(st.task)
             if block_cpu is None:
-                self.declare_mm(st, sc)
+                self.declare_mm(st)
         elif isinstance(st, (A.Exit, A.UnuseMm)):
             self.task(st.task)
         elif isinstance(st, A.UseMm):
@@ -328,7 +318,7 @@ class _Resolver:
         f, v = c.field, c.value
         if f.owner != "cost":
             self.subject(f.owner, f.obj, sc)
-        typ = "int" if f.owner == "cost" else FIELD_TYPES[(f.owner, f.name)]
+        typ = field_type(f.owner, f.name)
         label = f"cost.{f.name}" if f.owner == "cost" else f"{f.obj.text}.{f.name}"
         self.hardware(f, sc, label)
         if c.op not in ("==", "!=") and typ != "int":
@@ -346,11 +336,8 @@ class _Resolver:
         }.get(typ)
         if typ in WORDS:
             ok = v.kind == "word" and v.text in WORDS[typ]
-            expected = one_of(WORDS[typ])
-        else:
-            expected = TYPE_WORDS[typ]
         if not ok:
-            self.err(v, f"{label} is compared with {expected}, not `{_short(_value_text(v))}`")
+            self.err(v, f"{label} is compared with {expected_value(typ)}, not `{_short(_value_text(v))}`")
             return
         if v.kind == "task":
             self.task(A.Ref(v.text, v.line, v.col))
@@ -387,25 +374,24 @@ def _value_text(v: A.Value) -> str:
     return str(v.text)
 
 
-def one_of(words) -> str:
-    """`a, b or c`."""
-    words = list(words)
-    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
-
-
 def header_word(kind: str) -> str:
     """The word a header line starts with, for the name the AST gives it."""
     return {"title": "scenario", "outcome": "expect"}.get(kind, kind)
 
 
-def load(text: str, path: str = "<input>", arches: Optional[Iterable[str]] = None,
-         arch: Optional[str] = None) -> A.Scenario:
+def _known(arches) -> Optional[Arches]:
+    """An Arches; a plain container of names stands for Arches(names)."""
+    return arches if arches is None or isinstance(arches, Arches) else Arches(arches)
+
+
+def load(text: str, path: str = "<input>", arches=None, arch: Optional[str] = None) -> A.Scenario:
     """Parse and resolve scenario text; raise ParseFailed with every diagnostic.
 
-    ``arches`` are the known architectures; ``arch`` is the one the run will
-    use when it overrides the file's (`mmscn run --arch`).
+    ``arches``: the known architectures (an Arches, or a container of names);
+    ``arch`` is the one the run will use when it overrides the file's (`mmscn run --arch`).
     """
-    items = parse_items(text, path)
+    arches = _known(arches)
+    items = parse_items(text, path, None if arches is None else arches.names)
     r = _Resolver(path, source_lines(text), arches, arch)
     sc = r.build(items)
     if r.errors:
@@ -414,8 +400,7 @@ def load(text: str, path: str = "<input>", arches: Optional[Iterable[str]] = Non
     return sc
 
 
-def resolve_more(items, lines, path: str, header: A.Scenario, tasks: dict, mms,
-                 arches: Optional[Iterable[str]] = None) -> A.Scenario:
+def resolve_more(items, lines, path: str, header: A.Scenario, tasks: dict, mms, arches=None) -> A.Scenario:
     """Resolve parsed items as more of a scenario already under way (the REPL).
 
     ``lines`` is the source the items' line numbers point into (a sequence of
@@ -424,7 +409,7 @@ def resolve_more(items, lines, path: str, header: A.Scenario, tasks: dict, mms,
     to the line of its spawn (0 for idle tasks) and ``mms`` names the mms that
     exist, so only the new items are looked at.  Raises ParseFailed like load().
     """
-    r = _Resolver(path, lines, arches)
+    r = _Resolver(path, lines, _known(arches))
     r.tasks = dict(tasks)
     r.mms = set(mms)
     sc = r.build(items, header)
@@ -434,7 +419,7 @@ def resolve_more(items, lines, path: str, header: A.Scenario, tasks: dict, mms,
     return sc
 
 
-def load_file(path: str, arches: Optional[Iterable[str]] = None, arch: Optional[str] = None) -> tuple:
+def load_file(path: str, arches=None, arch: Optional[str] = None) -> tuple:
     """Read (files.read_source: a regular file, capped), decode, parse and resolve a file:
     (Scenario, text).  OSError passes through."""
     from .files import read_source

@@ -26,7 +26,7 @@ from mmscn.grammar import keywords, statement_words
 
 from . import ast as A
 from .diagnostics import source_lines
-from .parser import bounded_int
+from .names import bounded_int
 
 _HEADER = {"scenario", "arch", "cpus", "final"}
 

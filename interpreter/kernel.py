@@ -2,10 +2,14 @@
 
 Every method that changes state is named after the kernel function it models
 and changes the counters exactly as that function does (see
-docs/kernel-model.md and ../shared/design/kernel-source-notes.md).  What differs
-between architectures (enter_lazy_tlb, switch_mm, the lazy-TLB reference
-scheme, what __mmdrop does first, flushes, hotplug) is asked of the switch
-policy in ``self.arch``; the policy keeps no state of its own, so the whole
+docs/kernel-model.md and ../shared/design/kernel-source-notes.md).  The
+kernel's own code (context_switch, exit_mm, exec_mmap, kthread_use_mm,
+hotplug, __mmdrop) lives here; it calls the architecture in ``self.arch``
+only where the kernel calls arch code (enter_lazy_tlb, switch_mm_irqs_off,
+activate_mm, switch_to, init_new_context, the flushes, hotplug), and asks
+the kernel version in ``self.version`` (interpreter/version.py) where the
+kernel's code changed between releases.  Policies change hardware through
+``self.hw`` (interpreter/hw.py) and keep no state of their own, so the whole
 kernel state is the lists declared in interpreter/state.py: cheap to copy,
 compare and hash.
 
@@ -20,12 +24,9 @@ from __future__ import annotations
 from typing import Optional
 
 from . import state as S
+from . import version as V
+from .hw import C_COUNT, C_IPI, C_LAZY, C_PGTABLE, C_SWITCH_MM, C_USERS, COST_NAMES, Hardware  # noqa: F401
 from .state import DEAD, IDLE, INIT_MM, KTHREAD, RUNNABLE, RUNNING, USER  # noqa: F401 (the kernel's words)
-
-# cost counters, indexes into Kernel.cost
-C_COUNT, C_USERS, C_SWITCH_MM, C_PGTABLE, C_LAZY, C_IPI = range(6)
-COST_NAMES = ("mm_count_atomics", "mm_users_atomics", "switch_mm", "pgtable_loads",
-              "lazy_switches", "ipis")
 
 
 class Refusal(Exception):
@@ -53,7 +54,7 @@ class Violation:
 class Kernel:
     # the state: one list per field of interpreter/state.py, and the name indexes
     __slots__ = S.SLOTS + (
-        "arch", "ncpus", "refcount_lazy",
+        "arch", "version", "hw", "ncpus", "refcount_lazy",
         # bookkeeping, not state
         "cost", "ev", "violations", "d_tasks", "d_mms", "d_cpus",
         # the tasks, mms and CPUs touched since the last sync, when someone keeps track (explore): the
@@ -64,8 +65,10 @@ class Kernel:
         "this_cpu",
     )
 
-    def __init__(self, ncpus: int, arch, trace: bool = True):
+    def __init__(self, ncpus: int, arch, trace: bool = True, version: Optional[V.KernelVersion] = None):
         self.arch = arch
+        self.version = version or V.for_policy(arch)
+        self.hw = Hardware(self)
         self.ncpus = ncpus
         self.refcount_lazy = arch.lazy_tlb_refcount
         for f in S.STORED:
@@ -84,7 +87,7 @@ class Kernel:
             self.t_state[t] = RUNNING
             self.t_cpu[t] = c
             self._new(S.CPU, {"c_curr": t})
-        arch.boot(self)
+        self.boot()
         self.cost = [0] * len(COST_NAMES)   # a run's costs start after boot
         self.violations.clear()
         self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
@@ -272,9 +275,29 @@ class Kernel:
             self.violate("init_mm-freed", "init_mm's mm_count reached zero: init_mm is static and never freed",
                          "__mmdrop (kernel/fork.c): BUG_ON(mm == &init_mm)", m)
             return
-        self.arch.cleanup_lazy_tlbs(self, m)
+        if not self.refcount_lazy:
+            self.cleanup_lazy_tlbs(m)
         self.m_freed[m] = True
         self._op(self.m_name[m], "__mmdrop", "mm_struct and pgd freed")
+
+    def cleanup_lazy_tlbs(self, m: int) -> None:
+        """kernel/fork.c, MMU_LAZY_TLB_SHOOTDOWN only: on_each_cpu_mask(mm_cpumask(mm),
+        do_shoot_lazy_tlb), this CPU included; the architecture keeps mm_cpumask precise."""
+        cpus = self.hw.cpus_in_mask(m)
+        self._op(self.m_name[m], "cleanup_lazy_tlbs", "on_each_cpu_mask(mm_cpumask): "
+                 + (", ".join(f"cpu{c}" for c in cpus) or "no CPU left"))
+        for c in cpus:
+            if c != self.this_cpu:
+                self.cost[C_IPI] += 1
+            self.do_shoot_lazy_tlb(c, m)
+
+    def do_shoot_lazy_tlb(self, cpu: int, m: int) -> None:
+        """kernel/fork.c: a lazy user of the dying mm moves to init_mm; no reference is counted."""
+        t = self.c_curr[cpu]
+        if self.t_active[t] == m:
+            self._op(f"cpu{cpu}", "do_shoot_lazy_tlb", f"{self.t_name[t]}: active_mm {self.m_name[m]} -> @init_mm")
+            self._set_active_mm(t, INIT_MM)
+            self.arch.switch_mm_irqs_off(self, cpu, m, INIT_MM, t)
 
     # ================================================================ fork
     def _new_task(self, name: str, kind: str) -> int:
@@ -344,7 +367,7 @@ class Kernel:
         if prev == nxt:
             self._cpu_op(cpu, "__schedule", "picks {} again: prev == next, no context switch", name)
             return
-        self.arch.context_switch(self, cpu, prev, nxt)
+        self.context_switch(cpu, prev, nxt)
         # switch_to: prev leaves the CPU, next runs
         self.arch.switch_to(self, cpu, prev, nxt)
         if self.t_state[prev] != DEAD:
@@ -363,28 +386,48 @@ class Kernel:
         user   -> kernel: lazy + mmgrab_lazy_tlb() active_mm
         kernel -> user:   switch_mm + mmdrop_lazy_tlb() active_mm (in finish_task_switch)
         user   -> user:   switch_mm
+
+        Before 139d025cda1d (v5.4) kernel -> kernel grabbed too and dropped in
+        finish_task_switch.  The 1999 kernel had no context_switch(): schedule()
+        (2.4 kernel/sched.c) did the same inline, grabbed on every lazy switch, BUG_ON'd
+        a stale next->active_mm and dropped prev's borrowed mm at once, before switch_to.
         """
-        arch = self.arch
+        v = self.version
+        inline = not v.has(V.CONTEXT_SWITCH)        # 2.4's schedule()
+        transfer = v.has(V.ACTIVE_MM_TRANSFER)
+        fn = "schedule" if inline else "context_switch"
         pn, nn = self.t_name[prev], self.t_name[nxt]
         prev_active = self.t_active[prev]
-        if self.t_mm[nxt] is None:                          # to kernel
-            self._cpu_op(cpu, "context_switch", "{} -> {}: {} borrows {} (enter_lazy_tlb)", pn, nn, nn,
-                         self.mm_label(prev_active))
-            arch.enter_lazy_tlb(self, cpu, prev_active, nxt)
+        to_kernel = self.t_mm[nxt] is None
+        if to_kernel:
+            if inline and self.t_active[nxt] is not None:
+                self.violate("active_mm-not-cleared", f"{nn} is a kernel task switched in with active_mm "
+                             f"{self.mm_label(self.t_active[nxt])} still set",
+                             "schedule (2.4 kernel/sched.c): BUG_ON(next->active_mm)")
+            how = ", atomic_inc(&oldmm->mm_count)" if inline else " (enter_lazy_tlb)"
+            self._op(f"cpu{cpu}", fn, f"{pn} -> {nn}: {nn} borrows {self.mm_label(prev_active)}{how}")
+            self.arch.enter_lazy_tlb(self, cpu, prev_active, nxt)
             self.cost[C_LAZY] += 1
             self._set_active_mm(nxt, prev_active)
-            if self.t_mm[prev] is not None:                 # from user
+            if inline:
+                self.mmgrab(prev_active, "atomic_inc")
+            elif self.t_mm[prev] is not None or not transfer:
                 self.mmgrab_lazy_tlb(prev_active)
-            else:                                           # from kernel: transfer
-                self._set_active_mm(prev, None)
-        else:                                               # to user
+        else:
             nm = self.t_mm[nxt]
-            self._cpu_op(cpu, "context_switch", "{} -> {}: switch_mm {} -> {}", pn, nn, self.mm_label(prev_active),
-                         self.m_name[nm])
-            arch.switch_mm_irqs_off(self, cpu, prev_active, nm, nxt)
-            if self.t_mm[prev] is None:                     # from kernel
+            if inline and self.t_active[nxt] != nm:
+                self.violate("active_mm-mismatch", f"{nn} has mm {self.m_name[nm]} but active_mm "
+                             f"{self.mm_label(self.t_active[nxt])}",
+                             "schedule (2.4 kernel/sched.c): BUG_ON(next->active_mm != mm)")
+            self._op(f"cpu{cpu}", fn, f"{pn} -> {nn}: switch_mm {self.mm_label(prev_active)} -> {self.m_name[nm]}")
+            self.arch.switch_mm_irqs_off(self, cpu, prev_active, nm, nxt)
+        if self.t_mm[prev] is None:                         # from kernel: prev gives active_mm back
+            self._set_active_mm(prev, None)
+            if inline:
+                if prev_active is not None:
+                    self.mmdrop(prev_active)
+            elif not (to_kernel and transfer):              # handed over to next: nothing to drop
                 self._set_prev_mm(cpu, prev_active)         # rq->prev_mm, dropped in finish_task_switch
-                self._set_active_mm(prev, None)
 
     def finish_task_switch(self, cpu: int, prev: int) -> None:
         m = self.c_prev_mm[cpu]
@@ -433,7 +476,7 @@ class Kernel:
             raise Refusal(f"{name} is inside kthread_use_mm({self.m_name[self.t_mm[t]]}); call kthread_unuse_mm "
                           f"before kernel_execve", "kthread_use_mm (kernel/kthread.c)")
         old_mm, active = self.t_mm[t], self.t_active[t]
-        if old_mm is not None and self.arch.exec_reuses_sole_mm and self.m_users[old_mm] == 1:
+        if old_mm is not None and not self.version.has(V.EXEC_FRESH_MM) and self.m_users[old_mm] == 1:
             # 2.4's exec_mmap: the only user keeps its mm_struct, emptied in place by exit_mmap
             self._op(name, "exec_mmap", "{} has one user: exit_mmap empties it in place and {} keeps it (no new mm)",
                      self.m_name[old_mm], name)
@@ -459,8 +502,8 @@ class Kernel:
     # ================================================================ kthread_use_mm
     def kthread_use_mm(self, t: int, m: int) -> None:
         name = self.t_name[t]
-        if not self.arch.has_kthread_use_mm:
-            raise Refusal(f"kthread_use_mm does not exist in {self.arch.name}: it came later (use_mm, for AIO)",
+        if not self.version.has(V.USE_MM):
+            raise Refusal(f"kthread_use_mm does not exist in {self.version.name}: it came later (use_mm, for AIO)",
                           "kthread_use_mm (kernel/kthread.c)")
         if self.t_kind[t] != KTHREAD:
             raise Refusal(f"{name} is not a kernel thread: kthread_use_mm WARNs unless current has PF_KTHREAD",
@@ -508,7 +551,15 @@ class Kernel:
         if self.t_mm[t] is not None:
             raise Refusal(f"cpu{cpu} runs {self.t_name[t]}, which has its own mm {self.m_name[self.t_mm[t]]}; only a "
                           f"task without an mm is lazy", "sched_force_init_mm (kernel/sched/core.c)")
-        self.arch.unlazy(self, cpu)
+        if not self.version.has(V.SCHED_FORCE_INIT_MM):
+            # 2.4 had no way to push a lazy task onto init_mm: it kept the borrowed mm until switched away
+            raise Refusal(f"{self.version.name} has no sched_force_init_mm: a lazy task keeps its borrowed mm "
+                          f"until it is switched away", "schedule (2.4 kernel/sched.c)")
+        if not self.arch.has_cpu_hotplug:
+            raise Refusal(f"{self.arch.name} has no CPU hotplug: sched_force_init_mm never runs there, a lazy "
+                          f"task keeps its borrowed mm until it is switched away",
+                          "sched_force_init_mm (kernel/sched/core.c)")
+        self.sched_force_init_mm(cpu)
 
     def sched_force_init_mm(self, cpu: int) -> None:
         """Move the CPU's lazy task to init_mm (also the hotplug path, 15a)."""
@@ -517,13 +568,20 @@ class Kernel:
         if m == INIT_MM:
             self._cpu_op(cpu, "sched_force_init_mm", "{} is already on init_mm", self.t_name[t])
             return
-        self._cpu_op(cpu, "sched_force_init_mm", "{}: {} -> @init_mm", self.t_name[t], self.mm_label(m))
+        self._op(f"cpu{cpu}", "sched_force_init_mm", f"{self.t_name[t]}: {self.mm_label(m)} -> @init_mm")
+        self.switch_to_init_mm(cpu, t)
+        self.d_cpus.add(cpu)
+
+    def switch_to_init_mm(self, cpu: int, t: int) -> None:
+        """A task without an mm leaves its borrowed active_mm for init_mm: mmgrab_lazy_tlb(&init_mm);
+        active_mm = &init_mm; switch_mm_irqs_off(mm, &init_mm); mmdrop_lazy_tlb(mm).  The steps of
+        sched_force_init_mm (kernel/sched/core.c), which powerpc's exit_lazy_flush_tlb repeats."""
+        m = self.t_active[t]
         self.mmgrab_lazy_tlb(INIT_MM)
         self._set_active_mm(t, INIT_MM)
         self.arch.switch_mm_irqs_off(self, cpu, m, INIT_MM, t)
         if m is not None:
             self.mmdrop_lazy_tlb(m)
-        self.d_cpus.add(cpu)
 
     def cpu_down(self, cpu: int) -> None:
         """Hot-unplug (current kernels): sched_force_init_mm on the CPU, then finish_cpu elsewhere."""
@@ -560,12 +618,39 @@ class Kernel:
         idle = self._idle(cpu)
         self.c_online[cpu] = True
         self.t_state[idle] = RUNNING
-        self._cpu_op(cpu, "cpu_up", "idle{} starts on init_mm", cpu)
-        self.arch.bringup_grab_init_mm(self)
+        self._op(f"cpu{cpu}", "cpu_up", f"idle{cpu} starts on init_mm")
+        self._bringup_grab_init_mm()
         self._set_active_mm(idle, INIT_MM)
-        self.arch.cpu_up(self, cpu)
+        self._cpu_starts(cpu)
         self.d_cpus.add(cpu)
 
+    # ---- boot and bring-up
+    def boot(self) -> None:
+        """start_kernel: sched_init gives the boot CPU's idle task init_mm (mmgrab_lazy_tlb),
+        each secondary CPU's bring-up its own; then the arch's trap_init on the boot CPU."""
+        for cpu in range(self.ncpus):
+            if cpu == 0:
+                self.mmgrab_lazy_tlb(INIT_MM)
+            else:
+                self._bringup_grab_init_mm()
+            self._set_active_mm(self._idle(cpu), INIT_MM)
+            self._cpu_starts(cpu)
+        self.arch.trap_init(self)
+
+    def _bringup_grab_init_mm(self) -> None:
+        """A secondary CPU's idle task takes init_mm (start_secondary, secondary_start_kernel)."""
+        if self.arch.bringup_grab_lazy_tlb:
+            self.mmgrab_lazy_tlb(INIT_MM)
+        else:
+            self.mmgrab(INIT_MM)
+
+    def _cpu_starts(self, cpu: int) -> None:
+        """A CPU coming up runs on init_mm's page tables; then the arch's own state of it."""
+        self.c_loaded[cpu] = INIT_MM
+        self.c_lazy[cpu] = False
+        self.arch.cpu_up(self, cpu)
+
+    # ---- flushes
     def flush(self, m: int, freed_tables: bool, from_cpu: Optional[int]) -> None:
         if self.m_freed[m]:
             self.violate("use-after-free", f"flush of {self.m_name[m]}, which was already freed",
@@ -608,8 +693,13 @@ class Kernel:
         return cpu  # idle tasks are created first, one per CPU
 
     def _require_hotplug(self) -> None:
-        if not self.arch.has_cpu_hotplug:
-            raise Refusal(f"{self.arch.name} has no CPU hotplug (it came with 2.6)", "cpu_down/cpu_up (kernel/cpu.c)")
+        if not self.version.has(V.CPU_HOTPLUG):
+            without = self.version.name
+        elif not self.arch.has_cpu_hotplug:
+            without = self.arch.name
+        else:
+            return
+        raise Refusal(f"{without} has no CPU hotplug (it came with 2.6)", "cpu_down/cpu_up (kernel/cpu.c)")
 
     def _require_online(self, cpu: int, what: str) -> None:
         if not self.c_online[cpu]:

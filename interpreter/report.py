@@ -3,10 +3,16 @@ from __future__ import annotations
 
 from ..dsl.diagnostics import plural, printable
 from . import state as S
-from .runner import EXPECTED, FAILED, OK, REFUSED, VIOLATION, RunResult, cond_text
+from .runner import RunResult
+from .step import ASSERTION_FAILED, EXPECTED, OK, REFUSED, VIOLATION
 
 INTERLEAVING_NOTE = ("per-CPU blocks: one interleaving, round robin in CPU order, one statement per "
                      "block per turn (mmscn explore runs them all)")
+
+#: The version of the shape of every `--json` document (run, explore, compare, state): its
+#: "format" field.  Adding a key keeps it; renaming, removing or retyping one bumps it.
+#: The JSON Schema is mmscn/schema/mmscn-output.schema.json (docs/pictures.md).
+JSON_FORMAT = 1
 
 _BOLD, _DIM, _RED, _GREEN, _YELLOW, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"
 
@@ -50,8 +56,8 @@ def event_json(ev) -> dict:
 
 
 def summary_line(r: RunResult) -> str:
-    n_stmts = sum(1 for s in r.steps if s.status != FAILED and type(s.stmt).__name__ != "Assert")
-    held = r.assertions - sum(1 for s in r.steps if s.status == FAILED)
+    n_stmts = sum(1 for s in r.steps if s.status != ASSERTION_FAILED and type(s.stmt).__name__ != "Assert")
+    held = r.assertions - sum(1 for s in r.steps if s.status == ASSERTION_FAILED)
     verdict = "passed" if not r.failed else "FAILED"
     if r.scenario.outcome == "fail":
         verdict = "failed, as the header expects" if r.failed else "PASSED, but the header says `expect fail`"
@@ -79,7 +85,7 @@ def status_mark(st, c) -> str:
     """What follows a statement in a trace (`held`, `refused`, ...); ``c(code, text)`` colours."""
     if type(st.stmt).__name__ == "Assert" and st.status == OK:
         return c(_GREEN, "  held")
-    return {REFUSED: c(_RED, "  refused"), VIOLATION: c(_RED, "  VIOLATION"), FAILED: c(_RED, "  FAILED"),
+    return {REFUSED: c(_RED, "  refused"), VIOLATION: c(_RED, "  VIOLATION"), ASSERTION_FAILED: c(_RED, "  FAILED"),
             EXPECTED: c(_GREEN, "  as expected")}.get(st.status, "")
 
 
@@ -87,7 +93,7 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
     """The run's text report; ``steps`` shows only part of the trace (the summary is the whole run's).
     What comes from the scenario (its path, title, statements, messages) passes printable()
     before any colour is added: the report can go to a terminal."""
-    sc, k = r.scenario, r.kernel
+    sc = r.scenario
     P = printable
 
     def c(code, s):
@@ -132,7 +138,7 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
 
 
 def k_boot_users(r):
-    return r.kernel_boot[0] if hasattr(r, "kernel_boot") else _boot_counter(r, "users")
+    return _boot_counter(r, "users")
 
 
 def k_boot_count(r):
@@ -152,10 +158,16 @@ def state_json(k, policy) -> dict:
     return S.state_json(k, policy)
 
 
-def run_json(r: RunResult, lines: list) -> dict:
+def json_head(kind: str) -> dict:
+    """The keys every --json document starts with: the format version and what kind of document it is."""
+    return {"format": JSON_FORMAT, "kind": kind}
+
+
+def run_json(r: RunResult, lines: list, states=None) -> dict:
+    """The run as JSON; ``states`` (one state_json per step, `run --json --states`) adds each step's state."""
     sc = r.scenario
     steps = []
-    for st in r.steps:
+    for i, st in enumerate(r.steps):
         d = {"line": st.stmt.line, "column": st.stmt.col, "statement": statement_text(lines, st.stmt),
              "status": st.status, "events": [event_json(e) for e in st.events]}
         if st.cpu is not None:
@@ -166,8 +178,11 @@ def run_json(r: RunResult, lines: list) -> dict:
             d["function"] = st.function
         if st.hw is not None:
             d["hardware"] = st.hw
+        if states is not None:
+            d["state"] = states[i]
         steps.append(d)
     out = {
+        **json_head("run"),
         "file": sc.path, "title": sc.name, "arch": r.arch, "cpus": sc.ncpus,
         "expect": sc.outcome, "passed": r.passed,
         "interleaving": "round-robin" if sc.blocks else None, "failed": r.failed, "stopped": r.stopped,

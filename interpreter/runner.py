@@ -7,33 +7,30 @@ another CPU waits its turn out (the scheduler would not pick T); when every
 remaining block waits, that is a deadlock.  `mmget_not_zero` that fails ends
 its block, as the kernel code that calls it returns.  `mmscn explore` runs
 every interleaving instead.
+
+The Runner is a scheduler over step.execute(): it pairs an `expect` with the
+statement after it, keeps each Outcome as a line of the trace and turns its
+Problems into located Diagnostics.  Front ends that want more than the
+RunResult pass callbacks (on_step, on_diagnostic) rather than subclassing.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from mmscn.dsl import ast as A
 from mmscn.dsl.diagnostics import Diagnostic, rule_notes
-from mmscn.dsl.resolve import fresh_mm_name
 
-from . import policies
+from . import conditions, policies, step
 from . import state as S
-from .kernel import DEAD, INIT_MM, RUNNING, Kernel, Refusal
+from .conditions import cost_dict
+from .kernel import DEAD, RUNNING, Kernel
+from .step import deadlock_message, execute, final_verdict
 
-# step status
-OK, REFUSED, VIOLATION, FAILED, EXPECTED, SKIPPED = "ok", "refused", "violation", "failed", "expected", "skipped"
-
-
-@dataclass(slots=True)
-class Step:
-    stmt: object
-    cpu: Optional[int]          # the block's CPU, None outside blocks
-    events: list
-    status: str = OK
-    message: str = ""           # refusal, violation or assertion text
-    function: str = ""          # kernel function whose rule it is
-    hw: Optional[dict] = None   # the policy's hardware state after the statement (traced runs only)
+# names the front ends and interpreter/explore.py import from here (issue 13: the lead
+# points them at step and conditions when explore is wired to step.execute)
+from .conditions import StatementError, cond_text, field_value, show_value  # noqa: F401,E402
+from .step import EXPECTED, OK, REFUSED, VIOLATION, violation_texts  # noqa: F401,E402
 
 
 @dataclass
@@ -41,7 +38,7 @@ class RunResult:
     scenario: A.Scenario
     arch: str
     boot: list
-    steps: list = field(default_factory=list)
+    steps: list = field(default_factory=list)          # step.Outcome, one per statement that ran
     diagnostics: list = field(default_factory=list)   # everything that failed, located
     final: Optional[tuple] = None                      # (quantifier, held, detail)
     cost: dict = field(default_factory=dict)
@@ -59,26 +56,24 @@ class RunResult:
         return self.failed == (self.scenario.outcome == "fail")
 
 
-class StatementError(Exception):
-    """A refusal found by the runner itself (names, dead CPUs), with its node;
-    ``reason``: the short why, for a failure message that reads the field anyway."""
-
-    def __init__(self, node, message, function, reason=None):
-        super().__init__(message)
-        self.node, self.message, self.function = node, message, function
-        self.reason = reason or message
+# how each kind of step.Problem is reported
+_SEVERITY = {"refusal": "error", "violation": "violation", "assertion": "failure", "expectation": "failure"}
 
 
 class Runner:
-    #: keep the policy's hardware state with each traced step (the `hw:` lines of a trace)
-    record_hardware = True
+    """``hardware``: keep the policy's hardware state with each traced step (the `hw:`
+    lines of a trace).  ``on_step(stmt, cpu, outcome, go_on)`` after every statement
+    step() takes (``outcome`` None for an `expect`, which runs with the next one;
+    ``go_on`` what step() returns); ``on_diagnostic(d)`` for every Diagnostic made."""
 
     def __init__(self, scenario: A.Scenario, lines: list, arch: Optional[str] = None,
-                 trace: bool = True, policy=None):
+                 trace: bool = True, policy=None, *, hardware: bool = True,
+                 on_step: Optional[Callable] = None, on_diagnostic: Optional[Callable] = None):
         self.sc = scenario
         self.lines = lines
         self.policy = policy or policies.get(arch or scenario.arch)
-        self.trace = trace
+        self.hardware = hardware
+        self.on_step, self.on_diagnostic = on_step, on_diagnostic
         self.k = Kernel(scenario.ncpus, self.policy, trace=trace)
         self.live = LiveIndex()
         self.boot = list(self.k.ev) if trace else []
@@ -87,12 +82,14 @@ class Runner:
         self.result = RunResult(scenario, self.policy.name, self.boot, kernel=self.k)
         self.pending_expect: Optional[A.Expect] = None
 
-    # ---- diagnostics
-    def diag(self, node, message, severity="error", notes=()):
+    # ---- diagnostics: the edge where what went wrong gets its place in the file
+    def diag(self, node, message, severity="error", notes=(), consequence_of=None) -> Diagnostic:
         line, col = node.line, node.col
         src = self.lines[line - 1] if 0 < line <= len(self.lines) else None
-        d = Diagnostic(self.sc.path, line, col, message, severity, src, tuple(notes))
+        d = Diagnostic(self.sc.path, line, col, message, severity, src, tuple(notes), consequence_of)
         self.result.diagnostics.append(d)
+        if self.on_diagnostic is not None:
+            self.on_diagnostic(d)
         return d
 
     # ---- the whole scenario
@@ -114,7 +111,7 @@ class Runner:
         return r
 
     def run_blocks(self) -> None:
-        blocks = [(int(b.cpu.text[3:]), list(b.stmts)) for b in sorted(self.sc.blocks, key=lambda b: int(b.cpu.text[3:]))]
+        blocks = [(b.cpu.number, list(b.stmts)) for b in sorted(self.sc.blocks, key=lambda b: b.cpu.number)]
         pcs = [0] * len(blocks)
         while True:
             progressed = False
@@ -137,11 +134,8 @@ class Runner:
             if not live:
                 return
             if not progressed:
-                waiting = [f"cpu{cpu} at line {stmts[pcs[i]].line}" for i, (cpu, stmts) in enumerate(blocks)
-                           if pcs[i] < len(stmts)]
-                first = next(stmts[pcs[i]] for i, (cpu, stmts) in enumerate(blocks) if pcs[i] < len(stmts))
-                self.diag(first, "deadlock: every remaining block waits for a task running elsewhere ("
-                          + ", ".join(waiting) + ")", "failure")
+                waiting = [(cpu, stmts[pcs[i]]) for i, (cpu, stmts) in enumerate(blocks) if pcs[i] < len(stmts)]
+                self.diag(waiting[0][1], deadlock_message(waiting), "failure")
                 self.result.stopped = True
                 return
 
@@ -155,409 +149,52 @@ class Runner:
     # ---- one statement
     def step(self, st, cpu: Optional[int]):
         """Run one statement; False stops the run, "end-block" ends the block."""
-        k = self.k
-        if isinstance(st, A.Expect):
+        if type(st) is A.Expect:
             if self.pending_expect is not None:
                 self.diag(st, "two `expect` lines in a row; each applies to the next statement", "failure")
             self.pending_expect = st
+            if self.on_step is not None:
+                self.on_step(st, cpu, None, True)
             return True
-        if isinstance(st, A.Assert):
-            self.check_assert(st, cpu)
-            return True
-        expect, self.pending_expect = self.pending_expect, None
-        step = Step(st, cpu, [])
-        self.result.steps.append(step)
-        before = len(k.ev) if k.ev is not None else 0
-        ret = True
-        try:
-            if cpu is not None and not isinstance(st, A.Schedule) and k.current_dead(cpu):
-                raise StatementError(st, f"cpu{cpu}'s current task {k.t_name[k.c_curr[cpu]]} has exited; nothing "
-                                     f"else runs on cpu{cpu} until it schedules away", "do_task_dead (kernel/exit.c)")
-            if EXEC[type(st)](self, st, cpu) is False:
-                ret = "end-block" if cpu is not None else True
-        except (Refusal, StatementError) as e:
-            node = e.node if isinstance(e, StatementError) else st
-            k.violations.clear()
-            k.check()   # nothing changed; clear the dirty sets
-            step.status, step.message, step.function = REFUSED, e.message, e.function
-            if k.ev is not None:
-                step.events = k.ev[before:]
-            if expect is not None and expect.kind == "error":
-                if expect.text and expect.text not in e.message:
-                    self.diag(expect, f"the statement was refused, but not with \"{expect.text}\": {e.message}",
-                              "failure")
-                else:
-                    step.status = EXPECTED
-                return True
-            if expect is not None:
-                self.diag(expect, f"expected a violation, but the statement was refused: {e.message}", "failure")
-            self.diag(node, e.message, "error", rule_notes(e.function))
-            return False
-        violations = k.check()
-        if k.ev is not None:
-            step.events = k.ev[before:]
-            del k.ev[:]
-            if self.record_hardware and self.policy.hardware_fields:
-                step.hw = hardware_state(k, self.policy, *self.live.update(k))
-        if violations:
-            texts = violation_texts(violations)
-            text = "; ".join(texts)
-            step.status, step.message, step.function = VIOLATION, text, violations[0].function
-            if expect is not None and expect.kind == "violation":
-                if expect.text and not any(expect.text in v.rule or expect.text in v.message for v in violations):
-                    self.diag(expect, f"expected violation \"{expect.text}\", got {text}", "failure")
-                else:
-                    step.status = EXPECTED
-                return ret
-            if expect is not None:
-                self.diag(expect, f"expected an error, but the statement ran and broke an invariant: {text}",
-                          "failure")
-            first = len(self.result.diagnostics)
-            for v, t in zip(violations, texts):
-                d = self.diag(st, t, "violation", rule_notes(v.function, violation=True))
-                if v.cause is not None:
-                    d.consequence_of = first + v.cause
-            return False
-        if expect is not None:
-            what = "be refused" if expect.kind == "error" else "break an invariant"
-            self.diag(expect, f"`expect {expect.kind}`: the next statement (line {st.line}) was expected to "
-                      f"{what}, but it ran cleanly", "failure")
-        return ret
-
-    # ---- assertions
-    def check_assert(self, st: A.Assert, cpu: Optional[int]) -> None:
-        step = Step(st, cpu, [])
-        self.result.steps.append(step)
-        self.result.assertions += 1
-        failures = []
-        for c in st.conds:
-            try:
-                ok = evaluate(self.k, self.policy, c, cpu)
-            except StatementError as e:
-                failures.append((e.node, e.message))
-                continue
-            if not ok:
-                failures.append((c, describe_failure(self.k, self.policy, c, cpu)))
-        if failures:
-            step.status = FAILED
-            step.message = "; ".join(m for _, m in failures)
-            for node, msg in failures:
-                self.diag(node, msg, "failure")
+        k = self.k
+        if type(st) is A.Assert:
+            self.result.assertions += 1
+            o = execute(k, self.policy, st, cpu)
+        else:
+            expect, self.pending_expect = self.pending_expect, None
+            o = execute(k, self.policy, st, cpu, expect)
+            if not o.refused and k.ev is not None and self.hardware and self.policy.hardware_fields:
+                o.hw = hardware_state(k, self.policy, *self.live.update(k))
+        self.result.steps.append(o)
+        base = len(self.result.diagnostics)
+        for p in o.problems:
+            notes = rule_notes(p.function, p.kind == "violation") if p.kind in ("refusal", "violation") else ()
+            self.diag(p.node, p.message, _SEVERITY[p.kind], notes, None if p.cause is None else base + p.cause)
+        go_on = False if o.stops else "end-block" if o.ends_block and cpu is not None else True
+        if self.on_step is not None:
+            self.on_step(st, cpu, o, go_on)
+        return go_on
 
     def judge_final(self) -> None:
         f = self.sc.final
-        held = True
-        detail = ""
-        for c in f.conds:
-            try:
-                ok = evaluate(self.k, self.policy, c, None)
-            except StatementError as e:
-                ok, detail = False, e.message
-            if not ok:
-                held = False
-                detail = detail or describe_failure(self.k, self.policy, c, None)
-                break
+        held, detail = final_verdict(self.k, self.policy, f)
         self.result.final = (f.quantifier, held, detail)
         if not held and f.quantifier == "forall":
             self.diag(f, f"final forall does not hold in this interleaving: {detail}", "failure")
 
 
-def violation_texts(violations: list) -> list:
-    """Each violation as `rule: message`; one that follows from an earlier one says so."""
-    return [f"{v.rule}: {v.message}" + ("" if v.cause is None else
-                                        f" (follows from the {violations[v.cause].rule} above)")
-            for v in violations]
-
-
-# ================================================================ statements
-def _task(k: Kernel, ref: A.Ref) -> int:
-    t = k.task_ix.get(ref.text)
-    if t is None:
-        raise StatementError(ref, f"no task named `{ref.text}` yet: in this interleaving the "
-                             f"statement that makes it has not run", "the scenario",
-                             f"{ref.text} is not spawned yet in this interleaving")
-    return t
-
-
-def _mm(k: Kernel, ref: A.Ref) -> int:
-    m = k.mm_ix.get(ref.text)
-    if m is None:
-        raise StatementError(ref, f"no mm named `{ref.text}` yet: in this interleaving the "
-                             f"statement that makes it has not run", "the scenario",
-                             f"{ref.text} is not made yet in this interleaving")
-    return m
-
-
-def _cpu(k: Kernel, ref: Optional[A.Ref], block_cpu: Optional[int]) -> int:
-    if ref is None:
-        return block_cpu
-    n = int(ref.text[3:])
-    if n >= k.ncpus:
-        raise StatementError(ref, f"{ref.text} does not exist", "the scenario")
-    return n
-
-
-def _new_name(k: Kernel, ref: A.Ref) -> str:
-    if ref.text in k.task_ix:
-        raise StatementError(ref, f"a task named `{ref.text}` already exists", "the scenario")
-    return ref.text
-
-
-def _new_mm_name(k: Kernel, st) -> str:
-    if st.mm is None:
-        return fresh_mm_name(st.task.text, k.mm_ix)
-    if st.mm.text in k.mm_ix:
-        raise StatementError(st.mm, f"the mm name `{st.mm.text}` is taken", "the scenario")
-    return st.mm.text
-
-
-def _schedule(r, st, cpu):
-    k = r.k
-    c = _cpu(k, st.cpu, cpu)
-    t = k._idle(c) if st.task is None else _task(k, st.task)
-    k.schedule(c, t)
-
-
-def _mmref(r, st, cpu):
-    k = r.k
-    m = _mm(k, st.mm)
-    k.this_cpu = cpu
-    {"mmget": k.ext_mmget, "mmput": k.ext_mmput, "mmgrab": k.ext_mmgrab, "mmdrop": k.ext_mmdrop}[st.op](m)
-
-
-def _offline(r, st, cpu):
-    r.k.cpu_down(_cpu(r.k, st.cpu, cpu))
-
-
-def _flush(r, st, cpu):
-    r.k.flush(_mm(r.k, st.mm), st.tables, cpu)
-
-
-EXEC = {
-    A.Spawn: lambda r, st, cpu: r.k.copy_process(_new_name(r.k, st.task), _new_mm_name(r.k, st)),
-    A.SpawnThread: lambda r, st, cpu: r.k.copy_process_clone_vm(_new_name(r.k, st.task), _task(r.k, st.parent)),
-    A.SpawnKthread: lambda r, st, cpu: r.k.kthread_create(_new_name(r.k, st.task)),
-    A.Schedule: _schedule,
-    A.Exit: lambda r, st, cpu: r.k.do_exit(_task(r.k, st.task)),
-    A.Exec: lambda r, st, cpu: r.k.exec_mmap(_task(r.k, st.task), _new_mm_name(r.k, st)),
-    A.UseMm: lambda r, st, cpu: r.k.kthread_use_mm(_task(r.k, st.task), _mm(r.k, st.mm)),
-    A.UnuseMm: lambda r, st, cpu: r.k.kthread_unuse_mm(_task(r.k, st.task)),
-    A.Unlazy: lambda r, st, cpu: r.k.unlazy(_cpu(r.k, st.cpu, cpu)),
-    A.MmRef: _mmref,
-    A.MmgetNotZero: lambda r, st, cpu: r.k.ext_mmget_not_zero(_mm(r.k, st.mm)),
-    A.Offline: _offline,
-    A.Online: lambda r, st, cpu: r.k.cpu_up(_cpu(r.k, st.cpu, cpu)),
-    A.Flush: _flush,
-}
-
-
-# ================================================================ conditions
-def field_value(k: Kernel, policy, f: A.Field):
-    """The current value of a field, in model terms (indexes, ints, bools, masks)."""
-    o, n = f.owner, f.name
-    if o == "cost":
-        return cost_dict(k)[n]
-    if o == "cpu":
-        c = _cpu(k, f.obj, None)
-        if n == "curr":
-            return k.c_curr[c]
-        if n == "active_mm":
-            return k.t_active[k.c_curr[c]] if k.c_online[c] else None
-        if n == "loaded_mm":
-            return policy.loaded_mm(k, c) if k.c_online[c] else None
-        if n == "lazy":
-            return policy.is_lazy(k, c)
-        if n == "online":
-            return k.c_online[c]
-    if o == "task":
-        t = _task(k, f.obj)
-        if n == "mm":
-            return k.t_mm[t]
-        if n == "active_mm":
-            return k.t_active[t]
-        if n == "state":
-            return k.t_state[t]
-        if n == "cpu":
-            return k.t_cpu[t]
-        if n == "kind":
-            return k.t_kind[t]
-    if o == "mm":
-        m = _mm(k, f.obj)
-        if n == "users":
-            return k.m_users[m]
-        if n == "count":
-            return k.m_count[m]
-        if n == "state":
-            return k.mm_state(m)
-        if n == "cpumask":
-            mask = policy.cpumask(k, m)
-            if mask is None:
-                raise StatementError(f, f"arch {policy.name} does not track mm_cpumask", "the policy")
-            return mask
-    raise StatementError(f, f"unknown field {n}", "the scenario")
-
-
-def literal(k: Kernel, f: A.Field, v: A.Value, block_cpu):
-    kind = v.kind
-    if kind == "none":
-        return None
-    if kind == "mm":
-        return _mm(k, A.Ref(v.text, v.line, v.col))
-    if kind == "task":
-        return _task(k, A.Ref(v.text, v.line, v.col))
-    if kind == "cpu":
-        return _cpu(k, A.Ref(v.text, v.line, v.col), None)
-    if kind == "cpuset":
-        mask = 0
-        for r in v.text:
-            mask |= 1 << _cpu(k, r, None)
-        return mask
-    if kind == "word" and v.text == "idle" and f.owner == "cpu":
-        return k._idle(_cpu(k, f.obj, None))
-    return v.text
-
-
-_CMP = {
-    "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-}
+# ---- for interpreter/explore.py until its Model.fire calls step.execute (issue 13: the
+# lead wires it after the merge and deletes these): the statement table as explore calls
+# it, with a holder of the kernel, and the conditions with its block-CPU argument
+EXEC = {t: (lambda r, st, cpu, f=f: f(r.k, st, cpu)) for t, f in step.EXEC.items()}
 
 
 def evaluate(k: Kernel, policy, c, block_cpu=None) -> bool:
-    if isinstance(c, A.Cmp):
-        return _CMP[c.op](field_value(k, policy, c.field), literal(k, c.field, c.value, block_cpu))
-    if isinstance(c, A.Is):
-        held = _is(k, policy, c)
-        return held != c.negated
-    if isinstance(c, A.And):
-        return all(evaluate(k, policy, p, block_cpu) for p in c.parts)
-    if isinstance(c, A.Or):
-        return any(evaluate(k, policy, p, block_cpu) for p in c.parts)
-    if isinstance(c, A.Not):
-        return not evaluate(k, policy, c.part, block_cpu)
-    raise TypeError(c)
+    return conditions.evaluate(k, policy, c)
 
 
-def _is(k: Kernel, policy, c: A.Is) -> bool:
-    w = c.word
-    if c.owner == "mm":
-        return k.mm_state(_mm(k, c.obj)) == w
-    if c.owner == "task":
-        return k.t_state[_task(k, c.obj)] == w
-    cpu = _cpu(k, c.obj, None)
-    if w == "lazy":
-        return policy.is_lazy(k, cpu)
-    if w == "idle":
-        return k.c_online[cpu] and k.c_curr[cpu] == k._idle(cpu)
-    if w == "online":
-        return k.c_online[cpu]
-    if w == "offline":
-        return not k.c_online[cpu]
-    return False
-
-
-def show_value(k: Kernel, f: A.Field, value) -> str:
-    """A model value as the language writes it."""
-    o, n = f.owner, f.name
-    if value is None:
-        return "none"
-    if (o, n) in (("cpu", "curr"),):
-        return k.t_name[value]
-    if n in ("mm", "active_mm", "loaded_mm"):
-        return k.m_name[value]
-    if (o, n) == ("task", "cpu"):
-        return f"cpu{value}"
-    if n == "cpumask":
-        return "{" + ", ".join(f"cpu{i}" for i in range(k.ncpus) if value >> i & 1) + "}"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def cond_text(c) -> str:
-    if isinstance(c, A.Cmp):
-        f = c.field
-        owner = "cost" if f.owner == "cost" else f.obj.text
-        return f"{owner}.{f.name} {c.op} {value_text(c.value)}"
-    if isinstance(c, A.Is):
-        return f"{c.obj.text} is {'not ' if c.negated else ''}{c.word}"
-    if isinstance(c, A.And):
-        return " and ".join(_paren(p) for p in c.parts)
-    if isinstance(c, A.Or):
-        return " or ".join(_paren(p) for p in c.parts)
-    if isinstance(c, A.Not):
-        return "not " + _paren(c.part)
-    return "?"
-
-
-def _paren(c) -> str:
-    t = cond_text(c)
-    return f"({t})" if isinstance(c, (A.And, A.Or)) else t
-
-
-def value_text(v: A.Value) -> str:
-    if v.kind == "none":
-        return "none"
-    if v.kind == "bool":
-        return "true" if v.text else "false"
-    if v.kind == "cpuset":
-        return "{" + ", ".join(r.text for r in v.text) + "}"
-    return str(v.text)
-
-
-def describe_failure(k: Kernel, policy, c, block_cpu) -> str:
-    """What a failed condition saw, field by field.  It never raises: an and/or
-    that short-circuited did not read every field, and one may be unreadable
-    here (a task another block has not spawned yet in this interleaving, a
-    field the policy does not track); that field says so instead of a value."""
-    if isinstance(c, A.Cmp):
-        value, why = _reading(lambda: show_value(k, c.field, field_value(k, policy, c.field)))
-        return f"assertion failed: {cond_text(c)}: " + (f"actual {value}" if why is None
-                                                         else f"unreadable here ({why})")
-    if isinstance(c, A.Is):
-        return f"assertion failed: {cond_text(c)}: {_is_leaf(k, policy, c, 'actually ')}"
-    leaves = []
-    stack = [c]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, (A.And, A.Or)):
-            stack.extend(reversed(x.parts))
-        elif isinstance(x, A.Not):
-            stack.append(x.part)
-        elif isinstance(x, A.Cmp):
-            name = f"{x.field.obj.text if x.field.obj else 'cost'}.{x.field.name}"
-            value, why = _reading(lambda: show_value(k, x.field, field_value(k, policy, x.field)))
-            leaves.append(f"{name} = {value}" if why is None else f"{name} unreadable here ({why})")
-        elif isinstance(x, A.Is):
-            leaves.append(_is_leaf(k, policy, x, f"{x.obj.text} is "))
-    return f"assertion failed: {cond_text(c)}: " + ", ".join(dict.fromkeys(leaves))
-
-
-def _reading(read) -> tuple:
-    """(value, None), or (None, why the value cannot be read here)."""
-    try:
-        return read(), None
-    except StatementError as e:
-        return None, e.reason
-
-
-def _is_leaf(k: Kernel, policy, c: A.Is, head: str) -> str:
-    value, why = _reading(lambda: _is_actual(k, policy, c))
-    return head + value if why is None else f"{c.obj.text} unreadable here ({why})"
-
-
-def _is_actual(k: Kernel, policy, c: A.Is) -> str:
-    if c.owner == "mm":
-        return k.mm_state(_mm(k, c.obj))
-    if c.owner == "task":
-        return k.t_state[_task(k, c.obj)]
-    cpu = _cpu(k, c.obj, None)
-    # a CPU's words are not exclusive: say each one, so `cpu0 is lazy` failing reads "not lazy"
-    words = ["online" if k.c_online[cpu] else "offline",
-             "lazy" if policy.is_lazy(k, cpu) else "not lazy",
-             "idle" if k.c_curr[cpu] == k._idle(cpu) else "not idle"]
-    return ", ".join(words)
+def describe_failure(k: Kernel, policy, c, block_cpu=None) -> str:
+    return conditions.describe_failure(k, policy, c)
 
 
 class LiveIndex:
@@ -584,14 +221,3 @@ def hardware_state(k: Kernel, policy, tasks, mms) -> dict:
     """What the policy models of the hardware, by field (interpreter/state.py): loaded_mm
     and lazy per online CPU, mm_cpumask per live mm, the PCB's ptbr per live task (alpha)."""
     return S.hardware_state(k, policy, tasks, mms)
-
-
-def cost_dict(k: Kernel) -> dict:
-    from .kernel import COST_NAMES
-    d = dict(zip(COST_NAMES, k.cost))
-    d["atomics"] = d["mm_count_atomics"] + d["mm_users_atomics"]
-    return d
-
-
-def run_scenario(scenario: A.Scenario, text: str, arch: Optional[str] = None, trace: bool = True) -> RunResult:
-    return Runner(scenario, text.split("\n"), arch, trace).run()

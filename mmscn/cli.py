@@ -32,6 +32,10 @@ EXTRA_COMMANDS = {
     "compare": ("mmscn.compare", "run one scenario under every switch policy and print them side by side"),
     "test": ("mmscn.suite", "run every scenario below the paths as a regression suite (goldens, JUnit XML)"),
     "lsp": ("mmscn.lsp", "the language server for editors: diagnostics as you type, the kernel state on hover"),
+    "import": ("mmscn.traces.importer", "read a kernel trace (perf script, ftrace, trace-cmd) and write a scenario"),
+    "validate": ("mmscn.traces.validate", "check the model's page-table loads against an x86 trace's CR3 writes"),
+    "record": ("mmscn.traces.record", "record a command's scheduling with perf for import, run and validate"),
+    "draw": ("mmscn.pictures.command", "draw a run as an SVG timeline per CPU, or the explored state graph as DOT"),
 }
 
 
@@ -61,14 +65,20 @@ def positive_float(text):
     return v
 
 
-def load(path: str, err, color: bool, arch=None):
-    """(scenario, text) or None after printing why the file cannot be used.
+def load(path: str, err, color: bool, arch=None, ps=None):
+    """(scenario, text) or None after printing why the file cannot be used (a trace is imported first).
     ``arch`` is the architecture the command will use when it overrides the file's."""
     from mmscn.dsl.parser import ParseFailed
-    from mmscn.dsl.resolve import load_file
-    from mmscn.interpreter import policies
+    from mmscn.dsl.resolve import load as load_text, load_file
+    from mmscn.interpreter.arches import known_arches
+    from mmscn.traces import TraceError, scenario_text
     try:
-        return load_file(path, policies.KnownArches(), arch)
+        text = scenario_text(path, ps)      # None: not a kernel trace
+        if text is not None:
+            return load_text(text, path, known_arches(), arch), text
+        return load_file(path, known_arches(), arch)
+    except TraceError as e:
+        err.write(e.render() + "\n")
     except ParseFailed as e:
         for d in e.diagnostics:
             err.write(d.render(color) + "\n")
@@ -101,22 +111,46 @@ def cmd_run(args) -> int:
     color = use_color(sys.stdout) and not args.json
     status = EXIT_OK
     docs = []
+    # --svg, --state-at and --states record the run (mmscn/pictures/record.py)
+    pictures = args.svg or args.state_at is not None or args.states
+    if (args.svg or args.state_at is not None) and len(args.files) > 1:
+        args.subparser.error("--svg and --state-at take one FILE")
+    if args.states and not args.json:
+        args.subparser.error("--states goes with --json (the state after every statement)")
+    if args.svg:
+        from mmscn.pictures.command import refuse_target
+        if refuse_target(args.svg, args.force, tuple(args.files), "mmscn run"):
+            return EXIT_BAD_INPUT
     for path in args.files:
-        loaded = load(path, sys.stderr, use_color(sys.stderr), args.arch)
+        loaded = load(path, sys.stderr, use_color(sys.stderr), args.arch, args.ps)
         if loaded is None:
             status = max(status, EXIT_BAD_INPUT)
             continue
         sc, text = loaded
         lines = text.split("\n")
         try:
-            runner = Runner(sc, lines, args.arch, trace=not args.quiet or args.json)
+            if pictures:
+                from mmscn.pictures.record import Recorder
+                runner = Recorder(sc, lines, args.arch, frames=bool(args.svg), states=args.states,
+                                  state_at=args.state_at)
+            else:
+                runner = Runner(sc, lines, args.arch, trace=not args.quiet or args.json)
         except UnknownPolicy as e:
             sys.stderr.write(f"mmscn: {printable(str(e))}\n")
             status = max(status, EXIT_BAD_INPUT)
             continue
         result = runner.run()
+        if args.svg:
+            from mmscn.pictures.command import write_picture
+            from mmscn.pictures.record import timeline_of
+            from mmscn.pictures.svg import svg
+            if not write_picture(args.svg, svg(timeline_of(runner)), args.force, (path,), "mmscn run"):
+                return EXIT_BAD_INPUT
+        if args.state_at is not None:
+            from mmscn.pictures.state import print_state_at
+            return print_state_at(runner, lines, args, color)
         if args.json:
-            docs.append(run_json(result, lines))
+            docs.append(run_json(result, lines, runner.states if args.states else None))
         else:
             write_text(result, lines, sys.stdout, quiet=args.quiet, color=color)
         if not result.passed:
@@ -151,6 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the run as JSON")
     r.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     r.add_argument("--arch", help="override the scenario's `arch`")
+    r.add_argument("--ps", metavar="FILE", help="for a kernel trace: the ps snapshot of its tasks (docs/traces.md)")
+    # pictures and states (mmscn/pictures/, docs/pictures.md)
+    r.add_argument("--svg", metavar="OUT", help="also draw the run as an SVG timeline to OUT, a new file "
+                   "(--force replaces one)")
+    r.add_argument("--force", action="store_true", help="let --svg replace an existing file")
+    r.add_argument("--state-at", type=positive_int, metavar="LINE", help="print the whole state (CPUs, tasks, "
+                   "mms, hardware) after the statement at LINE, instead of the trace (with --json: as JSON)")
+    r.add_argument("--states", action="store_true", help="with --json: the state after every statement, in "
+                   "each step")
     r.set_defaults(func=cmd_run, subparser=r)
 
     c = sub.add_parser("check", help="parse and resolve names only (a linter)",

@@ -25,6 +25,9 @@ def add_arguments(p) -> None:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.add_argument("--arch", metavar="A,B,...", help="only these policies, in this order (default: all)")
+    p.add_argument("--ps", metavar="FILE", help="for a kernel trace: the ps snapshot of its tasks (docs/traces.md)")
+    p.add_argument("--diff", metavar="A,B", help="instead of the table: where the traces of policies A and B "
+                   "part, event by event (docs/pictures.md)")
 
 
 def compare(scenario, lines: list, arches: list) -> list:
@@ -39,6 +42,7 @@ def compare(scenario, lines: list, arches: list) -> list:
             "verdict": "passed" if r.passed else "failed",
             "failures": len(r.diagnostics),
             "first_failure": r.diagnostics[0].message if r.diagnostics else None,
+            "failure": r.diagnostics[0].to_json() if r.diagnostics else None,    # located (explain.py)
             "stopped": r.stopped,
             "cost": r.cost,
             "mms": {k.m_name[m]: {"users": k.m_users[m], "count": k.m_count[m], "state": k.mm_state(m)}
@@ -82,20 +86,47 @@ def run(args) -> int:
             return EXIT_BAD_INPUT
     else:       # today's kernel and the 1999 one first, then the architectures
         arches = sorted(known, key=lambda a: (a not in ("generic", "linux-2.3"), a))
+    if args.diff is not None:
+        pair = [a.strip() for a in args.diff.split(",")]
+        if len(pair) != 2 or not all(pair):
+            sys.stderr.write(f"mmscn compare: --diff takes two policies, A,B (got {printable(args.diff)!r})\n")
+            return EXIT_BAD_INPUT
+        bad = [a for a in pair if a not in known]
+        if bad:
+            sys.stderr.write(f"mmscn compare: {printable(policies.unknown(*bad))}\n")
+            return EXIT_BAD_INPUT
+    from mmscn.traces import is_trace
+    if is_trace(args.file):     # a recorded kernel trace: priced as it streams (docs/traces.md)
+        from mmscn.traces.price import run as price_trace
+        return price_trace(args, arches)
     loaded = load(args.file, sys.stderr, use_color(sys.stderr))
     if loaded is None:
         return EXIT_BAD_INPUT
     sc, text = loaded
+    from mmscn.interpreter.report import json_head
+    head = {**json_head("compare"), "file": args.file, "title": sc.name, "arch": sc.arch, "cpus": sc.ncpus,
+            "expect": sc.outcome}
+    if args.diff is not None:
+        from mmscn.pictures.explain import diff_text, trace_diff
+        d = trace_diff(sc, text.split("\n"), *pair)
+        if args.json:
+            json.dump({**head, "diff": d}, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write(diff_text(d))
+        return EXIT_OK
     try:
         cols = compare(sc, text.split("\n"), arches)
     except policies.UnknownPolicy as e:     # an entry point that does not load a Policy
         sys.stderr.write(f"mmscn compare: {printable(str(e))}\n")
         return EXIT_BAD_INPUT
     if args.json:
-        json.dump({"file": args.file, "title": sc.name, "policies": cols}, sys.stdout, indent=2)
+        json.dump({**head, "policies": cols}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
+        from mmscn.pictures.explain import first_failures_text
         title = f"{args.file}: {sc.title}" if sc.title else args.file
         sys.stdout.write(printable(f"{title} ({plural(sc.ncpus, 'CPU')}; the file says arch {sc.arch})") + "\n")
         sys.stdout.write(printable(table(cols), lines=True))
+        sys.stdout.write(first_failures_text(cols, text.split("\n"), use_color(sys.stdout)))
     return EXIT_OK

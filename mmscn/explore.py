@@ -33,7 +33,9 @@ def add_arguments(p) -> None:
     p.add_argument("--witness", metavar="OUT", help="write the failing interleaving as a plain .mmscn scenario "
                    "that `mmscn run` replays to the same failure; a new file (--force replaces "
                    "an existing one, never the scenario itself)")
-    p.add_argument("--force", action="store_true", help="let --witness replace an existing file")
+    p.add_argument("--svg", metavar="OUT", help="draw the failing interleaving as an SVG timeline "
+                   "(docs/pictures.md); a new file (--force replaces one)")
+    p.add_argument("--force", action="store_true", help="let --witness and --svg replace an existing file")
     p.add_argument("--all-finals", action="store_true", help="list every distinct final state (and keep "
                    "searching after a failure)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -87,6 +89,10 @@ def run(args) -> int:
         except Unwritable as e:
             sys.stderr.write(f"mmscn explore: {e}\n")
             return EXIT_BAD_INPUT
+    if args.svg:
+        from mmscn.pictures.command import refuse_target
+        if refuse_target(args.svg, args.force, (args.file,), "mmscn explore"):
+            return EXIT_BAD_INPUT
     color = use_color(sys.stdout) and not args.json
     loaded = load(args.file, sys.stderr, use_color(sys.stderr), args.arch)
     if loaded is None:
@@ -119,6 +125,16 @@ def run(args) -> int:
             return EXIT_BAD_INPUT
     elif args.witness and not args.json:
         sys.stderr.write(f"mmscn: no failing interleaving, so no witness written to {printable(args.witness)}\n")
+    if args.svg:
+        from mmscn.pictures.command import write_picture
+        from mmscn.pictures.record import witness_timeline
+        from mmscn.pictures.svg import svg
+        tl = witness_timeline(model, res, args.arch)
+        if tl is None:
+            if not args.json:
+                sys.stderr.write(f"mmscn: no failing interleaving, so no picture written to {printable(args.svg)}\n")
+        elif not write_picture(args.svg, svg(tl), args.force, (args.file,), "mmscn explore"):
+            return EXIT_BAD_INPUT
     if args.json:
         json.dump(report_json(model, res, steps, witness=args.witness, all_finals=args.all_finals),
                   sys.stdout, indent=2)
@@ -240,9 +256,11 @@ def _wrap(text, indent) -> str:
 
 def report_json(model, res, steps, *, witness=None, all_finals=False) -> dict:
     from mmscn.interpreter.explore import final_fields, stmt_source
+    from mmscn.interpreter.report import json_head
     sc, st = model.sc, res.stats
     head, detail = verdict_text(model, res)
     doc = {
+        **json_head("explore"),
         "file": sc.path, "title": sc.name, "arch": model.policy.name, "cpus": sc.ncpus,
         "blocks": model.nblocks, "expect": sc.outcome, "mode": res.mode,
         "reductions": {"partial_order": res.por, "pruned": res.pruned, "symmetry_group": res.symmetry},

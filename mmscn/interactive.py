@@ -30,34 +30,10 @@ class Entry:
     """A statement that ran, with what it did, as the session keeps it."""
     stmt: object
     cpu: Optional[int]          # the block's CPU, None at the top level
-    step: object                # runner.Step: status, events, message
+    step: object                # step.Outcome: status, events, message
     expect: object              # the `expect` it ran under, or None
     lines: list                 # the source its line numbers point into
     path: str
-
-
-_runner_class = None
-
-
-def _session_runner():
-    """A Runner that records each statement it steps through (with its `expect`)."""
-    global _runner_class
-    if _runner_class is None:
-        from mmscn.interpreter.runner import Runner
-
-        class SessionRunner(Runner):
-            record_hardware = False     # the session prints no `hw:` lines (:state shows the hardware)
-
-            def step(self, st, cpu):
-                expect = self.pending_expect
-                n = len(self.result.steps)
-                ret = super().step(st, cpu)
-                if len(self.result.steps) > n:
-                    self.entries.append(Entry(st, cpu, self.result.steps[n], expect, self.lines, self.sc.path))
-                return ret
-
-        _runner_class = SessionRunner
-    return _runner_class
 
 
 class Session:
@@ -114,15 +90,22 @@ class Session:
         return A.Scenario(REPL_PATH, self.title, self.arch, self.ncpus, self.outcome)
 
     def _boot(self) -> None:
-        self.runner = _session_runner()(self._header(), self.lines, self.arch)
+        from mmscn.interpreter.runner import Runner
+        # the session prints no `hw:` lines (:state shows the hardware)
+        self.runner = Runner(self._header(), self.lines, self.arch, hardware=False, on_step=self._ran)
         self._settle()
+
+    def _ran(self, st, cpu, outcome, go_on) -> None:
+        """Record each statement the runner steps through (with its `expect`)."""
+        if outcome is not None:
+            self.entries.append(Entry(st, cpu, outcome, outcome.expect, self.runner.lines, self.runner.sc.path))
 
     def _settle(self) -> None:
         """Forget the bookkeeping of the last input (not state): the kernel's events,
         violations and dirty sets, and what the runner recorded of it."""
         r = self.runner
         r.result.steps, r.result.diagnostics, r.result.final, r.result.stopped = [], [], None, False
-        r.pending_expect, r.entries = None, []
+        r.pending_expect, self.entries = None, []
         k = self.k
         if k.ev is not None:
             k.ev.clear()
@@ -175,7 +158,8 @@ class Session:
         from mmscn.dsl import ast as A
         from mmscn.dsl.parser import ParseFailed, parse_items
         from mmscn.dsl.resolve import resolve_more
-        from mmscn.interpreter import policies
+        from mmscn.interpreter.arches import known_arches
+        arches = known_arches()
         src = self.pending + text.split("\n")
         first = len(self.lines) + 1
         npend = len(self.pending)
@@ -183,14 +167,14 @@ class Session:
             # the input alone, then numbered on from the session's lines: the cost of
             # an input does not grow with the session
             try:
-                items = parse_items("\n".join(src), REPL_PATH)
+                items = parse_items("\n".join(src), REPL_PATH, arches.names)
             except ParseFailed as e:
                 for d in e.diagnostics:
                     d.line += first - 1
                 raise
             renumber(items, first - 1)
-            stmts = [it for it in items if not isinstance(it, tuple)]
-            headers = [it for it in items if isinstance(it, tuple)]
+            stmts = [it for it in items if not isinstance(it, A.Header)]
+            headers = [it for it in items if isinstance(it, A.Header)]
             if stmts and not headers and all(isinstance(it, A.Expect) for it in stmts):
                 self.pending = src
                 self.w(self.c(_DIM, f"  `{printable(src[-1].strip())}` applies to the next statement"))
@@ -199,14 +183,14 @@ class Session:
                 from mmscn.dsl.diagnostics import Diagnostic
                 from mmscn.dsl.resolve import header_word
                 raise ParseFailed([Diagnostic(
-                    REPL_PATH, tok.line, tok.column,
-                    f"`{header_word(kind)}` is a header line: it can be set only before the first statement; "
+                    REPL_PATH, h.line, h.col,
+                    f"`{header_word(h.kind)}` is a header line: it can be set only before the first statement; "
                     f"`:reset` starts over" + (", `:arch NAME` replays the session on another architecture"
-                                              if kind == "arch" else ""),
-                    source_line=src[tok.line - first] if 0 <= tok.line - first < len(src) else None)
-                    for kind, _, tok in headers])
+                                              if h.kind == "arch" else ""),
+                    source_line=src[h.line - first] if 0 <= h.line - first < len(src) else None)
+                    for h in headers])
             sc = resolve_more(items, _Lines(self.lines, src), REPL_PATH, self._header(), self._tasks(),
-                              self.k.mm_ix, policies.KnownArches())
+                              self.k.mm_ix, arches)
         except ParseFailed as e:
             for d in e.diagnostics:
                 self.w(d.render(self.color))
@@ -247,7 +231,7 @@ class Session:
         if judge_final and not stopped and sc.final is not None:
             r.judge_final()
         blocks_shown = False
-        for e in r.entries:
+        for e in self.entries:
             if e.cpu is not None and not blocks_shown:
                 blocks_shown = True
                 self.w(self.c(_BOLD, f"  {INTERLEAVING_NOTE}"))
@@ -262,7 +246,7 @@ class Session:
             q, held, detail = r.result.final
             self.w(f"  final {q}: {'holds' if held else 'does not hold'} in this interleaving"
                    + ("" if held else f": {printable(detail)}"))
-        if any(e.step.status == VIOLATION for e in r.entries):
+        if any(e.step.status == VIOLATION for e in self.entries):
             self.w(self.c(_DIM, "  the statement ran, so the state keeps what it did; :undo takes it back"))
         failed = bool(r.result.diagnostics)
         self._settle()
@@ -323,8 +307,10 @@ class Session:
     def command(self, line: str) -> bool:
         name, _, arg = line.partition(" ")
         arg = arg.strip()
-        if name == ":save!":        # the one command with a `!`: replace an existing file
+        if name == ":save!":        # the commands with a `!`: replace an existing file
             return self.cmd_save(arg, force=True)
+        if name == ":draw!":
+            return self.cmd_draw(arg, force=True)
         cmd = META.get(name) or META.get(ALIASES.get(name, ""))
         if cmd is None:
             from mmscn.dsl.diagnostics import close_match
@@ -417,7 +403,7 @@ class Session:
                 r.step(e.expect, e.cpu)
             r.step(e.stmt, e.cpu)
             r.pending_expect = None
-        fresh = r.entries
+        fresh = self.entries
         self._settle()
         return fresh
 
@@ -468,8 +454,10 @@ class Session:
         from mmscn.dsl.diagnostics import Diagnostic
         from mmscn.dsl.files import read_source
         from mmscn.dsl.parser import ParseFailed, decode_source, parse_items
+        from mmscn.dsl import ast as A
         from mmscn.dsl.resolve import resolve_more
-        from mmscn.interpreter import policies
+        from mmscn.interpreter.arches import known_arches
+        arches = known_arches()
         try:
             data = read_source(path)
         except OSError as e:
@@ -477,21 +465,20 @@ class Session:
             return "bad"
         try:
             text = decode_source(data, path)
-            items = parse_items(text, path)
+            items = parse_items(text, path, arches.names)
             lines = text.split("\n")
             if self.kept:
                 bad = []
-                for kind, value, tok in (it for it in items if isinstance(it, tuple)):
-                    now = {"arch": self.arch, "cpus": self.ncpus}.get(kind)
-                    if now is not None and str(now) != str(value):
-                        bad.append(Diagnostic(path, tok.line, tok.column,
-                                              f"the session has `{kind} {now}` and has run statements; this "
-                                              f"file's `{kind} {value}` fits only a fresh session (:reset first)",
-                                              source_line=lines[tok.line - 1]))
+                for h in (it for it in items if isinstance(it, A.Header)):
+                    now = {"arch": self.arch, "cpus": self.ncpus}.get(h.kind)
+                    if now is not None and str(now) != h.value:
+                        bad.append(Diagnostic(path, h.line, h.col,
+                                              f"the session has `{h.kind} {now}` and has run statements; this "
+                                              f"file's `{h.kind} {h.value}` fits only a fresh session (:reset first)",
+                                              source_line=lines[h.line - 1]))
                 if bad:
                     raise ParseFailed(bad)
-            sc = resolve_more(items, lines, path, self._header(), self._tasks(), self.k.mm_ix,
-                              policies.KnownArches())
+            sc = resolve_more(items, lines, path, self._header(), self._tasks(), self.k.mm_ix, arches)
         except ParseFailed as e:
             for d in e.diagnostics:
                 self.w(d.render(self.color))
@@ -524,6 +511,27 @@ class Session:
             return self.fail(str(e))
         n = len(self.kept)
         self.w(printable(f"saved {plural(n, 'statement')} to {arg} (`mmscn run {arg}` replays them)"))
+        return True
+
+    def cmd_draw(self, arg: str, force: bool = False) -> bool:
+        """`:draw FILE`: the session so far as an SVG timeline (mmscn/pictures), the run of
+        what `:save` would write; `:draw! FILE` may replace a file."""
+        from mmscn.dsl.files import Unwritable, write_file
+        from mmscn.dsl.resolve import load
+        from mmscn.interpreter import policies
+        from mmscn.pictures.record import run_timeline
+        from mmscn.pictures.svg import svg
+        if not arg:
+            return self.fail("`:draw FILE` needs a file name")
+        text = self.save_text()
+        sc = load(text, REPL_PATH, policies.KnownArches())
+        picture = svg(run_timeline(sc, text.split("\n"), self.arch))
+        arg = os.path.expanduser(arg)
+        try:
+            write_file(arg, picture, force=force, hint="`:draw! FILE` replaces it")
+        except Unwritable as e:
+            return self.fail(str(e))
+        self.w(printable(f"drew {plural(len(self.kept), 'statement')} to {arg}"))
         return True
 
     def save_text(self) -> str:
@@ -727,10 +735,7 @@ def renumber(items, delta: int) -> None:
     from mmscn.dsl import ast as A
     if not delta:
         return
-    for it in items:
-        if isinstance(it, tuple):
-            it[2].line += delta      # a header line's token (the value may be the same token)
-    stack = [it for it in items if not isinstance(it, tuple)]
+    stack = list(items)
     while stack:
         node = stack.pop()
         for f in dataclasses.fields(node):
@@ -819,6 +824,8 @@ META = {
     ":load": ("load", "`:load FILE`: run a scenario file into the session"),
     ":save": ("save", "`:save FILE`: write the session as a new .mmscn file that `mmscn run` replays "
                       "(`:save! FILE` replaces an existing file)"),
+    ":draw": ("draw", "`:draw FILE`: draw the session as an SVG timeline, a lane per CPU (`:draw! FILE` "
+                      "replaces an existing file)"),
     ":arch": ("arch", "`:arch [NAME]`: list the architectures, or replay the session on NAME"),
     ":quit": ("quit", "`:quit`: leave (so does Ctrl-D)"),
 }
@@ -1043,7 +1050,7 @@ def make_completer(session: Session):
         def get_completions(self, document, complete_event):
             before = document.text_before_cursor
             s = before.lstrip()
-            if s.startswith((":load ", ":save ", ":save! ")) and "\n" not in s:
+            if s.startswith((":load ", ":save ", ":save! ", ":draw ", ":draw! ")) and "\n" not in s:
                 arg = s.split(" ", 1)[1].lstrip()
                 yield from paths.get_completions(Document(arg, len(arg)), complete_event)
                 return

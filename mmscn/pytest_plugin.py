@@ -15,6 +15,9 @@ off with `-p no:mmscn`, or only its collection with the ini option
 `mmscn_collect = false`.  Options (ini): `mmscn_goldens` (default true),
 `mmscn_explore` (default false: scenarios with per-CPU blocks are judged by
 the run's one interleaving; true: by every interleaving, as `mmscn explore`).
+`--mmscn-html FILE` also writes the HTML page `mmscn test --html` writes
+(mmscn/pictures/html.py): a new file, unless `--mmscn-html-force`; under
+pytest-xdist the controller writes it.
 """
 from __future__ import annotations
 
@@ -24,6 +27,10 @@ import pytest
 
 
 def pytest_addoption(parser) -> None:
+    group = parser.getgroup("mmscn")
+    group.addoption("--mmscn-html", metavar="FILE", help="write an HTML page of the .mmscn scenarios: verdict, "
+                    "time, each failure with its message and timeline (a new file)")
+    group.addoption("--mmscn-html-force", action="store_true", help="let --mmscn-html replace an existing file")
     parser.addini("mmscn_collect", type="bool", default=True,
                   help="collect .mmscn files as tests (mmscn plugin)")
     parser.addini("mmscn_goldens", type="bool", default=True,
@@ -36,6 +43,57 @@ def pytest_collect_file(file_path, parent):
     if file_path.suffix == ".mmscn" and parent.config.getini("mmscn_collect"):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
+
+
+def pytest_configure(config) -> None:
+    path = config.getoption("mmscn_html", None)
+    if path and not hasattr(config, "workerinput"):     # the xdist controller (or no xdist) writes the page
+        from mmscn.dsl.files import Unwritable, check_target
+        force = config.getoption("mmscn_html_force")
+        try:        # refused now, not after the whole run
+            check_target(path, force=force, hint="pass --mmscn-html-force to replace it")
+        except Unwritable as e:
+            raise pytest.UsageError(f"--mmscn-html: {e}")
+        config.pluginmanager.register(HtmlPage(path, force), "mmscn-html")
+
+
+class HtmlPage:
+    """Collects each scenario's outcome from its report (xdist carries the reports'
+    attributes over) and writes the page at the end of the session."""
+
+    def __init__(self, path: str, force: bool):
+        self.path, self.force = path, force
+        self.outcomes = []
+
+    def pytest_runtest_logreport(self, report) -> None:
+        d = getattr(report, "mmscn_outcome", None)
+        if d is not None:
+            from mmscn.suite import Outcome
+            o = Outcome(d["path"])
+            o.__dict__.update(d)
+            self.outcomes.append(o)
+
+    def pytest_sessionfinish(self, session) -> None:
+        from mmscn.dsl.files import Unwritable, write_file
+        from mmscn.pictures.html import html_report
+        outs = sorted(self.outcomes, key=lambda o: o.path)
+        seconds = sum(o.seconds for o in outs)
+        try:
+            write_file(self.path, html_report(outs, seconds, "pytest: mmscn scenarios"), force=self.force,
+                       parents=True, hint="pass --mmscn-html-force to replace it")
+        except Unwritable as e:
+            session.config.get_terminal_writer().line(f"mmscn: cannot write --mmscn-html: {e}", red=True)
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    out = getattr(item, "mmscn_outcome", None)
+    if out is not None and call.when == "call":
+        # plain data on the report, so pytest-xdist sends it to the controller
+        rep.get_result().mmscn_outcome = {k: v for k, v in vars(out).items()
+                                          if isinstance(v, (str, int, float, bool, list))}
 
 
 class ScenarioFailed(Exception):
@@ -61,7 +119,9 @@ class ScenarioItem(pytest.Item):
         from mmscn.suite import FAIL, SKIP, golden_path, judge
         path = self._display_path()
         golden = golden_path(path) if self.config.getini("mmscn_goldens") else None
-        out = judge(path, golden, explore=self.config.getini("mmscn_explore"))
+        out = judge(path, golden, explore=self.config.getini("mmscn_explore"),
+                    draw=bool(self.config.getoption("mmscn_html", None)))
+        self.mmscn_outcome = out        # for --mmscn-html (HtmlPage)
         if out.status == SKIP:
             # reported at the scenario, not at this line (the same as a skip marker)
             raise pytest.skip.Exception(printable(out.reason), _use_item_location=True)

@@ -49,6 +49,7 @@ class Outcome:
         self.unwritable = False     # --update was refused (or failed) to write the golden: exit 2
         self.seconds = seconds
         self.notes: list = []       # further reasons (a changed golden after a failed run)
+        self.svg = ""               # a failure's timeline, for --html (mmscn/pictures/html.py)
 
     def headline(self) -> str:
         """FILE[:LINE:COL]: why: what `mmscn test`, JUnit XML and pytest's summary show."""
@@ -71,7 +72,7 @@ def golden_path(path: str, golden_dir: str | None = None) -> str:
 
 
 def judge(path: str, golden: str | None = None, update: bool = False, need_golden: bool = False,
-          explore: bool = False, tree: tuple = (".",)) -> Outcome:
+          explore: bool = False, tree: tuple = (".",), draw: bool = False) -> Outcome:
     """Run one file and judge it; compare with (or with `update`, write) its golden trace.
 
     ``golden`` is the golden file's path (None: no golden); ``need_golden``
@@ -79,10 +80,14 @@ def judge(path: str, golden: str | None = None, update: bool = False, need_golde
     only.  ``explore`` judges a scenario with per-CPU blocks by every
     interleaving (`mmscn explore`) instead of the run's round robin.
     ``tree``: the folders `update` may write goldens in (the suite's).
+    ``draw``: a failure gets its timeline as SVG in ``svg`` (for --html).
     """
     t0 = time.perf_counter()
     try:
         out = _judge(path, golden, update, need_golden, explore, tree)
+        if draw and out.status == FAIL:
+            from mmscn.pictures.html import failure_svg
+            out.svg = failure_svg(path, explore)
     except Exception as e:   # a bug in mmscn itself: still one failed file, not a crashed suite
         import traceback
         tb = traceback.extract_tb(e.__traceback__)
@@ -94,11 +99,13 @@ def judge(path: str, golden: str | None = None, update: bool = False, need_golde
 
 def _judge(path, golden, update, need_golden, explore, tree) -> Outcome:
     from mmscn.dsl.parser import ParseFailed
-    from mmscn.dsl.resolve import load_file
+    from mmscn.dsl.resolve import Arches, load_file
     from mmscn.interpreter import policies
+    from mmscn.interpreter.runner import Runner
 
     try:
-        sc, text = load_file(path)      # the arch is checked below: an unknown one skips the file
+        # the arch is checked below: an unknown one skips the file
+        sc, text = load_file(path, Arches(policies.KnownArches(), check=False))
     except ParseFailed as e:
         ds = e.diagnostics
         more = f" (and {plural(len(ds) - 1, 'more error')})" if len(ds) > 1 else ""
@@ -109,8 +116,12 @@ def _judge(path, golden, update, need_golden, explore, tree) -> Outcome:
     if sc.arch not in policies.KnownArches():
         return Outcome(path, SKIP, f"arch `{sc.arch}` is not installed (known: {', '.join(policies.names())})")
     lines = text.split("\n")
+    cut = [0]   # how many steps had run when the run reported its last failure
+
+    def failed_at(d):
+        cut[0] = len(runner.result.steps)
     try:
-        runner = _recording_runner()(sc, lines)
+        runner = Runner(sc, lines, on_diagnostic=failed_at)
     except policies.UnknownPolicy as e:
         return Outcome(path, FAIL, str(e))
     r = runner.run()
@@ -127,31 +138,11 @@ def _judge(path, golden, update, need_golden, explore, tree) -> Outcome:
             from mmscn.interpreter.report import summary_line
             out.reason = "the header says `expect fail`, but the scenario ran without a failure"
             out.details = f"{path}: {summary_line(r)}"
-        out.trace = failure_trace(r, lines, runner.cut, path)
+        out.trace = failure_trace(r, lines, cut[0], path)
 
     if golden is not None:
         _golden(out, golden, lambda: golden_text(r, lines, os.path.basename(path)), update, need_golden, tree)
     return out
-
-
-_RUNNER = None
-
-
-def _recording_runner():
-    """Runner that remembers how many steps had run when it reported its last failure."""
-    global _RUNNER
-    if _RUNNER is None:
-        from mmscn.interpreter.runner import Runner
-
-        class RecordingRunner(Runner):
-            cut = 0
-
-            def diag(self, node, *args, **kwargs):
-                self.cut = len(self.result.steps)
-                return super().diag(node, *args, **kwargs)
-
-        _RUNNER = RecordingRunner
-    return _RUNNER
 
 
 def _judge_by_explore(out: Outcome, sc, lines) -> None:
@@ -430,7 +421,10 @@ def add_arguments(p) -> None:
                    help="fail (and kill) a file that runs longer than S seconds")
     p.add_argument("--junit-xml", metavar="FILE", help="also write the results as JUnit XML (a new file; "
                    "--force replaces an existing one)")
-    p.add_argument("--force", action="store_true", help="let --junit-xml replace an existing file")
+    p.add_argument("--html", metavar="FILE", help="also write one self-contained HTML page: every file's "
+                   "verdict and time, each failure with its message and timeline (a new file; --force "
+                   "replaces one; docs/pictures.md)")
+    p.add_argument("--force", action="store_true", help="let --junit-xml and --html replace an existing file")
     p.add_argument("--update", action="store_true",
                    help="write each scenario's trace as its golden (FILE.mmscn.trace, or under --golden-dir); "
                         "an existing golden is replaced, but only inside the paths given (or --golden-dir) "
@@ -463,9 +457,11 @@ def run(args) -> int:
         tuple(p if os.path.isdir(p) else os.path.dirname(p) or "." for p in args.paths)
     try:
         jobs = [(f, golden_path(f, args.golden_dir), args.update,
-                 args.golden_dir is not None, args.explore, tree) for f in files]
+                 args.golden_dir is not None, args.explore, tree, args.html is not None) for f in files]
         if args.junit_xml:      # refused now, not after the whole suite has run
             check_target(args.junit_xml, force=args.force)
+        if args.html:
+            check_target(args.html, force=args.force)
     except ValueError as e:
         sys.stderr.write(f"mmscn test: {printable(str(e))}\n")
         return EXIT_BAD_INPUT
@@ -516,6 +512,13 @@ def run(args) -> int:
     if args.junit_xml:
         try:
             write_file(args.junit_xml, junit_xml(results, seconds), force=args.force, parents=True)
+        except Unwritable as e:
+            sys.stderr.write(f"mmscn test: {e}\n")
+            return EXIT_BAD_INPUT
+    if args.html:
+        from mmscn.pictures.html import html_report
+        try:
+            write_file(args.html, html_report(results, seconds), force=args.force, parents=True)
         except Unwritable as e:
             sys.stderr.write(f"mmscn test: {e}\n")
             return EXIT_BAD_INPUT

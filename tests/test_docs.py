@@ -31,7 +31,7 @@ from mmscn.grammar import statement_words, word_classes
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
          ROOT / "editors" / "README.md", *sorted((ROOT / "editors").glob("*/README.md"))]
-COMMANDS = ("run", "check", "explore", "compare", "test", "repl", "lsp")
+COMMANDS = ("run", "check", "explore", "compare", "test", "repl", "lsp", "import", "validate", "record", "draw")
 MARKER = re.compile(r"<!--\s*mmscn:\s*(exit ([0-9]+)|fragment|output)\s*-->")
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```", re.S | re.M)
 

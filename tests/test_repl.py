@@ -12,7 +12,7 @@ import pytest
 
 from mmscn import interactive as repl
 from mmscn.dsl import ast as A
-from mmscn.interpreter import runner
+from mmscn.interpreter import step
 from mmscn.dsl.resolve import FIELD_TYPES, IS_WORDS, WORDS
 from mmscn.grammar import keywords, statement_words, word_classes
 from mmscn.interpreter.report import state_json
@@ -167,7 +167,7 @@ def test_internal_errors_do_not_end_the_session(monkeypatch):
     def boom(*a):
         s.k.m_users[1] = 99      # half done, then a bug
         raise ZeroDivisionError("model bug")
-    monkeypatch.setitem(runner.EXEC, A.Exit, lambda r, st, cpu: boom())
+    monkeypatch.setitem(step.EXEC, A.Exit, lambda k, st, cpu: boom())
     assert s.feed("exit A") is False
     assert "internal error" in out.getvalue() and "taken back" in out.getvalue()
     assert s.k.snapshot() == before
@@ -728,10 +728,10 @@ def test_the_walk_through_in_docs_repl_md(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_while_an_input_runs_takes_it_back(monkeypatch):
-    def interrupted(r, st, cpu):
-        r.k.m_users[1] += 5          # half done when Ctrl-C comes
+    def interrupted(k, st, cpu):
+        k.m_users[1] += 5            # half done when Ctrl-C comes
         raise KeyboardInterrupt
-    monkeypatch.setitem(runner.EXEC, A.Exit, interrupted)
+    monkeypatch.setitem(step.EXEC, A.Exit, interrupted)
     p = PipePrompt()
     try:
         p.send("spawn A\r")

@@ -69,7 +69,8 @@ class Result:
 class Explorer:
     def __init__(self, model: Model, por: bool = True, symmetry: bool = True,
                  max_states: Optional[int] = None, max_seconds: Optional[float] = None,
-                 all_finals: bool = False, progress: Optional[Callable] = None):
+                 all_finals: bool = False, progress: Optional[Callable] = None,
+                 on_edge: Optional[Callable] = None):
         # --max-seconds counts from here: finding the reductions is part of the search
         self.t0 = time.perf_counter()
         self.m = model
@@ -82,6 +83,10 @@ class Explorer:
         self.max_seconds = max_seconds
         self.all_finals = all_finals
         self.progress = progress
+        # edge recording, for the state graph (`mmscn draw --format dot`); None costs nothing:
+        # on_edge(src, dst, unit, state, pcs, failure) for every statement fired, with
+        # dst None (and the Failure) when it failed the interleaving
+        self.on_edge = on_edge
         self._ps_cache: dict = {}
 
     def persistent(self, pcs, enabled, live):
@@ -134,6 +139,7 @@ class Explorer:
         queue = deque([0])
         restore, capture, fire, waiting = m.restore, m.capture, m.fire, m.waiting
         persistent = self.persistent if self.por else None
+        on_edge = self.on_edge
         at = -1                         # the id of the state the kernel holds, if known
         failure = None
         fail_from = None
@@ -206,6 +212,8 @@ class Explorer:
                 transitions += 1
                 if outcome == FAILED:
                     at = -1         # a violation changed the kernel (the store knows what)
+                    if on_edge is not None:
+                        on_edge(i, None, u, None, None, fail)
                     if failure is None:
                         failure = fail
                         fail_from = (i, (b, pcs[b]))
@@ -235,6 +243,8 @@ class Explorer:
                     if d1 > stats.depth:
                         stats.depth = d1
                 out.append(j)
+                if on_edge is not None:
+                    on_edge(i, j, u, s2, npcs, None)
             succ[i] = out
             if failure is not None and not self.all_finals:
                 break

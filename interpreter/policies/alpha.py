@@ -29,7 +29,7 @@ flushing CPU stops there when mm_users <= 1 (it only drops the other CPUs'
 ASNs); otherwise smp_call_function IPIs every other online CPU.  exit_mmap's
 final flush is flush_tlb_mm (asm-generic tlb_flush, fullmm).
 """
-from ..kernel import C_IPI, C_PGTABLE, C_SWITCH_MM, INIT_MM, Refusal, Violation
+from ..kernel import INIT_MM, Violation
 from .base import Policy
 
 
@@ -40,49 +40,40 @@ class Alpha(Policy):
     hardware_fields = ("loaded_mm", "ptbr")
 
     def cpu_up(self, k, cpu):
-        super().cpu_up(k, cpu)
-        k.t_ptbr[k._idle(cpu)] = INIT_MM        # the idle task's PCB holds init_mm's pgd
+        k.hw.set_ptbr(k.c_curr[cpu], INIT_MM)   # the idle task's PCB holds init_mm's pgd
 
     def init_new_context(self, k, task, mm):
         # `if (tsk != current)`: the forked child's PCB gets the new pgd
-        k.t_ptbr[task] = mm
-        k._op(k.t_name[task], "init_new_context", f"PCB ptbr = {k.m_name[mm]}")
+        k.hw.set_ptbr(task, mm)
+        k.hw.event(k.t_name[task], "init_new_context", f"PCB ptbr = {k.m_name[mm]}")
 
     def enter_lazy_tlb(self, k, cpu, mm, task):
         if mm is None:
             return
-        k.t_ptbr[task] = mm
-        k.d_tasks.add(task)
-        k._op(k.t_name[task], "enter_lazy_tlb", f"PCB ptbr = {k.m_name[mm]} (borrowed)")
+        k.hw.set_ptbr(task, mm)
+        k.hw.event(k.t_name[task], "enter_lazy_tlb", f"PCB ptbr = {k.m_name[mm]} (borrowed)")
 
     def switch_mm_irqs_off(self, k, cpu, prev_mm, next_mm, task):
         # ev5_switch_mm: a valid ASN for next_mm on this CPU into the PCB; ptbr untouched
-        k.cost[C_SWITCH_MM] += 1
-        k.c_lazy[cpu] = False
-        k.d_cpus.add(cpu)
-        k._op(f"cpu{cpu}", "ev5_switch_mm", f"ASN of {k.m_name[next_mm]} into the PCB; ptbr unchanged")
+        k.hw.switch_mm(cpu)
+        k.hw.event(f"cpu{cpu}", "ev5_switch_mm", f"ASN of {k.m_name[next_mm]} into the PCB; ptbr unchanged")
 
     def activate_mm(self, k, cpu, prev_mm, next_mm, task):
         # ev5_activate_mm -> __load_new_mm_context: new ASN, PCB ptbr, swpctx to itself
-        k.cost[C_SWITCH_MM] += 1
-        k.cost[C_PGTABLE] += 1
-        k.t_ptbr[task] = next_mm
-        k.c_loaded[cpu] = next_mm
-        k.c_lazy[cpu] = False
-        k.d_cpus.add(cpu)
-        k._op(f"cpu{cpu}", "__load_new_mm_context", f"PCB ptbr = {k.m_name[next_mm]}, reloaded (__reload_thread)")
+        hw = k.hw
+        hw.switch_mm(cpu)
+        hw.set_ptbr(task, next_mm)
+        hw.load(cpu, next_mm)
+        hw.event(f"cpu{cpu}", "__load_new_mm_context", f"PCB ptbr = {k.m_name[next_mm]}, reloaded (__reload_thread)")
 
     def switch_to(self, k, cpu, prev, nxt):
         ptbr = k.t_ptbr[nxt]
-        k.cost[C_PGTABLE] += 1
-        if ptbr is not None:
-            k.c_loaded[cpu] = ptbr
-        k.d_cpus.add(cpu)
-        k._op(f"cpu{cpu}", "alpha_switch_to", f"swpctx: {k.t_name[nxt]}'s PCB, ptbr {k.mm_label(ptbr)}")
+        k.hw.load(cpu, k.c_loaded[cpu] if ptbr is None else ptbr)
+        k.hw.event(f"cpu{cpu}", "alpha_switch_to", f"swpctx: {k.t_name[nxt]}'s PCB, ptbr {k.mm_label(ptbr)}")
 
     def exit_mmap(self, k, mm):
         # tlb_finish_mmu -> tlb_flush (asm-generic, fullmm) -> flush_tlb_mm
-        k._op(k.m_name[mm], "tlb_flush", "exit_mmap's final flush: flush_tlb_mm")
+        k.hw.event(k.m_name[mm], "tlb_flush", "exit_mmap's final flush: flush_tlb_mm")
         self.flush_tlb_mm_range(k, mm, True, k.this_cpu)
 
     def flush_tlb_mm_range(self, k, mm, freed_tables, from_cpu):
@@ -90,17 +81,17 @@ class Alpha(Policy):
         if from_cpu is not None and self._runs_on(k, from_cpu, mm):
             self.flush_tlb_current(k, from_cpu, mm, "local")
             if k.m_users[mm] <= 1:
-                k._op(f"cpu{from_cpu}", "flush_tlb_mm", f"mm_users of {k.m_name[mm]} <= 1: the other CPUs' "
-                      f"ASNs for it are dropped, no IPI")
+                k.hw.event(f"cpu{from_cpu}", "flush_tlb_mm", f"mm_users of {k.m_name[mm]} <= 1: the other CPUs' "
+                           f"ASNs for it are dropped, no IPI")
                 return
         for c in range(k.ncpus):                  # smp_call_function: every other online CPU
             if c == from_cpu or not k.c_online[c]:
                 continue
-            k.cost[C_IPI] += 1
+            k.hw.ipi(c)
             if self._runs_on(k, c, mm):          # ipi_flush_tlb_mm (asn_locked() only inside a switch)
                 self.flush_tlb_current(k, c, mm, "IPI")
             else:
-                k._op(f"cpu{c}", "ipi_flush_tlb_mm", f"flush_tlb_other: {k.m_name[mm]}'s ASN on cpu{c} dropped")
+                k.hw.event(f"cpu{c}", "ipi_flush_tlb_mm", f"flush_tlb_other: {k.m_name[mm]}'s ASN on cpu{c} dropped")
 
     @staticmethod
     def _runs_on(k, cpu, mm):
@@ -109,17 +100,10 @@ class Alpha(Policy):
     def flush_tlb_current(self, k, cpu, mm, how):
         # ev5_flush_tlb_current -> __load_new_mm_context: new ASN, current PCB ptbr = mm, __reload_thread
         t = k.c_curr[cpu]
-        k.t_ptbr[t] = mm
-        k.c_loaded[cpu] = mm
-        k.cost[C_PGTABLE] += 1
-        k.d_tasks.add(t)
-        k.d_cpus.add(cpu)
-        k._op(f"cpu{cpu}", "flush_tlb_current", f"{how}: __load_new_mm_context, {k.t_name[t]}'s PCB ptbr = "
-              f"{k.m_name[mm]}, reloaded")
-
-    def unlazy(self, k, cpu):
-        raise Refusal("alpha has no CPU hotplug: sched_force_init_mm never runs there, a lazy task keeps its "
-                      "borrowed mm until it is switched away", "sched_force_init_mm (kernel/sched/core.c)")
+        k.hw.set_ptbr(t, mm)
+        k.hw.load(cpu, mm)
+        k.hw.event(f"cpu{cpu}", "flush_tlb_current", f"{how}: __load_new_mm_context, {k.t_name[t]}'s PCB ptbr = "
+                   f"{k.m_name[mm]}, reloaded")
 
     def loaded_freed(self, k, cpu, m, function):
         t = k.c_curr[cpu]

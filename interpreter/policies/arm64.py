@@ -13,7 +13,7 @@ saved TTBR0 (software PAN) at the reserved table; the hardware keeps the
 borrowed mm.  TLB invalidation is broadcast (TLBI ... IS): a flush sends no
 IPIs and mm_cpumask is not used for it.
 """
-from ..kernel import C_PGTABLE, C_SWITCH_MM, INIT_MM
+from ..kernel import INIT_MM
 from .base import Policy
 
 
@@ -23,17 +23,14 @@ class Arm64(Policy):
     hardware_fields = ("loaded_mm",)
 
     def switch_mm_irqs_off(self, k, cpu, prev_mm, next_mm, task):
-        k.cost[C_SWITCH_MM] += 1
-        k.c_lazy[cpu] = False
-        k.d_cpus.add(cpu)
+        k.hw.switch_mm(cpu)
         if prev_mm == next_mm:
             return
-        k.cost[C_PGTABLE] += 1
-        k.c_loaded[cpu] = next_mm
+        k.hw.load(cpu, next_mm)
         if next_mm == INIT_MM:
-            k._op(f"cpu{cpu}", "__switch_mm", "init_mm: cpu_set_reserved_ttbr0 (TTBR0 = reserved empty table)")
+            k.hw.event(f"cpu{cpu}", "__switch_mm", "init_mm: cpu_set_reserved_ttbr0 (TTBR0 = reserved empty table)")
         else:
-            k._op(f"cpu{cpu}", "__switch_mm", f"check_and_switch_context: TTBR0 = {k.m_name[next_mm]}")
+            k.hw.event(f"cpu{cpu}", "__switch_mm", f"check_and_switch_context: TTBR0 = {k.m_name[next_mm]}")
 
     def flush_tlb_mm_range(self, k, mm, freed_tables, from_cpu):
-        k._op(k.m_name[mm], "flush_tlb_mm", "TLBI ASIDE1IS: broadcast in hardware, no IPI")
+        k.hw.event(k.m_name[mm], "flush_tlb_mm", "TLBI ASIDE1IS: broadcast in hardware, no IPI")

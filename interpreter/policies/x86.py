@@ -28,7 +28,7 @@ mmgrab_lazy_tlb: the boot CPU holds two references and nothing ever drops the
 second (finish_cpu drops one), so init_mm's mm_count is one higher on x86
 than on generic, for good.
 """
-from ..kernel import C_IPI, C_PGTABLE, C_SWITCH_MM, INIT_MM
+from ..kernel import INIT_MM
 from .base import Policy
 
 
@@ -38,46 +38,41 @@ class X86(Policy):
     hardware_fields = ("loaded_mm", "lazy", "cpumask")
     init_mm_boot_pins = 1
 
-    def boot(self, k):
-        super().boot(k)
+    def trap_init(self, k):
         # trap_init -> cpu_init on the boot CPU: mmgrab(&init_mm); cur->active_mm = &init_mm
-        k._op("cpu0", "cpu_init", "the boot CPU's second init_mm reference (after sched_init's); never dropped")
+        k.hw.event("cpu0", "cpu_init", "the boot CPU's second init_mm reference (after sched_init's); never dropped")
         k.mmgrab(INIT_MM)
 
     def enter_lazy_tlb(self, k, cpu, mm, task):
         loaded = k.c_loaded[cpu]
         if loaded == INIT_MM or k.c_lazy[cpu]:
             return      # already lazy, or on init_mm: nothing to be lazy about
-        k.c_lazy[cpu] = True
-        k.d_cpus.add(cpu)
-        k._op(f"cpu{cpu}", "enter_lazy_tlb", f"is_lazy = true; CR3 keeps {k.m_name[loaded]}")
+        k.hw.set_lazy(cpu)
+        k.hw.event(f"cpu{cpu}", "enter_lazy_tlb", f"is_lazy = true; CR3 keeps {k.m_name[loaded]}")
 
     def switch_mm_irqs_off(self, k, cpu, prev_mm, next_mm, task):
+        hw = k.hw
         real_prev = k.c_loaded[cpu]      # not prev_mm: x86 trusts cpu_tlbstate.loaded_mm
         was_lazy = k.c_lazy[cpu]
-        k.cost[C_SWITCH_MM] += 1
-        k.c_lazy[cpu] = False
-        k.d_cpus.add(cpu)
+        hw.switch_mm(cpu)
         if real_prev == next_mm:
-            k._op(f"cpu{cpu}", "switch_mm_irqs_off", f"loaded_mm is already {k.m_name[next_mm]}: no CR3 write"
-                  + (" (leaves lazy mode)" if was_lazy else ""))
+            hw.event(f"cpu{cpu}", "switch_mm_irqs_off", f"loaded_mm is already {k.m_name[next_mm]}: no CR3 write"
+                     + (" (leaves lazy mode)" if was_lazy else ""))
             return
-        if next_mm != INIT_MM and not k.m_cpumask[next_mm] >> cpu & 1:
-            k.m_cpumask[next_mm] |= 1 << cpu
-            k.d_mms.add(next_mm)
-        k.c_loaded[cpu] = next_mm
-        k.cost[C_PGTABLE] += 1
+        if next_mm != INIT_MM and not hw.in_cpumask(next_mm, cpu):
+            hw.cpumask_set(next_mm, cpu)
+        hw.load(cpu, next_mm)
         stays = "" if real_prev in (None, INIT_MM) else f"; cpu{cpu} stays in {k.m_name[real_prev]}'s mm_cpumask"
-        k._op(f"cpu{cpu}", "switch_mm_irqs_off", f"CR3 {k.mm_label(real_prev)} -> {k.m_name[next_mm]}{stays}")
+        hw.event(f"cpu{cpu}", "switch_mm_irqs_off", f"CR3 {k.mm_label(real_prev)} -> {k.m_name[next_mm]}{stays}")
 
     def exit_mmap(self, k, mm):
         # tlb_finish_mmu -> tlb_flush -> flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, .., freed_tables)
-        k._op(k.m_name[mm], "tlb_flush", "exit_mmap's final flush frees page tables: every CPU in mm_cpumask")
+        k.hw.event(k.m_name[mm], "tlb_flush", "exit_mmap's final flush frees page tables: every CPU in mm_cpumask")
         self.flush_tlb_mm_range(k, mm, True, k.this_cpu)
 
     def flush_tlb_mm_range(self, k, mm, freed_tables, from_cpu):
         mask = k.m_cpumask[mm]
-        in_mask = [c for c in range(k.ncpus) if mask >> c & 1 and k.c_online[c]]
+        in_mask = k.hw.cpus_in_mask(mm)
         # cpumask_any_but(mm_cpumask(mm), cpu) reads the raw mask: an offline CPU's bit
         # (x86 leaves it) sends the flush down the flush_tlb_multi path too
         if any(mask >> c & 1 for c in range(k.ncpus) if c != from_cpu):
@@ -87,7 +82,7 @@ class X86(Policy):
                 targets = []
                 for c in in_mask:
                     if k.c_lazy[c]:
-                        k._op(f"cpu{c}", "should_flush_tlb", "is_lazy: no IPI, it catches up at its next switch")
+                        k.hw.event(f"cpu{c}", "should_flush_tlb", "is_lazy: no IPI, it catches up at its next switch")
                     elif k.c_loaded[c] == mm:
                         targets.append(c)
         elif from_cpu is not None and k.c_loaded[from_cpu] == mm:
@@ -96,25 +91,25 @@ class X86(Policy):
             targets = []
         for c in targets:
             if c != from_cpu:
-                k.cost[C_IPI] += 1
+                k.hw.ipi(c)
             self.flush_tlb_func(k, c, mm, remote=c != from_cpu)
 
     def flush_tlb_func(self, k, cpu, mm, remote):
+        hw = k.hw
         how = "IPI" if remote else "local"
         loaded = k.c_loaded[cpu]
-        k.d_cpus.add(cpu)
         if loaded != mm:
-            k.m_cpumask[mm] &= ~(1 << cpu)
-            k.d_mms.add(mm)
-            k._op(f"cpu{cpu}", "flush_tlb_func", f"{how}: {k.mm_label(loaded)} is loaded, not {k.m_name[mm]}: "
-                  f"cpu{cpu} clears itself from {k.m_name[mm]}'s mm_cpumask")
+            hw.cpumask_clear(mm, cpu)
+            hw.event(f"cpu{cpu}", "flush_tlb_func", f"{how}: {k.mm_label(loaded)} is loaded, not {k.m_name[mm]}: "
+                     f"cpu{cpu} clears itself from {k.m_name[mm]}'s mm_cpumask")
         elif k.c_lazy[cpu]:
             t = k.c_curr[cpu]
-            k._op(f"cpu{cpu}", "flush_tlb_func", f"{how}: lazy, so switch to init_mm; {k.t_name[t]} keeps "
-                  f"active_mm {k.mm_label(k.t_active[t])} and its reference")
+            hw.event(f"cpu{cpu}", "flush_tlb_func", f"{how}: lazy, so switch to init_mm; {k.t_name[t]} keeps "
+                     f"active_mm {k.mm_label(k.t_active[t])} and its reference")
             self.switch_mm_irqs_off(k, cpu, None, INIT_MM, None)
         else:
-            k._op(f"cpu{cpu}", "flush_tlb_func", f"{how}: flushes the TLB of {k.m_name[mm]}")
+            hw.flush_tlb(cpu)
+            hw.event(f"cpu{cpu}", "flush_tlb_func", f"{how}: flushes the TLB of {k.m_name[mm]}")
 
     def is_lazy(self, k, cpu):
         return k.c_online[cpu] and k.c_lazy[cpu]

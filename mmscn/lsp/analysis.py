@@ -24,8 +24,9 @@ from typing import Optional
 
 from mmscn.dsl import ast as A
 from mmscn.dsl.parser import ParseFailed, parse_items
-from mmscn.dsl.resolve import INIT_MM, fresh_mm_name, resolve_more
-from mmscn.interpreter import policies
+from mmscn.dsl.names import INIT_MM_NAME
+from mmscn.dsl.resolve import fresh_mm_name, resolve_more
+from mmscn.interpreter.arches import known_arches
 from mmscn.interpreter.runner import REFUSED, VIOLATION, Runner
 
 # A checkpoint after every SPACING-th part of the state's size in statements.
@@ -84,27 +85,28 @@ class Checkpoint:
     assertions: int
 
 
-class _Recorder(Runner):
-    """The runner of `mmscn run`, remembering every step() and checkpoints between them."""
+class _Recorder:
+    """Remembers every step() of the runner of `mmscn run`, and checkpoints between them."""
 
-    def begin(self, calls, checkpoints, stmt_next):
+    def __init__(self, runner, calls, checkpoints, stmt_next):
+        self.runner = runner
         self.calls, self.checkpoints, self.stmt_next, self.since = calls, checkpoints, stmt_next, 0
+        runner.on_step = self.stepped
 
-    def step(self, st, cpu):
-        ok = super().step(st, cpu)
+    def stepped(self, st, cpu, outcome, ok):
         self.calls.append((st, cpu))
         if cpu is None:
             self.stmt_next += 1
         self.since += 1
-        k = self.k
+        k = self.runner.k
         # never after a step that stopped the run: resuming there would run past the stop
         if ok and self.since * SPACING >= len(k.t_name) * 8 + len(k.m_name) * 14 + k.ncpus * 6:
             self.checkpoint(None if cpu is not None else self.stmt_next)
-        return ok
 
     def checkpoint(self, stmt_next):
-        r = self.result
-        self.checkpoints.append(Checkpoint(len(self.calls), stmt_next, self.k.snapshot(), self.pending_expect,
+        runner = self.runner
+        r = runner.result
+        self.checkpoints.append(Checkpoint(len(self.calls), stmt_next, runner.k.snapshot(), runner.pending_expect,
                                            len(r.steps), len(r.diagnostics), r.assertions))
         self.since = 0
 
@@ -112,7 +114,7 @@ class _Recorder(Runner):
 @dataclass
 class Run:
     """A finished run: the runner (its kernel is the state at the end), every step() it made."""
-    runner: _Recorder
+    runner: Runner
     lines: list             # the text it ran
     calls: list
     checkpoints: list
@@ -246,11 +248,12 @@ class Analysis:
 
     def _resolved(self, text: str, lines: list, version) -> Result:
         """The Result of a text that parses and resolves, run; ParseFailed otherwise."""
+        arches = known_arches()
         try:
-            items = parse_items(text, self.path)
+            items = parse_items(text, self.path, arches.names)
         except ParseFailed as e:
             raise _SyntaxFailed(e.diagnostics)
-        sc = resolve_more(items, lines, self.path, A.Scenario(self.path), {}, {INIT_MM}, policies.KnownArches())
+        sc = resolve_more(items, lines, self.path, A.Scenario(self.path), {}, {INIT_MM_NAME}, arches)
         symbols, occurrences = names(sc)
         run = self._run(sc, lines)
         self.last = run
@@ -259,26 +262,26 @@ class Analysis:
 
     def _run(self, sc: A.Scenario, lines: list) -> Run:
         old = self.last
-        r = _Recorder(sc, lines)
+        r = Runner(sc, lines)
         resume = _resume_point(old, sc, lines) if old is not None else None
         if resume is None:
-            r.begin([], [], 0)
-            r.checkpoint(0)
+            rec = _Recorder(r, [], [], 0)
+            rec.checkpoint(0)
         else:
             c, ci = resume
             r.k.restore(c.snap)
             r.pending_expect = c.pending
             res, was = r.result, old.result
             res.steps, res.diagnostics, res.assertions = was.steps[:c.nsteps], was.diagnostics[:c.ndiags], c.assertions
-            r.begin(old.calls[:c.ncalls], old.checkpoints[:ci + 1], c.stmt_next)
-        done = len(r.calls)
-        start = r.stmt_next
+            rec = _Recorder(r, old.calls[:c.ncalls], old.checkpoints[:ci + 1], c.stmt_next)
+        done = len(rec.calls)
+        start = rec.stmt_next
         r.sc = dataclasses.replace(sc, stmts=sc.stmts[start:]) if start else sc
         try:
             r.run()
         finally:
             r.sc = sc
-        return Run(r, lines, r.calls, r.checkpoints, len(r.calls) - done)
+        return Run(r, lines, rec.calls, rec.checkpoints, len(rec.calls) - done)
 
 
 def _resume_point(old: Run, sc: A.Scenario, lines: list):
@@ -386,8 +389,8 @@ def names(sc: A.Scenario) -> tuple:
     symbols = {}
     for i in range(sc.ncpus):
         symbols[("task", f"idle{i}")] = Symbol("task", f"idle{i}", 0, 0, 0, detail=f"cpu{i}'s idle task")
-    symbols[("mm", INIT_MM)] = Symbol("mm", INIT_MM, 0, 0, 0, detail="init_mm, static")
-    taken = {INIT_MM}
+    symbols[("mm", INIT_MM_NAME)] = Symbol("mm", INIT_MM_NAME, 0, 0, 0, detail="init_mm, static")
+    taken = {INIT_MM_NAME}
     defs = set()
 
     def make(st, block):

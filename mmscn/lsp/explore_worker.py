@@ -17,10 +17,10 @@ def explore(req: dict) -> dict:
     from mmscn.dsl.resolve import load
     from mmscn.explore import report_json
     from mmscn.interpreter import explore as X
-    from mmscn.interpreter import policies
+    from mmscn.interpreter.arches import known_arches
     path = req.get("path") or "<document>"
     try:
-        sc = load(req["text"], path, policies.KnownArches())
+        sc = load(req["text"], path, known_arches())
     except ParseFailed as e:
         d = e.diagnostics[0]
         return {"error": f"{d.location()}: {d.message}"}

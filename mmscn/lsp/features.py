@@ -16,6 +16,7 @@ from pygments.token import Comment, Keyword, Name, Number, Operator, String
 
 from mmscn.dsl import ast as A
 from mmscn.dsl.lexer import MmscnLexer
+from mmscn.dsl.names import cpu_number
 from mmscn.grammar import keywords
 from mmscn.interpreter.report import format_event, hardware_text, statement_text, status_mark
 from mmscn.interpreter.runner import field_value, show_value
@@ -134,7 +135,7 @@ def mm_text(k, policy, name: str) -> Optional[str]:
 
 
 def cpu_text(k, policy, name: str) -> Optional[str]:
-    c = int(name[3:])
+    c = cpu_number(name)
     if c >= k.ncpus:
         return None
     if not k.c_online[c]:

@@ -1,0 +1,97 @@
+"""The handle through which a policy changes the machine (``k.hw``).
+
+An architecture's hooks read the kernel's lists (who runs where, which mm a
+task has) but change only hardware, and only through these methods, each of
+which does the bookkeeping: the cost counters, the set of CPUs, mms and tasks
+the statement touched (which the invariants look at afterwards) and the trace
+line.  Everything else a hook needs is a named kernel operation
+(``k.mmgrab``, ``k.mmgrab_lazy_tlb``, ``k.switch_to_init_mm``, ...).
+tests/test_policy_boundary.py holds the policies to this.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+# cost counters, indexes into Kernel.cost
+C_COUNT, C_USERS, C_SWITCH_MM, C_PGTABLE, C_LAZY, C_IPI = range(6)
+COST_NAMES = ("mm_count_atomics", "mm_users_atomics", "switch_mm", "pgtable_loads",
+              "lazy_switches", "ipis")
+
+
+class Hardware:
+    __slots__ = ("k",)
+
+    def __init__(self, k):
+        self.k = k
+
+    # ---- effects ---------------------------------------------------------------
+    def switch_mm(self, cpu: int) -> None:
+        """One call of the arch's switch_mm on ``cpu`` (counted), which leaves lazy mode."""
+        k = self.k
+        k.cost[C_SWITCH_MM] += 1
+        k.c_lazy[cpu] = False
+        k.d_cpus.add(cpu)
+
+    def load(self, cpu: int, mm: int) -> None:
+        """``cpu`` loads ``mm``'s page tables (CR3, TTBR0, the PCB's ptbr): one page-table load."""
+        k = self.k
+        k.cost[C_PGTABLE] += 1
+        k.c_loaded[cpu] = mm
+        k.c_lazy[cpu] = False
+        k.d_cpus.add(cpu)
+
+    def set_lazy(self, cpu: int) -> None:
+        """x86's cpu_tlbstate_shared.is_lazy = true: the CPU runs a kernel thread on what it has loaded."""
+        k = self.k
+        k.c_lazy[cpu] = True
+        k.d_cpus.add(cpu)
+
+    def cpumask_set(self, mm: int, cpu: int) -> None:
+        k = self.k
+        k.m_cpumask[mm] |= 1 << cpu
+        k.d_mms.add(mm)
+        k.d_cpus.add(cpu)
+
+    def cpumask_clear(self, mm: int, cpu: int) -> None:
+        k = self.k
+        k.m_cpumask[mm] &= ~(1 << cpu)
+        k.d_mms.add(mm)
+        k.d_cpus.add(cpu)
+
+    def flush_tlb(self, cpu: int) -> None:
+        """``cpu`` flushes its own TLB (invlpg/CR3 reload, tlbiel): nothing is counted."""
+        self.k.d_cpus.add(cpu)
+
+    def set_ptbr(self, task: int, mm: Optional[int]) -> None:
+        """alpha: the page-table base in ``task``'s PCB, what its next swpctx loads."""
+        k = self.k
+        k.t_ptbr[task] = mm
+        k.d_tasks.add(task)
+
+    def ipi(self, cpu: int) -> None:
+        """An IPI to ``cpu`` (counted); its handler is the caller's next step."""
+        self.k.cost[C_IPI] += 1
+
+    def event(self, subject: str, function: str, detail: str = "") -> None:
+        """A line of the trace: ``function`` did ``detail`` to ``subject``."""
+        ev = self.k.ev
+        if ev is not None:
+            ev.append(("op", subject, function, detail))
+
+    # ---- read-only views ---------------------------------------------------------
+    def in_cpumask(self, mm: int, cpu: int) -> bool:
+        return bool(self.k.m_cpumask[mm] >> cpu & 1)
+
+    def cpus_in_mask(self, mm: int) -> list:
+        """The online CPUs in mm_cpumask(mm), in order."""
+        k = self.k
+        mask = k.m_cpumask[mm]
+        return [c for c in range(k.ncpus) if mask >> c & 1 and k.c_online[c]]
+
+    def touched_cpus(self) -> set:
+        """The CPUs the statement touched so far (the kernel's own set: do not change it)."""
+        return self.k.d_cpus
+
+    def touched_mms(self) -> set:
+        """The mms the statement touched so far (the kernel's own set: do not change it)."""
+        return self.k.d_mms

@@ -1,0 +1,97 @@
+"""The kernel version beside the architecture: which modelled changes a kernel contains.
+
+One table, CHANGES, lists every change to the kernel's own code (kernel/,
+fs/exec.c, mm/) that the model tells apart: its key (the first 12 hex digits
+of its commit, or a descriptive key for a change of the 1999-2.6 era that has
+no commit in the git history), its title, the first release that contains it
+and where that release was read.  The kernel asks a KernelVersion one
+question, ``has(key)``: is this change in this kernel?  Releases are compared
+here and nowhere else.
+
+The oldest point is v2.3.13, the 1999 kernel of Documentation/mm/active_mm.rst
+(``arch linux-2.3`` means the generic architecture at that release); the
+newest is what the architecture files follow.  A release between two
+modelled changes behaves like the newest change before it.
+"""
+from __future__ import annotations
+
+import re
+from typing import NamedTuple, Optional
+
+
+class Change(NamedTuple):
+    key: str        #: 12 hex digits of the commit, or a descriptive key where there is no commit
+    commit: str     #: the full commit id, "" for a change older than the git history
+    title: str
+    release: str    #: the first release that contains it
+    source: str     #: where that release was read; UNVERIFIED says what it rests on
+
+
+# the keys the kernel asks about (interpreter/kernel.py)
+CONTEXT_SWITCH = "context_switch-rq-prev_mm"
+USE_MM = "use_mm"
+EXEC_FRESH_MM = "exec_mmap-fresh-mm"
+CPU_HOTPLUG = "cpu-hotplug"
+ACTIVE_MM_TRANSFER = "139d025cda1d"
+SCHED_FORCE_INIT_MM = "21641bd9a7a7"
+
+CHANGES = (
+    Change(CONTEXT_SWITCH, "", "context_switch() with rq->prev_mm: the lazy mm prev gives back is dropped in "
+           "finish_task_switch, after switch_to (2.4's schedule() dropped it at once, before switch_to)",
+           "v2.6.0", "UNVERIFIED: 2.4's kernel/sched.c schedule() and 2.6's context_switch() were read "
+           "(design/kernel-source-notes.md 2.6); the 2.5 release that brought it was not traced"),
+    Change(USE_MM, "", "use_mm()/unuse_mm(): a kernel thread adopts a user mm (AIO; kthread_use_mm since v5.8)",
+           "v2.6.0", "UNVERIFIED: in 2.6 (fs/aio.c; design/lazy-tlb-bugs.md cites a 2006 discussion of it); "
+           "absent from 2.4; the 2.5 release that added it was not traced"),
+    Change(EXEC_FRESH_MM, "", "exec_mmap() always installs the new mm: 2.4's reuse of a sole user's mm_struct "
+           "(exit_mmap in place) is gone", "v2.6.0",
+           "UNVERIFIED: 2.4's fs/exec.c exec_mmap() was read; when the shortcut went was not traced"),
+    Change(CPU_HOTPLUG, "", "CPU hotplug (kernel/cpu.c cpu_down, cpu_up)", "v2.6.0",
+           "UNVERIFIED: absent from 2.4; the 2.6 release of each architecture's support was not traced"),
+    Change(ACTIVE_MM_TRANSFER, "139d025cda1da5484e7287b35c019fe1dcf9b650",
+           "sched: Clean up active_mm reference counting", "v5.4",
+           "strong: tip-bot mail, CommitDate 2019-08-08, with the diff (research/history-verified.md, row I)"),
+    Change(SCHED_FORCE_INIT_MM, "21641bd9a7a7ce0360106a5a8e5b89a4fc74529d",
+           "lazy tlb: fix hotplug exit race with MMU_LAZY_TLB_SHOOTDOWN", "v6.14",
+           "strong: linux-next revlist of the 6.14 merge window (research/history-verified.md, LT-07)"),
+)
+
+OLDEST = "v2.3.13"      # Documentation/mm/active_mm.rst: "the changes in 2.3.13"
+NEWEST = "v6.17"        # the release the architecture files follow (v6.15 to v6.17)
+
+
+def _release(text: str) -> tuple:
+    m = re.fullmatch(r"v(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not m:
+        raise ValueError(f"`{text}` is not a kernel release (vX.Y or vX.Y.Z)")
+    return tuple(int(n or 0) for n in m.groups())
+
+
+class KernelVersion:
+    """One kernel release: ``has(key)`` says whether a modelled change is in it.
+
+    ``name`` is what messages call it: the architecture that stands for it
+    (``linux-2.3``), else ``Linux vX.Y``.
+    """
+    __slots__ = ("release", "name", "_has")
+
+    def __init__(self, release: str = NEWEST, name: Optional[str] = None):
+        at = _release(release)
+        if not _release(OLDEST) <= at <= _release(NEWEST):
+            raise ValueError(f"kernel {release} is outside the modelled releases, {OLDEST} to {NEWEST}")
+        self.release = release
+        self.name = name or f"Linux {release}"
+        self._has = {c.key: _release(c.release) <= at for c in CHANGES}
+
+    def has(self, key: str) -> bool:
+        """Is change ``key`` (a key of CHANGES) in this kernel?  An unknown key is a KeyError."""
+        return self._has[key]
+
+    def __repr__(self):
+        return f"KernelVersion({self.release!r})"
+
+
+def for_policy(policy) -> KernelVersion:
+    """The kernel a policy runs when the scenario names none: the release the policy
+    stands for (``linux-2.3``: v2.3.13, named after it), else the newest."""
+    return KernelVersion(policy.kernel, policy.name) if policy.kernel else KernelVersion()
