@@ -15,7 +15,7 @@ a meta-command that could not be carried out); 2 when FILE cannot be read
 or parsed, or the command line is wrong.
 
 This module is only the command line, imported whenever `mmscn` starts; the
-REPL itself is mmscn/interactive.py, imported by run().
+REPL itself is the rest of this package, imported by run().
 """
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ def run(args) -> int:
         from mmscn.dsl.diagnostics import printable
         sys.stderr.write(f"mmscn: {printable(policies.unknown(args.arch))}\n")
         return EXIT_BAD_INPUT
-    from mmscn.interactive import Session, interact, read_lines
+    from mmscn.repl.piped import read_lines
+    from mmscn.repl.prompt import interact
+    from mmscn.repl.session import Session
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     session = Session(sys.stdout, arch=args.arch or "generic", ncpus=args.cpus or 1,
                       color=use_color(sys.stdout))

@@ -1,0 +1,778 @@
+"""The REPL's session (`mmscn repl`, whose command line is in mmscn/repl/__init__.py).
+
+Session holds the kernel of one session and everything that can be asked of
+it: statements, blocks, meta-commands, undo, save, the toolbar's picture,
+completion.  mmscn/repl/piped.py drives it from a byte stream; prompt.py
+from prompt_toolkit, imported only there.  It is imported only when `mmscn
+repl` runs, so `mmscn check` does not pay for compiling it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from mmscn.dsl.diagnostics import plural, printable, read_error
+from mmscn.repl.completion import _pick, open_block, partial_word
+from mmscn.repl.help import ALIASES, META, _short, help_text, help_topic_known, help_topics
+
+REPL_PATH = "<repl>"
+PROMPT = "mmscn> "
+CONTINUATION = "   ... "
+MAX_INPUT = 1 << 20            # bytes of one input; longer ones are refused, not parsed
+CHECKPOINTS = 64               # kernel snapshots kept for :undo; older states are re-run from boot
+_DIM, _RED, _BOLD, _RESET = "\x1b[2m", "\x1b[31m", "\x1b[1m", "\x1b[0m"
+
+
+# ============================================================ the session
+@dataclass(slots=True)
+class Entry:
+    """A statement that ran, with what it did, as the session keeps it."""
+    stmt: object
+    cpu: Optional[int]          # the block's CPU, None at the top level
+    step: object                # runner.Step: status, events, message
+    expect: object              # the `expect` it ran under, or None
+    lines: list                 # the source its line numbers point into
+    path: str
+
+
+_runner_class = None
+
+
+def _session_runner():
+    """A Runner that records each statement it steps through (with its `expect`)."""
+    global _runner_class
+    if _runner_class is None:
+        from mmscn.interpreter.runner import Runner
+
+        class SessionRunner(Runner):
+            record_hardware = False     # the session prints no `hw:` lines (:state shows the hardware)
+
+            def step(self, st, cpu):
+                expect = self.pending_expect
+                n = len(self.result.steps)
+                ret = super().step(st, cpu)
+                if len(self.result.steps) > n:
+                    self.entries.append(Entry(st, cpu, self.result.steps[n], expect, self.lines, self.sc.path))
+                return ret
+
+        _runner_class = SessionRunner
+    return _runner_class
+
+
+class Session:
+    """The state of one REPL session and everything it can be asked.
+
+    The kernel state is always what the kept statements did: a statement that
+    is refused changes nothing and is not kept, a failed assertion is shown and
+    not kept, a statement that breaks an invariant is kept (the state shows the
+    breakage; :undo takes it back).  Parse and name errors run nothing.
+    """
+
+    def __init__(self, out, arch: str = "generic", ncpus: int = 1, color: bool = False):
+        self.out = out
+        self.color = color
+        self.arch = arch
+        self.ncpus = ncpus
+        self.lines: list = []        # every input line that parsed, numbered through the session
+        self.failures = 0
+        self.quit = False
+        self.version = 0             # inputs fed so far: the toolbar is redrawn when it changes
+        self._start_over()
+
+    def _start_over(self) -> None:
+        """An empty session on the current arch and CPUs, freshly booted."""
+        self.title, self.outcome = None, "pass"
+        self.kept: list = []         # Entry, in the order they ran
+        self.pending: list = []      # the lines of a lone `expect`, waiting for its statement
+        self.spawn_line: dict = {}   # task name -> session line of its spawn (for messages)
+        self.checkpoints: dict = {}  # len(kept) -> Kernel.snapshot()
+        self._boot()
+
+    # ---------------------------------------------------------------- basics
+    @property
+    def k(self):
+        return self.runner.k
+
+    @property
+    def policy(self):
+        return self.runner.policy
+
+    def _take_header(self, sc, arch: str, ncpus: int) -> bool:
+        """The header of a fresh session: title and outcome, and arch and CPUs, which boot
+        the kernel again when they change (True then)."""
+        self.title, self.outcome = sc.title, sc.outcome
+        if (arch, ncpus) == (self.arch, self.ncpus):
+            return False
+        self.arch, self.ncpus = arch, ncpus
+        self.checkpoints.clear()
+        self._boot()
+        return True
+
+    def _header(self):
+        from mmscn.dsl import ast as A
+        return A.Scenario(REPL_PATH, self.title, self.arch, self.ncpus, self.outcome)
+
+    def _boot(self) -> None:
+        self.runner = _session_runner()(self._header(), self.lines, self.arch)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Forget the bookkeeping of the last input (not state): the kernel's events,
+        violations and dirty sets, and what the runner recorded of it."""
+        r = self.runner
+        r.result.steps, r.result.diagnostics, r.result.final, r.result.stopped = [], [], None, False
+        r.pending_expect, r.entries = None, []
+        k = self.k
+        if k.ev is not None:
+            k.ev.clear()
+        k.violations.clear()
+        k.d_tasks.clear(); k.d_mms.clear(); k.d_cpus.clear()
+
+    def w(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+
+    def c(self, code: str, text: str) -> str:
+        return f"{code}{text}{_RESET}" if self.color else text
+
+    def fail(self, message: str) -> bool:
+        self.failures += 1
+        self.w(self.c(_RED, "error: ") + printable(message))
+        return False
+
+    def boot_line(self) -> str:
+        n = self.k.ncpus
+        idles = ", ".join(f"idle{i}" for i in range(min(n, 8))) + (", ..." if n > 8 else "")
+        return f"arch {self.arch}, {plural(n, 'CPU')}: {idles} on @init_mm ({self._boot_counts()})"
+
+    def _boot_counts(self) -> str:
+        """init_mm's counters as boot left them (the runner recorded the boot)."""
+        from mmscn.interpreter.report import k_boot_count, k_boot_users
+        r = self.runner.result
+        return f"users {k_boot_users(r)}, count {k_boot_count(r)}"
+
+    # ---------------------------------------------------------------- input
+    def feed(self, text: str) -> bool:
+        """Run one input (statements, a block, or a :command); False if it failed."""
+        if len(text) > MAX_INPUT:
+            return self.fail(f"the input is {len(text):,} characters long; the REPL takes at most {MAX_INPUT:,}")
+        try:
+            s = text.strip()
+            if not s:
+                return True
+            if s.startswith(":"):
+                return self.command(s)
+            return self.statements(text)
+        except Exception as e:    # a bug in the model must not end the session
+            self.runner.pending_expect = None
+            self.rewind(len(self.kept))
+            return self.fail(f"internal error ({type(e).__name__}: {e}); the input was taken back. "
+                             f"Please report this with the input.")
+        finally:
+            self.version += 1     # whatever the input did, the toolbar redraws
+
+    def statements(self, text: str) -> bool:
+        from mmscn.dsl import ast as A
+        from mmscn.dsl.parser import ParseFailed, parse_items
+        from mmscn.dsl.resolve import resolve_more
+        from mmscn.interpreter import policies
+        src = self.pending + text.split("\n")
+        first = len(self.lines) + 1
+        npend = len(self.pending)
+        try:
+            # the input alone, then numbered on from the session's lines: the cost of
+            # an input does not grow with the session
+            try:
+                items = parse_items("\n".join(src), REPL_PATH)
+            except ParseFailed as e:
+                for d in e.diagnostics:
+                    d.line += first - 1
+                raise
+            renumber(items, first - 1)
+            stmts = [it for it in items if not isinstance(it, tuple)]
+            headers = [it for it in items if isinstance(it, tuple)]
+            if stmts and not headers and all(isinstance(it, A.Expect) for it in stmts):
+                self.pending = src
+                self.w(self.c(_DIM, f"  `{printable(src[-1].strip())}` applies to the next statement"))
+                return True
+            if headers and self.kept:
+                from mmscn.dsl.diagnostics import Diagnostic
+                from mmscn.dsl.resolve import header_word
+                raise ParseFailed([Diagnostic(
+                    REPL_PATH, tok.line, tok.column,
+                    f"`{header_word(kind)}` is a header line: it can be set only before the first statement; "
+                    f"`:reset` starts over" + (", `:arch NAME` replays the session on another architecture"
+                                              if kind == "arch" else ""),
+                    source_line=src[tok.line - first] if 0 <= tok.line - first < len(src) else None)
+                    for kind, _, tok in headers])
+            sc = resolve_more(items, _Lines(self.lines, src), REPL_PATH, self._header(), self._tasks(),
+                              self.k.mm_ix, policies.KnownArches())
+        except ParseFailed as e:
+            for d in e.diagnostics:
+                self.w(d.render(self.color))
+            if npend and any(d.line < first + npend for d in e.diagnostics):
+                self.pending = []
+            self.failures += 1
+            return False
+        if sc.final is not None:
+            from mmscn.dsl.diagnostics import Diagnostic
+            self.w(Diagnostic(REPL_PATH, sc.final.line, sc.final.col,
+                              "`final` judges the end of a scenario file (and every interleaving in mmscn "
+                              "explore); in the REPL, `assert` checks the state now",
+                              source_line=src[sc.final.line - first]).render(self.color))
+            self.failures += 1
+            return False
+        self.pending = []
+        self.lines.extend(src)
+        if headers and self._take_header(sc, sc.arch, sc.ncpus):
+            self.w("  " + self.boot_line())
+        return self._run(sc, self.lines)
+
+    def _run(self, sc, lines, judge_final: bool = False) -> bool:
+        """Run a resolved piece: its statements in order, then its blocks as `mmscn run` does."""
+        from mmscn.interpreter.report import INTERLEAVING_NOTE
+        from mmscn.interpreter.runner import EXPECTED, OK, VIOLATION
+        r = self.runner
+        self._checkpoint()
+        self._settle()
+        r.sc, r.lines = sc, lines
+        stopped = False
+        for st in sc.stmts:
+            if not r.step(st, None):
+                stopped = True
+                break
+        if not stopped and sc.blocks:
+            r.run_blocks()
+            stopped = r.result.stopped
+        if judge_final and not stopped and sc.final is not None:
+            r.judge_final()
+        blocks_shown = False
+        for e in r.entries:
+            if e.cpu is not None and not blocks_shown:
+                blocks_shown = True
+                self.w(self.c(_BOLD, f"  {INTERLEAVING_NOTE}"))
+            self.show(e, fresh=True)
+            if e.step.status in (OK, EXPECTED, VIOLATION):
+                self.kept.append(e)
+                if type(e.stmt).__name__ in ("Spawn", "SpawnThread", "SpawnKthread"):
+                    self.spawn_line[e.stmt.task.text] = e.stmt.line   # a :load-ed file's own line
+        for d in r.result.diagnostics:
+            self.w(d.render(self.color))
+        if r.result.final is not None:
+            q, held, detail = r.result.final
+            self.w(f"  final {q}: {'holds' if held else 'does not hold'} in this interleaving"
+                   + ("" if held else f": {printable(detail)}"))
+        if any(e.step.status == VIOLATION for e in r.entries):
+            self.w(self.c(_DIM, "  the statement ran, so the state keeps what it did; :undo takes it back"))
+        failed = bool(r.result.diagnostics)
+        self._settle()
+        if failed:
+            self.failures += 1
+        return not failed
+
+    def _tasks(self) -> dict:
+        """The tasks that exist, each with the session line of its spawn (0: idle, or from a file)."""
+        tasks = dict.fromkeys(self.k.task_ix, 0)
+        tasks.update(self.spawn_line)
+        return tasks
+
+    def _checkpoint(self) -> None:
+        """A snapshot before an input; in a big state only every few inputs (undo re-runs the rest)."""
+        n = len(self.kept)
+        k = self.k
+        every = 1 + (len(k.t_name) + len(k.m_name)) // 500
+        if n not in self.checkpoints and (not self.checkpoints or n - max(self.checkpoints) >= every):
+            self.checkpoints[n] = self.k.snapshot()
+            while len(self.checkpoints) > CHECKPOINTS:
+                del self.checkpoints[min(self.checkpoints)]
+
+    def finish(self) -> None:
+        """The input ended: an `expect` still waiting has nothing to speak of."""
+        if self.pending:
+            self.fail(f"`{self.pending[-1].strip()}` at the end of the input is not followed by a statement")
+            self.pending = []
+
+    # ---------------------------------------------------------------- showing
+    def source(self, e, flat: bool = True) -> str:
+        """The statement as written; ``flat``: as a top-level line (a block's implicit CPU written out)."""
+        from types import SimpleNamespace
+        from mmscn.interpreter.explore import stmt_source
+        from mmscn.interpreter.report import statement_text
+        from mmscn.interpreter.runner import cond_text
+        if type(e.stmt).__name__ == "Assert":
+            # from the tree, in the normal form (`A.mm==@A` shows as `A.mm == @A`)
+            return "assert " + ", ".join(cond_text(c) for c in e.stmt.conds)
+        if not flat:
+            return statement_text(e.lines, e.stmt)
+        return stmt_source(SimpleNamespace(lines=e.lines), e.stmt, e.cpu)
+
+    def show(self, e, fresh: bool = False) -> None:
+        from mmscn.interpreter.report import format_event, status_mark
+        from mmscn.interpreter.runner import EXPECTED, VIOLATION
+        st = e.step
+        mark = status_mark(st, self.c)
+        where = f"cpu{e.cpu}: " if e.cpu is not None else ""
+        num = f"{e.stmt.line:5d}" if e.path == REPL_PATH else f"{os.path.basename(e.path)}:{e.stmt.line}".rjust(5)
+        self.w(f"{printable(num)}  {where}{printable(self.source(e, flat=False))}{mark}")
+        for ev in st.events:
+            self.w(self.c(_DIM, "         " + printable(format_event(ev))))
+        if st.message and (st.status == EXPECTED or (not fresh and st.status == VIOLATION)):
+            self.w(f"         {printable(st.message)}")
+
+    # ---------------------------------------------------------------- meta-commands
+    def command(self, line: str) -> bool:
+        name, _, arg = line.partition(" ")
+        arg = arg.strip()
+        if name == ":save!":        # the one command with a `!`: replace an existing file
+            return self.cmd_save(arg, force=True)
+        cmd = META.get(name) or META.get(ALIASES.get(name, ""))
+        if cmd is None:
+            from mmscn.dsl.diagnostics import close_match
+            close = close_match(name, META)
+            hint = f"; did you mean {close}?" if close else ""
+            return self.fail(f"unknown command `{_short(name)}`{hint} (:help lists the commands; statements "
+                             f"are typed without a colon)")
+        return getattr(self, "cmd_" + cmd[0])(arg)
+
+    def cmd_help(self, arg: str) -> bool:
+        self.w(help_text(arg, self))
+        if arg and not help_topic_known(arg):
+            self.failures += 1
+            return False
+        return True
+
+    def cmd_quit(self, arg: str) -> bool:
+        self.quit = True
+        return True
+
+    def cmd_state(self, arg: str) -> bool:
+        from mmscn.interpreter.report import state_json
+        d = state_json(self.k, self.policy)
+        yn = {True: "yes", False: "no"}
+        cols = ["cpu", "online", "curr", "active_mm", "lazy"] + (["loaded_mm"] if d["cpus"] and "loaded_mm" in
+                                                                 d["cpus"][0] else [])
+        self.w(self.c(_BOLD, "CPUs") + f" (arch {self.arch})")
+        self.w(_table(cols, [[yn.get(c[x], c[x]) if isinstance(c[x], bool) else c[x] for x in cols]
+                             for c in d["cpus"]]))
+        self.w(self.c(_BOLD, "tasks"))
+        cols = ["name", "kind", "state", "cpu", "mm", "active_mm"]
+        self.w(_table(cols, [[t[x] if t[x] is not None else "-" for x in cols] for t in d["tasks"]]))
+        self.w(self.c(_BOLD, "mms"))
+        cols = ["name", "users", "count", "state"] + (["cpumask"] if d["mms"] and "cpumask" in d["mms"][0] else [])
+        self.w(_table(cols, [[("{" + ", ".join(m[x]) + "}") if x == "cpumask" else m[x] for x in cols]
+                             for m in d["mms"]]))
+        return True
+
+    def cmd_trace(self, arg: str) -> bool:
+        self.w("  boot: " + self.boot_line_at_boot())
+        for e in self.kept:
+            self.show(e)
+        if not self.kept:
+            self.w(self.c(_DIM, "  (no statements yet)"))
+        return True
+
+    def boot_line_at_boot(self) -> str:
+        return (f"arch {self.arch}, {plural(self.k.ncpus, 'CPU')}, every idle task on @init_mm "
+                f"({self._boot_counts()})")
+
+    def cmd_undo(self, arg: str) -> bool:
+        if not self.kept:
+            self.w("nothing to undo")
+            return True
+        t = len(self.kept) - 1
+        while t > 0 and type(self.kept[t].stmt).__name__ == "Assert":
+            t -= 1
+        gone = self.kept[t:]
+        self.rewind(t)
+        extra = f" (and {plural(len(gone) - 1, 'assertion')} after it)" if len(gone) > 1 else ""
+        e = gone[0]
+        where = f"cpu{e.cpu}: " if e.cpu is not None else ""
+        self.w(f"undone: line {e.stmt.line}: {where}{printable(self.source(e, flat=False))}{extra}")
+        return True
+
+    def rewind(self, t: int) -> None:
+        """Back to the state after the first t kept statements: the nearest snapshot, then re-run."""
+        below = [i for i in self.checkpoints if i <= t]
+        if below:
+            c = max(below)
+            self.k.restore(self.checkpoints[c])
+            self._settle()
+        else:
+            c = 0
+            self._boot()
+        self._replay(self.kept[c:t])
+        del self.kept[t:]
+        for i in [i for i in self.checkpoints if i > t]:
+            del self.checkpoints[i]
+        self.spawn_line = {n: ln for n, ln in self.spawn_line.items() if n in self.k.task_ix}
+
+    def _replay(self, entries) -> list:
+        """Run kept statements again, as they ran; the fresh entries, in order."""
+        from mmscn.interpreter.runner import EXPECTED
+        r = self.runner
+        self._settle()
+        for e in entries:
+            r.lines = e.lines
+            if e.expect is not None and e.step.status == EXPECTED:
+                r.step(e.expect, e.cpu)
+            r.step(e.stmt, e.cpu)
+            r.pending_expect = None
+        fresh = r.entries
+        self._settle()
+        return fresh
+
+    def cmd_reset(self, arg: str) -> bool:
+        self._start_over()
+        self.w("  " + self.boot_line())
+        return True
+
+    def cmd_arch(self, arg: str) -> bool:
+        from mmscn.interpreter import policies
+        names = policies.names()
+        if not arg:
+            for n in names:
+                self.w(f"  {'*' if n == self.arch else ' '} {n:<12} {policies.get(n).summary}")
+            return True
+        if arg not in names:
+            return self.fail(policies.unknown(_short(arg)))
+        old_runner, old_arch = self.runner, self.arch
+        self.arch = arg
+        self._boot()
+        fresh = self._replay(self.kept)
+        diff = [(e, f) for e, f in zip(self.kept, fresh) if e.step.status != f.step.status]
+        if diff or len(fresh) != len(self.kept):
+            self.runner, self.arch = old_runner, old_arch
+            self.w(f"the session does not replay on {arg}, so it stays on {old_arch}:")
+            for e, f in diff[:5]:
+                self.w(printable(f"  line {e.stmt.line}: {self.source(e)}: {f.step.status} on {arg}"
+                                 + (f": {f.step.message}" if f.step.message else "")))
+            self.failures += 1
+            self.w("  (:reset then :arch starts an empty session on it)")
+            return False
+        for e, f in zip(self.kept, fresh):
+            e.step = f.step
+        self.checkpoints.clear()
+        # the boot, not the state after the replay: cpu0 may no longer run idle0 on init_mm
+        self.w(f"  {self.boot_line_at_boot()}; {plural(len(self.kept), 'statement')} "
+               f"replayed")
+        return True
+
+    def cmd_load(self, arg: str) -> bool:
+        if not arg:
+            return self.fail("`:load FILE` needs a file name")
+        return self.load(os.path.expanduser(arg)) == "ok"
+
+    def load(self, path: str, arch: Optional[str] = None, ncpus: Optional[int] = None) -> str:
+        """Run a scenario file into the session: "ok", "failed" (it ran and something failed),
+        or "bad" (it could not be read, parsed or fitted to the session; nothing ran)."""
+        from mmscn.dsl.diagnostics import Diagnostic
+        from mmscn.dsl.files import read_source
+        from mmscn.dsl.parser import ParseFailed, decode_source, parse_items
+        from mmscn.dsl.resolve import resolve_more
+        from mmscn.interpreter import policies
+        try:
+            data = read_source(path)
+        except OSError as e:
+            self.fail(f"{path}: {read_error(e)}")
+            return "bad"
+        try:
+            text = decode_source(data, path)
+            items = parse_items(text, path)
+            lines = text.split("\n")
+            if self.kept:
+                bad = []
+                for kind, value, tok in (it for it in items if isinstance(it, tuple)):
+                    now = {"arch": self.arch, "cpus": self.ncpus}.get(kind)
+                    if now is not None and str(now) != str(value):
+                        bad.append(Diagnostic(path, tok.line, tok.column,
+                                              f"the session has `{kind} {now}` and has run statements; this "
+                                              f"file's `{kind} {value}` fits only a fresh session (:reset first)",
+                                              source_line=lines[tok.line - 1]))
+                if bad:
+                    raise ParseFailed(bad)
+            sc = resolve_more(items, lines, path, self._header(), self._tasks(), self.k.mm_ix,
+                              policies.KnownArches())
+        except ParseFailed as e:
+            for d in e.diagnostics:
+                self.w(d.render(self.color))
+            n = len(e.diagnostics)
+            self.fail(f"{path}: {plural(n, 'error')}; nothing was loaded")
+            return "bad"
+        fresh = not self.kept
+        if fresh:
+            self._take_header(sc, arch or sc.arch, ncpus or sc.ncpus)
+        sc.ncpus, sc.arch = self.ncpus, self.arch
+        # the boot line only where the file starts from boot; mid-session it would describe the past
+        self.w(self.c(_BOLD, printable(path)) + (f": {printable(sc.title)}" if sc.title else "")
+               + (f" ({self.boot_line()})" if fresh else ""))
+        before = len(self.kept)
+        ok = self._run(sc, lines, judge_final=True)
+        n = len(self.kept) - before
+        self.w(f"  loaded {plural(n, 'statement')} from {printable(path)}" + ("" if ok else ", with failures"))
+        return "ok" if ok else "failed"
+
+    def cmd_save(self, arg: str, force: bool = False) -> bool:
+        """`:save FILE` writes a new file; `:save! FILE` may replace one (never through a symlink)."""
+        from mmscn.dsl.files import Unwritable, write_file
+        if not arg:
+            return self.fail("`:save FILE` needs a file name")
+        text = self.save_text()
+        arg = os.path.expanduser(arg)
+        try:
+            write_file(arg, text, force=force, hint="`:save! FILE` replaces it")
+        except Unwritable as e:
+            return self.fail(str(e))
+        n = len(self.kept)
+        self.w(printable(f"saved {plural(n, 'statement')} to {arg} (`mmscn run {arg}` replays them)"))
+        return True
+
+    def save_text(self) -> str:
+        """The session as a scenario that `mmscn run` replays to the same state."""
+        from mmscn.interpreter.runner import EXPECTED, VIOLATION
+        out = ["# written by `mmscn repl` (:save): `mmscn run` on this file replays the session",
+               "# to the same state; per-CPU block statements appear in the order they ran."]
+        if self.title is not None:
+            out.append(f'scenario "{self.title}"')
+        out += [f"arch {self.arch}", f"cpus {self.ncpus}"]
+        if self.outcome != "pass":
+            out.append(f"expect {self.outcome}")
+        out.append("")
+        for e in self.kept:
+            if e.step.status == VIOLATION:
+                # it broke an invariant in the session; the expectation lets the run go on as the session did
+                rule = e.step.message.split(":", 1)[0]
+                out.append(f"expect violation                         # {rule}")
+            elif e.step.status == EXPECTED and e.expect is not None:
+                out.append(self.source(Entry(e.expect, e.cpu, None, None, e.lines, e.path)))
+            out.append(self.source(e))
+        return "\n".join(out) + "\n"
+
+    # ---------------------------------------------------------------- the live picture
+    def toolbar(self, width: int = 200) -> list:
+        k, pol = self.k, self.policy
+        cpus = []
+        for c in range(k.ncpus):
+            if not k.c_online[c]:
+                cpus.append(f"cpu{c} offline")
+                continue
+            t = k.c_curr[c]
+            lazy = " (lazy)" if pol.is_lazy(k, c) else ""
+            cpus.append(f"cpu{c} {k.t_name[t]} on {k.mm_label(k.t_active[t])}{lazy}")
+        mms = []
+        for m in range(len(k.m_name)):
+            state = k.mm_state(m)
+            if state != "freed":
+                mms.append(f"{k.m_name[m]} {k.m_users[m]}/{k.m_count[m]}" + (" zombie" if state == "zombie" else ""))
+        return [_fit(" ", cpus, " | ", width), _fit(" users/count: ", mms, "  ", width)]
+
+    # ---------------------------------------------------------------- completion
+    def completions(self, before: str) -> list:
+        """(word, what it is) that may follow ``before`` (the text before the cursor), best first.
+        Each word replaces the partial word at the cursor (see partial_word)."""
+        from mmscn.dsl.resolve import FIELD_TYPES, IS_WORDS, TYPE_WORDS, WORDS
+        from mmscn.grammar import statement_words, word_classes
+        from mmscn.interpreter import policies
+        words = word_classes()
+        partial = partial_word(before)
+        k = self.k
+        if before.lstrip().startswith(":") and "\n" not in before:
+            s = before.lstrip()
+            if " " not in s:
+                return _pick([(m, META[m][1]) for m in META], partial)
+            cmd = s.split()[0]
+            if cmd == ":help":
+                return _pick([(t, "help topic") for t in help_topics()], partial)
+            if cmd == ":arch":
+                return _pick([(n, "architecture") for n in policies.names()], partial)
+            return []
+        seg = re.split(r"[;\n]", before)[-1]
+        seg = re.sub(r"^\s*(cpu[0-9]+\s*\{|\})\s*", "", seg)
+        head = seg[: len(seg) - len(partial)]
+        toks = re.findall(r"==|!=|<=|>=|<|>|[(),{}]|[^\s(),{}<>=!]+", head)
+        cpus = [(f"cpu{i}", "CPU" + ("" if k.c_online[i] else ", offline")) for i in range(k.ncpus)]
+        alive = [(n, k.t_kind[t]) for t, n in enumerate(k.t_name) if k.t_state[t] != "dead"]
+        kthreads = [(n, "kthread") for n, kind in alive if kind == "kthread"]
+        every_task = [(n, k.t_kind[t] + ("" if k.t_state[t] != "dead" else ", dead")) for t, n in enumerate(k.t_name)]
+        mms = [(n, f"users {k.m_users[m]}, count {k.m_count[m]}, {k.mm_state(m)}") for m, n in enumerate(k.m_name)]
+        usable = [x for m, x in enumerate(mms) if not k.m_freed[m]]
+        # in a per-CPU block the CPU of schedule, unlazy and offline is the block's (and may be left
+        # out); outside one it must come first: `schedule cpu0 A`
+        block = open_block(before)
+        where = [(block, "this block's CPU")] if block else cpus
+
+        if "." in partial:
+            owner, _, _ = partial.rpartition(".")
+            if owner == "cost":
+                kind = "cost"
+            elif re.fullmatch(r"cpu[0-9]+", owner):
+                kind = "cpu"
+            elif owner.startswith("@"):
+                kind = "mm"
+            else:
+                kind = "task"
+            if kind == "cost":
+                fields = [(f, "cost counter") for f in words["COST_FIELD"]]
+            else:
+                # what the field holds in the words of the language, not the resolver's type names
+                fields = [(f, f"{kind} field: " + (" | ".join(WORDS[typ]) if typ in WORDS else TYPE_WORDS[typ]))
+                          for (o, f), typ in FIELD_TYPES.items() if o == kind]
+                if kind == "mm" and "cpumask" not in self.policy.hardware_fields:
+                    fields = [x for x in fields if x[0] != "cpumask"]
+            out = [(f"{owner}.{f}", d) for f, d in fields]
+            if kind == "mm":
+                out += mms        # @A.2 is a name, not a field
+            return _pick(out, partial)
+        if not toks:
+            stmts = [w for w in statement_words() if w != "final"]
+            if self.kept:
+                stmts = [w for w in stmts if w not in ("scenario", "arch", "cpus")]
+            return _pick([(w, "statement") for w in stmts] + [(c, "per-CPU block") for c, _ in cpus], partial)
+        first, n = toks[0], len(toks)
+        if first == "spawn":
+            if n == 1:
+                return _pick([("thread", "clone(CLONE_VM)"), ("kthread", "kthread_create")], partial)
+            if toks[1] == "thread" and n == 3:
+                return _pick([("of", "keyword")], partial)
+            if toks[1] == "thread" and n == 4:
+                return _pick([(t, d) for t, d in alive if d == "user"], partial)
+            if toks[1] not in ("thread", "kthread") and n == 2:
+                return _pick([("mm", "name the new mm")], partial)
+            return []
+        if first == "schedule":
+            def targets(cpu):   # another CPU's idle task is always refused (it never runs elsewhere)
+                return [(t, d) for t, d in alive + [("idle", "the CPU's idle task")]
+                        if d != "idle" or t == f"idle{cpu[3:]}"]
+            if n == 1:
+                return _pick(where + targets(block), partial) if block else _pick(cpus, partial)
+            if n == 2 and toks[1].startswith("cpu"):
+                return _pick(targets(toks[1]), partial)
+            return []
+        if first in ("exit", "unuse_mm") and n == 1:
+            return _pick(kthreads if first == "unuse_mm" else alive, partial)
+        if first == "exec":
+            return _pick(alive, partial) if n == 1 else _pick([("mm", "name the new mm")], partial) if n == 2 else []
+        if first == "use_mm":
+            return _pick(kthreads, partial) if n == 1 else _pick(usable, partial) if n == 2 else []
+        if first in ("unlazy", "offline", "online"):
+            return _pick(cpus if first == "online" else where, partial) if n == 1 else []
+        if first in words["MMREF_OP"] + ("mmget_not_zero", "flush"):
+            if n == 1:
+                return _pick(usable, partial)
+            return _pick([("tables", "page tables freed")], partial) if first == "flush" and n == 2 else []
+        if first == "expect" and n == 1:
+            return _pick([(w, "the next statement") for w in words["EXPECT_KIND"]]
+                         + ([] if self.kept else [(w, "the whole scenario") for w in words["OUTCOME_WORD"]]), partial)
+        if first == "arch" and n == 1:
+            return _pick([(a, "architecture") for a in policies.names()], partial)
+        if first != "assert":
+            return []
+        # a condition: what follows the last `assert`, `,`, `and`, `or`, `not` or `(`
+        cut = max((i for i, t in enumerate(toks) if t in ("assert", ",", "and", "or", "not", "(")
+                   and not (t == "not" and toks[i - 1] == "is")), default=0)
+        cond = toks[cut + 1:]
+        subjects = every_task + cpus + mms + [("cost", "cost counters"), ("not", "negation")]
+        if not cond:
+            return _pick(subjects, partial)
+
+        def owner_of(name):
+            return "cpu" if re.fullmatch(r"cpu[0-9]+", name) else "mm" if name.startswith("@") else "task"
+
+        joiners = [("and", "both"), ("or", "either")]
+        if len(cond) == 1 and "." not in cond[0]:
+            return _pick([("is", "a state test")], partial)
+        if len(cond) >= 2 and cond[1] == "is":
+            if len(cond) == 2:
+                return _pick([("not", "negation")] + [(w, "state") for w in IS_WORDS[owner_of(cond[0])]], partial)
+            if len(cond) == 3 and cond[2] == "not":
+                return _pick([(w, "state") for w in IS_WORDS[owner_of(cond[0])]], partial)
+            return _pick(joiners, partial)
+        if "." in cond[0]:
+            owner, _, fname = cond[0].rpartition(".")
+            typ = "int" if owner == "cost" else FIELD_TYPES.get((owner_of(owner), fname))
+            if len(cond) == 1:
+                ops = ["==", "!=", "<", "<=", ">", ">="] if typ == "int" else ["==", "!="]
+                return _pick([(o, "comparison") for o in ops], partial)
+            if len(cond) == 2:
+                none = [("none", "no value")]
+                values = {"task": alive + [("idle", "the CPU's idle task")] + none, "mm": mms + none,
+                          "bool": [(w, "bool") for w in words["BOOL"]], "cpu": cpus + none,
+                          "cpuset": [("{", "a set of CPUs")]}.get(typ)
+                if typ in WORDS:
+                    values = [(w, typ.replace("_", " ")) for w in WORDS[typ]]
+                return _pick(values or [], partial)
+            if cond[-1] == "{" or (len(cond) > 2 and cond[2] == "{" and "}" not in cond):
+                return _pick(cpus, partial)
+            return _pick(joiners, partial)
+        return []
+
+
+# ============================================================ helpers
+class _Lines:
+    """The session's lines followed by an input's, without copying the session's."""
+
+    def __init__(self, base: list, extra: list):
+        self.base, self.extra = base, extra
+
+    def __len__(self):
+        return len(self.base) + len(self.extra)
+
+    def __getitem__(self, i):
+        n = len(self.base)
+        return self.base[i] if i < n else self.extra[i - n]
+
+
+def renumber(items, delta: int) -> None:
+    """Move parsed items ``delta`` lines down (in place; Refs are frozen, so replaced)."""
+    import dataclasses
+    from mmscn.dsl import ast as A
+    if not delta:
+        return
+    for it in items:
+        if isinstance(it, tuple):
+            it[2].line += delta      # a header line's token (the value may be the same token)
+    stack = [it for it in items if not isinstance(it, tuple)]
+    while stack:
+        node = stack.pop()
+        for f in dataclasses.fields(node):
+            v = getattr(node, f.name)
+            if f.name == "line":
+                setattr(node, "line", v + delta)
+            elif isinstance(v, A.Ref):
+                setattr(node, f.name, A.Ref(v.text, v.line + delta, v.col))
+            elif isinstance(v, (list, tuple)):
+                new = [A.Ref(x.text, x.line + delta, x.col) if isinstance(x, A.Ref) else x for x in v]
+                stack.extend(x for x in v if dataclasses.is_dataclass(x) and not isinstance(x, A.Ref))
+                setattr(node, f.name, type(v)(new))
+            elif dataclasses.is_dataclass(v):
+                stack.append(v)
+
+
+def _fit(head: str, items: list, sep: str, width: int) -> str:
+    text = head
+    for i, it in enumerate(items):
+        more = f" (+{len(items) - i} more)"
+        add = (sep if i else "") + it
+        if len(text) + len(add) + len(more) > width and i:
+            return text + more
+        text += add
+    return text
+
+
+def _table(cols, rows) -> str:
+    rows = [[str(x) for x in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
+    lines = ["  " + "  ".join(c.ljust(wd) for c, wd in zip(cols, widths)).rstrip()]
+    lines += ["  " + "  ".join(x.ljust(wd) for x, wd in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def open_braces(text: str) -> int:
+    """How many `{` are still open (strings and comments aside): a block input goes on while > 0."""
+    depth = 0
+    for line in text.split("\n"):
+        line = re.sub(r'"[^"\n]*"?', "", line).split("#", 1)[0]
+        depth += line.count("{") - line.count("}")
+    return depth
+
+
