@@ -1,14 +1,5 @@
-"""The `mmscn` command line.
-
-Exit status (every command): 0 everything held, 1 an assertion, an invariant,
-a `final` condition or an expectation failed or a statement was refused,
-2 a file could not be read or parsed, or the command line was wrong,
-70 (EX_SOFTWARE) an internal error of mmscn: a one-line message instead of a
-traceback (MMSCN_DEBUG=1 shows the traceback).  When standard output is a pipe
-that closes early (`mmscn test DIR | head`): the command's own status if it had
-finished, else 141 (128 + SIGPIPE, as a shell reports a command the pipe
-killed); never 0 for a failure.
-"""
+"""The `mmscn` command line: `run` and `check` here, the other commands in
+the modules EXTRA_COMMANDS names.  The exit statuses are mmscn/exits.py's."""
 from __future__ import annotations
 
 import argparse
@@ -19,11 +10,12 @@ import os
 import sys
 
 from mmscn import __version__
-from mmscn.dsl.diagnostics import plural, printable, read_error
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-EXIT_INTERNAL = 70      # EX_SOFTWARE (sysexits.h): a bug in mmscn itself
-EXIT_PIPE = 141         # 128 + SIGPIPE: the reader of standard output left before the command finished
+from mmscn.dsl.diagnostics import plural, printable
+# the names subcommands of other branches still import from here (the lead moves them)
+from mmscn.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE
+from mmscn.formats import use_color
+from mmscn.loading import load
+from mmscn.options import positive_float, positive_int  # noqa: F401 (re-exported)
 
 # Commands defined in other modules: name -> module with add_parser(sub) and run(args).
 EXTRA_COMMANDS = {
@@ -33,50 +25,6 @@ EXTRA_COMMANDS = {
     "test": ("mmscn.suite", "run every scenario below the paths as a regression suite (goldens, JUnit XML)"),
     "lsp": ("mmscn.lsp", "the language server for editors: diagnostics as you type, the kernel state on hover"),
 }
-
-
-def use_color(stream) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
-
-
-def positive_int(text):
-    """argparse type of a count: a whole number, at least 1."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
-    if v <= 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return v
-
-
-def positive_float(text):
-    """argparse type of a time in seconds: more than 0."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}")
-    if not v > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return v
-
-
-def load(path: str, err, color: bool, arch=None):
-    """(scenario, text) or None after printing why the file cannot be used.
-    ``arch`` is the architecture the command will use when it overrides the file's."""
-    from mmscn.dsl.parser import ParseFailed
-    from mmscn.dsl.resolve import load_file
-    from mmscn.interpreter import policies
-    try:
-        return load_file(path, policies.KnownArches(), arch)
-    except ParseFailed as e:
-        for d in e.diagnostics:
-            err.write(d.render(color) + "\n")
-        n = len(e.diagnostics)
-        err.write(f"{printable(path)}: {plural(n, 'error')}\n")
-    except OSError as e:
-        err.write(f"mmscn: {printable(path)}: {read_error(e)}\n")
-    return None
 
 
 def cmd_check(args) -> int:
@@ -194,7 +142,7 @@ def main(argv=None) -> int:
         return status
     except KeyboardInterrupt:
         sys.stderr.write("mmscn: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         _discard_stdout()
         # finished: what it found stands (a failure must not become 0); cut short: 141

@@ -71,7 +71,9 @@ def table(cols: list) -> str:
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_OK, load, use_color
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_OK
+    from mmscn.formats import use_color
+    from mmscn.loading import load
     from mmscn.interpreter import policies
     known = policies.names()
     if args.arch:

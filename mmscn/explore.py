@@ -16,11 +16,9 @@ import sys
 
 from mmscn.dsl.diagnostics import plural, printable
 
-EXIT_INCOMPLETE = 3
-
 
 def add_arguments(p) -> None:
-    from mmscn.cli import positive_float, positive_int
+    from mmscn.options import positive_float, positive_int
     p.description = ("Run every interleaving of the scenario's per-CPU blocks (each statement one atomic "
                      "kernel operation) and judge it like a litmus test: no interleaving may fail, and "
                      "`final forall`/`final exists` must hold. A failure comes with the shortest "
@@ -71,7 +69,9 @@ class Progress:
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load, use_color
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK
+    from mmscn.formats import use_color
+    from mmscn.loading import load
     from mmscn.interpreter import explore as X
     from mmscn.interpreter.policies import UnknownPolicy
 

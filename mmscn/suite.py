@@ -413,7 +413,7 @@ def junit_xml(outcomes: list, seconds: float) -> bytes:
 
 # ====================================================================== command line
 def add_arguments(p) -> None:
-    from mmscn.cli import positive_float, positive_int
+    from mmscn.options import positive_float, positive_int
     p.description = ("Run every .mmscn file below the paths as a regression suite: one line per file "
                      "(PASS, FAIL with the first reason, SKIP), the failures in full, then `N passed, "
                      "N failed`. A file passes when it behaves as its header says (`expect fail` passes "
@@ -445,7 +445,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, use_color
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+    from mmscn.formats import use_color
 
     from mmscn.dsl.files import Unwritable, check_target, write_file
 

@@ -51,7 +51,8 @@ def _cpus(text):
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, use_color
+    from mmscn.exits import EXIT_BAD_INPUT
+    from mmscn.formats import use_color
     from mmscn.interpreter import policies
     if args.arch is not None and args.arch not in policies.names():
         from mmscn.dsl.diagnostics import printable

@@ -1,0 +1,22 @@
+"""Loading a scenario file for a command: the file's errors printed, located, once."""
+from __future__ import annotations
+
+from mmscn.dsl.diagnostics import plural, printable, read_error
+
+
+def load(path: str, err, color: bool, arch=None):
+    """(scenario, text) or None after printing why the file cannot be used.
+    ``arch`` is the architecture the command will use when it overrides the file's."""
+    from mmscn.dsl.parser import ParseFailed
+    from mmscn.dsl.resolve import load_file
+    from mmscn.interpreter import policies
+    try:
+        return load_file(path, policies.KnownArches(), arch)
+    except ParseFailed as e:
+        for d in e.diagnostics:
+            err.write(d.render(color) + "\n")
+        n = len(e.diagnostics)
+        err.write(f"{printable(path)}: {plural(n, 'error')}\n")
+    except OSError as e:
+        err.write(f"mmscn: {printable(path)}: {read_error(e)}\n")
+    return None
