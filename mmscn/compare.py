@@ -7,15 +7,16 @@ state of each mm.  Exit status 0 when every policy ran, whatever the
 verdicts (the differences are the point of the comparison), 2 when the file
 cannot be read or parsed or an --arch name is unknown.
 
-Only the standard library is imported at module level: the CLI imports this
-module when it starts.
+Only the standard library (and mmscn/formats.py, dsl/diagnostics.py: the same)
+is imported at module level: the CLI imports this module when it starts.
 """
 from __future__ import annotations
 
-import json
 import sys
 
+from mmscn import formats
 from mmscn.dsl.diagnostics import plural, printable
+from mmscn.formats import Format, JsonFormat, use_color
 
 
 def add_arguments(p) -> None:
@@ -72,7 +73,6 @@ def table(cols: list) -> str:
 
 def run(args) -> int:
     from mmscn.exits import EXIT_BAD_INPUT, EXIT_OK
-    from mmscn.formats import use_color
     from mmscn.loading import load
     from mmscn.interpreter import policies
     known = policies.names()
@@ -93,11 +93,19 @@ def run(args) -> int:
     except policies.UnknownPolicy as e:     # an entry point that does not load a Policy
         sys.stderr.write(f"mmscn compare: {printable(str(e))}\n")
         return EXIT_BAD_INPUT
-    if args.json:
-        json.dump({"file": args.file, "title": sc.name, "policies": cols}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        title = f"{args.file}: {sc.title}" if sc.title else args.file
-        sys.stdout.write(printable(f"{title} ({plural(sc.ncpus, 'CPU')}; the file says arch {sc.arch})") + "\n")
-        sys.stdout.write(printable(table(cols), lines=True))
+    report = formats.get("compare", formats.chosen(args))(sys.stdout, color=use_color(sys.stdout))
+    report.item(args.file, sc, cols)
+    report.end()
     return EXIT_OK
+
+
+class CompareText(Format):
+    def item(self, path, sc, cols) -> None:
+        title = f"{path}: {sc.title}" if sc.title else path
+        self.out.write(printable(f"{title} ({plural(sc.ncpus, 'CPU')}; the file says arch {sc.arch})") + "\n")
+        self.out.write(printable(table(cols), lines=True))
+
+
+class CompareJson(JsonFormat):
+    def doc(self, path, sc, cols):
+        return {"file": path, "title": sc.name, "policies": cols}

@@ -6,15 +6,17 @@ interleaving fails or `final` does not hold), 1 it is not, 2 the file cannot
 be read or parsed, the witness cannot be written or the command line is
 wrong, 3 the search was cut short
 (--max-states, --max-seconds, --random) before it could decide.
-Only the standard library is imported here; the search is imported by run().
+Only the standard library (and mmscn/formats.py, dsl/diagnostics.py: the same) is
+imported here; the search is imported by run().
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
+from mmscn import formats
 from mmscn.dsl.diagnostics import plural, printable
+from mmscn.formats import Format, JsonFormat, use_color
 
 
 def add_arguments(p) -> None:
@@ -70,7 +72,6 @@ class Progress:
 
 def run(args) -> int:
     from mmscn.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK
-    from mmscn.formats import use_color
     from mmscn.loading import load
     from mmscn.interpreter import explore as X
     from mmscn.interpreter.policies import UnknownPolicy
@@ -87,7 +88,6 @@ def run(args) -> int:
         except Unwritable as e:
             sys.stderr.write(f"mmscn explore: {e}\n")
             return EXIT_BAD_INPUT
-    color = use_color(sys.stdout) and not args.json
     loaded = load(args.file, sys.stderr, use_color(sys.stderr), args.arch)
     if loaded is None:
         return EXIT_BAD_INPUT
@@ -119,13 +119,10 @@ def run(args) -> int:
             return EXIT_BAD_INPUT
     elif args.witness and not args.json:
         sys.stderr.write(f"mmscn: no failing interleaving, so no witness written to {printable(args.witness)}\n")
-    if args.json:
-        json.dump(report_json(model, res, steps, witness=args.witness, all_finals=args.all_finals),
-                  sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        write_text(model, res, steps, sys.stdout, color, quiet=args.quiet, witness=args.witness,
-                   all_finals=args.all_finals)
+    report = formats.get("explore", formats.chosen(args))(
+        sys.stdout, color=use_color(sys.stdout), quiet=args.quiet, witness=args.witness, all_finals=args.all_finals)
+    report.item(model, res, steps)
+    report.end()
     p = res.passed
     if p is None:
         return EXIT_INCOMPLETE
@@ -230,6 +227,19 @@ def write_text(model, res, steps, out, color, *, quiet=False, witness=None, all_
            f"{R}verdict: HOLDS, but the header says `expect fail`{Z}") + f": {detail}\n")
     else:
         w((f"{G}verdict: holds{Z}" if p else f"{R}verdict: FAILS{Z}") + f": {detail}\n")
+
+
+class ExploreText(Format):
+    def item(self, model, res, steps) -> None:
+        o = self.opts
+        write_text(model, res, steps, self.out, o.get("color", False), quiet=o.get("quiet", False),
+                   witness=o.get("witness"), all_finals=o.get("all_finals", False))
+
+
+class ExploreJson(JsonFormat):
+    def doc(self, model, res, steps):
+        return report_json(model, res, steps, witness=self.opts.get("witness"),
+                           all_finals=self.opts.get("all_finals", False))
 
 
 def _wrap(text, indent) -> str:

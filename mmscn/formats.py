@@ -1,7 +1,125 @@
-"""The output formats of the commands."""
+"""The output formats of `run`, `explore`, `compare` and `test`: one registry.
+
+A format is a class per command (a Format), named in FORMATS as
+"module:Class" and imported only when a command asks for it, so `mmscn`
+starts without compiling any of them.  The command makes one on its output
+stream with its options, hands it each report as it is ready (`item`) and
+ends it (`end`): text writes as it goes, JSON collects and prints one
+document.  Each command's `--json` asks for "json", otherwise "text".
+
+A new format is one line, a row in FORMATS or a call:
+    register("run", "svg", "mmscn.pictures.svg:RunSvg")
+and the command that offers it asks get("run", "svg").
+
+What each command hands to item():
+    run      item(result, lines)        once per file (RunResult, the file's lines)
+    explore  item(model, res, steps)    once (explore's Model, Result, failing_steps)
+    compare  item(path, scenario, cols) once (compare.compare()'s columns)
+    test     item(outcome)              once per file, in path order (suite.Outcome)
+"""
 from __future__ import annotations
 
 import os
+
+# (command, format name) -> "module:Class"
+FORMATS = {
+    ("run", "text"): "mmscn.formats:RunText",
+    ("run", "json"): "mmscn.formats:RunJson",
+    ("explore", "text"): "mmscn.explore:ExploreText",
+    ("explore", "json"): "mmscn.explore:ExploreJson",
+    ("compare", "text"): "mmscn.compare:CompareText",
+    ("compare", "json"): "mmscn.compare:CompareJson",
+    ("test", "text"): "mmscn.suite:SuiteText",
+    ("test", "junit"): "mmscn.suite:SuiteJUnit",      # --junit-xml FILE
+}
+
+# terminal colours of the text formats
+BOLD, DIM, RED, GREEN, YELLOW, RESET = "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"
+
+
+def register(command: str, name: str, where: str) -> None:
+    """Offer format ``name`` for ``command``: ``where`` is "module:Class", a Format."""
+    FORMATS[(command, name)] = where
+
+
+def get(command: str, name: str):
+    """The Format class of ``command`` in format ``name`` (KeyError: the command has none)."""
+    import importlib
+    module, _, cls = FORMATS[(command, name)].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def chosen(args) -> str:
+    """The format a command line asks for: `--json` is "json", otherwise "text"."""
+    return "json" if getattr(args, "json", False) else "text"
+
+
+def render(command: str, name: str, reports, **opts) -> str:
+    """Reports (each a tuple of item()'s arguments) in a format, as a string: for a file,
+    or one command's report inside another's."""
+    import io
+    buf = io.StringIO()
+    f = get(command, name)(buf, **opts)
+    for r in reports:
+        f.item(*r)
+    f.end()
+    return buf.getvalue()
+
+
+class Format:
+    """One command's report in one format: item() for each report as it is ready, then end().
+
+    ``opts`` are the command's options (color, quiet, ...); a format reads those it uses.
+    """
+
+    def __init__(self, out, **opts):
+        self.out = out
+        self.opts = opts
+
+    def item(self, *report) -> None:
+        raise NotImplementedError
+
+    def end(self) -> None:
+        pass
+
+
+class JsonFormat(Format):
+    """Collects one document per report (doc()); end() prints it, or the list of them when
+    there are none or several: what `--json` prints."""
+
+    def __init__(self, out, **opts):
+        super().__init__(out, **opts)
+        self.docs: list = []
+
+    def doc(self, *report):
+        raise NotImplementedError
+
+    def item(self, *report) -> None:
+        self.docs.append(self.doc(*report))
+
+    def end(self) -> None:
+        write_json(self.docs[0] if len(self.docs) == 1 else self.docs, self.out)
+
+
+# ---------------------------------------------------------------- `mmscn run`'s formats
+class RunText(Format):
+    """The trace of each file: a line per statement and kernel event, the assertions, a summary."""
+
+    def item(self, result, lines) -> None:
+        from mmscn.interpreter.report import write_text
+        write_text(result, lines, self.out, quiet=self.opts.get("quiet", False), color=self.opts.get("color", False))
+
+
+class RunJson(JsonFormat):
+    def doc(self, result, lines):
+        from mmscn.interpreter.report import run_json
+        return run_json(result, lines)
+
+
+def write_json(doc, out) -> None:
+    import json
+    json.dump(doc, out, indent=2)
+    out.write("\n")
 
 
 def use_color(stream) -> bool:
