@@ -16,7 +16,9 @@ from mmscn.dsl.resolve import FIELD_TYPES, IS_WORDS, WORDS
 from mmscn.grammar import keywords, statement_words, word_classes
 from mmscn.interpreter.report import state_json
 from mmscn.repl.completion import make_completer
-from mmscn.repl.help import META, STATEMENT_HELP
+from mmscn.repl import commands
+from mmscn.repl.commands import COMMANDS
+from mmscn.repl.help import STATEMENT_HELP
 from mmscn.repl.prompt import history_file, interact, make_history, make_lexer
 from mmscn.repl import session as repl_session
 from mmscn.repl.session import MAX_INPUT, Session, open_braces
@@ -180,7 +182,7 @@ def test_internal_errors_do_not_end_the_session(monkeypatch):
 def test_help_topics():
     s, out = session(":help")
     text = out.getvalue()
-    for m in META:
+    for m in COMMANDS:
         assert m in text
     assert "only before the first statement" in text and ":arch NAME" in text and ":reset" in text
     for topic, want in (("spawn", "copy_process"), ("fields", "active_mm"), ("keys", "Ctrl-R"),
@@ -188,6 +190,28 @@ def test_help_topics():
         out.truncate(0), out.seek(0)
         assert s.feed(f":help {topic}") is True
         assert want in out.getvalue(), topic
+
+
+def test_help_on_an_alias_is_help_not_a_failure():
+    s, out = session(":help q", ":help :h")
+    assert "`:quit`: leave" in out.getvalue() and "`:help [TOPIC]`" in out.getvalue()
+    assert s.failures == 0
+
+
+def test_a_registered_command_is_run_listed_helped_and_completed(monkeypatch):
+    """One entry in the registry is all a meta-command needs: dispatch, aliases, :help and completion."""
+    def hello(s, arg):
+        s.w(f"hello {arg}")
+        return True
+    monkeypatch.setitem(COMMANDS, ":hello", commands.Command(":hello", ":hello NAME", "greet NAME", hello,
+                                                             aliases=(":hi",), argument="arch"))
+    monkeypatch.setitem(commands.ALIASES, ":hi", ":hello")
+    s, out = session(":hello world", ":hi there", ":help", ":help hi")
+    text = out.getvalue()
+    assert "hello world\nhello there\n" in text and s.failures == 0
+    assert "  :hello   `:hello NAME`: greet NAME" in text and text.endswith("  `:hello NAME`: greet NAME\n")
+    assert words_of(s, ":he") == [":help", ":hello"]
+    assert words_of(s, ":hi x8") == ["x86"]
 
 
 def test_every_statement_word_has_help():
@@ -452,7 +476,7 @@ def test_completion_conditions():
 
 def test_completion_meta_commands():
     s, _ = session()
-    assert words_of(s, ":") == list(META)
+    assert words_of(s, ":") == list(COMMANDS)
     assert words_of(s, ":u") == [":undo"]
     assert words_of(s, ":arch linux") == ["linux-2.3"]
     assert "fields" in words_of(s, ":help f")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from mmscn.repl.commands import lookup
+
 
 def open_block(text: str) -> Optional[str]:
     """The CPU of the per-CPU block still open at the end of ``text`` (`cpu0 {` not closed), or None."""
@@ -43,10 +45,13 @@ def make_completer(session):
         def get_completions(self, document, complete_event):
             before = document.text_before_cursor
             s = before.lstrip()
-            if s.startswith((":load ", ":save ", ":save! ")) and "\n" not in s:
-                arg = s.split(" ", 1)[1].lstrip()
-                yield from paths.get_completions(Document(arg, len(arg)), complete_event)
-                return
+            if s.startswith(":") and " " in s and "\n" not in s:
+                name, arg = s.split(" ", 1)
+                cmd, _ = lookup(name)
+                if cmd is not None and cmd.argument == "file":
+                    arg = arg.lstrip()
+                    yield from paths.get_completions(Document(arg, len(arg)), complete_event)
+                    return
             partial = partial_word(before)
             for word, meta in session.completions(before):
                 yield Completion(word, -len(partial), display_meta=meta)

@@ -1,29 +1,9 @@
-"""The REPL's help: the meta-commands, the statements, the keys."""
+"""The REPL's help texts: the statements, the fields, the keys, the overview.
+
+The meta-commands' own help is their registry's (commands.py), which puts
+these together for `:help`.
+"""
 from __future__ import annotations
-
-from mmscn.dsl.diagnostics import short
-
-
-def _short(text: str, n: int = 40) -> str:
-    return short(text, n, escape=True)
-
-
-
-# ============================================================ help
-# name -> (method suffix, one line); the methods are Session.cmd_<suffix>
-META = {
-    ":help": ("help", "`:help [TOPIC]`: this help; a statement, command or topic name for more"),
-    ":state": ("state", "`:state`: CPUs, tasks and mms as tables"),
-    ":trace": ("trace", "`:trace`: the trace of the whole session"),
-    ":undo": ("undo", "`:undo`: take back the last kernel statement (and the assertions after it)"),
-    ":reset": ("reset", "`:reset`: start over, empty (the arch and the CPU count stay)"),
-    ":load": ("load", "`:load FILE`: run a scenario file into the session"),
-    ":save": ("save", "`:save FILE`: write the session as a new .mmscn file that `mmscn run` replays "
-                      "(`:save! FILE` replaces an existing file)"),
-    ":arch": ("arch", "`:arch [NAME]`: list the architectures, or replay the session on NAME"),
-    ":quit": ("quit", "`:quit`: leave (so does Ctrl-D)"),
-}
-ALIASES = {":q": ":quit", ":exit": ":quit", ":h": ":help", ":?": ":help"}
 
 # One entry per word that starts a statement or header line (tests hold this
 # to mmscn.grammar.statement_words()): usage, and what it does in kernel terms.
@@ -96,49 +76,20 @@ Keys:
 :help statements | fields | keys | STATEMENT | :COMMAND for more."""
 
 
-def help_topics() -> list:
-    return ["statements", "fields", "keys"] + list(STATEMENT_HELP) + list(META)
-
-
-def help_topic_known(topic: str) -> bool:
-    t = topic.strip()
-    return t in help_topics() or (":" + t) in META or t in ALIASES
-
-
-def help_text(topic: str, session=None) -> str:
-    t = topic.strip()
-    if not t:
-        return OVERVIEW.replace("{commands}", "\n".join(f"  {m:<8} {d}" for m, (_, d) in META.items())) \
-            .replace("{keys}", KEYS)
-    if t == "keys":
-        return KEYS
-    if t == "statements":
-        return "\n".join(f"  {u}\n      {d}" for u, d in STATEMENT_HELP.values())
-    if t == "fields":
-        from mmscn.dsl.resolve import FIELD_TYPES, IS_WORDS, TYPE_WORDS, WORDS
-        from mmscn.grammar import word_classes
-        out = ["Fields (assert X.FIELD == VALUE):"]
-        for owner, example in (("cpu", "cpu0"), ("task", "A"), ("mm", "@A")):
-            fs = [f"{f} ({WORDS.get(typ) and ' | '.join(WORDS[typ]) or TYPE_WORDS.get(typ, typ)})"
-                  for (o, f), typ in FIELD_TYPES.items() if o == owner]
-            out.append(f"  {example}.  " + "; ".join(fs))
-        out.append("  cost.  " + ", ".join(word_classes()["COST_FIELD"]) + " (numbers since boot)")
-        out.append("State tests (X is [not] WORD):")
-        for owner, ws in IS_WORDS.items():
-            out.append(f"  {owner}: " + ", ".join(ws))
-        if session is not None and "cpumask" not in session.policy.hardware_fields:
-            out.append(f"(arch {session.arch} does not track mm_cpumask, so @M.cpumask is not available)")
-        return "\n".join(out)
-    if t in STATEMENT_HELP:
-        u, d = STATEMENT_HELP[t]
-        return f"  {u}\n      {d}"
-    name = t if t.startswith(":") else ":" + t
-    name = ALIASES.get(name, name)
-    if name in META:
-        return "  " + META[name][1]
-    import difflib    # only on the error path
-    close = difflib.get_close_matches(t, help_topics(), n=3)
-    return (f"no help on `{_short(t)}`" + (f"; did you mean {', '.join(close)}?" if close else "")
-            + "\ntopics: statements, fields, keys, a statement word (spawn, schedule, ...) or a command (:undo, ...)")
-
-
+def fields_text(session=None) -> str:
+    """`:help fields`: every field an assertion can read, and the state tests (under the
+    session's arch: whether it has @M.cpumask)."""
+    from mmscn.dsl.resolve import FIELD_TYPES, IS_WORDS, TYPE_WORDS, WORDS
+    from mmscn.grammar import word_classes
+    out = ["Fields (assert X.FIELD == VALUE):"]
+    for owner, example in (("cpu", "cpu0"), ("task", "A"), ("mm", "@A")):
+        fs = [f"{f} ({WORDS.get(typ) and ' | '.join(WORDS[typ]) or TYPE_WORDS.get(typ, typ)})"
+              for (o, f), typ in FIELD_TYPES.items() if o == owner]
+        out.append(f"  {example}.  " + "; ".join(fs))
+    out.append("  cost.  " + ", ".join(word_classes()["COST_FIELD"]) + " (numbers since boot)")
+    out.append("State tests (X is [not] WORD):")
+    for owner, ws in IS_WORDS.items():
+        out.append(f"  {owner}: " + ", ".join(ws))
+    if session is not None and "cpumask" not in session.policy.hardware_fields:
+        out.append(f"(arch {session.arch} does not track mm_cpumask, so @M.cpumask is not available)")
+    return "\n".join(out)

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from typing import Optional
 
 from mmscn.dsl.diagnostics import plural, printable, read_error
+from mmscn.formats import BOLD as _BOLD, DIM as _DIM, RED as _RED, RESET as _RESET
+from mmscn.repl.commands import COMMANDS, help_topics, lookup, run_command
 from mmscn.repl.completion import _pick, open_block, partial_word
-from mmscn.repl.help import ALIASES, META, _short, help_text, help_topic_known, help_topics
 
 REPL_PATH = "<repl>"
 PROMPT = "mmscn> "
 CONTINUATION = "   ... "
 MAX_INPUT = 1 << 20            # bytes of one input; longer ones are refused, not parsed
 CHECKPOINTS = 64               # kernel snapshots kept for :undo; older states are re-run from boot
-_DIM, _RED, _BOLD, _RESET = "\x1b[2m", "\x1b[31m", "\x1b[1m", "\x1b[0m"
 
 
 # ============================================================ the session
@@ -79,9 +79,9 @@ class Session:
         self.failures = 0
         self.quit = False
         self.version = 0             # inputs fed so far: the toolbar is redrawn when it changes
-        self._start_over()
+        self.start_over()
 
-    def _start_over(self) -> None:
+    def start_over(self) -> None:
         """An empty session on the current arch and CPUs, freshly booted."""
         self.title, self.outcome = None, "pass"
         self.kept: list = []         # Entry, in the order they ran
@@ -162,7 +162,7 @@ class Session:
             if not s:
                 return True
             if s.startswith(":"):
-                return self.command(s)
+                return run_command(self, s)
             return self.statements(text)
         except Exception as e:    # a bug in the model must not end the session
             self.runner.pending_expect = None
@@ -320,76 +320,9 @@ class Session:
         if st.message and (st.status == EXPECTED or (not fresh and st.status == VIOLATION)):
             self.w(f"         {printable(st.message)}")
 
-    # ---------------------------------------------------------------- meta-commands
-    def command(self, line: str) -> bool:
-        name, _, arg = line.partition(" ")
-        arg = arg.strip()
-        if name == ":save!":        # the one command with a `!`: replace an existing file
-            return self.cmd_save(arg, force=True)
-        cmd = META.get(name) or META.get(ALIASES.get(name, ""))
-        if cmd is None:
-            from mmscn.dsl.diagnostics import close_match
-            close = close_match(name, META)
-            hint = f"; did you mean {close}?" if close else ""
-            return self.fail(f"unknown command `{_short(name)}`{hint} (:help lists the commands; statements "
-                             f"are typed without a colon)")
-        return getattr(self, "cmd_" + cmd[0])(arg)
-
-    def cmd_help(self, arg: str) -> bool:
-        self.w(help_text(arg, self))
-        if arg and not help_topic_known(arg):
-            self.failures += 1
-            return False
-        return True
-
-    def cmd_quit(self, arg: str) -> bool:
-        self.quit = True
-        return True
-
-    def cmd_state(self, arg: str) -> bool:
-        from mmscn.interpreter.report import state_json
-        d = state_json(self.k, self.policy)
-        yn = {True: "yes", False: "no"}
-        cols = ["cpu", "online", "curr", "active_mm", "lazy"] + (["loaded_mm"] if d["cpus"] and "loaded_mm" in
-                                                                 d["cpus"][0] else [])
-        self.w(self.c(_BOLD, "CPUs") + f" (arch {self.arch})")
-        self.w(_table(cols, [[yn.get(c[x], c[x]) if isinstance(c[x], bool) else c[x] for x in cols]
-                             for c in d["cpus"]]))
-        self.w(self.c(_BOLD, "tasks"))
-        cols = ["name", "kind", "state", "cpu", "mm", "active_mm"]
-        self.w(_table(cols, [[t[x] if t[x] is not None else "-" for x in cols] for t in d["tasks"]]))
-        self.w(self.c(_BOLD, "mms"))
-        cols = ["name", "users", "count", "state"] + (["cpumask"] if d["mms"] and "cpumask" in d["mms"][0] else [])
-        self.w(_table(cols, [[("{" + ", ".join(m[x]) + "}") if x == "cpumask" else m[x] for x in cols]
-                             for m in d["mms"]]))
-        return True
-
-    def cmd_trace(self, arg: str) -> bool:
-        self.w("  boot: " + self.boot_line_at_boot())
-        for e in self.kept:
-            self.show(e)
-        if not self.kept:
-            self.w(self.c(_DIM, "  (no statements yet)"))
-        return True
-
     def boot_line_at_boot(self) -> str:
         return (f"arch {self.arch}, {plural(self.k.ncpus, 'CPU')}, every idle task on @init_mm "
                 f"({self._boot_counts()})")
-
-    def cmd_undo(self, arg: str) -> bool:
-        if not self.kept:
-            self.w("nothing to undo")
-            return True
-        t = len(self.kept) - 1
-        while t > 0 and type(self.kept[t].stmt).__name__ == "Assert":
-            t -= 1
-        gone = self.kept[t:]
-        self.rewind(t)
-        extra = f" (and {plural(len(gone) - 1, 'assertion')} after it)" if len(gone) > 1 else ""
-        e = gone[0]
-        where = f"cpu{e.cpu}: " if e.cpu is not None else ""
-        self.w(f"undone: line {e.stmt.line}: {where}{printable(self.source(e, flat=False))}{extra}")
-        return True
 
     def rewind(self, t: int) -> None:
         """Back to the state after the first t kept statements: the nearest snapshot, then re-run."""
@@ -422,46 +355,22 @@ class Session:
         self._settle()
         return fresh
 
-    def cmd_reset(self, arg: str) -> bool:
-        self._start_over()
-        self.w("  " + self.boot_line())
-        return True
-
-    def cmd_arch(self, arg: str) -> bool:
-        from mmscn.interpreter import policies
-        names = policies.names()
-        if not arg:
-            for n in names:
-                self.w(f"  {'*' if n == self.arch else ' '} {n:<12} {policies.get(n).summary}")
-            return True
-        if arg not in names:
-            return self.fail(policies.unknown(_short(arg)))
+    def replay_on(self, arch: str) -> Optional[list]:
+        """Boot on ``arch`` and replay the kept statements there: None when each did what it
+        did before (the session is on ``arch`` now), else the (entry, fresh) pairs that differ
+        (the session stays as it was)."""
         old_runner, old_arch = self.runner, self.arch
-        self.arch = arg
+        self.arch = arch
         self._boot()
         fresh = self._replay(self.kept)
         diff = [(e, f) for e, f in zip(self.kept, fresh) if e.step.status != f.step.status]
         if diff or len(fresh) != len(self.kept):
             self.runner, self.arch = old_runner, old_arch
-            self.w(f"the session does not replay on {arg}, so it stays on {old_arch}:")
-            for e, f in diff[:5]:
-                self.w(printable(f"  line {e.stmt.line}: {self.source(e)}: {f.step.status} on {arg}"
-                                 + (f": {f.step.message}" if f.step.message else "")))
-            self.failures += 1
-            self.w("  (:reset then :arch starts an empty session on it)")
-            return False
+            return diff
         for e, f in zip(self.kept, fresh):
             e.step = f.step
         self.checkpoints.clear()
-        # the boot, not the state after the replay: cpu0 may no longer run idle0 on init_mm
-        self.w(f"  {self.boot_line_at_boot()}; {plural(len(self.kept), 'statement')} "
-               f"replayed")
-        return True
-
-    def cmd_load(self, arg: str) -> bool:
-        if not arg:
-            return self.fail("`:load FILE` needs a file name")
-        return self.load(os.path.expanduser(arg)) == "ok"
+        return None
 
     def load(self, path: str, arch: Optional[str] = None, ncpus: Optional[int] = None) -> str:
         """Run a scenario file into the session: "ok", "failed" (it ran and something failed),
@@ -511,21 +420,6 @@ class Session:
         n = len(self.kept) - before
         self.w(f"  loaded {plural(n, 'statement')} from {printable(path)}" + ("" if ok else ", with failures"))
         return "ok" if ok else "failed"
-
-    def cmd_save(self, arg: str, force: bool = False) -> bool:
-        """`:save FILE` writes a new file; `:save! FILE` may replace one (never through a symlink)."""
-        from mmscn.dsl.files import Unwritable, write_file
-        if not arg:
-            return self.fail("`:save FILE` needs a file name")
-        text = self.save_text()
-        arg = os.path.expanduser(arg)
-        try:
-            write_file(arg, text, force=force, hint="`:save! FILE` replaces it")
-        except Unwritable as e:
-            return self.fail(str(e))
-        n = len(self.kept)
-        self.w(printable(f"saved {plural(n, 'statement')} to {arg} (`mmscn run {arg}` replays them)"))
-        return True
 
     def save_text(self) -> str:
         """The session as a scenario that `mmscn run` replays to the same state."""
@@ -579,11 +473,12 @@ class Session:
         if before.lstrip().startswith(":") and "\n" not in before:
             s = before.lstrip()
             if " " not in s:
-                return _pick([(m, META[m][1]) for m in META], partial)
-            cmd = s.split()[0]
-            if cmd == ":help":
+                return _pick([(c.name, c.line()) for c in COMMANDS.values()], partial)
+            cmd, _ = lookup(s.split()[0])
+            argument = cmd and cmd.argument
+            if argument == "topic":
                 return _pick([(t, "help topic") for t in help_topics()], partial)
-            if cmd == ":arch":
+            if argument == "arch":
                 return _pick([(n, "architecture") for n in policies.names()], partial)
             return []
         seg = re.split(r"[;\n]", before)[-1]
@@ -757,14 +652,6 @@ def _fit(head: str, items: list, sep: str, width: int) -> str:
             return text + more
         text += add
     return text
-
-
-def _table(cols, rows) -> str:
-    rows = [[str(x) for x in r] for r in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
-    lines = ["  " + "  ".join(c.ljust(wd) for c, wd in zip(cols, widths)).rstrip()]
-    lines += ["  " + "  ".join(x.ljust(wd) for x, wd in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
 
 
 def open_braces(text: str) -> int:
