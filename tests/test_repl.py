@@ -19,7 +19,7 @@ from mmscn.repl.completion import make_completer
 from mmscn.repl import commands
 from mmscn.repl.commands import COMMANDS
 from mmscn.repl.help import STATEMENT_HELP
-from mmscn.repl.prompt import history_file, interact, make_history, make_lexer
+from mmscn.repl.prompt import history_file, interact, make_history, make_lexer, toolbar_lines
 from mmscn.repl import session as repl_session
 from mmscn.repl.session import MAX_INPUT, Session, open_braces
 
@@ -386,10 +386,10 @@ def test_quit():
 # ---------------------------------------------------------------- toolbar
 def test_toolbar_shows_cpus_and_counters():
     s, _ = session(*ZOMBIE)
-    cpus, mms = s.toolbar(200)
+    cpus, mms = toolbar_lines(s, 200)
     assert "cpu0 kw on @A (lazy)" in cpus and "cpu1 idle1 on @A (lazy)" in cpus
     assert "@init_mm 2/" in mms and "@A 0/2 zombie" in mms
-    assert s.toolbar(40)[0] == " cpu0 kw on @A (lazy) (+1 more)"
+    assert toolbar_lines(s, 40)[0] == " cpu0 kw on @A (lazy) (+1 more)"
 
 
 # ---------------------------------------------------------------- completion
@@ -594,7 +594,7 @@ def test_prompt_session_end_to_end():
         p.wait(lambda: "undone: line 7: exit Alpha" in p.out.getvalue(), "undo")
         p.send(":state\r")
         p.wait(lambda: "  cpu0  yes     kw" in p.out.getvalue(), ":state")
-        assert p.s.toolbar()[0].startswith(" cpu0 kw on @init_mm | cpu1 Alpha on @Alpha")
+        assert toolbar_lines(p.s)[0].startswith(" cpu0 kw on @init_mm | cpu1 Alpha on @Alpha")
         p.send("\x04")                                     # Ctrl-D on an empty line
         p.thread.join(20)
         assert p.rc == 0

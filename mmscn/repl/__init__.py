@@ -15,7 +15,14 @@ a meta-command that could not be carried out); 2 when FILE cannot be read
 or parsed, or the command line is wrong.
 
 This module is only the command line, imported whenever `mmscn` starts; the
-REPL itself is the rest of this package, imported by run().
+REPL itself is the rest of this package, imported by run(), one room each as
+pgcli has them:
+    session.py     Session: the kernel of one session, its statements, undo, load, save
+    commands.py    the meta-commands, one registry (name, syntax, help, aliases, handler)
+    help.py        the help texts of the statements, fields and keys
+    completion.py  the words that may follow the text before the cursor
+    prompt.py      on a terminal: prompt_toolkit's prompt, key bindings, history, toolbar
+    piped.py       without one: the session read line by line from standard input
 """
 from __future__ import annotations
 

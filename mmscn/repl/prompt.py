@@ -1,4 +1,5 @@
-"""The REPL on a terminal: prompt_toolkit's prompt, imported only here."""
+"""The REPL on a terminal: prompt_toolkit's prompt (highlighting, completion, history,
+key bindings) and its toolbar; prompt_toolkit is imported only here, inside the functions."""
 from __future__ import annotations
 
 import os
@@ -6,7 +7,10 @@ import sys
 from typing import Optional
 
 from mmscn.repl.completion import make_completer
-from mmscn.repl.session import CONTINUATION, PROMPT, Session, open_braces
+from mmscn.repl.session import Session, open_braces
+
+PROMPT = "mmscn> "
+CONTINUATION = "   ... "
 
 
 # ============================================================ on a terminal
@@ -87,6 +91,36 @@ def make_key_bindings():
     return kb
 
 
+def toolbar_lines(session, width: int = 200) -> list:
+    """The toolbar's two lines: what each CPU runs on which mm, and the counters of each mm."""
+    k, pol = session.k, session.policy
+    cpus = []
+    for c in range(k.ncpus):
+        if not k.c_online[c]:
+            cpus.append(f"cpu{c} offline")
+            continue
+        t = k.c_curr[c]
+        lazy = " (lazy)" if pol.is_lazy(k, c) else ""
+        cpus.append(f"cpu{c} {k.t_name[t]} on {k.mm_label(k.t_active[t])}{lazy}")
+    mms = []
+    for m in range(len(k.m_name)):
+        state = k.mm_state(m)
+        if state != "freed":
+            mms.append(f"{k.m_name[m]} {k.m_users[m]}/{k.m_count[m]}" + (" zombie" if state == "zombie" else ""))
+    return [_fit(" ", cpus, " | ", width), _fit(" users/count: ", mms, "  ", width)]
+
+
+def _fit(head: str, items: list, sep: str, width: int) -> str:
+    text = head
+    for i, it in enumerate(items):
+        more = f" (+{len(items) - i} more)"
+        add = (sep if i else "") + it
+        if len(text) + len(add) + len(more) > width and i:
+            return text + more
+        text += add
+    return text
+
+
 def make_prompt(session: Session, input=None, output=None, history=None):
     from prompt_toolkit import PromptSession
     from prompt_toolkit.application.current import get_app
@@ -104,7 +138,7 @@ def make_prompt(session: Session, input=None, output=None, history=None):
         key = (width, session.version)
         if key not in drawn:
             drawn.clear()
-            a, b = session.toolbar(max(40, width - 1))
+            a, b = toolbar_lines(session, max(40, width - 1))
             drawn[key] = FormattedText([("class:toolbar.cpus", a), ("", "\n"), ("class:toolbar.mms", b)])
         return drawn[key]
 
