@@ -16,7 +16,7 @@ import sys
 
 from mmscn import formats
 from mmscn.dsl.diagnostics import plural, printable
-from mmscn.formats import Format, JsonFormat, use_color
+from mmscn.formats import BOLD, DIM, GREEN, RED, RESET, Format, JsonFormat, use_color
 
 
 def add_arguments(p) -> None:
@@ -168,7 +168,7 @@ def verdict_text(model, res) -> tuple:
 def write_text(model, res, steps, out, color, *, quiet=False, witness=None, all_finals=False) -> None:
     """The report for a terminal: what comes from the scenario passes printable()."""
     from mmscn.interpreter.explore import final_fields, stmt_source
-    B, R, G, D, Z = ("\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[2m", "\x1b[0m") if color else ("",) * 5
+    B, R, G, D, Z = (BOLD, RED, GREEN, DIM, RESET) if color else ("",) * 5
     sc, st = model.sc, res.stats
     w = out.write
     P = printable
