@@ -45,7 +45,7 @@ def cmd_check(args) -> int:
 def cmd_run(args) -> int:
     from mmscn.interpreter.runner import Runner
     from mmscn.interpreter.policies import UnknownPolicy
-    report = formats.get("run", formats.chosen(args))(sys.stdout, quiet=args.quiet, color=use_color(sys.stdout))
+    report = formats.chosen("run", args)(sys.stdout, quiet=args.quiet, color=use_color(sys.stdout))
     status = EXIT_OK
     for path in args.files:
         loaded = load(path, sys.stderr, use_color(sys.stderr), args.arch)

@@ -93,7 +93,7 @@ def run(args) -> int:
     except policies.UnknownPolicy as e:     # an entry point that does not load a Policy
         sys.stderr.write(f"mmscn compare: {printable(str(e))}\n")
         return EXIT_BAD_INPUT
-    report = formats.get("compare", formats.chosen(args))(sys.stdout, color=use_color(sys.stdout))
+    report = formats.chosen("compare", args)(sys.stdout, color=use_color(sys.stdout))
     report.item(args.file, sc, cols)
     report.end()
     return EXIT_OK

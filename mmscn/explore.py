@@ -119,8 +119,8 @@ def run(args) -> int:
             return EXIT_BAD_INPUT
     elif args.witness and not args.json:
         sys.stderr.write(f"mmscn: no failing interleaving, so no witness written to {printable(args.witness)}\n")
-    report = formats.get("explore", formats.chosen(args))(
-        sys.stdout, color=use_color(sys.stdout), quiet=args.quiet, witness=args.witness, all_finals=args.all_finals)
+    report = formats.chosen("explore", args)(sys.stdout, color=use_color(sys.stdout), quiet=args.quiet,
+                                             witness=args.witness, all_finals=args.all_finals)
     report.item(model, res, steps)
     report.end()
     p = res.passed

@@ -5,11 +5,13 @@ A format is a class per command (a Format), named in FORMATS as
 starts without compiling any of them.  The command makes one on its output
 stream with its options, hands it each report as it is ready (`item`) and
 ends it (`end`): text writes as it goes, JSON collects and prints one
-document.  Each command's `--json` asks for "json", otherwise "text".
+document.  A flag named after a format asks for it (`--json`: "json"),
+otherwise the command writes "text": see chosen().
 
 A new format is one line, a row in FORMATS or a call:
     register("run", "svg", "mmscn.pictures.svg:RunSvg")
-and the command that offers it asks get("run", "svg").
+and an option that asks for it: a flag `--svg` (chosen() finds it), or a
+file option whose command calls get("run", "svg") or render() itself.
 
 What each command hands to item():
     run      item(result, lines)        once per file (RunResult, the file's lines)
@@ -49,9 +51,13 @@ def get(command: str, name: str):
     return getattr(importlib.import_module(module), cls)
 
 
-def chosen(args) -> str:
-    """The format a command line asks for: `--json` is "json", otherwise "text"."""
-    return "json" if getattr(args, "json", False) else "text"
+def chosen(command: str, args):
+    """The Format class a command line asks for: a flag named after one of the command's
+    formats (`--json`: "json"), otherwise "text"."""
+    for c, name in FORMATS:
+        if c == command and name != "text" and getattr(args, name.replace("-", "_"), None) is True:
+            return get(command, name)
+    return get(command, "text")
 
 
 def render(command: str, name: str, reports, **opts) -> str:

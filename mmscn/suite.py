@@ -525,8 +525,7 @@ def run(args) -> int:
     from mmscn.dsl.parser import lark_parser
     lark_parser()
 
-    shown = formats.get("test", formats.chosen(args))(sys.stdout, quiet=args.quiet, color=use_color(sys.stdout),
-                                                      update=args.update)
+    shown = formats.chosen("test", args)(sys.stdout, quiet=args.quiet, color=use_color(sys.stdout), update=args.update)
     results: list = [None] * len(files)
     printed = 0
     t0 = time.perf_counter()

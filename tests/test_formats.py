@@ -63,6 +63,16 @@ def test_a_format_is_registered_in_one_line(monkeypatch, capsys):
     assert formats.render("run", "text", [(r, lines)]) == buf.getvalue()
 
 
+def test_the_command_line_chooses_by_a_flag_named_after_the_format(monkeypatch):
+    from argparse import Namespace
+    assert formats.chosen("run", Namespace(json=True)) is formats.RunJson
+    assert formats.chosen("run", Namespace(json=False)) is formats.RunText
+    assert formats.chosen("test", Namespace(junit_xml="out.xml")) is formats.get("test", "text")   # a file: not stdout
+    monkeypatch.setattr(formats, "FORMATS", dict(formats.FORMATS))
+    formats.register("run", "plain-text", "mmscn.formats:RunText")
+    assert formats.chosen("run", Namespace(json=False, plain_text=True)) is formats.RunText
+
+
 def test_an_unknown_format_is_a_key_error():
     with pytest.raises(KeyError):
         formats.get("run", "no-such-format")
