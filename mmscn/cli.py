@@ -1,29 +1,19 @@
-"""The `mmscn` command line.
-
-Exit status (every command): 0 everything held, 1 an assertion, an invariant,
-a `final` condition or an expectation failed or a statement was refused,
-2 a file could not be read or parsed, or the command line was wrong,
-70 (EX_SOFTWARE) an internal error of mmscn: a one-line message instead of a
-traceback (MMSCN_DEBUG=1 shows the traceback).  When standard output is a pipe
-that closes early (`mmscn test DIR | head`): the command's own status if it had
-finished, else 141 (128 + SIGPIPE, as a shell reports a command the pipe
-killed); never 0 for a failure.
-"""
+"""The `mmscn` command line: `run` and `check` here, the other commands in
+the modules EXTRA_COMMANDS names.  The exit statuses are mmscn/exits.py's."""
 from __future__ import annotations
 
 import argparse
 import gc
 import importlib
-import json
 import os
 import sys
 
-from mmscn import __version__
-from mmscn.dsl.diagnostics import plural, printable, read_error
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-EXIT_INTERNAL = 70      # EX_SOFTWARE (sysexits.h): a bug in mmscn itself
-EXIT_PIPE = 141         # 128 + SIGPIPE: the reader of standard output left before the command finished
+from mmscn import __version__, formats
+from mmscn.dsl.diagnostics import plural, printable
+from mmscn.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE
+from mmscn.formats import use_color
+from mmscn.loading import load
+from mmscn.options import positive_int
 
 # Commands defined in other modules: name -> module with add_parser(sub) and run(args).
 EXTRA_COMMANDS = {
@@ -37,56 +27,6 @@ EXTRA_COMMANDS = {
     "record": ("mmscn.traces.record", "record a command's scheduling with perf for import, run and validate"),
     "draw": ("mmscn.pictures.command", "draw a run as an SVG timeline per CPU, or the explored state graph as DOT"),
 }
-
-
-def use_color(stream) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
-
-
-def positive_int(text):
-    """argparse type of a count: a whole number, at least 1."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
-    if v <= 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return v
-
-
-def positive_float(text):
-    """argparse type of a time in seconds: more than 0."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}")
-    if not v > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return v
-
-
-def load(path: str, err, color: bool, arch=None, ps=None):
-    """(scenario, text) or None after printing why the file cannot be used (a trace is imported first).
-    ``arch`` is the architecture the command will use when it overrides the file's."""
-    from mmscn.dsl.parser import ParseFailed
-    from mmscn.dsl.resolve import load as load_text, load_file
-    from mmscn.interpreter.arches import known_arches
-    from mmscn.traces import TraceError, scenario_text
-    try:
-        text = scenario_text(path, ps)      # None: not a kernel trace
-        if text is not None:
-            return load_text(text, path, known_arches(), arch), text
-        return load_file(path, known_arches(), arch)
-    except TraceError as e:
-        err.write(e.render() + "\n")
-    except ParseFailed as e:
-        for d in e.diagnostics:
-            err.write(d.render(color) + "\n")
-        n = len(e.diagnostics)
-        err.write(f"{printable(path)}: {plural(n, 'error')}\n")
-    except OSError as e:
-        err.write(f"mmscn: {printable(path)}: {read_error(e)}\n")
-    return None
 
 
 def cmd_check(args) -> int:
@@ -105,12 +45,10 @@ def cmd_check(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from mmscn.interpreter.report import run_json, write_text
     from mmscn.interpreter.runner import Runner
     from mmscn.interpreter.policies import UnknownPolicy
-    color = use_color(sys.stdout) and not args.json
+    report = formats.chosen("run", args)(sys.stdout, quiet=args.quiet, color=use_color(sys.stdout))
     status = EXIT_OK
-    docs = []
     # --svg, --state-at and --states record the run (mmscn/pictures/record.py)
     pictures = args.svg or args.state_at is not None or args.states
     if (args.svg or args.state_at is not None) and len(args.files) > 1:
@@ -148,16 +86,11 @@ def cmd_run(args) -> int:
                 return EXIT_BAD_INPUT
         if args.state_at is not None:
             from mmscn.pictures.state import print_state_at
-            return print_state_at(runner, lines, args, color)
-        if args.json:
-            docs.append(run_json(result, lines, runner.states if args.states else None))
-        else:
-            write_text(result, lines, sys.stdout, quiet=args.quiet, color=color)
+            return print_state_at(runner, lines, args, use_color(sys.stdout) and not args.json)
+        report.item(result, lines, runner.states if args.states else None)
         if not result.passed:
             status = max(status, EXIT_FAILED)
-    if args.json:
-        json.dump(docs[0] if len(docs) == 1 else docs, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+    report.end()
     return status
 
 
@@ -237,7 +170,7 @@ def main(argv=None) -> int:
         return status
     except KeyboardInterrupt:
         sys.stderr.write("mmscn: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         _discard_stdout()
         # finished: what it found stands (a failure must not become 0); cut short: 141

@@ -7,15 +7,16 @@ state of each mm.  Exit status 0 when every policy ran, whatever the
 verdicts (the differences are the point of the comparison), 2 when the file
 cannot be read or parsed or an --arch name is unknown.
 
-Only the standard library is imported at module level: the CLI imports this
-module when it starts.
+Only the standard library (and mmscn/formats.py, dsl/diagnostics.py: the same)
+is imported at module level: the CLI imports this module when it starts.
 """
 from __future__ import annotations
 
-import json
 import sys
 
+from mmscn import formats
 from mmscn.dsl.diagnostics import plural, printable
+from mmscn.formats import Format, JsonFormat, use_color
 
 
 def add_arguments(p) -> None:
@@ -75,7 +76,8 @@ def table(cols: list) -> str:
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_OK, load, use_color
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_OK
+    from mmscn.loading import load
     from mmscn.interpreter import policies
     known = policies.names()
     if args.arch:
@@ -103,15 +105,11 @@ def run(args) -> int:
     if loaded is None:
         return EXIT_BAD_INPUT
     sc, text = loaded
-    from mmscn.interpreter.report import json_head
-    head = {**json_head("compare"), "file": args.file, "title": sc.name, "arch": sc.arch, "cpus": sc.ncpus,
-            "expect": sc.outcome}
     if args.diff is not None:
         from mmscn.pictures.explain import diff_text, trace_diff
         d = trace_diff(sc, text.split("\n"), *pair)
         if args.json:
-            json.dump({**head, "diff": d}, sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            formats.write_json({**head(args.file, sc), "diff": d}, sys.stdout)
         else:
             sys.stdout.write(diff_text(d))
         return EXIT_OK
@@ -120,13 +118,30 @@ def run(args) -> int:
     except policies.UnknownPolicy as e:     # an entry point that does not load a Policy
         sys.stderr.write(f"mmscn compare: {printable(str(e))}\n")
         return EXIT_BAD_INPUT
-    if args.json:
-        json.dump({**head, "policies": cols}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        from mmscn.pictures.explain import first_failures_text
-        title = f"{args.file}: {sc.title}" if sc.title else args.file
-        sys.stdout.write(printable(f"{title} ({plural(sc.ncpus, 'CPU')}; the file says arch {sc.arch})") + "\n")
-        sys.stdout.write(printable(table(cols), lines=True))
-        sys.stdout.write(first_failures_text(cols, text.split("\n"), use_color(sys.stdout)))
+    report = formats.chosen("compare", args)(sys.stdout, color=use_color(sys.stdout))
+    report.item(args.file, sc, cols, text.split("\n"))
+    report.end()
     return EXIT_OK
+
+
+def head(path, sc) -> dict:
+    """What a compare document (the table's or --diff's) says first."""
+    from mmscn.interpreter.report import json_head
+    return {**json_head("compare"), "file": path, "title": sc.name, "arch": sc.arch, "cpus": sc.ncpus,
+            "expect": sc.outcome}
+
+
+class CompareText(Format):
+    """The table, then the first failure of each column that failed (mmscn/pictures/explain.py)."""
+
+    def item(self, path, sc, cols, lines) -> None:
+        from mmscn.pictures.explain import first_failures_text
+        title = f"{path}: {sc.title}" if sc.title else path
+        self.out.write(printable(f"{title} ({plural(sc.ncpus, 'CPU')}; the file says arch {sc.arch})") + "\n")
+        self.out.write(printable(table(cols), lines=True))
+        self.out.write(first_failures_text(cols, lines, self.opts.get("color", False)))
+
+
+class CompareJson(JsonFormat):
+    def doc(self, path, sc, cols, lines):
+        return {**head(path, sc), "policies": cols}

@@ -6,21 +6,21 @@ interleaving fails or `final` does not hold), 1 it is not, 2 the file cannot
 be read or parsed, the witness cannot be written or the command line is
 wrong, 3 the search was cut short
 (--max-states, --max-seconds, --random) before it could decide.
-Only the standard library is imported here; the search is imported by run().
+Only the standard library (and mmscn/formats.py, dsl/diagnostics.py: the same) is
+imported here; the search is imported by run().
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
+from mmscn import formats
 from mmscn.dsl.diagnostics import plural, printable
-
-EXIT_INCOMPLETE = 3
+from mmscn.formats import BOLD, DIM, GREEN, RED, RESET, Format, JsonFormat, use_color
 
 
 def add_arguments(p) -> None:
-    from mmscn.cli import positive_float, positive_int
+    from mmscn.options import positive_float, positive_int
     p.description = ("Run every interleaving of the scenario's per-CPU blocks (each statement one atomic "
                      "kernel operation) and judge it like a litmus test: no interleaving may fail, and "
                      "`final forall`/`final exists` must hold. A failure comes with the shortest "
@@ -73,7 +73,8 @@ class Progress:
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load, use_color
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK
+    from mmscn.loading import load
     from mmscn.interpreter import explore as X
     from mmscn.interpreter.policies import UnknownPolicy
 
@@ -93,7 +94,6 @@ def run(args) -> int:
         from mmscn.pictures.command import refuse_target
         if refuse_target(args.svg, args.force, (args.file,), "mmscn explore"):
             return EXIT_BAD_INPUT
-    color = use_color(sys.stdout) and not args.json
     loaded = load(args.file, sys.stderr, use_color(sys.stderr), args.arch)
     if loaded is None:
         return EXIT_BAD_INPUT
@@ -135,13 +135,10 @@ def run(args) -> int:
                 sys.stderr.write(f"mmscn: no failing interleaving, so no picture written to {printable(args.svg)}\n")
         elif not write_picture(args.svg, svg(tl), args.force, (args.file,), "mmscn explore"):
             return EXIT_BAD_INPUT
-    if args.json:
-        json.dump(report_json(model, res, steps, witness=args.witness, all_finals=args.all_finals),
-                  sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        write_text(model, res, steps, sys.stdout, color, quiet=args.quiet, witness=args.witness,
-                   all_finals=args.all_finals)
+    report = formats.chosen("explore", args)(sys.stdout, color=use_color(sys.stdout), quiet=args.quiet,
+                                             witness=args.witness, all_finals=args.all_finals)
+    report.item(model, res, steps)
+    report.end()
     p = res.passed
     if p is None:
         return EXIT_INCOMPLETE
@@ -187,7 +184,7 @@ def verdict_text(model, res) -> tuple:
 def write_text(model, res, steps, out, color, *, quiet=False, witness=None, all_finals=False) -> None:
     """The report for a terminal: what comes from the scenario passes printable()."""
     from mmscn.interpreter.explore import final_fields, stmt_source
-    B, R, G, D, Z = ("\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[2m", "\x1b[0m") if color else ("",) * 5
+    B, R, G, D, Z = (BOLD, RED, GREEN, DIM, RESET) if color else ("",) * 5
     sc, st = model.sc, res.stats
     w = out.write
     P = printable
@@ -246,6 +243,19 @@ def write_text(model, res, steps, out, color, *, quiet=False, witness=None, all_
            f"{R}verdict: HOLDS, but the header says `expect fail`{Z}") + f": {detail}\n")
     else:
         w((f"{G}verdict: holds{Z}" if p else f"{R}verdict: FAILS{Z}") + f": {detail}\n")
+
+
+class ExploreText(Format):
+    def item(self, model, res, steps) -> None:
+        o = self.opts
+        write_text(model, res, steps, self.out, o.get("color", False), quiet=o.get("quiet", False),
+                   witness=o.get("witness"), all_finals=o.get("all_finals", False))
+
+
+class ExploreJson(JsonFormat):
+    def doc(self, model, res, steps):
+        return report_json(model, res, steps, witness=self.opts.get("witness"),
+                           all_finals=self.opts.get("all_finals", False))
 
 
 def _wrap(text, indent) -> str:

@@ -11,8 +11,8 @@ whose trace differs from its golden fails with a unified diff.
 
 `judge()` is the one place a file is run and judged: `mmscn test` and the
 pytest plugin (mmscn/pytest_plugin.py) both call it.  Only the standard
-library and dsl/diagnostics.py (itself standard library only) are imported
-at module level: the CLI imports this module at start-up.
+library, dsl/diagnostics.py and mmscn/formats.py (both standard library
+only) are imported at module level: the CLI imports this module at start-up.
 """
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ import os
 import sys
 import time
 
+from mmscn import formats
 from mmscn.dsl.diagnostics import plural, printable, read_error
+from mmscn.formats import Format, use_color
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 GOLDEN_SUFFIX = ".trace"
@@ -50,6 +52,21 @@ class Outcome:
         self.seconds = seconds
         self.notes: list = []       # further reasons (a changed golden after a failed run)
         self.svg = ""               # a failure's timeline, for --html (mmscn/pictures/html.py)
+
+    def report(self) -> str:
+        """Everything known about a failed file: located failures, notes, the golden diff."""
+        parts = []
+        if self.details:
+            parts.append(self.details)
+        elif self.trace:
+            parts.append(self.trace)
+        for n in self.notes:
+            parts.append(f"{self.path}: also: {n}")
+        if self.diff:
+            parts.append(self.diff)
+        if self.hint and self.details:
+            parts.append(f"  ({self.hint})")
+        return "\n".join(parts)
 
     def headline(self) -> str:
         """FILE[:LINE:COL]: why: what `mmscn test`, JUnit XML and pytest's summary show."""
@@ -147,9 +164,7 @@ def _judge(path, golden, update, need_golden, explore, tree) -> Outcome:
 
 def _judge_by_explore(out: Outcome, sc, lines) -> None:
     """The verdict of every interleaving, reported as `mmscn explore -q` does."""
-    import io
-
-    from mmscn.explore import verdict_text, write_text
+    from mmscn.explore import verdict_text
     from mmscn.interpreter import explore as X
 
     model = X.Model(sc, lines)
@@ -165,9 +180,8 @@ def _judge_by_explore(out: Outcome, sc, lines) -> None:
         head, detail = verdict_text(model, res)
         out.reason = (f"every interleaving {head}: {detail}; the header says `expect fail`" if head == "holds"
                       else f"mmscn explore: {detail}")
-    buf = io.StringIO()
-    write_text(model, res, X.failing_steps(model, res), buf, False, quiet=True)
-    out.trace = out.details = buf.getvalue().rstrip("\n")
+    text = formats.render("explore", "text", [(model, res, X.failing_steps(model, res))], quiet=True)
+    out.trace = out.details = text.rstrip("\n")
 
 
 def failure_trace(r, lines, cut: int, path: str) -> str:
@@ -257,22 +271,6 @@ def _fail(out: Outcome, reason: str) -> None:
 def _read(path: str) -> str:
     from mmscn.dsl.files import read_source
     return read_source(path).decode("utf-8")
-
-
-def report(out: Outcome) -> str:
-    """Everything known about a failed file: located failures, notes, the golden diff."""
-    parts = []
-    if out.details:
-        parts.append(out.details)
-    elif out.trace:
-        parts.append(out.trace)
-    for n in out.notes:
-        parts.append(f"{out.path}: also: {n}")
-    if out.diff:
-        parts.append(out.diff)
-    if out.hint and out.details:
-        parts.append(f"  ({out.hint})")
-    return "\n".join(parts)
 
 
 # ====================================================================== the suite
@@ -395,16 +393,65 @@ def junit_xml(outcomes: list, seconds: float) -> bytes:
                              file=clean(o.path), time=f"{o.seconds:.3f}")
         if o.status == FAIL:
             f = ET.SubElement(case, "failure", message=clean(o.headline()))
-            f.text = clean(report(o))
+            f.text = clean(o.report())
         elif o.status == SKIP:
             ET.SubElement(case, "skipped", message=clean(o.reason))
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
+class SuiteText(Format):
+    """A line per file as it is judged (PASS, FAIL with its first reason, SKIP), then the failures
+    in full and `N passed, N failed`."""
+    MARK = {PASS: "\x1b[32mPASS\x1b[0m", FAIL: "\x1b[1;31mFAIL\x1b[0m", SKIP: "\x1b[33mSKIP\x1b[0m"}
+
+    def __init__(self, out, **opts):
+        super().__init__(out, **opts)
+        self.outcomes: list = []
+
+    def item(self, o) -> None:
+        self.outcomes.append(o)
+        if self.opts.get("quiet") and o.status != FAIL:
+            return
+        line = printable(o.line())
+        if self.opts.get("color"):
+            line = self.MARK[o.status] + line[4:]
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def end(self) -> None:
+        results, w = self.outcomes, self.out.write
+        failed = [o for o in results if o.status == FAIL]
+        texts = [printable(t, lines=True) for t in (o.report() for o in failed) if t] if not self.opts.get("quiet") else []
+        for t in texts:
+            w("\n" + t + "\n")
+        if texts:
+            w("\n")
+        if self.opts.get("update"):
+            written = sum(o.golden_written for o in results)
+            w(f"{plural(written, 'golden trace')} written\n")
+        n_pass = sum(o.status == PASS for o in results)
+        n_skip = sum(o.status == SKIP for o in results)
+        w(f"{n_pass} passed, {len(failed)} failed" + (f", {n_skip} skipped" if n_skip else "") + "\n")
+
+
+class SuiteJUnit(Format):
+    """JUnit XML (--junit-xml FILE); ``seconds`` is the suite's time."""
+
+    def __init__(self, out, **opts):
+        super().__init__(out, **opts)
+        self.outcomes: list = []
+
+    def item(self, o) -> None:
+        self.outcomes.append(o)
+
+    def end(self) -> None:
+        self.out.write(junit_xml(self.outcomes, self.opts["seconds"]).decode("utf-8"))
+
+
 # ====================================================================== command line
 def add_arguments(p) -> None:
-    from mmscn.cli import positive_float, positive_int
+    from mmscn.options import positive_float, positive_int
     p.description = ("Run every .mmscn file below the paths as a regression suite: one line per file "
                      "(PASS, FAIL with the first reason, SKIP), the failures in full, then `N passed, "
                      "N failed`. A file passes when it behaves as its header says (`expect fail` passes "
@@ -439,8 +486,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, use_color
-
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
     from mmscn.dsl.files import Unwritable, check_target, write_file
 
     missing = [p for p in args.paths if not os.path.exists(p)]
@@ -474,8 +520,7 @@ def run(args) -> int:
     from mmscn.dsl.parser import lark_parser
     lark_parser()
 
-    color = use_color(sys.stdout)
-    mark = {PASS: "\x1b[32mPASS\x1b[0m", FAIL: "\x1b[1;31mFAIL\x1b[0m", SKIP: "\x1b[33mSKIP\x1b[0m"}
+    shown = formats.chosen("test", args)(sys.stdout, quiet=args.quiet, color=use_color(sys.stdout), update=args.update)
     results: list = [None] * len(files)
     printed = 0
     t0 = time.perf_counter()
@@ -483,42 +528,25 @@ def run(args) -> int:
     def done(i, out):
         nonlocal printed
         results[i] = out
-        while printed < len(results) and results[printed] is not None:
-            o = results[printed]
+        while printed < len(results) and results[printed] is not None:     # in path order
+            shown.item(results[printed])
             printed += 1
-            if args.quiet and o.status != FAIL:
-                continue
-            line = printable(o.line())
-            if color:
-                line = mark[o.status] + line[4:]
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
 
     run_jobs(jobs, args.jobs, args.timeout, done)
     seconds = time.perf_counter() - t0
+    shown.end()
     failed = [o for o in results if o.status == FAIL]
-    texts = [printable(t, lines=True) for t in map(report, failed) if t] if not args.quiet else []
-    for t in texts:
-        sys.stdout.write("\n" + t + "\n")
-    if texts:
-        sys.stdout.write("\n")
-    if args.update:
-        written = sum(o.golden_written for o in results)
-        sys.stdout.write(f"{plural(written, 'golden trace')} written\n")
-    n_pass = sum(o.status == PASS for o in results)
-    n_skip = sum(o.status == SKIP for o in results)
-    summary = f"{n_pass} passed, {len(failed)} failed" + (f", {n_skip} skipped" if n_skip else "")
-    sys.stdout.write(summary + "\n")
     if args.junit_xml:
         try:
-            write_file(args.junit_xml, junit_xml(results, seconds), force=args.force, parents=True)
+            write_file(args.junit_xml, formats.render("test", "junit", [(o,) for o in results], seconds=seconds),
+                       force=args.force, parents=True)
         except Unwritable as e:
             sys.stderr.write(f"mmscn test: {e}\n")
             return EXIT_BAD_INPUT
     if args.html:
-        from mmscn.pictures.html import html_report
         try:
-            write_file(args.html, html_report(results, seconds), force=args.force, parents=True)
+            write_file(args.html, formats.render("test", "html", [(o,) for o in results], seconds=seconds),
+                       force=args.force, parents=True)
         except Unwritable as e:
             sys.stderr.write(f"mmscn test: {e}\n")
             return EXIT_BAD_INPUT

@@ -10,13 +10,18 @@ import time
 
 import pytest
 
-from mmscn import interactive as repl
 from mmscn.dsl import ast as A
 from mmscn.interpreter import step
 from mmscn.dsl.resolve import FIELD_TYPES, IS_WORDS, WORDS
 from mmscn.grammar import keywords, statement_words, word_classes
 from mmscn.interpreter.report import state_json
-from mmscn.interactive import Session
+from mmscn.repl.completion import make_completer
+from mmscn.repl import commands
+from mmscn.repl.commands import COMMANDS
+from mmscn.repl.help import STATEMENT_HELP
+from mmscn.repl.prompt import history_file, interact, make_history, make_lexer, toolbar_lines
+from mmscn.repl import session as repl_session
+from mmscn.repl.session import MAX_INPUT, Session, open_braces
 
 from conftest import EXAMPLES
 
@@ -177,7 +182,7 @@ def test_internal_errors_do_not_end_the_session(monkeypatch):
 def test_help_topics():
     s, out = session(":help")
     text = out.getvalue()
-    for m in repl.META:
+    for m in COMMANDS:
         assert m in text
     assert "only before the first statement" in text and ":arch NAME" in text and ":reset" in text
     for topic, want in (("spawn", "copy_process"), ("fields", "active_mm"), ("keys", "Ctrl-R"),
@@ -187,8 +192,30 @@ def test_help_topics():
         assert want in out.getvalue(), topic
 
 
+def test_help_on_an_alias_is_help_not_a_failure():
+    s, out = session(":help q", ":help :h")
+    assert "`:quit`: leave" in out.getvalue() and "`:help [TOPIC]`" in out.getvalue()
+    assert s.failures == 0
+
+
+def test_a_registered_command_is_run_listed_helped_and_completed(monkeypatch):
+    """One entry in the registry is all a meta-command needs: dispatch, aliases, :help and completion."""
+    def hello(s, arg):
+        s.w(f"hello {arg}")
+        return True
+    monkeypatch.setitem(COMMANDS, ":hello", commands.Command(":hello", ":hello NAME", "greet NAME", hello,
+                                                             aliases=(":hi",), argument="arch"))
+    monkeypatch.setitem(commands.ALIASES, ":hi", ":hello")
+    s, out = session(":hello world", ":hi there", ":help", ":help hi")
+    text = out.getvalue()
+    assert "hello world\nhello there\n" in text and s.failures == 0
+    assert "  :hello   `:hello NAME`: greet NAME" in text and text.endswith("  `:hello NAME`: greet NAME\n")
+    assert words_of(s, ":he") == [":help", ":hello"]
+    assert words_of(s, ":hi x8") == ["x86"]
+
+
 def test_every_statement_word_has_help():
-    assert set(repl.STATEMENT_HELP) == set(statement_words())
+    assert set(STATEMENT_HELP) == set(statement_words())
 
 
 def test_state_tables():
@@ -225,7 +252,7 @@ def test_undo_restores_exact_counters_step_by_step():
 
 
 def test_undo_beyond_the_snapshots_reruns_from_boot(monkeypatch):
-    monkeypatch.setattr(repl, "CHECKPOINTS", 2)
+    monkeypatch.setattr(repl_session, "CHECKPOINTS", 2)
     s, _ = session("cpus 2")
     states = [s.k.snapshot()]
     for stmt in ZOMBIE[1:]:
@@ -359,10 +386,10 @@ def test_quit():
 # ---------------------------------------------------------------- toolbar
 def test_toolbar_shows_cpus_and_counters():
     s, _ = session(*ZOMBIE)
-    cpus, mms = s.toolbar(200)
+    cpus, mms = toolbar_lines(s, 200)
     assert "cpu0 kw on @A (lazy)" in cpus and "cpu1 idle1 on @A (lazy)" in cpus
     assert "@init_mm 2/" in mms and "@A 0/2 zombie" in mms
-    assert s.toolbar(40)[0] == " cpu0 kw on @A (lazy) (+1 more)"
+    assert toolbar_lines(s, 40)[0] == " cpu0 kw on @A (lazy) (+1 more)"
 
 
 # ---------------------------------------------------------------- completion
@@ -449,7 +476,7 @@ def test_completion_conditions():
 
 def test_completion_meta_commands():
     s, _ = session()
-    assert words_of(s, ":") == list(repl.META)
+    assert words_of(s, ":") == list(COMMANDS)
     assert words_of(s, ":u") == [":undo"]
     assert words_of(s, ":arch linux") == ["linux-2.3"]
     assert "fields" in words_of(s, ":help f")
@@ -459,7 +486,7 @@ def test_completer_object_replaces_the_partial_word(tmp_path):
     from prompt_toolkit.completion import CompleteEvent
     from prompt_toolkit.document import Document
     s, _ = session("spawn Alpha")
-    c = repl.make_completer(s)
+    c = make_completer(s)
     got = list(c.get_completions(Document("assert Alpha.ac"), CompleteEvent()))
     assert [(x.text, x.start_position) for x in got] == [("Alpha.active_mm", -8)]
     (tmp_path / "scen.mmscn").write_text("")
@@ -471,7 +498,7 @@ def test_completer_object_replaces_the_partial_word(tmp_path):
 def tokens(text):
     from prompt_toolkit.document import Document
     doc = Document(text)
-    get = repl.make_lexer().lex_document(doc)
+    get = make_lexer().lex_document(doc)
     return [[(style, t) for style, t in get(i) if t.strip()] for i in range(len(doc.lines))]
 
 
@@ -491,11 +518,11 @@ def test_highlighting_in_the_buffer():
 
 # ---------------------------------------------------------------- multi-line input
 def test_open_braces():
-    assert repl.open_braces("cpu0 {") == 1
-    assert repl.open_braces("cpu0 {\n schedule A\n}") == 0
-    assert repl.open_braces("assert @A.cpumask == {cpu0}") == 0
-    assert repl.open_braces('expect error "{"  # {') == 0
-    assert repl.open_braces("cpu0 {\n}; cpu1 {") == 1
+    assert open_braces("cpu0 {") == 1
+    assert open_braces("cpu0 {\n schedule A\n}") == 0
+    assert open_braces("assert @A.cpumask == {cpu0}") == 0
+    assert open_braces('expect error "{"  # {') == 0
+    assert open_braces("cpu0 {\n}; cpu1 {") == 1
 
 
 # ---------------------------------------------------------------- the prompt on a pipe
@@ -513,7 +540,7 @@ class PipePrompt:
         self.rc = None
 
         def go():
-            self.rc = repl.interact(self.s, input=self.inp, output=DummyOutput(), history=InMemoryHistory())
+            self.rc = interact(self.s, input=self.inp, output=DummyOutput(), history=InMemoryHistory())
         self.thread = threading.Thread(target=go, daemon=True)
         self.thread.start()
         self.wait(lambda: getattr(self.s, "prompt_session", None) is not None)
@@ -567,7 +594,7 @@ def test_prompt_session_end_to_end():
         p.wait(lambda: "undone: line 7: exit Alpha" in p.out.getvalue(), "undo")
         p.send(":state\r")
         p.wait(lambda: "  cpu0  yes     kw" in p.out.getvalue(), ":state")
-        assert p.s.toolbar()[0].startswith(" cpu0 kw on @init_mm | cpu1 Alpha on @Alpha")
+        assert toolbar_lines(p.s)[0].startswith(" cpu0 kw on @init_mm | cpu1 Alpha on @Alpha")
         p.send("\x04")                                     # Ctrl-D on an empty line
         p.thread.join(20)
         assert p.rc == 0
@@ -577,8 +604,8 @@ def test_prompt_session_end_to_end():
 
 def test_prompt_quit_and_history(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    assert repl.history_file() == str(tmp_path / "data" / "mmscn" / "history")
-    h = repl.make_history()
+    assert history_file() == str(tmp_path / "data" / "mmscn" / "history")
+    h = make_history()
     h.store_string("spawn A")
     assert "spawn A" in (tmp_path / "data" / "mmscn" / "history").read_text()
     p = PipePrompt()
@@ -592,7 +619,7 @@ def test_prompt_quit_and_history(tmp_path, monkeypatch):
 
 def test_history_in_an_unwritable_place(tmp_path, capsys):
     (tmp_path / "file").write_text("")
-    h = repl.make_history(str(tmp_path / "file" / "mmscn" / "history"))
+    h = make_history(str(tmp_path / "file" / "mmscn" / "history"))
     h.store_string("spawn A")          # no exception: kept in memory
     assert "history" in capsys.readouterr().err
 
@@ -621,7 +648,7 @@ def test_piped_session_exit_0(mmscn_cmd, tmp_path):
     b"spawn A\n:nope\n",
     b"\xff\xfe\x00binary\x00junk\n\x89PNG\r\n\x1a\n",
     b"spawn \x00A\n",
-    b"spawn A\n" + b"x" * (repl.MAX_INPUT + 10) + b"\nspawn B\n",
+    b"spawn A\n" + b"x" * (MAX_INPUT + 10) + b"\nspawn B\n",
     b"cpu0 {\n schedule idle\n",
     b"}}}}\n{{{{",
     b"expect error\n",
@@ -636,7 +663,7 @@ def test_piped_bad_input_exit_1_without_traceback(mmscn_cmd, data):
 
 
 def test_piped_huge_line_is_skipped_and_the_rest_runs(mmscn_cmd):
-    r = pipe(mmscn_cmd, b"spawn A\n" + b"x" * (repl.MAX_INPUT + 10) + b"\nspawn B\nassert B.mm == @B\n")
+    r = pipe(mmscn_cmd, b"spawn A\n" + b"x" * (MAX_INPUT + 10) + b"\nspawn B\nassert B.mm == @B\n")
     out = r.stdout.decode()
     assert "input line 2 is longer than" in out and "assert B.mm == @B  held" in out
 

@@ -421,7 +421,7 @@ class _Shim:
 
 def completions(res: Result, line: int, col: int) -> list:
     """[(word, what it is)] for the text before (line, col), with the names that exist there
-    (the REPL's completion, mmscn/interactive.py, on the state before the line)."""
+    (the REPL's completion, mmscn/repl/completion.py, on the state before the line)."""
     from mmscn.interactive import Session, partial_word
     from mmscn.interpreter import policies
     from mmscn.interpreter.kernel import Kernel

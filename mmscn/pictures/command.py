@@ -16,7 +16,7 @@ from mmscn.dsl.diagnostics import printable
 
 
 def add_arguments(p) -> None:
-    from mmscn.cli import positive_int
+    from mmscn.options import positive_int
     p.description = ("Draw a scenario: --format svg (the default) the run as a timeline, a lane per CPU "
                      "(the running task coloured by its active mm, hatched while borrowed lazily, page-table "
                      "loads, IPIs), a row per mm (mm_users, mm_count, live/zombie/freed), the failure marked; "
@@ -61,7 +61,9 @@ def write_picture(path, text, force, keep, prog) -> bool:
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_OK, load, use_color
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_OK
+    from mmscn.formats import use_color
+    from mmscn.loading import load
     from mmscn.interpreter.policies import UnknownPolicy
     prog = "mmscn draw"
     if args.output and refuse_target(args.output, args.force, (args.file,), prog):

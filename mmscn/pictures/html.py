@@ -13,6 +13,7 @@ import hashlib
 from html import escape
 
 from mmscn.dsl.diagnostics import plural, printable
+from mmscn.formats import Format
 
 VERDICTS = ("FAIL", "PASS", "SKIP")
 
@@ -111,8 +112,7 @@ def html_report(outcomes: list, seconds: float, title: str = "mmscn test") -> st
                    f"<td>{_h(o.path)}{_h(o.where)}</td><td class=\"time\">{o.seconds:.3f} s</td>"
                    f"<td>{_h(why)}</td></tr>")
         if o.status == "FAIL":
-            from mmscn.suite import report
-            text = report(o)
+            text = o.report()
             svg = getattr(o, "svg", "")
             cell = [f"<pre>{_h(text)}</pre>"] if text else []
             if svg:
@@ -120,3 +120,17 @@ def html_report(outcomes: list, seconds: float, title: str = "mmscn test") -> st
             out.append(f'<tr class="detail" data-verdict="FAIL"><td colspan="4">{"".join(cell)}</td></tr>')
     out += ["</tbody>", "</table>", f"<script>{_JS}</script>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
+
+
+class SuiteHtml(Format):
+    """`mmscn test --html FILE`'s page (formats.py's ("test", "html")); ``seconds`` is the suite's time."""
+
+    def __init__(self, out, **opts):
+        super().__init__(out, **opts)
+        self.outcomes: list = []
+
+    def item(self, o) -> None:
+        self.outcomes.append(o)
+
+    def end(self) -> None:
+        self.out.write(html_report(self.outcomes, self.opts["seconds"]))

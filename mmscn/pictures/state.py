@@ -45,7 +45,7 @@ def statement_lines(sc) -> list:
 
 def print_state_at(rec, lines: list, args, color: bool) -> int:
     """Print the state after line args.state_at of the run ``rec`` recorded; the exit status."""
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
     from mmscn.interpreter.report import json_head
     r = rec.result
     sc = r.scenario

@@ -809,7 +809,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_OK
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_OK
     from mmscn.dsl.files import Unwritable, check_target, write_file
     try:
         if args.output:     # refused before the import, not after it

@@ -114,7 +114,7 @@ def table(cols: list) -> str:
 
 def run(args, arches: list) -> int:
     """`mmscn compare` on a trace file (mmscn/compare.py hands it over)."""
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_OK
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_OK
     from mmscn.dsl.diagnostics import plural
     from mmscn.interpreter.policies import UnknownPolicy
     from .importer import Trace, TraceError

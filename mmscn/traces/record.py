@@ -93,7 +93,7 @@ def _tracefs_missing() -> list:
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_OK
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_OK
     perf = shutil.which("perf")
     if perf is None:
         sys.stderr.write("mmscn record: perf is not installed: this command runs `perf record` "

@@ -290,7 +290,7 @@ def _percent(text):
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+    from mmscn.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
     from .importer import Trace, TraceError
     try:
         tr = Trace(args.trace, args.ps)

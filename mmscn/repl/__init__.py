@@ -15,7 +15,14 @@ a meta-command that could not be carried out); 2 when FILE cannot be read
 or parsed, or the command line is wrong.
 
 This module is only the command line, imported whenever `mmscn` starts; the
-REPL itself is mmscn/interactive.py, imported by run().
+REPL itself is the rest of this package, imported by run(), one room each as
+pgcli has them:
+    session.py     Session: the kernel of one session, its statements, undo, load, save
+    commands.py    the meta-commands, one registry (name, syntax, help, aliases, handler)
+    help.py        the help texts of the statements, fields and keys
+    completion.py  the words that may follow the text before the cursor
+    prompt.py      on a terminal: prompt_toolkit's prompt, key bindings, history, toolbar
+    piped.py       without one: the session read line by line from standard input
 """
 from __future__ import annotations
 
@@ -51,13 +58,16 @@ def _cpus(text):
 
 
 def run(args) -> int:
-    from mmscn.cli import EXIT_BAD_INPUT, use_color
+    from mmscn.exits import EXIT_BAD_INPUT
+    from mmscn.formats import use_color
     from mmscn.interpreter import policies
     if args.arch is not None and args.arch not in policies.names():
         from mmscn.dsl.diagnostics import printable
         sys.stderr.write(f"mmscn: {printable(policies.unknown(args.arch))}\n")
         return EXIT_BAD_INPUT
-    from mmscn.interactive import Session, interact, read_lines
+    from mmscn.repl.piped import read_lines
+    from mmscn.repl.prompt import interact
+    from mmscn.repl.session import Session
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     session = Session(sys.stdout, arch=args.arch or "generic", ncpus=args.cpus or 1,
                       color=use_color(sys.stdout))
