@@ -72,11 +72,12 @@ class Hardware:
         """An IPI to ``cpu`` (counted); its handler is the caller's next step."""
         self.k.cost[C_IPI] += 1
 
-    def event(self, subject: str, function: str, detail: str = "") -> None:
-        """A line of the trace: ``function`` did ``detail`` to ``subject``."""
+    def event(self, subject: str, function: str, detail: str = "", *args) -> None:
+        """A line of the trace: ``function`` did ``detail`` to ``subject``.  With args, detail is
+        a str.format template, formatted only when the trace is kept (as Kernel._op)."""
         ev = self.k.ev
         if ev is not None:
-            ev.append(("op", subject, function, detail))
+            ev.append(("op", subject, function, detail.format(*args) if args else detail))
 
     # ---- read-only views ---------------------------------------------------------
     def in_cpumask(self, mm: int, cpu: int) -> bool:

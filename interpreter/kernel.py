@@ -295,7 +295,7 @@ class Kernel:
         """kernel/fork.c: a lazy user of the dying mm moves to init_mm; no reference is counted."""
         t = self.c_curr[cpu]
         if self.t_active[t] == m:
-            self._op(f"cpu{cpu}", "do_shoot_lazy_tlb", f"{self.t_name[t]}: active_mm {self.m_name[m]} -> @init_mm")
+            self._cpu_op(cpu, "do_shoot_lazy_tlb", "{}: active_mm {} -> @init_mm", self.t_name[t], self.m_name[m])
             self._set_active_mm(t, INIT_MM)
             self.arch.switch_mm_irqs_off(self, cpu, m, INIT_MM, t)
 
@@ -405,7 +405,7 @@ class Kernel:
                              f"{self.mm_label(self.t_active[nxt])} still set",
                              "schedule (2.4 kernel/sched.c): BUG_ON(next->active_mm)")
             how = ", atomic_inc(&oldmm->mm_count)" if inline else " (enter_lazy_tlb)"
-            self._op(f"cpu{cpu}", fn, f"{pn} -> {nn}: {nn} borrows {self.mm_label(prev_active)}{how}")
+            self._cpu_op(cpu, fn, "{} -> {}: {} borrows {}{}", pn, nn, nn, self.mm_label(prev_active), how)
             self.arch.enter_lazy_tlb(self, cpu, prev_active, nxt)
             self.cost[C_LAZY] += 1
             self._set_active_mm(nxt, prev_active)
@@ -419,7 +419,7 @@ class Kernel:
                 self.violate("active_mm-mismatch", f"{nn} has mm {self.m_name[nm]} but active_mm "
                              f"{self.mm_label(self.t_active[nxt])}",
                              "schedule (2.4 kernel/sched.c): BUG_ON(next->active_mm != mm)")
-            self._op(f"cpu{cpu}", fn, f"{pn} -> {nn}: switch_mm {self.mm_label(prev_active)} -> {self.m_name[nm]}")
+            self._cpu_op(cpu, fn, "{} -> {}: switch_mm {} -> {}", pn, nn, self.mm_label(prev_active), self.m_name[nm])
             self.arch.switch_mm_irqs_off(self, cpu, prev_active, nm, nxt)
         if self.t_mm[prev] is None:                         # from kernel: prev gives active_mm back
             self._set_active_mm(prev, None)
@@ -568,7 +568,7 @@ class Kernel:
         if m == INIT_MM:
             self._cpu_op(cpu, "sched_force_init_mm", "{} is already on init_mm", self.t_name[t])
             return
-        self._op(f"cpu{cpu}", "sched_force_init_mm", f"{self.t_name[t]}: {self.mm_label(m)} -> @init_mm")
+        self._cpu_op(cpu, "sched_force_init_mm", "{}: {} -> @init_mm", self.t_name[t], self.mm_label(m))
         self.switch_to_init_mm(cpu, t)
         self.d_cpus.add(cpu)
 
@@ -618,7 +618,7 @@ class Kernel:
         idle = self._idle(cpu)
         self.c_online[cpu] = True
         self.t_state[idle] = RUNNING
-        self._op(f"cpu{cpu}", "cpu_up", f"idle{cpu} starts on init_mm")
+        self._cpu_op(cpu, "cpu_up", "idle{} starts on init_mm", cpu)
         self._bringup_grab_init_mm()
         self._set_active_mm(idle, INIT_MM)
         self._cpu_starts(cpu)
