@@ -81,27 +81,18 @@ class Kernel:
         self.changed = None
         self.this_cpu = None
         # init_mm (mm/init-mm.c): mm_users 2, mm_count 1, static, never freed
-        self.mm_ix["@init_mm"] = self._new(S.MM, {"m_name": "@init_mm", "m_users": 2, "m_count": 1})
+        self.mm_ix["@init_mm"] = S.NEW[S.MM](self, m_name="@init_mm", m_users=2, m_count=1)
         for c in range(ncpus):
             t = self._new_task(f"idle{c}", IDLE)
             self.t_state[t] = RUNNING
             self.t_cpu[t] = c
-            self._new(S.CPU, {"c_curr": t})
+            S.NEW[S.CPU](self, c_curr=t)
         self.boot()
         self.cost = [0] * len(COST_NAMES)   # a run's costs start after boot
         self.violations.clear()
         self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
 
     # ================================================================ state
-    def _new(self, owner: str, values: dict) -> int:
-        """A new task, mm or CPU: each of its fields gets the value given, or the declared default."""
-        i = None
-        for attr, default in S.DEFAULTS[owner]:
-            col = getattr(self, attr)
-            i = len(col)
-            col.append(values.get(attr, default))
-        return i
-
     def snapshot(self) -> tuple:
         """Everything that is kernel state, copied (for undo and exploration)."""
         return tuple(tuple(getattr(self, f.attr)) for f in S.STORED) + (tuple(self.cost),)
@@ -301,14 +292,14 @@ class Kernel:
 
     # ================================================================ fork
     def _new_task(self, name: str, kind: str) -> int:
-        t = self._new(S.TASK, {"t_name": name, "t_kind": kind})
+        t = S.NEW[S.TASK](self, t_name=name, t_kind=kind)
         self.task_ix[name] = t
         self.d_tasks.add(t)
         return t
 
     def mm_init(self, name: str) -> int:
         """mm_alloc/dup_mm -> mm_init: a fresh mm with mm_users 1, mm_count 1."""
-        m = self._new(S.MM, {"m_name": name})
+        m = S.NEW[S.MM](self, m_name=name)
         self.mm_ix[name] = m
         self.d_mms.add(m)
         self._ref(m, "mm_init", "users", 0, 1)

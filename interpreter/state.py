@@ -110,8 +110,22 @@ BY_ATTR = {f.attr: f for f in STORED}
 SLOTS = tuple(f.attr for f in STORED) + ("task_ix", "mm_ix")
 #: what the hashable key holds: everything but names and bookkeeping
 KEY = tuple(f.attr for f in STORED if f.role in (KERNEL, HARDWARE))
-#: a new entity's values, by owner: (attr, default)
-DEFAULTS = {o: tuple((f.attr, f.default) for f in OF[o]) for o in OWNERS}
+
+
+def _appender(owner: str):
+    """new(k, **values): appends a new task, mm or CPU to each of its owner's lists, the value
+    given or the declared default, and returns its index; written out field by field (a loop
+    over the fields costs twice as much, and a run makes an mm every few lines)."""
+    fields = OF[owner]
+    env = {f"d{j}": f.default for j, f in enumerate(fields)}
+    params = ", ".join(f"{f.attr}=d{j}" for j, f in enumerate(fields))
+    body = "".join(f"    k.{f.attr}.append({f.attr})\n" for f in fields)
+    exec(f"def new(k, {params}):\n    i = len(k.{fields[0].attr})\n{body}    return i\n", env)
+    return env["new"]
+
+
+#: per owner, new(k, **values): a new entity with the declared defaults for what is not given
+NEW = {o: _appender(o) for o in OWNERS}
 VIEWS = {o: tuple(f for f in FIELDS if f.owner == o and f.view) for o in OWNERS}
 VIEW = {(f.owner, f.view): f for f in FIELDS if f.view}
 
