@@ -3,7 +3,6 @@
 What a captured state holds, how a unit fires, how `final` is judged."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import compress
 from operator import ne
 from typing import Optional
@@ -12,11 +11,11 @@ from mmscn.dsl import ast as A
 
 from .. import state as S
 from ..kernel import DEAD, RUNNING, Refusal
-from ..runner import EXEC, Runner, StatementError, describe_failure, evaluate, violation_texts
+from ..conditions import StatementError, describe_failure, evaluate
+from ..runner import Runner
+from ..step import ENDED, EXEC, FAILED, MOVED, SAME, Failure, violation_texts  # noqa: F401 (explore's words)
 
 
-# fire() outcomes
-SAME, MOVED, ENDED, FAILED = 0, 1, 2, 3
 
 
 
@@ -99,17 +98,24 @@ class Store:
                 ch.clear()
             if self.cost:
                 ids.append(tuple(k.cost))
-        else:
+        else:                                   # the rows touched since cur, owner by owner
             cur = self.cur
             ids = list(cur)
-            undo = ([], [], [])
-            for ch, w, back in zip(changed, self.owners, undo):
-                if ch:
-                    w.capture(ch, ids, back)
-                    ch.clear()
+            tasks, mms, cpus = changed
+            wt, wm, wc = self.owners
+            ut, um, uc = [], [], []
+            if tasks:
+                wt.capture(tasks, ids, ut)
+                tasks.clear()
+            if mms:
+                wm.capture(mms, ids, um)
+                mms.clear()
+            if cpus:
+                wc.capture(cpus, ids, uc)
+                cpus.clear()
             if self.cost:
                 ids[-1] = tuple(k.cost)
-            self.undo = (cur, undo)
+            self.undo = (cur, (ut, um, uc))
         s = self.cur = tuple(ids)
         return s
 
@@ -217,38 +223,6 @@ def capture(touched, ids, undo):
         return rid
 
 
-@dataclass
-class Failure:
-    kind: str           # violation | refusal | assertion | expectation | deadlock | final
-    message: str
-    function: str = ""
-    line: int = 0
-    col: int = 0
-    cpu: Optional[int] = None
-    rules: tuple = ()
-    causes: tuple = ()  # per rule: the index of the one it follows from, or None
-
-    def diagnostic(self, path: str, lines: list):
-        """The failure located in its file, as `mmscn run` prints one."""
-        from mmscn.dsl.diagnostics import Diagnostic, rule_notes
-        src = lines[self.line - 1] if 0 < self.line <= len(lines) else None
-        return Diagnostic(path, self.line, self.col, self.message,
-                          "violation" if self.kind == "violation" else "failure", src,
-                          rule_notes(self.function, self.kind == "violation"))
-
-    def to_json(self) -> dict:
-        d = {"kind": self.kind, "message": self.message, "line": self.line, "column": self.col}
-        if self.function:
-            d["function"] = self.function
-        if self.cpu is not None:
-            d["cpu"] = f"cpu{self.cpu}"
-        if self.rules:
-            d["rules"] = list(self.rules)
-        if any(c is not None for c in self.causes):
-            d["consequence_of"] = list(self.causes)
-        return d
-
-
 class Unit:
     """One step of a block: a statement (with the `expect` before it, if any)."""
     __slots__ = ("block", "index", "cpu", "stmt", "expect", "waits_for", "fp", "enable_fp")
@@ -258,14 +232,6 @@ class Unit:
         self.waits_for = None       # task index a block's `schedule T` waits on
         self.fp = 0                 # footprint bits
         self.enable_fp = 0          # what can make a waiting schedule runnable
-
-
-class _Shim:
-    """What the runner's statement table needs of a Runner: the kernel."""
-    __slots__ = ("k",)
-
-    def __init__(self, k):
-        self.k = k
 
 
 # ====================================================================== the model
@@ -294,7 +260,6 @@ class Model:
         if self.prologue_failure is None and runner.result.diagnostics:
             d = runner.result.diagnostics[0]
             self.prologue_failure = Failure("assertion", d.message, line=d.line, col=d.col)
-        self.shim = _Shim(k)
         blocks = sorted(scenario.blocks, key=lambda b: int(b.cpu.text[3:]))
         self.bcpu = [int(b.cpu.text[3:]) for b in blocks]
         self.units = []
@@ -343,11 +308,11 @@ class Model:
         if type(st) is A.Assert:
             for c in st.conds:
                 try:
-                    ok = evaluate(k, self.policy, c, cpu)
+                    ok = evaluate(k, self.policy, c)
                 except StatementError as e:
                     return FAILED, Failure("assertion", e.message, line=e.node.line, col=e.node.col, cpu=cpu)
                 if not ok:
-                    return FAILED, Failure("assertion", describe_failure(k, self.policy, c, cpu),
+                    return FAILED, Failure("assertion", describe_failure(k, self.policy, c),
                                            line=c.line, col=c.col, cpu=cpu)
             return SAME, None
         try:
@@ -355,7 +320,7 @@ class Model:
                 raise StatementError(st, f"cpu{cpu}'s current task {k.t_name[k.c_curr[cpu]]} has exited; "
                                      f"nothing else runs on cpu{cpu} until it schedules away",
                                      "do_task_dead (kernel/exit.c)")
-            ret = EXEC[type(st)](self.shim, st, cpu)
+            ret = EXEC[type(st)](k, st, cpu)
         except (Refusal, StatementError) as e:
             k.violations = []
             k.d_tasks.clear(); k.d_mms.clear(); k.d_cpus.clear()
@@ -394,11 +359,11 @@ class Model:
         """(held, detail) of `final` on the kernel as it stands."""
         for c in self.final.conds:
             try:
-                ok = evaluate(self.k, self.policy, c, None)
+                ok = evaluate(self.k, self.policy, c)
             except StatementError as e:
                 return False, e.message
             if not ok:
-                return False, describe_failure(self.k, self.policy, c, None)
+                return False, describe_failure(self.k, self.policy, c)
         return True, ""
 
     def deadlock(self, pcs) -> Failure:

@@ -8,7 +8,7 @@ from mmscn.dsl import ast as A
 
 from .. import state as S
 from ..kernel import INIT_MM
-from ..runner import cond_text
+from ..conditions import cond_text
 from .footprints import _ref_kind, _refs
 from .model import Model
 

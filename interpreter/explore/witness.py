@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Optional
 
 from mmscn.dsl import ast as A
 from mmscn.dsl.diagnostics import plural
-from mmscn.dsl.resolve import fresh_mm_name
+from mmscn.dsl.names import fresh_mm_name
 
 from ..kernel import DEAD, Refusal
-from ..runner import EXEC, StatementError, cond_text, show_value
+from ..conditions import StatementError, cond_text
+from ..step import EXEC
 from .footprints import _refs
 from .model import ENDED, FAILED, SAME, Failure, Model, Unit
 
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Step:
+class ReplayedStep:
+    """One step of a replayed path: the statement, and the fields it changed."""
     cpu: int
     stmt: object
     expect: object
@@ -41,7 +43,7 @@ def replay(model: Model, path: list) -> list:
         outcome, fail = model.fire(u)
         after = model.fields()
         changes = [(key, before.get(key), after.get(key)) for key in after if before.get(key) != after.get(key)]
-        out.append(Step(u.cpu, u.stmt, u.expect, changes, fail))
+        out.append(ReplayedStep(u.cpu, u.stmt, u.expect, changes, fail))
         before = after
         if outcome == FAILED:
             break
@@ -215,7 +217,7 @@ def _cpu_matters(model: Model, u: Unit) -> bool:
     for cpu in (u.cpu, None):
         model.restore(before)
         try:
-            EXEC[type(u.stmt)](model.shim, u.stmt, cpu)
+            EXEC[type(u.stmt)](model.k, u.stmt, cpu)
             seen.append((model.capture(), [v.message for v in model.k.check()]))
         except (Refusal, StatementError) as e:
             seen.append(e.message)
@@ -262,6 +264,3 @@ def _pcs_after(model: Model, path: list) -> list:
         pcs[b] = len(model.units[b]) if outcome == ENDED else idx + 1
     return pcs
 
-
-def show(k, f: A.Field, v) -> str:
-    return show_value(k, f, v)
