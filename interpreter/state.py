@@ -191,14 +191,21 @@ def hardware_text(hw: dict) -> str:
     parts = []
     for name, per in hw.items():
         if name == "cpus":
-            parts.append(", ".join(" ".join([c] + [v if VIEW[CPU, view].kind != FLAG else view
-                                                   for view, v in d.items() if v]) for c, d in per.items()))
+            parts.append(", ".join(" ".join([c] + [_word(VIEW[CPU, view], v) for view, v in d.items()
+                                                   if v is not False]) for c, d in per.items()))
             continue
         f = VIEW.get((MM, name)) or VIEW[TASK, name]
         items = [f"{who} {{{', '.join(v)}}}" if f.kind == CPUMASK else f"{who} {v}" for who, v in per.items() if v]
         if items:
             parts.append(f"{f.label or f.view} " + ", ".join(items))
     return "; ".join(p for p in parts if p)
+
+
+def _word(f, v) -> str:
+    """A CPU's view on the hardware line: an mm by its name, a flag by its own, else `view value`."""
+    if f.kind == MM_REF:
+        return v
+    return f.view if f.kind == FLAG else f"{f.view} {v}"
 
 
 # ================================================================ derived: bookkeeping from scratch
