@@ -22,6 +22,7 @@ from mmscn.dsl import ast as A
 from mmscn.dsl.diagnostics import Diagnostic, rule_notes
 
 from . import conditions, policies, step
+from . import state as S
 from .conditions import cost_dict
 from .kernel import DEAD, RUNNING, Kernel
 from .step import deadlock_message, execute, final_verdict
@@ -217,25 +218,6 @@ class LiveIndex:
 
 
 def hardware_state(k: Kernel, policy, tasks, mms) -> dict:
-    """What the policy models of the hardware, by field: loaded_mm and lazy per
-    online CPU, mm_cpumask per live mm, the PCB's ptbr per live task (alpha)."""
-    fields = policy.hardware_fields
-    out = {}
-    if "loaded_mm" in fields or "lazy" in fields:
-        cpus = {}
-        for c in range(k.ncpus):
-            if not k.c_online[c]:
-                continue
-            d = {}
-            if "loaded_mm" in fields:
-                d["loaded_mm"] = k.mm_label(policy.loaded_mm(k, c))
-            if "lazy" in fields:
-                d["lazy"] = bool(policy.is_lazy(k, c))
-            cpus[f"cpu{c}"] = d
-        out["cpus"] = cpus
-    if "cpumask" in fields:
-        out["cpumask"] = {k.m_name[m]: [f"cpu{c}" for c in range(k.ncpus) if k.m_cpumask[m] >> c & 1]
-                          for m in mms}
-    if "ptbr" in fields:
-        out["ptbr"] = {k.t_name[t]: k.m_name[k.t_ptbr[t]] for t in tasks if k.t_ptbr[t] is not None}
-    return out
+    """What the policy models of the hardware, by field (interpreter/state.py): loaded_mm
+    and lazy per online CPU, mm_cpumask per live mm, the PCB's ptbr per live task (alpha)."""
+    return S.hardware_state(k, policy, tasks, mms)
