@@ -9,7 +9,8 @@ from mmscn.dsl.diagnostics import plural
 from mmscn.dsl.resolve import fresh_mm_name
 
 from ..kernel import DEAD, Refusal
-from ..runner import EXEC, StatementError, cond_text, show_value
+from ..conditions import StatementError, cond_text, show_value
+from ..step import EXEC
 from .footprints import _refs
 from .model import ENDED, FAILED, SAME, Failure, Model, Unit
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Step:
+class ReplayedStep:
     cpu: int
     stmt: object
     expect: object
@@ -41,7 +42,7 @@ def replay(model: Model, path: list) -> list:
         outcome, fail = model.fire(u)
         after = model.fields()
         changes = [(key, before.get(key), after.get(key)) for key in after if before.get(key) != after.get(key)]
-        out.append(Step(u.cpu, u.stmt, u.expect, changes, fail))
+        out.append(ReplayedStep(u.cpu, u.stmt, u.expect, changes, fail))
         before = after
         if outcome == FAILED:
             break
@@ -215,7 +216,7 @@ def _cpu_matters(model: Model, u: Unit) -> bool:
     for cpu in (u.cpu, None):
         model.restore(before)
         try:
-            EXEC[type(u.stmt)](model.shim, u.stmt, cpu)
+            EXEC[type(u.stmt)](model.k, u.stmt, cpu)
             seen.append((model.capture(), [v.message for v in model.k.check()]))
         except (Refusal, StatementError) as e:
             seen.append(e.message)
