@@ -10,7 +10,8 @@ activate_mm, switch_to, init_new_context, the flushes, hotplug), and asks
 the kernel version in ``self.version`` (interpreter/version.py) where the
 kernel's code changed between releases.  Policies change hardware through
 ``self.hw`` (interpreter/hw.py) and keep no state of their own, so the whole
-kernel state is the lists below: cheap to copy, compare and hash.
+kernel state is the lists declared in interpreter/state.py: cheap to copy,
+compare and hash.
 
 Invariants are checked after every statement, incrementally: only the tasks,
 mms and CPUs that the statement touched are looked at.  The accounting
@@ -22,12 +23,10 @@ from __future__ import annotations
 
 from typing import Optional
 
+from . import state as S
 from . import version as V
 from .hw import C_COUNT, C_IPI, C_LAZY, C_PGTABLE, C_SWITCH_MM, C_USERS, COST_NAMES, Hardware  # noqa: F401
-
-INIT_MM = 0          # mm index of init_mm
-USER, KTHREAD, IDLE = "user", "kthread", "idle"
-RUNNABLE, RUNNING, DEAD = "runnable", "running", "dead"
+from .state import DEAD, IDLE, INIT_MM, KTHREAD, RUNNABLE, RUNNING, USER  # noqa: F401 (the kernel's words)
 
 
 class Refusal(Exception):
@@ -53,17 +52,14 @@ class Violation:
 
 
 class Kernel:
-    __slots__ = (
+    # the state: one list per field of interpreter/state.py, and the name indexes
+    __slots__ = S.SLOTS + (
         "arch", "version", "hw", "ncpus", "refcount_lazy",
-        # tasks
-        "t_name", "t_kind", "t_mm", "t_active", "t_state", "t_cpu", "t_ptbr", "task_ix",
-        # mms
-        "m_name", "m_users", "m_count", "m_freed", "m_torn", "m_ext_users", "m_ext_count",
-        "m_cpumask", "m_lazy", "m_use", "m_user", "m_prev", "mm_ix",
-        # cpus
-        "c_curr", "c_online", "c_prev_mm", "c_loaded", "c_lazy",
         # bookkeeping, not state
         "cost", "ev", "violations", "d_tasks", "d_mms", "d_cpus",
+        # the tasks, mms and CPUs touched since the last sync, when someone keeps track (explore): the
+        # touched sets of each statement, gathered by check()
+        "changed",
         # the CPU the running statement executes on (None: outside the scenario's CPUs),
         # for policies that tell a local flush from an IPI
         "this_cpu",
@@ -75,69 +71,51 @@ class Kernel:
         self.hw = Hardware(self)
         self.ncpus = ncpus
         self.refcount_lazy = arch.lazy_tlb_refcount
-        self.t_name, self.t_kind, self.t_mm, self.t_active = [], [], [], []
-        self.t_state, self.t_cpu, self.t_ptbr = [], [], []
-        self.task_ix = {}
-        # init_mm (mm/init-mm.c): mm_users 2, mm_count 1, static, never freed
-        self.m_name, self.m_users, self.m_count = ["@init_mm"], [2], [1]
-        self.m_freed, self.m_torn = [False], [False]
-        self.m_ext_users, self.m_ext_count, self.m_cpumask = [0], [0], [0]
-        self.m_lazy, self.m_use, self.m_user, self.m_prev = [0], [0], [0], [0]
-        self.mm_ix = {"@init_mm": INIT_MM}
-        self.c_curr, self.c_online, self.c_prev_mm = [], [], []
-        self.c_loaded, self.c_lazy = [], []
+        for f in S.STORED:
+            setattr(self, f.attr, [])
+        self.task_ix, self.mm_ix = {}, {}
         self.cost = [0] * len(COST_NAMES)
         self.ev = [] if trace else None
         self.violations = []
         self.d_tasks, self.d_mms, self.d_cpus = set(), set(), set()
+        self.changed = None
         self.this_cpu = None
+        # init_mm (mm/init-mm.c): mm_users 2, mm_count 1, static, never freed
+        self.mm_ix["@init_mm"] = self._new(S.MM, {"m_name": "@init_mm", "m_users": 2, "m_count": 1})
         for c in range(ncpus):
             t = self._new_task(f"idle{c}", IDLE)
             self.t_state[t] = RUNNING
             self.t_cpu[t] = c
-            self.c_curr.append(t)
-            self.c_online.append(True)
-            self.c_prev_mm.append(None)
-            self.c_loaded.append(INIT_MM)
-            self.c_lazy.append(False)
+            self._new(S.CPU, {"c_curr": t})
         self.boot()
         self.cost = [0] * len(COST_NAMES)   # a run's costs start after boot
         self.violations.clear()
         self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
 
     # ================================================================ state
+    def _new(self, owner: str, values: dict) -> int:
+        """A new task, mm or CPU: each of its fields gets the value given, or the declared default."""
+        i = None
+        for attr, default in S.DEFAULTS[owner]:
+            col = getattr(self, attr)
+            i = len(col)
+            col.append(values.get(attr, default))
+        return i
+
     def snapshot(self) -> tuple:
         """Everything that is kernel state, copied (for undo and exploration)."""
-        return (list(self.t_name), list(self.t_kind), list(self.t_mm), list(self.t_active),
-                list(self.t_state), list(self.t_cpu), list(self.t_ptbr), dict(self.task_ix),
-                list(self.m_name), list(self.m_users), list(self.m_count), list(self.m_freed),
-                list(self.m_torn), list(self.m_ext_users), list(self.m_ext_count),
-                list(self.m_cpumask), list(self.m_lazy), list(self.m_use), list(self.m_user),
-                list(self.m_prev), dict(self.mm_ix), list(self.c_curr), list(self.c_online),
-                list(self.c_prev_mm), list(self.c_loaded), list(self.c_lazy), list(self.cost))
+        return tuple(tuple(getattr(self, f.attr)) for f in S.STORED) + (tuple(self.cost),)
 
     def restore(self, snap: tuple) -> None:
-        (t_name, t_kind, t_mm, t_active, t_state, t_cpu, t_ptbr, task_ix,
-         m_name, m_users, m_count, m_freed, m_torn, m_ext_users, m_ext_count, m_cpumask,
-         m_lazy, m_use, m_user, m_prev, mm_ix, c_curr, c_online, c_prev_mm, c_loaded,
-         c_lazy, cost) = snap
-        self.t_name, self.t_kind, self.t_mm, self.t_active = list(t_name), list(t_kind), list(t_mm), list(t_active)
-        self.t_state, self.t_cpu, self.t_ptbr, self.task_ix = list(t_state), list(t_cpu), list(t_ptbr), dict(task_ix)
-        self.m_name, self.m_users, self.m_count = list(m_name), list(m_users), list(m_count)
-        self.m_freed, self.m_torn = list(m_freed), list(m_torn)
-        self.m_ext_users, self.m_ext_count, self.m_cpumask = list(m_ext_users), list(m_ext_count), list(m_cpumask)
-        self.m_lazy, self.m_use, self.m_user, self.m_prev = list(m_lazy), list(m_use), list(m_user), list(m_prev)
-        self.mm_ix = dict(mm_ix)
-        self.c_curr, self.c_online, self.c_prev_mm = list(c_curr), list(c_online), list(c_prev_mm)
-        self.c_loaded, self.c_lazy, self.cost = list(c_loaded), list(c_lazy), list(cost)
+        for f, col in zip(S.STORED, snap):
+            setattr(self, f.attr, list(col))
+        self.cost = list(snap[-1])
+        self.task_ix = {n: t for t, n in enumerate(self.t_name)}
+        self.mm_ix = {n: m for m, n in enumerate(self.m_name)}
 
     def key(self) -> tuple:
-        """A hashable value equal for equal kernel states (names and costs aside)."""
-        return (tuple(self.t_mm), tuple(self.t_active), tuple(self.t_state), tuple(self.t_cpu),
-                tuple(self.t_kind), tuple(self.t_ptbr), tuple(self.m_users), tuple(self.m_count),
-                tuple(self.m_freed), tuple(self.m_ext_users), tuple(self.m_ext_count),
-                tuple(self.m_cpumask), tuple(self.c_curr), tuple(self.c_online),
-                tuple(self.c_loaded), tuple(self.c_lazy))
+        """A hashable value equal for equal kernel states (names, bookkeeping and costs aside)."""
+        return tuple(tuple(getattr(self, a)) for a in S.KEY)
 
     def mm_state(self, m: int) -> str:
         if self.m_freed[m]:
@@ -151,9 +129,16 @@ class Kernel:
         return "none" if t is None else self.t_name[t]
 
     # ================================================================ events
-    def _op(self, subject: str, function: str, detail: str = "") -> None:
+    # A detail given with args is a str.format template, formatted only when the trace is
+    # kept: a run without one (explore, run --quiet) builds no text for it.
+    def _op(self, subject: str, function: str, detail: str = "", *args) -> None:
         if self.ev is not None:
-            self.ev.append(("op", subject, function, detail))
+            self.ev.append(("op", subject, function, detail.format(*args) if args else detail))
+
+    def _cpu_op(self, cpu: int, function: str, detail: str = "", *args) -> None:
+        """_op on the subject cpuN."""
+        if self.ev is not None:
+            self.ev.append(("op", f"cpu{cpu}", function, detail.format(*args) if args else detail))
 
     def _ref(self, m: int, function: str, counter: str, old: int, new: int) -> None:
         if self.ev is not None:
@@ -163,22 +148,23 @@ class Kernel:
         self.violations.append(Violation(rule, message, function, mm))
 
     # ================================================================ pointer setters
-    # They keep the accounting indexes: m_lazy counts tasks without an mm whose
-    # active_mm is the mm (lazy borrowers), m_user user tasks whose mm it is,
-    # m_use kernel threads inside kthread_use_mm on it.
+    # They keep the accounting indexes: m_lazy_tasks counts tasks without an mm whose
+    # active_mm is the mm (lazy borrowers), m_task_users user tasks whose mm it is,
+    # m_kthread_users kernel threads inside kthread_use_mm on it.
     def _set_mm(self, t: int, new: Optional[int]) -> None:
         old, act = self.t_mm[t], self.t_active[t]
         if old is not None:
-            (self.m_use if self.t_kind[t] == KTHREAD else self.m_user)[old] -= 1
+            (self.m_kthread_users if self.t_kind[t] == KTHREAD else self.m_task_users)[old] -= 1
             self.d_mms.add(old)
         elif act is not None:
-            self.m_lazy[act] -= 1
+            self.m_lazy_tasks[act] -= 1
+            self.d_mms.add(act)
         self.t_mm[t] = new
         if new is not None:
-            (self.m_use if self.t_kind[t] == KTHREAD else self.m_user)[new] += 1
+            (self.m_kthread_users if self.t_kind[t] == KTHREAD else self.m_task_users)[new] += 1
             self.d_mms.add(new)
         elif act is not None:
-            self.m_lazy[act] += 1
+            self.m_lazy_tasks[act] += 1
             self.d_mms.add(act)
         self.d_tasks.add(t)
 
@@ -186,10 +172,10 @@ class Kernel:
         old = self.t_active[t]
         if self.t_mm[t] is None:
             if old is not None:
-                self.m_lazy[old] -= 1
+                self.m_lazy_tasks[old] -= 1
                 self.d_mms.add(old)
             if new is not None:
-                self.m_lazy[new] += 1
+                self.m_lazy_tasks[new] += 1
                 self.d_mms.add(new)
         self.t_active[t] = new
         self.d_tasks.add(t)
@@ -197,11 +183,13 @@ class Kernel:
     def _set_prev_mm(self, cpu: int, new: Optional[int]) -> None:
         old = self.c_prev_mm[cpu]
         if old is not None:
-            self.m_prev[old] -= 1
+            self.m_prev_mm_cpus[old] -= 1
+            self.d_mms.add(old)
         if new is not None:
-            self.m_prev[new] += 1
+            self.m_prev_mm_cpus[new] += 1
             self.d_mms.add(new)
         self.c_prev_mm[cpu] = new
+        self.d_cpus.add(cpu)
 
     # ================================================================ refcount primitives
     # include/linux/sched/mm.h, kernel/fork.c
@@ -313,33 +301,14 @@ class Kernel:
 
     # ================================================================ fork
     def _new_task(self, name: str, kind: str) -> int:
-        t = len(self.t_name)
-        self.t_name.append(name)
-        self.t_kind.append(kind)
-        self.t_mm.append(None)
-        self.t_active.append(None)
-        self.t_state.append(RUNNABLE)
-        self.t_cpu.append(None)
-        self.t_ptbr.append(None)
+        t = self._new(S.TASK, {"t_name": name, "t_kind": kind})
         self.task_ix[name] = t
         self.d_tasks.add(t)
         return t
 
     def mm_init(self, name: str) -> int:
         """mm_alloc/dup_mm -> mm_init: a fresh mm with mm_users 1, mm_count 1."""
-        m = len(self.m_name)
-        self.m_name.append(name)
-        self.m_users.append(1)
-        self.m_count.append(1)
-        self.m_freed.append(False)
-        self.m_torn.append(False)
-        self.m_ext_users.append(0)
-        self.m_ext_count.append(0)
-        self.m_cpumask.append(0)
-        self.m_lazy.append(0)
-        self.m_use.append(0)
-        self.m_user.append(0)
-        self.m_prev.append(0)
+        m = self._new(S.MM, {"m_name": name})
         self.mm_ix[name] = m
         self.d_mms.add(m)
         self._ref(m, "mm_init", "users", 0, 1)
@@ -349,7 +318,7 @@ class Kernel:
     def copy_process(self, name: str, mm_name: str) -> int:
         """fork without CLONE_VM: copy_mm -> dup_mm gives the child a fresh mm."""
         t = self._new_task(name, USER)
-        self._op(name, "copy_process", f"fork: {name} gets a fresh mm {mm_name}")
+        self._op(name, "copy_process", "fork: {} gets a fresh mm {}", name, mm_name)
         m = self.mm_init(mm_name)
         self.arch.init_new_context(self, t, m)
         self._set_mm(t, m)
@@ -366,7 +335,8 @@ class Kernel:
                           f"and a task without an mm makes a kernel thread", "copy_mm (kernel/fork.c)")
         t = self._new_task(name, USER)
         self.t_ptbr[t] = self.t_ptbr[parent]   # dup_task_struct copies the thread_info (alpha: the PCB)
-        self._op(name, "copy_process", f"clone(CLONE_VM): {name} shares {self.m_name[m]} with {self.t_name[parent]}")
+        self._op(name, "copy_process", "clone(CLONE_VM): {} shares {} with {}", name, self.m_name[m],
+                 self.t_name[parent])
         self.mmget(m)
         self._set_mm(t, m)
         self._set_active_mm(t, m)
@@ -395,7 +365,7 @@ class Kernel:
         prev = self.c_curr[cpu]
         self.this_cpu = cpu
         if prev == nxt:
-            self._op(f"cpu{cpu}", "__schedule", f"picks {name} again: prev == next, no context switch")
+            self._cpu_op(cpu, "__schedule", "picks {} again: prev == next, no context switch", name)
             return
         self.context_switch(cpu, prev, nxt)
         # switch_to: prev leaves the CPU, next runs
@@ -481,7 +451,7 @@ class Kernel:
                           "kthread_unuse_mm (kernel/kthread.c)")
         m = self.t_mm[t]
         if m is not None:
-            self._op(name, "exit_mm", f"{name} drops {self.m_name[m]} as mm, keeps it as active_mm (lazy)")
+            self._op(name, "exit_mm", "{} drops {} as mm, keeps it as active_mm (lazy)", name, self.m_name[m])
             if self.t_active[t] != m:
                 self.violate("active_mm-mismatch", f"{name}->mm is {self.m_name[m]} but active_mm is "
                              f"{self.mm_label(self.t_active[t])}",
@@ -491,8 +461,9 @@ class Kernel:
             self.arch.enter_lazy_tlb(self, cpu, m, t)
             self.mmput(m)
         else:
-            self._op(name, "do_exit", f"{name} has no mm: exit_mm returns at once")
+            self._op(name, "do_exit", "{} has no mm: exit_mm returns at once", name)
         self.t_state[t] = DEAD
+        self.d_tasks.add(t)
         self.d_cpus.add(cpu)
 
     def exec_mmap(self, t: int, mm_name: str) -> int:
@@ -507,13 +478,13 @@ class Kernel:
         old_mm, active = self.t_mm[t], self.t_active[t]
         if old_mm is not None and not self.version.has(V.EXEC_FRESH_MM) and self.m_users[old_mm] == 1:
             # 2.4's exec_mmap: the only user keeps its mm_struct, emptied in place by exit_mmap
-            self._op(name, "exec_mmap", f"{self.m_name[old_mm]} has one user: exit_mmap empties it in place "
-                     f"and {name} keeps it (no new mm)")
+            self._op(name, "exec_mmap", "{} has one user: exit_mmap empties it in place and {} keeps it (no new mm)",
+                     self.m_name[old_mm], name)
             self.arch.exit_mmap(self, old_mm)
             return old_mm
         new = self.mm_init(mm_name)
-        self._op(name, "exec_mmap", f"{self.mm_label(active)} -> {mm_name}"
-                 + ("" if old_mm is not None else " (kernel_execve: a kernel thread becomes a user task)"))
+        self._op(name, "exec_mmap", "{} -> {}{}", self.mm_label(active), mm_name,
+                 "" if old_mm is not None else " (kernel_execve: a kernel thread becomes a user task)")
         if old_mm is None:
             self.t_kind[t] = USER
         self._set_active_mm(t, new)
@@ -546,7 +517,7 @@ class Kernel:
                          f"tables were torn down by exit_mmap (the caller must hold a reference from "
                          f"mmget_not_zero)", "kthread_use_mm (kernel/kthread.c), mmget_not_zero", m)
         old = self.t_active[t]
-        self._op(name, "kthread_use_mm", f"{self.mm_label(old)} -> {self.m_name[m]}")
+        self._op(name, "kthread_use_mm", "{} -> {}", self.mm_label(old), self.m_name[m])
         self.mmgrab(m)
         self._set_active_mm(t, m)
         self._set_mm(t, m)
@@ -564,7 +535,7 @@ class Kernel:
         if m is None:
             raise Refusal(f"{name} is not inside kthread_use_mm: kthread_unuse_mm WARNs if current->mm is NULL",
                           "kthread_unuse_mm (kernel/kthread.c): WARN_ON_ONCE(!tsk->mm)")
-        self._op(name, "kthread_unuse_mm", f"{self.m_name[m]} stays active_mm, now lazily")
+        self._op(name, "kthread_unuse_mm", "{} stays active_mm, now lazily", self.m_name[m])
         self._set_mm(t, None)
         self.mmgrab_lazy_tlb(m)
         self.arch.enter_lazy_tlb(self, cpu, m, t)
@@ -595,9 +566,9 @@ class Kernel:
         t = self.c_curr[cpu]
         m = self.t_active[t]
         if m == INIT_MM:
-            self._op(f"cpu{cpu}", "sched_force_init_mm", f"{self.t_name[t]} is already on init_mm")
+            self._cpu_op(cpu, "sched_force_init_mm", "{} is already on init_mm", self.t_name[t])
             return
-        self._op(f"cpu{cpu}", "sched_force_init_mm", f"{self.t_name[t]}: {self.mm_label(m)} -> @init_mm")
+        self._cpu_op(cpu, "sched_force_init_mm", "{}: {} -> @init_mm", self.t_name[t], self.mm_label(m))
         self.switch_to_init_mm(cpu, t)
         self.d_cpus.add(cpu)
 
@@ -631,7 +602,7 @@ class Kernel:
         if m != INIT_MM:
             self.violate("hotplug-mm", f"idle{cpu} is on {self.mm_label(m)} when its CPU died, not init_mm",
                          "finish_cpu (kernel/cpu.c): WARN_ON(mm != &init_mm)", m)
-        self._op(f"cpu{cpu}", "finish_cpu", f"idle{cpu} gives init_mm back; cpu{cpu} is offline")
+        self._cpu_op(cpu, "finish_cpu", "idle{} gives init_mm back; cpu{} is offline", cpu, cpu)
         self._set_active_mm(idle, None)
         self.c_online[cpu] = False
         self.t_state[idle] = RUNNABLE
@@ -647,7 +618,7 @@ class Kernel:
         idle = self._idle(cpu)
         self.c_online[cpu] = True
         self.t_state[idle] = RUNNING
-        self._op(f"cpu{cpu}", "cpu_up", f"idle{cpu} starts on init_mm")
+        self._cpu_op(cpu, "cpu_up", "idle{} starts on init_mm", cpu)
         self._bringup_grab_init_mm()
         self._set_active_mm(idle, INIT_MM)
         self._cpu_starts(cpu)
@@ -760,7 +731,7 @@ class Kernel:
             name = self.m_name[m]
             users, count = self.m_users[m], self.m_count[m]
             if self.m_freed[m]:
-                holders = self.m_lazy[m] + self.m_use[m] + self.m_user[m] + self.m_prev[m]
+                holders = self.m_lazy_tasks[m] + self.m_kthread_users[m] + self.m_task_users[m] + self.m_prev_mm_cpus[m]
                 if holders:
                     out.append(Violation("use-after-free", self._holders(m, f"{name} was freed (mm_count 0) but "),
                                          "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
@@ -768,21 +739,21 @@ class Kernel:
             if users < 0 or count < 0:
                 continue  # already reported by the primitive
             base_users = 2 if m == INIT_MM else 0
-            want_users = self.m_user[m] + self.m_ext_users[m] + base_users
+            want_users = self.m_task_users[m] + self.m_ext_users[m] + base_users
             if users != want_users:
                 out.append(Violation(
                     "mm_users-accounting",
                     f"{name} has mm_users {users}, but {want_users} can be accounted for "
-                    f"({self.m_user[m]} tasks with it as mm, {self.m_ext_users[m]} external mmget)",
+                    f"({self.m_task_users[m]} tasks with it as mm, {self.m_ext_users[m]} external mmget)",
                     "mmget/mmput (kernel/fork.c)", m))
-            lazy = (self.m_lazy[m] + self.m_prev[m]) if refcount_lazy else 0
+            lazy = (self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m]) if refcount_lazy else 0
             pins = self.arch.init_mm_boot_pins if m == INIT_MM else 0
-            want = (1 if users > 0 else 0) + lazy + self.m_use[m] + self.m_ext_count[m] + pins
+            want = (1 if users > 0 else 0) + lazy + self.m_kthread_users[m] + self.m_ext_count[m] + pins
             if count != want:
                 parts = [f"{1 if users > 0 else 0} for the users"]
                 if refcount_lazy:
-                    parts.append(f"{self.m_lazy[m] + self.m_prev[m]} lazy")
-                parts += [f"{self.m_use[m]} kthread_use_mm", f"{self.m_ext_count[m]} external mmgrab"]
+                    parts.append(f"{self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m]} lazy")
+                parts += [f"{self.m_kthread_users[m]} kthread_use_mm", f"{self.m_ext_count[m]} external mmgrab"]
                 if pins:
                     parts.append(f"{pins} never dropped since boot")
                 out.append(Violation(
@@ -814,6 +785,9 @@ class Kernel:
                         v.cause = first[v.mm]
                     elif i < own:
                         first[v.mm] = i
+        if self.changed is not None:
+            ct, cm, cc = self.changed
+            ct |= self.d_tasks; cm |= self.d_mms; cc |= self.d_cpus
         self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
         self.violations = []
         return out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..dsl.diagnostics import plural, printable
+from . import state as S
 from .runner import RunResult
 from .step import ASSERTION_FAILED, EXPECTED, OK, REFUSED, VIOLATION
 
@@ -77,18 +78,7 @@ def cost_line(cost: dict) -> str:
 
 def hardware_text(hw: dict) -> str:
     """One line of a policy's hardware state: `cpu0 @A lazy, cpu1 @init_mm; mm_cpumask @A {cpu0}`."""
-    parts = []
-    cpus = hw.get("cpus", {})
-    if cpus:
-        parts.append(", ".join(f"{c} {d.get('loaded_mm', '')}{' lazy' if d.get('lazy') else ''}".replace("  ", " ")
-                               for c, d in cpus.items()))
-    masks = [f"{m} {{{', '.join(cs)}}}" for m, cs in hw.get("cpumask", {}).items() if cs]
-    if masks:
-        parts.append("mm_cpumask " + ", ".join(masks))
-    ptbr = hw.get("ptbr")
-    if ptbr:
-        parts.append("PCB ptbr " + ", ".join(f"{t} {m}" for t, m in ptbr.items()))
-    return "; ".join(p for p in parts if p)
+    return S.hardware_text(hw)
 
 
 def status_mark(st, c) -> str:
@@ -164,30 +154,8 @@ def _boot_counter(r, counter):
 
 
 def state_json(k, policy) -> dict:
-    cpus = []
-    for c in range(k.ncpus):
-        t = k.c_curr[c]
-        d = {"cpu": f"cpu{c}", "online": k.c_online[c], "curr": k.t_name[t],
-             "active_mm": k.mm_label(k.t_active[t]) if k.c_online[c] else "none",
-             "lazy": policy.is_lazy(k, c)}
-        if "loaded_mm" in policy.hardware_fields:
-            d["loaded_mm"] = k.mm_label(policy.loaded_mm(k, c))
-        cpus.append(d)
-    tasks = [{"name": k.t_name[t], "kind": k.t_kind[t], "state": k.t_state[t],
-              "cpu": None if k.t_cpu[t] is None else f"cpu{k.t_cpu[t]}",
-              "mm": k.mm_label(k.t_mm[t]), "active_mm": k.mm_label(k.t_active[t])}
-             for t in range(len(k.t_name))]
-    if "ptbr" in policy.hardware_fields:     # alpha: the page-table base in each task's PCB
-        for t, d in enumerate(tasks):
-            d["ptbr"] = k.mm_label(k.t_ptbr[t])
-    mms = []
-    for m in range(len(k.m_name)):
-        d = {"name": k.m_name[m], "users": k.m_users[m], "count": k.m_count[m], "state": k.mm_state(m)}
-        mask = policy.cpumask(k, m)
-        if mask is not None:
-            d["cpumask"] = [f"cpu{i}" for i in range(k.ncpus) if mask >> i & 1]
-        mms.append(d)
-    return {"cpus": cpus, "tasks": tasks, "mms": mms}
+    """The CPUs, tasks and mms with what the policy shows of them (interpreter/state.py)."""
+    return S.state_json(k, policy)
 
 
 def json_head(kind: str) -> dict:

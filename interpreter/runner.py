@@ -21,13 +21,13 @@ from typing import Callable, Optional
 from mmscn.dsl import ast as A
 from mmscn.dsl.diagnostics import Diagnostic, rule_notes
 
-from . import conditions, policies, step
+from . import policies
+from . import state as S
 from .conditions import cost_dict
 from .kernel import DEAD, RUNNING, Kernel
 from .step import deadlock_message, execute, final_verdict
 
-# names the front ends and interpreter/explore.py import from here (issue 13: the lead
-# points them at step and conditions when explore is wired to step.execute)
+# names the front ends (mmscn/) import from here
 from .conditions import StatementError, cond_text, field_value, show_value  # noqa: F401,E402
 from .step import EXPECTED, OK, REFUSED, VIOLATION, violation_texts  # noqa: F401,E402
 
@@ -182,20 +182,6 @@ class Runner:
             self.diag(f, f"final forall does not hold in this interleaving: {detail}", "failure")
 
 
-# ---- for interpreter/explore.py until its Model.fire calls step.execute (issue 13: the
-# lead wires it after the merge and deletes these): the statement table as explore calls
-# it, with a holder of the kernel, and the conditions with its block-CPU argument
-EXEC = {t: (lambda r, st, cpu, f=f: f(r.k, st, cpu)) for t, f in step.EXEC.items()}
-
-
-def evaluate(k: Kernel, policy, c, block_cpu=None) -> bool:
-    return conditions.evaluate(k, policy, c)
-
-
-def describe_failure(k: Kernel, policy, c, block_cpu=None) -> str:
-    return conditions.describe_failure(k, policy, c)
-
-
 class LiveIndex:
     """The tasks not dead and the mms not freed, carried from one step to the next,
     so that a traced run's hardware line costs what is alive, not all the run
@@ -217,25 +203,6 @@ class LiveIndex:
 
 
 def hardware_state(k: Kernel, policy, tasks, mms) -> dict:
-    """What the policy models of the hardware, by field: loaded_mm and lazy per
-    online CPU, mm_cpumask per live mm, the PCB's ptbr per live task (alpha)."""
-    fields = policy.hardware_fields
-    out = {}
-    if "loaded_mm" in fields or "lazy" in fields:
-        cpus = {}
-        for c in range(k.ncpus):
-            if not k.c_online[c]:
-                continue
-            d = {}
-            if "loaded_mm" in fields:
-                d["loaded_mm"] = k.mm_label(policy.loaded_mm(k, c))
-            if "lazy" in fields:
-                d["lazy"] = bool(policy.is_lazy(k, c))
-            cpus[f"cpu{c}"] = d
-        out["cpus"] = cpus
-    if "cpumask" in fields:
-        out["cpumask"] = {k.m_name[m]: [f"cpu{c}" for c in range(k.ncpus) if k.m_cpumask[m] >> c & 1]
-                          for m in mms}
-    if "ptbr" in fields:
-        out["ptbr"] = {k.t_name[t]: k.m_name[k.t_ptbr[t]] for t in tasks if k.t_ptbr[t] is not None}
-    return out
+    """What the policy models of the hardware, by field (interpreter/state.py): loaded_mm
+    and lazy per online CPU, mm_cpumask per live mm, the PCB's ptbr per live task (alpha)."""
+    return S.hardware_state(k, policy, tasks, mms)

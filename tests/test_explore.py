@@ -397,3 +397,27 @@ def test_witness_under_partial_order_reduction_keeps_only_the_steps_the_failure_
         assert [b for b, _ in r.path] == [1, 1, 1], (por, sym, r.path)
         lengths[por, sym] = len(r.path)
     assert set(lengths.values()) == {3}
+
+
+def test_all_finals_goes_on_from_the_state_a_failure_left_not_from_what_it_changed():
+    # cpu0's mmput fails unless cpu1's mmget came first; the violation changes the kernel
+    # (mm_users 0, the mm torn down), and cpu1's mmget from the same state must not see it
+    text = "cpus 2\nspawn A\ncpu0 {\n  mmput @A\n}\ncpu1 {\n  mmget @A\n}\nfinal forall @A.users == 1\n"
+    for por, sym in MODES:
+        m, r = explore(text, por, sym, all_finals=True)
+        assert r.failure.kind == "violation" and "unbalanced-mmput" in r.failure.message
+        assert [X.final_fields(m, s)["@A.users"] for s in r.finals] == [1], (por, sym)
+
+
+def test_all_finals_prints_counters_as_numbers(mmscn_cmd, tmp_path):
+    # a state's columns once shared one intern table: (1, 1, 1) came back as (True, True, True)
+    f = tmp_path / "three.mmscn"
+    f.write_text("arch powerpc\ncpus 3\nspawn kthread k0\nschedule cpu0 k0\ncpu0 {\n  exec k0\n}\n")
+    p = cli(mmscn_cmd, f, "--all-finals")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "@init_mm.users 2; @init_mm.count 1;" in p.stdout and "@k0.users 1; @k0.count 1;" in p.stdout
+    assert "True" not in p.stdout
+    doc = json.loads(cli(mmscn_cmd, f, "--all-finals", "--json").stdout)
+    [final] = doc["final_states"]
+    assert final["@k0.count"] == 1 and type(final["@k0.count"]) is int
+    assert final["@init_mm.users"] == 2 and type(final["@init_mm.users"]) is int

@@ -9,7 +9,7 @@ break a rule is not generated: use_mm of init_mm, an mmput/mmdrop that no earlie
 the scenario paid for, mmget or use_mm on an mm whose mm_users is 0, mmgrab or
 flush of a freed mm.  So every statement must run cleanly or be refused, and
 the checks below, written here without looking at the kernel's own
-bookkeeping (m_lazy, m_user, m_use, m_prev, m_ext_*), must hold after each.
+bookkeeping (m_lazy_tasks, m_task_users, m_kthread_users, m_prev_mm_cpus, m_ext_*), must hold after each.
 
 Parametrized over policies.builtin_names(), so a new architecture file is
 covered as soon as it lands.

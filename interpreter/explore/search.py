@@ -1,0 +1,387 @@
+"""The breadth-first search over interleavings, and random interleavings."""
+from __future__ import annotations
+
+import random as _random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from .footprints import Footprints
+from .model import ENDED, FAILED, SAME, Failure, Model
+from .symmetry import Symmetry
+from .witness import replay
+
+
+@dataclass
+class Stats:
+    states: int = 0             # states expanded
+    distinct: int = 0           # states stored
+    transitions: int = 0        # statements fired
+    finals: int = 0             # distinct final states
+    deadlocks: int = 0
+    interleavings: Optional[int] = None
+    depth: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.states / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class Result:
+    model: Model
+    stats: Stats
+    complete: bool                      # the whole (reduced) state space was searched
+    failure: Optional[Failure] = None
+    path: list = field(default_factory=list)      # [(block, unit index)] to the failure
+    exists_path: Optional[list] = None            # shortest path to a final state where `final exists` holds
+    exists_count: int = 0
+    finals: list = field(default_factory=list)    # captured final states (with --all-finals)
+    stop_reason: str = ""
+    por: bool = True
+    symmetry: int = 1                   # group size used (1: off or none found)
+    pruned: bool = False                # partial-order reduction left some enabled statement out
+    mode: str = "exhaustive"
+    seed: Optional[int] = None
+    walks: int = 0
+
+    @property
+    def holds(self) -> Optional[bool]:
+        """The verdict: True/False, or None when an incomplete search could not decide it."""
+        if self.failure is not None:
+            return False
+        f = self.model.final
+        if f is not None and f.quantifier == "exists" and self.exists_count == 0:
+            return False if self.complete else None
+        return True if self.complete else None
+
+    @property
+    def passed(self) -> Optional[bool]:
+        """The verdict compared with the header's `expect pass|fail`."""
+        h = self.holds
+        if h is None:
+            return None
+        return h == (self.model.sc.outcome != "fail")
+
+
+class Explorer:
+    def __init__(self, model: Model, por: bool = True, symmetry: bool = True,
+                 max_states: Optional[int] = None, max_seconds: Optional[float] = None,
+                 all_finals: bool = False, progress: Optional[Callable] = None,
+                 on_edge: Optional[Callable] = None):
+        # --max-seconds counts from here: finding the reductions is part of the search
+        self.t0 = time.perf_counter()
+        self.m = model
+        self.por = por and not model.creates
+        self.fp = Footprints(model) if self.por else None
+        self.sym = Symmetry(model, None if max_seconds is None else self.t0 + max_seconds) if symmetry else None
+        if self.sym is not None and self.sym.size() == 1:
+            self.sym = None
+        self.max_states = max_states
+        self.max_seconds = max_seconds
+        self.all_finals = all_finals
+        self.progress = progress
+        # edge recording, for the state graph (`mmscn draw --format dot`); None costs nothing:
+        # on_edge(src, dst, unit, state, pcs, failure) for every statement fired, with
+        # dst None (and the Failure) when it failed the interleaving
+        self.on_edge = on_edge
+        self._ps_cache: dict = {}
+
+    def persistent(self, pcs, enabled, live):
+        """The enabled blocks of a smallest persistent set found (seeded by each enabled block)."""
+        key = (pcs, enabled)
+        hit = self._ps_cache.get(key)
+        if hit is not None:
+            return hit
+        units, fut = self.m.units, self.fp.fut
+        best = None
+        for seed in enabled:
+            S = {seed}
+            stack = [seed]
+            while stack:
+                p = stack.pop()
+                u = units[p][pcs[p]]
+                bits = u.fp if p in enabled else u.enable_fp
+                for q in live:
+                    if q not in S and fut[q][pcs[q]] & bits:
+                        S.add(q)
+                        stack.append(q)
+            e = tuple(b for b in enabled if b in S)
+            if best is None or len(e) < len(best):
+                best = e
+                if len(e) == 1:
+                    break
+        self._ps_cache[key] = best
+        return best
+
+    def run(self) -> Result:
+        m = self.m
+        t0 = self.t0
+        stats = Stats()
+        res = Result(m, stats, complete=False, por=self.por, symmetry=self.sym.size() if self.sym else 1)
+        units = m.units
+        nblocks = m.nblocks
+        lens = [len(us) for us in units]
+        canon = self.sym.canonical if self.sym else None
+        start_key = canon(m.start, m.start_pcs) if canon else (m.start, m.start_pcs)
+        index = {start_key: 0}
+        states = [m.start]
+        pcs_of = [m.start_pcs]
+        parent = [-1]
+        via = [None]
+        depth = [0]
+        succ = [None]
+        final_ids = []
+        final = m.final
+        exists = final is not None and final.quantifier == "exists"
+        queue = deque([0])
+        restore, capture, fire, waiting = m.restore, m.capture, m.fire, m.waiting
+        persistent = self.persistent if self.por else None
+        on_edge = self.on_edge
+        at = -1                         # the id of the state the kernel holds, if known
+        failure = None
+        fail_from = None
+        exists_id = None
+        next_check = 1024
+        max_states, max_seconds = self.max_states, self.max_seconds
+        stop = ""
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            queue = deque()     # finding the reductions used the time up
+            stop = f"stopped after {max_seconds:g} s (--max-seconds)"
+        while queue:
+            i = queue.popleft()
+            s, pcs = states[i], pcs_of[i]
+            stats.states += 1
+            if stats.states >= next_check:
+                next_check += 1024
+                el = time.perf_counter() - t0
+                if self.progress is not None:
+                    self.progress(stats.states, len(states), depth[i], el)
+                if max_seconds is not None and el > max_seconds:
+                    stop = f"stopped after {max_seconds:g} s (--max-seconds)"
+                    break
+            live = tuple(b for b in range(nblocks) if pcs[b] < lens[b])
+            if not live:
+                final_ids.append(i)
+                if final is not None:
+                    restore(s)
+                    at = i
+                    held, detail = m.judge_final()
+                    if exists and held:
+                        res.exists_count += 1
+                        if exists_id is None:
+                            exists_id = i
+                    elif not held and final.quantifier == "forall":
+                        if failure is None:
+                            failure = Failure("final", f"final forall does not hold: {detail}", "",
+                                              final.line, final.col)
+                            fail_from = (i, None)
+                        if not self.all_finals:
+                            break
+                succ[i] = ()
+                continue
+            enabled = tuple(b for b in live if units[b][pcs[b]].waits_for is None or not waiting(s, units[b][pcs[b]]))
+            if not enabled:
+                stats.deadlocks += 1
+                if failure is None:
+                    failure = m.deadlock(pcs)
+                    fail_from = (i, None)
+                succ[i] = ()
+                if not self.all_finals:
+                    break
+                continue
+            if persistent is not None:
+                fire_set = persistent(pcs, enabled, live)
+                if len(fire_set) < len(enabled):
+                    res.pruned = True
+            else:
+                fire_set = enabled
+            out = []
+            d1 = depth[i] + 1
+            for b in fire_set:
+                if at != i:
+                    restore(s)
+                    at = i
+                u = units[b][pcs[b]]
+                outcome, fail = fire(u)
+                stats.transitions += 1
+                if outcome == FAILED:
+                    at = -1         # a violation changed the kernel (the store knows what)
+                    if on_edge is not None:
+                        on_edge(i, None, u, None, None, fail)
+                    if failure is None:
+                        failure = fail
+                        fail_from = (i, (b, pcs[b]))
+                    if not self.all_finals:
+                        break
+                    continue
+                if outcome != SAME:
+                    at = -1
+                    s2 = capture()
+                else:
+                    s2 = s
+                npcs = list(pcs)
+                npcs[b] = lens[b] if outcome == ENDED else pcs[b] + 1
+                npcs = tuple(npcs)
+                key = canon(s2, npcs) if canon else (s2, npcs)
+                j = index.get(key)
+                if j is None:
+                    j = len(states)
+                    index[key] = j
+                    states.append(s2)
+                    pcs_of.append(npcs)
+                    parent.append(i)
+                    via.append((b, pcs[b]))
+                    depth.append(d1)
+                    succ.append(None)
+                    queue.append(j)
+                    if d1 > stats.depth:
+                        stats.depth = d1
+                out.append(j)
+                if on_edge is not None:
+                    on_edge(i, j, u, s2, npcs, None)
+            succ[i] = out
+            if failure is not None and not self.all_finals:
+                break
+            if max_states is not None and len(states) >= max_states:
+                stop = f"stopped at {max_states:,} states (--max-states)"
+                break
+        stats.distinct = len(states)
+        stats.finals = len(final_ids)
+        stats.seconds = time.perf_counter() - t0
+        res.stop_reason = stop
+        res.complete = not stop and not queue
+        if failure is not None:
+            res.failure = failure
+            i, last = fail_from
+            res.path = self._path(parent, via, i) + ([last] if last is not None else [])
+            if last is not None and self.por:
+                res.path = self.causal(res.path, failure)
+        if exists_id is not None:
+            res.exists_path = self._path(parent, via, exists_id)
+        if self.all_finals:
+            res.finals = [states[i] for i in final_ids]
+        if res.complete and failure is None:
+            stats.interleavings = self._count(succ, pcs_of)
+        return res
+
+    def causal(self, path: list, failure: Failure) -> list:
+        """Only the steps the failing one depends on, in their order.
+
+        Partial-order reduction delays independent blocks, so the path it finds
+        may carry steps of other CPUs that have nothing to do with the failure.
+        Those that do not conflict (by footprint) with the failing step or with
+        a kept step after them, and are not followed by a kept step of their
+        own block, can be moved after the failure, so dropping them
+        leaves a valid, shorter interleaving.  It is kept only if replaying it
+        fails the same way (init_mm's counters are outside the footprints)."""
+        units = self.m.units
+        keep, bits, blocks = [], 0, set()
+        for n in range(len(path) - 1, -1, -1):
+            b = path[n][0]
+            u = units[b][path[n][1]]
+            # a block's steps stay a prefix of it: keep every step before a kept one
+            if n == len(path) - 1 or u.fp & bits or b in blocks:
+                keep.append(path[n])
+                bits |= u.fp
+                blocks.add(b)
+        keep.reverse()
+        if len(keep) == len(path):
+            return path
+        steps = replay(self.m, keep)
+        f = steps[-1].failure if steps else None
+        if f is not None and len(steps) == len(keep) and (f.kind, f.message) == (failure.kind, failure.message):
+            return keep
+        return path
+
+    @staticmethod
+    def _path(parent, via, i) -> list:
+        out = []
+        while parent[i] >= 0:
+            out.append(via[i])
+            i = parent[i]
+        out.reverse()
+        return out
+
+    @staticmethod
+    def _count(succ, pcs_of) -> int:
+        """Complete paths through the explored graph: a DP in order of progress (sum of pcs)."""
+        order = sorted(range(len(succ)), key=lambda i: sum(pcs_of[i]), reverse=True)
+        paths = [0] * len(succ)
+        for i in order:
+            out = succ[i]
+            paths[i] = 1 if not out else sum(paths[j] for j in out)
+        return paths[0]
+
+
+# ====================================================================== random interleavings
+def random_walks(model: Model, n: int, seed: int, max_seconds: Optional[float] = None,
+                 progress: Optional[Callable] = None) -> Result:
+    rng = _random.Random(seed)
+    t0 = time.perf_counter()
+    stats = Stats()
+    res = Result(model, stats, complete=False, por=False, mode="random", seed=seed)
+    units = model.units
+    lens = [len(us) for us in units]
+    final = model.final
+    finals = set()
+    shortest = None
+    for w in range(n):
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            res.stop_reason = f"stopped after {max_seconds:g} s (--max-seconds)"
+            break
+        if progress is not None and w % 64 == 0:
+            progress(stats.states, len(finals), stats.depth, time.perf_counter() - t0)
+        model.restore(model.start)
+        s, pcs, path = model.start, list(model.start_pcs), []
+        fail = None
+        while True:
+            live = [b for b in range(len(units)) if pcs[b] < lens[b]]
+            if not live:
+                finals.add(s)
+                if final is not None:
+                    held, detail = model.judge_final()
+                    if final.quantifier == "exists" and held:
+                        res.exists_count += 1
+                        if res.exists_path is None or len(path) < len(res.exists_path):
+                            res.exists_path = list(path)
+                    elif not held and final.quantifier == "forall":
+                        fail = (Failure("final", f"final forall does not hold: {detail}", "",
+                                        final.line, final.col), list(path))
+                break
+            enabled = [b for b in live if not model.waiting(s, units[b][pcs[b]])]
+            if not enabled:
+                stats.deadlocks += 1
+                fail = (model.deadlock(tuple(pcs)), list(path))
+                break
+            b = rng.choice(enabled)
+            u = units[b][pcs[b]]
+            outcome, f = model.fire(u)
+            stats.transitions += 1
+            stats.states += 1
+            path.append((b, pcs[b]))
+            if outcome == FAILED:
+                fail = (f, path)
+                break
+            pcs[b] = lens[b] if outcome == ENDED else pcs[b] + 1
+            if outcome != SAME:
+                s = model.capture()
+        stats.depth = max(stats.depth, len(path))
+        res.walks += 1
+        if fail is not None and (shortest is None or len(fail[1]) < len(shortest[1])):
+            shortest = fail
+    if shortest is not None:
+        res.failure, res.path = shortest
+    stats.finals = len(finals)
+    stats.distinct = len(finals)
+    stats.seconds = time.perf_counter() - t0
+    return res
+
+
+def prologue_result(model: Model) -> Optional[Result]:
+    """The verdict when the prologue already failed (nothing to explore), else None."""
+    if model.prologue_failure is None:
+        return None
+    return Result(model, Stats(), complete=True, failure=model.prologue_failure, mode="prologue")

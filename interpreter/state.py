@@ -1,0 +1,204 @@
+"""The kernel's state, declared once.
+
+Every field the Kernel keeps is one line of FIELDS: the Kernel list that
+holds it (one value per task, mm or CPU: its owner), the kernel's name for
+it, the kind of its values and its role:
+
+  identity     names; a task's or mm's never changes once made
+  kernel       what the kernel's own structures hold (task_struct, mm_struct, rq)
+  hardware     what the hardware holds, as a policy models it
+  bookkeeping  an index derived from other fields (``derived`` says which), kept
+               by the kernel's pointer setters so that the accounting check after
+               a statement looks only at what the statement touched
+
+A few more lines (View) are what a reader sees without a field of its own
+(a CPU's active_mm is its current task's).  From these declarations come the
+Kernel's slots and a new entity's values, the undo snapshot, the hashable
+key, explore's captured states and their renaming under a symmetry (by the
+kinds of the values), the JSON state and the hardware line.  Adding a field
+is one line here; the kernel operations that change it mark what they
+touched (``Kernel.d_tasks``, ``d_mms``, ``d_cpus``), as they do for every field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+TASK, MM, CPU = "task", "mm", "cpu"
+OWNERS = (TASK, MM, CPU)
+
+# kinds of values: a reference to a task, mm or CPU (an index, or None), a set of
+# CPUs (bit c: cpu c), a counter, a flag, a word (state, kind) or a name
+TASK_REF, MM_REF, CPU_REF = "task", "mm", "cpu"
+CPUMASK, COUNT, FLAG, WORD, NAME = "cpumask", "count", "flag", "word", "name"
+
+IDENTITY, KERNEL, HARDWARE, BOOKKEEPING = "identity", "kernel", "hardware", "bookkeeping"
+
+INIT_MM = 0          # mm index of init_mm
+# the words of t_kind and t_state
+USER, KTHREAD, IDLE = "user", "kthread", "idle"
+RUNNABLE, RUNNING, DEAD = "runnable", "running", "dead"
+
+
+@dataclass(frozen=True)
+class Field:
+    attr: str                   # the Kernel list
+    owner: str                  # TASK, MM or CPU: one value per owner
+    kernel: str                 # what the kernel calls it
+    kind: str                   # the kind of its values
+    role: str                   # IDENTITY, KERNEL, HARDWARE or BOOKKEEPING
+    default: object = None      # a new task's, mm's or CPU's value (None for one always given)
+    view: str = ""              # its name in the JSON state and the hardware line, if shown
+    read: Optional[Callable] = None   # read(k, policy, i): the view's value, where a policy decides it
+    label: str = ""             # the hardware line's word for it (default: the view)
+    derived: str = ""           # bookkeeping: the fields it is counted from
+
+
+@dataclass(frozen=True)
+class View:
+    """What a reader sees of an owner without a field of its own."""
+    owner: str
+    view: str
+    kind: str
+    read: Callable              # read(k, policy, i)
+    role: str = KERNEL
+
+
+FIELDS = (
+    # ---- tasks, in the order the JSON state lists them
+    Field("t_name", TASK, "task_struct->comm", NAME, IDENTITY, view="name"),
+    Field("t_kind", TASK, "task_struct->flags: PF_KTHREAD, PF_IDLE (user, kthread, idle)", WORD, KERNEL, view="kind"),
+    Field("t_state", TASK, "task_struct->__state (runnable, running, dead)", WORD, KERNEL, RUNNABLE, view="state"),
+    Field("t_cpu", TASK, "task_cpu() while task_on_cpu(), else none", CPU_REF, KERNEL, view="cpu"),
+    Field("t_mm", TASK, "task_struct->mm", MM_REF, KERNEL, view="mm"),
+    Field("t_active", TASK, "task_struct->active_mm", MM_REF, KERNEL, view="active_mm"),
+    Field("t_ptbr", TASK, "thread_struct's PCB ptbr (alpha: the page tables swpctx loads)", MM_REF, HARDWARE,
+          view="ptbr", label="PCB ptbr"),
+    # ---- mms
+    Field("m_name", MM, "the mm_struct (named by the scenario)", NAME, IDENTITY, view="name"),
+    Field("m_users", MM, "mm_struct->mm_users", COUNT, KERNEL, 1, view="users"),
+    Field("m_count", MM, "mm_struct->mm_count", COUNT, KERNEL, 1, view="count"),
+    View(MM, "state", WORD, lambda k, policy, m: k.mm_state(m)),
+    Field("m_freed", MM, "freed by __mmdrop", FLAG, KERNEL, False),
+    Field("m_torn", MM, "torn down by __mmput's exit_mmap", FLAG, KERNEL, False),
+    Field("m_ext_users", MM, "mm_users references of mmget callers outside the tasks", COUNT, KERNEL, 0),
+    Field("m_ext_count", MM, "mm_count references of mmgrab callers outside the tasks", COUNT, KERNEL, 0),
+    Field("m_cpumask", MM, "mm_cpumask(mm)", CPUMASK, HARDWARE, 0, view="cpumask",
+          read=lambda k, policy, m: policy.cpumask(k, m), label="mm_cpumask"),
+    Field("m_lazy_tasks", MM, "tasks with ->mm NULL and ->active_mm this mm", COUNT, BOOKKEEPING, 0,
+          derived="t_mm, t_active"),
+    Field("m_kthread_users", MM, "kernel threads inside kthread_use_mm of it", COUNT, BOOKKEEPING, 0,
+          derived="t_mm, t_kind"),
+    Field("m_task_users", MM, "user tasks whose ->mm it is", COUNT, BOOKKEEPING, 0, derived="t_mm, t_kind"),
+    Field("m_prev_mm_cpus", MM, "CPUs whose rq->prev_mm it is", COUNT, BOOKKEEPING, 0, derived="c_prev_mm"),
+    # ---- CPUs
+    View(CPU, "cpu", NAME, lambda k, policy, c: f"cpu{c}", IDENTITY),
+    Field("c_online", CPU, "cpu_online_mask", FLAG, KERNEL, True, view="online"),
+    Field("c_curr", CPU, "rq->curr", TASK_REF, KERNEL, view="curr"),
+    View(CPU, "active_mm", MM_REF, lambda k, policy, c: k.t_active[k.c_curr[c]] if k.c_online[c] else None),
+    View(CPU, "lazy", FLAG, lambda k, policy, c: policy.is_lazy(k, c)),
+    Field("c_loaded", CPU, "cpu_tlbstate.loaded_mm: the page tables loaded", MM_REF, HARDWARE, INIT_MM,
+          view="loaded_mm", read=lambda k, policy, c: policy.loaded_mm(k, c)),
+    Field("c_prev_mm", CPU, "rq->prev_mm", MM_REF, KERNEL),
+    Field("c_lazy", CPU, "cpu_tlbstate_shared.is_lazy (x86)", FLAG, HARDWARE, False),
+)
+
+STORED = tuple(f for f in FIELDS if isinstance(f, Field))
+OF = {o: tuple(f for f in STORED if f.owner == o) for o in OWNERS}
+BY_ATTR = {f.attr: f for f in STORED}
+#: the Kernel's lists, and its name indexes (derived from the names)
+SLOTS = tuple(f.attr for f in STORED) + ("task_ix", "mm_ix")
+#: what the hashable key holds: everything but names and bookkeeping
+KEY = tuple(f.attr for f in STORED if f.role in (KERNEL, HARDWARE))
+#: a new entity's values, by owner: (attr, default)
+DEFAULTS = {o: tuple((f.attr, f.default) for f in OF[o]) for o in OWNERS}
+VIEWS = {o: tuple(f for f in FIELDS if f.owner == o and f.view) for o in OWNERS}
+VIEW = {(f.owner, f.view): f for f in FIELDS if f.view}
+
+
+def read(k, policy, f, i):
+    """The value a view shows of owner i (a model value: an index, a count, a mask)."""
+    if f.read is not None:
+        return f.read(k, policy, i)
+    return getattr(k, f.attr)[i]
+
+
+def shown(f, policy) -> bool:
+    """A hardware field is shown where the policy models it; everything else always."""
+    return f.role != HARDWARE or f.view in policy.hardware_fields
+
+
+def label(k, kind: str, v):
+    """A model value as the JSON state writes it."""
+    if kind == MM_REF:
+        return k.mm_label(v)
+    if kind == TASK_REF:
+        return k.t_name[v]
+    if kind == CPU_REF:
+        return None if v is None else f"cpu{v}"
+    if kind == CPUMASK:
+        return [f"cpu{c}" for c in range(k.ncpus) if v >> c & 1]
+    return v
+
+
+# ================================================================ derived: the JSON state, the hardware line
+def state_json(k, policy) -> dict:
+    """Every CPU, task and mm with the views the policy shows, in FIELDS order."""
+    def entries(owner, n):
+        views = [f for f in VIEWS[owner] if shown(f, policy)]
+        return [{f.view: label(k, f.kind, read(k, policy, f, i)) for f in views} for i in range(n)]
+    return {"cpus": entries(CPU, k.ncpus), "tasks": entries(TASK, len(k.t_name)), "mms": entries(MM, len(k.m_name))}
+
+
+def hardware_state(k, policy, tasks, mms) -> dict:
+    """What the policy models of the hardware, in the order of its hardware_fields: the
+    CPU views of each online CPU under "cpus", each other view by live owner (tasks and
+    mms: the indexes given) where it has a value."""
+    out = {}
+    for name in policy.hardware_fields:
+        f = VIEW.get((CPU, name))
+        if f is not None:
+            cpus = out.setdefault("cpus", {c: {} for c in (f"cpu{c}" for c in range(k.ncpus) if k.c_online[c])})
+            for c in range(k.ncpus):
+                if k.c_online[c]:
+                    v = read(k, policy, f, c)
+                    cpus[f"cpu{c}"][name] = bool(v) if f.kind == FLAG else label(k, f.kind, v)
+            continue
+        for owner, live, names in ((MM, mms, k.m_name), (TASK, tasks, k.t_name)):
+            f = VIEW.get((owner, name))
+            if f is not None:
+                values = ((i, read(k, policy, f, i)) for i in live)
+                out[name] = {names[i]: label(k, f.kind, v) for i, v in values if v is not None}
+    return out
+
+
+def hardware_text(hw: dict) -> str:
+    """One line of a policy's hardware state: `cpu0 @A lazy, cpu1 @init_mm; mm_cpumask @A {cpu0}`."""
+    parts = []
+    for name, per in hw.items():
+        if name == "cpus":
+            parts.append(", ".join(" ".join([c] + [v if VIEW[CPU, view].kind != FLAG else view
+                                                   for view, v in d.items() if v]) for c, d in per.items()))
+            continue
+        f = VIEW.get((MM, name)) or VIEW[TASK, name]
+        items = [f"{who} {{{', '.join(v)}}}" if f.kind == CPUMASK else f"{who} {v}" for who, v in per.items() if v]
+        if items:
+            parts.append(f"{f.label or f.view} " + ", ".join(items))
+    return "; ".join(p for p in parts if p)
+
+
+# ================================================================ derived: bookkeeping from scratch
+def recount(k) -> dict:
+    """The bookkeeping fields computed from what they are derived from (for tests)."""
+    nm = len(k.m_name)
+    out = {f.attr: [0] * nm for f in OF[MM] if f.role == BOOKKEEPING}
+    for t in range(len(k.t_name)):
+        m, a = k.t_mm[t], k.t_active[t]
+        if m is not None:
+            out["m_kthread_users" if k.t_kind[t] == KTHREAD else "m_task_users"][m] += 1
+        elif a is not None:
+            out["m_lazy_tasks"][a] += 1
+    for c in range(k.ncpus):
+        if k.c_prev_mm[c] is not None:
+            out["m_prev_mm_cpus"][k.c_prev_mm[c]] += 1
+    return out
