@@ -125,9 +125,6 @@ class Kernel:
     def mm_label(self, m: Optional[int]) -> str:
         return "none" if m is None else self.m_name[m]
 
-    def task_label(self, t: Optional[int]) -> str:
-        return "none" if t is None else self.t_name[t]
-
     # ================================================================ events
     # A detail given with args is a str.format template, formatted only when the trace is
     # kept: a run without one (explore, run --quiet) builds no text for it.

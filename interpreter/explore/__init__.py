@@ -40,8 +40,8 @@ from .footprints import Footprints
 from .model import ENDED, FAILED, MOVED, SAME, Failure, Model, Store, Unit
 from .search import Explorer, Result, Stats, prologue_result, random_walks
 from .symmetry import Symmetry
-from .witness import ReplayedStep, failing_steps, final_fields, replay, show, stmt_source, witness_text
+from .witness import ReplayedStep, failing_steps, final_fields, replay, stmt_source, witness_text
 
 __all__ = ["ENDED", "FAILED", "MOVED", "SAME", "Explorer", "Failure", "Footprints", "Model", "ReplayedStep", "Result", "Stats",
            "Store", "Symmetry", "Unit", "failing_steps", "final_fields", "prologue_result", "random_walks", "replay",
-           "show", "stmt_source", "witness_text"]
+           "stmt_source", "witness_text"]

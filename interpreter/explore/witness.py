@@ -9,7 +9,7 @@ from mmscn.dsl.diagnostics import plural
 from mmscn.dsl.resolve import fresh_mm_name
 
 from ..kernel import DEAD, Refusal
-from ..conditions import StatementError, cond_text, show_value
+from ..conditions import StatementError, cond_text
 from ..step import EXEC
 from .footprints import _refs
 from .model import ENDED, FAILED, SAME, Failure, Model, Unit
@@ -263,6 +263,3 @@ def _pcs_after(model: Model, path: list) -> list:
         pcs[b] = len(model.units[b]) if outcome == ENDED else idx + 1
     return pcs
 
-
-def show(k, f: A.Field, v) -> str:
-    return show_value(k, f, v)
