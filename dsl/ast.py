@@ -203,6 +203,20 @@ class Not:
 Cond = Union[Cmp, Is, And, Or, Not]
 
 
+def leaves(conds):
+    """The comparisons and `is` tests inside conditions, through and/or/not
+    (a stack, not recursion: a condition may nest thousands of levels deep)."""
+    stack = list(conds)
+    while stack:
+        c = stack.pop()
+        if isinstance(c, (And, Or)):
+            stack.extend(c.parts)
+        elif isinstance(c, Not):
+            stack.append(c.part)
+        else:
+            yield c
+
+
 # ---- the scenario -------------------------------------------------------------
 
 @dataclass(slots=True)

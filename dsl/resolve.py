@@ -290,14 +290,8 @@ class _Resolver:
             self.cond(c, sc)
 
     def cond(self, c, sc):
-        stack = [c]
-        while stack:
-            c = stack.pop()
-            if isinstance(c, (A.And, A.Or)):
-                stack.extend(c.parts)
-            elif isinstance(c, A.Not):
-                stack.append(c.part)
-            elif isinstance(c, A.Is):
+        for c in A.leaves([c]):
+            if isinstance(c, A.Is):
                 self.subject(c.owner, c.obj, sc)
                 if c.word not in IS_WORDS[c.owner]:
                     what = {"cpu": "a CPU", "task": "a task", "mm": "an mm"}[c.owner]

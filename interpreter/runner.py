@@ -21,14 +21,13 @@ from typing import Callable, Optional
 from mmscn.dsl import ast as A
 from mmscn.dsl.diagnostics import Diagnostic, rule_notes
 
-from . import conditions, policies, step
+from . import policies
 from . import state as S
 from .conditions import cost_dict
 from .kernel import DEAD, RUNNING, Kernel
 from .step import deadlock_message, execute, final_verdict
 
-# names the front ends and interpreter/explore.py import from here (issue 13: the lead
-# points them at step and conditions when explore is wired to step.execute)
+# names the front ends (mmscn/) import from here
 from .conditions import StatementError, cond_text, field_value, show_value  # noqa: F401,E402
 from .step import EXPECTED, OK, REFUSED, VIOLATION, violation_texts  # noqa: F401,E402
 
@@ -181,20 +180,6 @@ class Runner:
         self.result.final = (f.quantifier, held, detail)
         if not held and f.quantifier == "forall":
             self.diag(f, f"final forall does not hold in this interleaving: {detail}", "failure")
-
-
-# ---- for interpreter/explore.py until its Model.fire calls step.execute (issue 13: the
-# lead wires it after the merge and deletes these): the statement table as explore calls
-# it, with a holder of the kernel, and the conditions with its block-CPU argument
-EXEC = {t: (lambda r, st, cpu, f=f: f(r.k, st, cpu)) for t, f in step.EXEC.items()}
-
-
-def evaluate(k: Kernel, policy, c, block_cpu=None) -> bool:
-    return conditions.evaluate(k, policy, c)
-
-
-def describe_failure(k: Kernel, policy, c, block_cpu=None) -> str:
-    return conditions.describe_failure(k, policy, c)
 
 
 class LiveIndex:

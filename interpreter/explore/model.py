@@ -10,13 +10,10 @@ from typing import Optional
 from mmscn.dsl import ast as A
 
 from .. import state as S
-from ..kernel import DEAD, RUNNING, Refusal
-from ..conditions import StatementError, describe_failure, evaluate
+from ..kernel import RUNNING
 from ..runner import Runner
-from ..step import ENDED, EXEC, FAILED, MOVED, SAME, Failure, violation_texts  # noqa: F401 (explore's words)
-
-
-
+from ..step import (ENDED, FAILED, MOVED, SAME, Failure, deadlock_message, execute,  # noqa: F401 (re-exported)
+                    final_verdict, search_move)
 
 
 class Store:
@@ -304,75 +301,20 @@ class Model:
 
     def fire(self, u: Unit):
         """Run a unit on the kernel as it stands: (outcome, Failure or None)."""
-        k, st, cpu, expect = self.k, u.stmt, u.cpu, u.expect
-        if type(st) is A.Assert:
-            for c in st.conds:
-                try:
-                    ok = evaluate(k, self.policy, c)
-                except StatementError as e:
-                    return FAILED, Failure("assertion", e.message, line=e.node.line, col=e.node.col, cpu=cpu)
-                if not ok:
-                    return FAILED, Failure("assertion", describe_failure(k, self.policy, c),
-                                           line=c.line, col=c.col, cpu=cpu)
-            return SAME, None
-        try:
-            if type(st) is not A.Schedule and k.t_state[k.c_curr[cpu]] == DEAD:
-                raise StatementError(st, f"cpu{cpu}'s current task {k.t_name[k.c_curr[cpu]]} has exited; "
-                                     f"nothing else runs on cpu{cpu} until it schedules away",
-                                     "do_task_dead (kernel/exit.c)")
-            ret = EXEC[type(st)](k, st, cpu)
-        except (Refusal, StatementError) as e:
-            k.violations = []
-            k.d_tasks.clear(); k.d_mms.clear(); k.d_cpus.clear()
-            self.refusal = e.message
-            node = e.node if isinstance(e, StatementError) else st
-            if expect is not None and expect.kind == "error":
-                if expect.text and expect.text not in e.message:
-                    return FAILED, Failure("expectation", f"the statement was refused, but not with "
-                                           f"\"{expect.text}\": {e.message}", e.function,
-                                           expect.line, expect.col, cpu)
-                return SAME, None
-            if expect is not None:
-                return FAILED, Failure("expectation", f"expected a violation, but the statement was refused: "
-                                       f"{e.message}", e.function, expect.line, expect.col, cpu)
-            return FAILED, Failure("refusal", e.message, e.function, node.line, node.col, cpu)
-        violations = k.check()
-        if violations:
-            text = "; ".join(violation_texts(violations))
-            if expect is not None and expect.kind == "violation":
-                if expect.text and not any(expect.text in v.rule or expect.text in v.message for v in violations):
-                    return FAILED, Failure("expectation", f"expected violation \"{expect.text}\", got {text}",
-                                           violations[0].function, expect.line, expect.col, cpu)
-                return (ENDED if ret is False else MOVED), None
-            if expect is not None:
-                return FAILED, Failure("expectation", f"expected an error, but the statement ran and broke an "
-                                       f"invariant: {text}", violations[0].function, expect.line, expect.col, cpu)
-            return FAILED, Failure("violation", text, violations[0].function, st.line, st.col, cpu,
-                                   tuple(v.rule for v in violations), tuple(v.cause for v in violations))
-        if expect is not None:
-            what = "be refused" if expect.kind == "error" else "break an invariant"
-            return FAILED, Failure("expectation", f"`expect {expect.kind}`: the next statement (line {st.line}) "
-                                   f"was expected to {what}, but it ran cleanly", "", expect.line, expect.col, cpu)
-        return (ENDED if ret is False else MOVED), None
+        o = execute(self.k, self.policy, u.stmt, u.cpu, u.expect)
+        if o.refused:
+            self.refusal = o.message
+        return search_move(o)
 
     def judge_final(self) -> tuple:
         """(held, detail) of `final` on the kernel as it stands."""
-        for c in self.final.conds:
-            try:
-                ok = evaluate(self.k, self.policy, c)
-            except StatementError as e:
-                return False, e.message
-            if not ok:
-                return False, describe_failure(self.k, self.policy, c)
-        return True, ""
+        return final_verdict(self.k, self.policy, self.final)
 
     def deadlock(self, pcs) -> Failure:
-        waiting = [f"cpu{self.bcpu[b]} at line {self.units[b][pc].stmt.line} "
-                   f"(`schedule {self.units[b][pc].stmt.task.text}`)"
-                   for b, pc in enumerate(pcs) if pc < len(self.units[b])]
+        waiting = [(self.bcpu[b], self.units[b][pc].stmt) for b, pc in enumerate(pcs) if pc < len(self.units[b])]
         first = next(self.units[b][pc] for b, pc in enumerate(pcs) if pc < len(self.units[b]))
-        return Failure("deadlock", "deadlock: every remaining block waits for a task running elsewhere ("
-                       + ", ".join(waiting) + ")", "", first.stmt.line, first.stmt.col, first.cpu)
+        return Failure("deadlock", deadlock_message(waiting, quote=True), "", first.stmt.line, first.stmt.col,
+                       first.cpu)
 
     # ---- fields, for diffs and final-state listings ---------------------------
     def fields(self) -> dict:

@@ -458,15 +458,7 @@ def fields_in(sc: A.Scenario) -> list:
     out = []
 
     def conds(cs, owner):
-        stack = list(cs)
-        while stack:
-            c = stack.pop()
-            if isinstance(c, (A.And, A.Or)):
-                stack.extend(c.parts)
-            elif isinstance(c, A.Not):
-                stack.append(c.part)
-            elif isinstance(c, A.Cmp):
-                out.append((c, owner))
+        out.extend((c, owner) for c in A.leaves(cs) if isinstance(c, A.Cmp))
 
     for st in sc.stmts + [s for b in sc.blocks for s in b.stmts]:
         if isinstance(st, A.Assert):
