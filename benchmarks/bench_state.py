@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The state store before and after, side by side in one run: prints figures, asserts nothing.
 
-  python benchmarks/bench_state.py                  # this tree against the main branch
-  python benchmarks/bench_state.py --base REV       # against any commit
+  python benchmarks/bench_state.py                  # this tree against the commit before issue 13's state work
+  python benchmarks/bench_state.py --base main      # against any commit
   python benchmarks/bench_state.py --max-states 100000 --repeat 3
 
 The base commit is unpacked (git archive) into a temporary folder; each tree is
@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_run import churn, lark_parse_time  # noqa: E402
 
+BASE = "77576c2"     # main with the policy, step and rooms work of issue 13, before the state work
 ANCHOR = Path(os.environ.get("MMSCN_SPIN_ANCHOR", ROOT.parent / "shared" / "anchors" / "spin"))
 if not ANCHOR.exists():
     ANCHOR = Path("/work/shared/anchors/spin")
@@ -85,14 +86,13 @@ def timed(cmd: list, path: Path, cwd: Path) -> tuple:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--base", default=None, help="the commit to compare with (default: where this branch "
-                                                 "meets main, git merge-base HEAD main)")
+    ap.add_argument("--base", default=BASE, help=f"the commit to compare with (default {BASE}, main before the "
+                                                 f"state schema and its store were merged)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each figure per tree; the best counts")
     ap.add_argument("--max-states", type=int, help="stop the exploration there (both trees alike)")
     ap.add_argument("--lines", type=int, default=140_000, help="lines of the generated run scenario")
     args = ap.parse_args()
-    base = args.base or subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], capture_output=True,
-                                       text=True, check=True).stdout.strip()
+    base = args.base
     grid_py = ANCHOR / "grid.py"
     if not grid_py.exists():
         sys.exit(f"bench_state.py: no grid.py at {ANCHOR} (set MMSCN_SPIN_ANCHOR to the SPIN anchor folder)")
