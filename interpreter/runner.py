@@ -63,17 +63,18 @@ class Runner:
     """``hardware``: keep the policy's hardware state with each traced step (the `hw:`
     lines of a trace).  ``on_step(stmt, cpu, outcome, go_on)`` after every statement
     step() takes (``outcome`` None for an `expect`, which runs with the next one;
-    ``go_on`` what step() returns); ``on_diagnostic(d)`` for every Diagnostic made."""
+    ``go_on`` what step() returns); ``on_diagnostic(d)`` for every Diagnostic made.
+    ``version``: the KernelVersion to run (default: the one the policy stands for)."""
 
     def __init__(self, scenario: A.Scenario, lines: list, arch: Optional[str] = None,
-                 trace: bool = True, policy=None, *, hardware: bool = True,
+                 trace: bool = True, policy=None, *, hardware: bool = True, version=None,
                  on_step: Optional[Callable] = None, on_diagnostic: Optional[Callable] = None):
         self.sc = scenario
         self.lines = lines
         self.policy = policy or policies.get(arch or scenario.arch)
         self.hardware = hardware
         self.on_step, self.on_diagnostic = on_step, on_diagnostic
-        self.k = Kernel(scenario.ncpus, self.policy, trace=trace)
+        self.k = Kernel(scenario.ncpus, self.policy, trace=trace, version=version)
         self.live = LiveIndex()
         self.boot = list(self.k.ev) if trace else []
         if trace:

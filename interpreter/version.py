@@ -16,7 +16,7 @@ modelled changes behaves like the newest change before it.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Optional
+from typing import Iterable, NamedTuple, Optional
 
 
 class Change(NamedTuple):
@@ -73,22 +73,33 @@ class KernelVersion:
     ``name`` is what messages call it: the architecture that stands for it
     (``linux-2.3``), else ``Linux vX.Y``.
     """
-    __slots__ = ("release", "name", "_has")
+    __slots__ = ("release", "name", "reverts", "configs", "_has")
 
-    def __init__(self, release: str = NEWEST, name: Optional[str] = None):
+    def __init__(self, release: str = NEWEST, name: Optional[str] = None,
+                 reverts: Iterable[str] = (), configs: Iterable[str] = ()):
         at = _release(release)
         if not _release(OLDEST) <= at <= _release(NEWEST):
             raise ValueError(f"kernel {release} is outside the modelled releases, {OLDEST} to {NEWEST}")
         self.release = release
         self.name = name or f"Linux {release}"
-        self._has = {c.key: _release(c.release) <= at for c in CHANGES}
+        self.reverts = frozenset(reverts)      # keys of CHANGES left out of this release
+        self.configs = frozenset(configs)      # kernel options set (CONFIG_ without the prefix)
+        unknown = self.reverts - {c.key for c in CHANGES}
+        if unknown:
+            raise KeyError(f"no modelled change {sorted(unknown)[0]}")
+        self._has = {c.key: _release(c.release) <= at and c.key not in self.reverts for c in CHANGES}
 
     def has(self, key: str) -> bool:
         """Is change ``key`` (a key of CHANGES) in this kernel?  An unknown key is a KeyError."""
         return self._has[key]
 
+    def config(self, name: str) -> bool:
+        """Is kernel option ``name`` (e.g. ``PREEMPT_RT``) set?"""
+        return name in self.configs
+
     def __repr__(self):
-        return f"KernelVersion({self.release!r})"
+        extra = "".join(f", {n}={sorted(v)!r}" for n, v in (("reverts", self.reverts), ("configs", self.configs)) if v)
+        return f"KernelVersion({self.release!r}{extra})"
 
 
 def for_policy(policy) -> KernelVersion:

@@ -235,10 +235,10 @@ class Unit:
 class Model:
     """The scenario after its prologue: a start state and the blocks' units."""
 
-    def __init__(self, scenario: A.Scenario, lines: list, arch: Optional[str] = None):
+    def __init__(self, scenario: A.Scenario, lines: list, arch: Optional[str] = None, version=None):
         self.sc = scenario
         self.lines = lines
-        runner = Runner(scenario, lines, arch, trace=False)
+        runner = Runner(scenario, lines, arch, trace=False, version=version)
         self.runner = runner
         self.policy = runner.policy
         self.k = k = runner.k
