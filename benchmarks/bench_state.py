@@ -50,7 +50,8 @@ def unpack(rev: str, into: Path) -> Path:
     tree = into / "tree"
     tree.mkdir()
     with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tf:
-        tf.extractall(tree, filter="data")
+        # commits before issue 13 hold symlinks to a folder outside the tree (dsl/dsl, ...): leave them out
+        tf.extractall(tree, members=[m for m in tf.getmembers() if not m.issym()], filter="data")
     return tree
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mmscn.dsl import ast as A
+from mmscn.dsl.names import cpu_number, is_cpu_name
 
 from ..kernel import INIT_MM
 
@@ -40,7 +41,7 @@ def _refs(x, out: list) -> None:
 def _ref_kind(text: str) -> str:
     if text.startswith("@"):
         return "mm"
-    if text.startswith("cpu") and text[3:].isdigit():
+    if is_cpu_name(text):
         return "cpu"
     return "task"
 
@@ -60,7 +61,7 @@ class Footprints:
         self.tb, self.mb, self.cb = tb, mb, cb
 
         def cpu_of(st, u):
-            return u.cpu if getattr(st, "cpu", None) is None else int(st.cpu.text[3:])
+            return u.cpu if getattr(st, "cpu", None) is None else st.cpu.number
 
         # which tasks may run on each CPU
         run_on = [{k.c_curr[c], c} for c in range(nc)]
@@ -164,6 +165,6 @@ class Footprints:
                 elif kind == "mm":
                     mms.append(k.mm_ix[text])
                 elif kind == "cpu":
-                    cpus.append(int(text[3:]))
+                    cpus.append(cpu_number(text))
             return mask(tasks=tasks, mms=mms, cpus=cpus + [u.cpu])
         return G

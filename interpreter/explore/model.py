@@ -257,8 +257,8 @@ class Model:
         if self.prologue_failure is None and runner.result.diagnostics:
             d = runner.result.diagnostics[0]
             self.prologue_failure = Failure("assertion", d.message, line=d.line, col=d.col)
-        blocks = sorted(scenario.blocks, key=lambda b: int(b.cpu.text[3:]))
-        self.bcpu = [int(b.cpu.text[3:]) for b in blocks]
+        blocks = sorted(scenario.blocks, key=lambda b: b.cpu.number)
+        self.bcpu = [b.cpu.number for b in blocks]
         self.units = []
         for bi, b in enumerate(blocks):
             us, pending = [], None

@@ -5,6 +5,7 @@ import time
 from typing import Optional
 
 from mmscn.dsl import ast as A
+from mmscn.dsl.names import cpu_number
 
 from .. import state as S
 from ..kernel import INIT_MM
@@ -232,7 +233,7 @@ class Symmetry:
                 elif kind == "mm":
                     mp[k.mm_ix[a]] = k.mm_ix[b]
                 elif kind == "cpu":
-                    cp[int(a[3:])] = int(b[3:])
+                    cp[cpu_number(a)] = cpu_number(b)
             except (KeyError, ValueError, IndexError):
                 return None
         if sorted(tp) != list(range(nt)) or sorted(mp) != list(range(nm)) or sorted(cp) != list(range(nc)):

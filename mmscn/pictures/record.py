@@ -165,7 +165,7 @@ def _stmt_cpu(st, cpu, k) -> Optional[int]:
         return cpu
     ref = getattr(st, "cpu", None)
     if ref is not None and getattr(ref, "text", "").startswith("cpu"):
-        return int(ref.text[3:])
+        return ref.number
     return k.this_cpu
 
 

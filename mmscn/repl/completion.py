@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from mmscn.dsl.names import cpu_number, idle_name
 from mmscn.repl.commands import COMMANDS, help_topics, lookup
 
 
@@ -85,7 +86,7 @@ def completions(session, before: str) -> list:
     if first == "schedule":
         def targets(cpu):   # another CPU's idle task is always refused (it never runs elsewhere)
             return [(t, d) for t, d in alive + [("idle", "the CPU's idle task")]
-                    if d != "idle" or t == f"idle{cpu[3:]}"]
+                    if d != "idle" or t == idle_name(cpu_number(cpu))]
         if n == 1:
             return _pick(where + targets(block), partial) if block else _pick(cpus, partial)
         if n == 2 and toks[1].startswith("cpu"):
