@@ -27,10 +27,6 @@ from .conditions import cost_dict
 from .kernel import DEAD, RUNNING, Kernel
 from .step import deadlock_message, execute, final_verdict
 
-# names the front ends (mmscn/) import from here
-from .conditions import StatementError, cond_text, field_value, show_value  # noqa: F401,E402
-from .step import EXPECTED, OK, REFUSED, VIOLATION, violation_texts  # noqa: F401,E402
-
 
 @dataclass
 class RunResult:

@@ -25,6 +25,7 @@ class Change(NamedTuple):
     title: str
     release: str    #: the first release that contains it
     source: str     #: where that release was read; UNVERIFIED says what it rests on
+    arches: tuple = ()  #: the architectures (policy names) whose code it changes; () = the kernel's own code, every arch
 
 
 # the keys the kernel asks about (interpreter/kernel.py)

@@ -171,7 +171,7 @@ def verdict_text(model, res) -> tuple:
             "; no failure in the part searched"
     if f is None:
         return "holds", "no interleaving fails"
-    from mmscn.interpreter.runner import cond_text
+    from mmscn.interpreter.conditions import cond_text
     cond = ", ".join(cond_text(c) for c in f.conds)
     finals = plural(res.stats.finals, "final state", fmt=",")
     if f.quantifier == "forall":

@@ -10,7 +10,8 @@ import pytest
 
 from mmscn.dsl.resolve import load
 from mmscn.interpreter.kernel import INIT_MM
-from mmscn.interpreter.runner import Runner, cost_dict
+from mmscn.interpreter.runner import Runner
+from mmscn.interpreter.conditions import cost_dict
 
 from test_zombie_golden import SRC as ZOMBIE  # the design's zombie-mm story
 

@@ -33,7 +33,8 @@ from pathlib import Path
 from mmscn.dsl import ast as A
 from mmscn.dsl.resolve import load
 from mmscn.interpreter.report import statement_text
-from mmscn.interpreter.runner import Runner, cost_dict
+from mmscn.interpreter.runner import Runner
+from mmscn.interpreter.conditions import cost_dict
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 N = None   # none, the null pointer

@@ -24,7 +24,8 @@ from mmscn.dsl.parser import parse_items
 from mmscn.dsl.resolve import load
 from mmscn.interpreter import policies
 from mmscn.interpreter.kernel import DEAD, INIT_MM, KTHREAD, RUNNING, Refusal
-from mmscn.interpreter.runner import OK, REFUSED, VIOLATION, Runner
+from mmscn.interpreter.runner import Runner
+from mmscn.interpreter.step import OK, REFUSED, VIOLATION
 
 POLICIES = policies.builtin_names()
 

@@ -27,7 +27,8 @@ from mmscn.dsl.parser import ParseFailed, parse_items
 from mmscn.dsl.names import INIT_MM_NAME
 from mmscn.dsl.resolve import fresh_mm_name, resolve_more
 from mmscn.interpreter.arches import known_arches
-from mmscn.interpreter.runner import REFUSED, VIOLATION, Runner
+from mmscn.interpreter.runner import Runner
+from mmscn.interpreter.step import REFUSED, VIOLATION
 
 # A checkpoint after every SPACING-th part of the state's size in statements.
 SPACING = 40

@@ -19,7 +19,7 @@ from mmscn.dsl.lexer import MmscnLexer
 from mmscn.dsl.names import cpu_number
 from mmscn.grammar import keywords
 from mmscn.interpreter.report import format_event, hardware_text, statement_text, status_mark
-from mmscn.interpreter.runner import field_value, show_value
+from mmscn.interpreter.conditions import field_value, show_value
 
 from .analysis import Result, block_ranges, fields_in, first_difference, statement_span
 

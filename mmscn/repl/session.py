@@ -214,7 +214,7 @@ class Session:
     def _run(self, sc, lines, judge_final: bool = False) -> bool:
         """Run a resolved piece: its statements in order, then its blocks as `mmscn run` does."""
         from mmscn.interpreter.report import INTERLEAVING_NOTE
-        from mmscn.interpreter.runner import EXPECTED, OK, VIOLATION
+        from mmscn.interpreter.step import EXPECTED, OK, VIOLATION
         r = self.runner
         self._checkpoint()
         self._settle()
@@ -281,7 +281,7 @@ class Session:
         from types import SimpleNamespace
         from mmscn.interpreter.explore import stmt_source
         from mmscn.interpreter.report import statement_text
-        from mmscn.interpreter.runner import cond_text
+        from mmscn.interpreter.conditions import cond_text
         if type(e.stmt).__name__ == "Assert":
             # from the tree, in the normal form (`A.mm==@A` shows as `A.mm == @A`)
             return "assert " + ", ".join(cond_text(c) for c in e.stmt.conds)
@@ -291,7 +291,7 @@ class Session:
 
     def show(self, e, fresh: bool = False) -> None:
         from mmscn.interpreter.report import format_event, status_mark
-        from mmscn.interpreter.runner import EXPECTED, VIOLATION
+        from mmscn.interpreter.step import EXPECTED, VIOLATION
         st = e.step
         mark = status_mark(st, self.c)
         where = f"cpu{e.cpu}: " if e.cpu is not None else ""
@@ -324,7 +324,7 @@ class Session:
 
     def _replay(self, entries) -> list:
         """Run kept statements again, as they ran; the fresh entries, in order."""
-        from mmscn.interpreter.runner import EXPECTED
+        from mmscn.interpreter.step import EXPECTED
         r = self.runner
         self._settle()
         for e in entries:
@@ -406,7 +406,7 @@ class Session:
 
     def save_text(self) -> str:
         """The session as a scenario that `mmscn run` replays to the same state."""
-        from mmscn.interpreter.runner import EXPECTED, VIOLATION
+        from mmscn.interpreter.step import EXPECTED, VIOLATION
         out = ["# written by `mmscn repl` (:save): `mmscn run` on this file replays the session",
                "# to the same state; per-CPU block statements appear in the order they ran."]
         if self.title is not None:

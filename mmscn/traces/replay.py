@@ -14,7 +14,8 @@ from typing import Optional
 from mmscn.dsl import ast as A
 from mmscn.dsl.parser import lark_parser
 from mmscn.dsl.shapes import ShapeParser
-from mmscn.interpreter.runner import Runner, cost_dict
+from mmscn.interpreter.runner import Runner
+from mmscn.interpreter.conditions import cost_dict
 
 _shapes: Optional[ShapeParser] = None
 _WORDS = frozenset(("spawn", "thread", "of", "kthread", "schedule", "idle", "exit", "exec"))
