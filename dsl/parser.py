@@ -9,6 +9,7 @@ next line so that one run reports several mistakes.
 from __future__ import annotations
 
 import re
+from operator import attrgetter
 from typing import Optional
 
 from lark import Lark, Token, Transformer
@@ -578,7 +579,7 @@ def _parse_by_shapes(work: str):
         return slow
     if not slow:
         return fast
-    return sorted(slow + fast, key=lambda it: it.line)
+    return sorted(slow + fast, key=attrgetter("line"))
 
 
 def _dedupe(errors):
