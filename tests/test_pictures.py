@@ -805,10 +805,32 @@ def test_dot_in_graphviz(tmp_path):
 
 
 def test_docs_show_the_committed_pictures():
+    """docs/pictures.md shows every picture tools/gen_pictures.py makes, and only those."""
     doc = (ROOT / "docs" / "pictures.md").read_text()
     shown = re.findall(r"\]\((pictures/[\w.-]+\.png)\)", doc)
-    assert len(shown) >= 4
+    made = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_pictures.py"), "--list"], capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert sorted(shown) == sorted("pictures/" + line.split(":")[0] for line in made.stdout.splitlines())
+    assert sorted(shown) == sorted(f"pictures/{p.name}" for p in (ROOT / "docs" / "pictures").glob("*.png"))
     for rel in shown:
         w, h, distinct = png_pixels(ROOT / "docs" / rel)
         assert w > 300 and distinct > 20, rel
     assert "Okabe-Ito" in doc
+
+
+def test_the_script_makes_the_pictures(tmp_path):
+    """tools/gen_pictures.py, end to end: a timeline through Chromium, the graph through Graphviz."""
+    tool("chromium")
+    tool("dot")
+    p = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_pictures.py"), "--out", str(tmp_path),
+                        "zombie_mm", "long_run", "state_graph"], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert p.returncode == 0, p.stderr
+    for name in ("zombie_mm", "long_run", "state_graph"):
+        w, h, distinct = png_pixels(tmp_path / f"{name}.png")
+        assert w > 300 and distinct > 20, name
+    assert png_pixels(tmp_path / "zombie_mm.png")[:2] == png_pixels(ROOT / "docs" / "pictures" / "zombie_mm.png")[:2]
+    p = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_pictures.py"), "--out", str(tmp_path), "nope"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "no picture named nope" in p.stderr

@@ -12,7 +12,10 @@ A failure is a dashed black frame around its column and a cross above it.
 
 Long runs fold: every FOLD statements the timeline starts again below,
 lanes repeated, with a row only for the mms alive in that fold, so the size
-grows with the statements and not with statements x mms.
+grows with the statements and not with statements x mms.  A run of more than
+MAX_FOLDS folds draws only its first HEAD_FOLDS, its last TAIL_FOLDS and the
+failure's fold with the one before it; each stretch of folds between them is
+one band of counts (_folded), so the file's size no longer grows with the run.
 
 Colours: the Okabe-Ito palette (Okabe & Ito 2008), legible to colour-blind
 readers; init_mm is grey.  Nothing says anything by colour alone: names
