@@ -512,7 +512,7 @@ def test_state_at(mmscn_cmd, tmp_path):
     assert re.search(r"^  cpu0  yes +kw +@A +yes$", out, re.M)
     assert re.search(r"^  @A +1 +2 +live$", out, re.M)
     p = cli(mmscn_cmd, "run", f, "--state-at", "5")
-    assert p.returncode == 2 and f"{f}:5: no statement at line 5; the nearest is at line 4" in p.stderr
+    assert p.returncode == 2 and f"{f}:5: no statement at line 5; the nearest is at line 4: spawn kthread kw\n" in p.stderr
     p = cli(mmscn_cmd, "run", f, "--state-at", "7")
     assert p.returncode == 1 and "the run stopped" not in p.stdout
     g = tmp_path / "g.mmscn"
