@@ -7,9 +7,12 @@
 The scenario is bench_run.py's churn (fork, borrow, migrate, exit, assert;
 each round frees the last round's mm), so a long run makes a new mm every
 nine statements.  Figures: the run recorded for drawing (record.py), the SVG
-written (svg.py), their sum, the file's size and bytes per statement, and the
-size of the text trace of the same run (`mmscn run`) for comparison; then
-`mmscn draw` end to end (a fresh process) on the 10,000-statement file.
+written (svg.py), their sum, the file's size and bytes per statement, the
+folds drawn in full and the statements counted in folded bands, and the size
+of the text trace of the same run (`mmscn run`) for comparison; each twice:
+as `mmscn draw` writes it (a long run's middle folded into counts) and as
+`mmscn draw --full` does (every fold drawn).  Then `mmscn draw` end to end
+(a fresh process) on the 10,000-statement file, both ways.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import argparse
 import gc
 import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,7 +43,7 @@ def best(f, repeat=3):
     return min(times), out
 
 
-def measure(n: int) -> dict:
+def measure(n: int) -> list:
     from mmscn.dsl.resolve import load
     from mmscn.interpreter.report import write_text
     from mmscn.pictures.record import record_run, timeline_of
@@ -51,18 +55,24 @@ def measure(n: int) -> dict:
     try:
         t_run, rec = best(lambda: record_run(sc, lines))
         tl = timeline_of(rec)
-        t_svg, picture = best(lambda: svg(tl))
+        pictures = {full: best(lambda: svg(tl, full=full)) for full in (False, True)}
     finally:
         gc.enable()
     buf = io.StringIO()
     write_text(rec.result, lines, buf)
-    size = len(picture.encode())
-    return {"statements": len(tl.columns), "mms": len(tl.mm_names), "record": t_run, "svg": t_svg,
-            "total": t_run + t_svg, "bytes": size, "per_statement": size / max(1, len(tl.columns)),
-            "trace_bytes": len(buf.getvalue().encode()), "folds": picture.count('class="fold"')}
+    out = []
+    for full, (t_svg, picture) in pictures.items():
+        size = len(picture.encode())
+        counted = sum(int(m) for m in re.findall(r'class="folded" data-from="\d+" data-to="\d+" '
+                                                  r'data-statements="(\d+)"', picture))
+        out.append({"how": "--full" if full else "folded", "statements": len(tl.columns), "mms": len(tl.mm_names),
+                    "record": t_run, "svg": t_svg, "total": t_run + t_svg, "bytes": size,
+                    "per_statement": size / max(1, len(tl.columns)), "trace_bytes": len(buf.getvalue().encode()),
+                    "folds": picture.count('class="fold"'), "counted": counted})
+    return out
 
 
-def end_to_end(n: int) -> float:
+def end_to_end(n: int, *flags) -> float:
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "churn.mmscn")
         Path(src).write_text(churn(n + 1))
@@ -70,7 +80,7 @@ def end_to_end(n: int) -> float:
         times = []
         for i in range(3):
             t = time.perf_counter()
-            subprocess.run(mmscn_exe() + ["draw", src, "-o", out, "--force"], check=True)
+            subprocess.run(mmscn_exe() + ["draw", src, "-o", out, "--force", *flags], check=True)
             times.append(time.perf_counter() - t)
         return min(times)
 
@@ -80,13 +90,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 30_000)
-    print("statements  mms    record   svg      total    SVG size    per stmt  text trace  folds")
+    print("statements  mms     drawn   record   svg      total    SVG size    per stmt  text trace  folds  counted")
     for n in sizes:
-        m = measure(n)
-        print(f"{m['statements']:>10,}  {m['mms']:>5,}  {m['record']:.3f} s  {m['svg']:.3f} s  {m['total']:.3f} s  "
-              f"{m['bytes'] / 1e6:>6.2f} MB  {m['per_statement']:>6.0f} B  {m['trace_bytes'] / 1e6:>6.2f} MB   "
-              f"{m['folds']:>5,}")
-    print(f"mmscn draw, 10,000 statements, end to end (a fresh process): {end_to_end(10_000):.2f} s")
+        for m in measure(n):
+            print(f"{m['statements']:>10,}  {m['mms']:>5,}  {m['how']:>6}  {m['record']:.3f} s  {m['svg']:.3f} s  "
+                  f"{m['total']:.3f} s  {m['bytes'] / 1e6:>6.2f} MB  {m['per_statement']:>6.0f} B  "
+                  f"{m['trace_bytes'] / 1e6:>6.2f} MB   {m['folds']:>5,}  {m['counted']:>7,}")
+    for flags in ((), ("--full",)):
+        print(f"mmscn draw {' '.join(flags) + ' ' if flags else ''}on 10,000 statements, end to end "
+              f"(a fresh process): {end_to_end(10_000, *flags):.2f} s")
 
 
 if __name__ == "__main__":

@@ -80,9 +80,8 @@ def cmd_run(args) -> int:
         result = runner.run()
         if args.svg:
             from mmscn.pictures.command import write_picture
-            from mmscn.pictures.record import timeline_of
-            from mmscn.pictures.svg import svg
-            if not write_picture(args.svg, svg(timeline_of(runner)), args.force, (path,), "mmscn run"):
+            picture = formats.render("run", "svg", [(result, lines, None)], recorder=runner)
+            if not write_picture(args.svg, picture, args.force, (path,), "mmscn run"):
                 return EXIT_BAD_INPUT
         if args.state_at is not None:
             from mmscn.pictures.state import print_state_at

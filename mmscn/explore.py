@@ -127,13 +127,11 @@ def run(args) -> int:
         sys.stderr.write(f"mmscn: no failing interleaving, so no witness written to {printable(args.witness)}\n")
     if args.svg:
         from mmscn.pictures.command import write_picture
-        from mmscn.pictures.record import witness_timeline
-        from mmscn.pictures.svg import svg
-        tl = witness_timeline(model, res, args.arch)
-        if tl is None:
+        picture = formats.render("explore", "svg", [(model, res, steps)], arch=args.arch)
+        if not picture:
             if not args.json:
                 sys.stderr.write(f"mmscn: no failing interleaving, so no picture written to {printable(args.svg)}\n")
-        elif not write_picture(args.svg, svg(tl), args.force, (args.file,), "mmscn explore"):
+        elif not write_picture(args.svg, picture, args.force, (args.file,), "mmscn explore"):
             return EXIT_BAD_INPUT
     report = formats.chosen("explore", args)(sys.stdout, color=use_color(sys.stdout), quiet=args.quiet,
                                              witness=args.witness, all_finals=args.all_finals)

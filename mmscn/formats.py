@@ -11,11 +11,13 @@ otherwise the command writes "text": see chosen().
 A new format is one line, a row in FORMATS or a call:
     register("compare", "csv", "mmscn.compare:CompareCsv")
 and an option that asks for it: a flag `--csv` (chosen() finds it), or a
-file option whose command calls get() or render() itself (`test --html FILE`).
+file option whose command calls get() or render() itself (`test --html FILE`,
+`run --svg FILE`).
 
 What each command hands to item():
     run      item(result, lines, states)  once per file (RunResult, the file's lines; the state
-                                          after every step with --states, else None)
+                                          after every step with --states, else None); "svg"
+                                          also needs recorder= (mmscn/pictures/record.py)
     explore  item(model, res, steps)    once (explore's Model, Result, failing_steps)
     compare  item(path, scenario, cols, lines)  once (compare.compare()'s columns, the file's lines)
     test     item(outcome)              once per file, in path order (suite.Outcome)
@@ -28,8 +30,10 @@ import os
 FORMATS = {
     ("run", "text"): "mmscn.formats:RunText",
     ("run", "json"): "mmscn.formats:RunJson",
+    ("run", "svg"): "mmscn.pictures.svg:RunSvg",            # --svg OUT, and `mmscn draw`
     ("explore", "text"): "mmscn.explore:ExploreText",
     ("explore", "json"): "mmscn.explore:ExploreJson",
+    ("explore", "svg"): "mmscn.pictures.svg:ExploreSvg",    # --svg OUT: the witness
     ("compare", "text"): "mmscn.compare:CompareText",
     ("compare", "json"): "mmscn.compare:CompareJson",
     ("test", "text"): "mmscn.suite:SuiteText",

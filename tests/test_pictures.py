@@ -273,6 +273,94 @@ def test_long_runs_fold():
     assert len(by_class(root, "step")) == 151
 
 
+def churn(n: int, arch: str = "generic", fail_at=None) -> list:
+    """About n lines of fork, borrow, migrate, flush, exit (a new mm every 8 lines); a failing
+    assertion after line ``fail_at``."""
+    lines = [f"arch {arch}", "cpus 2", "spawn kthread kw"]
+    i = 0
+    while len(lines) < n:
+        lines += [f"spawn A{i}", f"schedule cpu0 A{i}", "schedule cpu0 kw", f"schedule cpu1 A{i}", f"flush @A{i}",
+                  f"exit A{i}", "schedule cpu1 idle", "schedule cpu0 idle"]
+        if fail_at is not None and fail_at < len(lines):
+            lines.append(f"assert @A{i}.users == 7")
+            fail_at = None
+        i += 1
+    return lines
+
+
+def drawn(lines):
+    sc = load("\n".join(lines), "churn.mmscn", policies.KnownArches())
+    rec = record.record_run(sc, lines)
+    return rec, record.timeline_of(rec)
+
+
+def band_counts(band) -> dict:
+    """What a folded band says: label (cpu0, mms, statements) -> {words: the number before them}."""
+    texts = [t.text for t in band if t.tag == NS + "text"]
+    words = ("page-table load", "IPI", "task", "change", "made", "freed", "ok", "failed")
+    return {label: {w: int(m.group(1).replace(",", "")) for w in words
+                    for m in [re.search(rf"([\d,]+) {w}", text)] if m}
+            for label, text in zip(texts[1::2], texts[2::2])}
+
+
+def test_a_long_run_folds_its_middle_into_counts():
+    """A run of more than MAX_FOLDS folds draws its first and last folds and counts the rest: every
+    statement, page-table load and IPI is drawn or counted, once."""
+    from mmscn.pictures import svg as S
+    rec, tl = drawn(churn(1200, "x86"))
+    n = len(tl.columns)
+    assert n > S.FOLD * (S.MAX_FOLDS + 1)
+    root = parse(svg(tl))
+    folds = by_class(root, "fold")
+    assert len(folds) == S.HEAD_FOLDS + S.TAIL_FOLDS
+    [band] = by_class(root, "folded")
+    a, b = int(band.get("data-from")) - 1, int(band.get("data-to"))
+    assert (a, b) == (S.HEAD_FOLDS * S.FOLD, (len(range(0, n, S.FOLD)) - S.TAIL_FOLDS) * S.FOLD)
+    assert int(band.get("data-statements")) + len(by_class(root, "step")) == n == b - a + len(by_class(root, "step"))
+    said = band_counts(band)
+    from mmscn.interpreter.kernel import C_IPI, C_PGTABLE
+    loads, ipis = rec.k.cost[C_PGTABLE], rec.k.cost[C_IPI]
+    assert ipis > 0 and loads > 0
+    assert sum(said[f"cpu{c}"]["page-table load"] for c in range(2)) + len(by_class(root, "pgtable-load")) == loads
+    assert sum(said[f"cpu{c}"]["IPI"] for c in range(2)) + len(by_class(root, "ipi")) == ipis
+    made = sum(1 for m in tl.mm_names if m != "@init_mm" and a <= record_life(tl, m) < b)
+    assert said["mms"]["made"] == made > 50
+    assert said["statements"] == {"ok": b - a}
+    # the mm rows go on after the band with the mms alive then, not with all of them
+    assert len(by_class(folds[S.HEAD_FOLDS], "mm")) < 15 < len(tl.mm_names)
+    # --full (svg(full=True)) draws every statement
+    assert len(by_class(parse(svg(tl, full=True)), "step")) == n
+
+
+def record_life(tl, m) -> int:
+    return next(i for i, c in enumerate(tl.columns) if m in c.mms)
+
+
+def test_a_failure_in_the_middle_is_drawn():
+    from mmscn.pictures import svg as S
+    _, tl = drawn(churn(2000, fail_at=1000))
+    col = tl.failure[0]
+    assert S.FOLD * S.HEAD_FOLDS < col < len(tl.columns) - S.FOLD * S.TAIL_FOLDS
+    root = parse(svg(tl))
+    [f] = by_class(root, "failure")
+    assert f.find(NS + "title").text.startswith(f"line {tl.columns[col].line}: assertion failed: @A")
+    bands = by_class(root, "folded")
+    assert len(bands) == 2 and len(by_class(root, "fold")) == S.HEAD_FOLDS + S.TAIL_FOLDS + 2
+    steps = [int(e.find(NS + "title").text.split(":")[0].split()[1]) for e in by_class(root, "step")]
+    assert tl.columns[col].line in steps and tl.columns[col - S.FOLD].line in steps   # the fold before it too
+    assert band_counts(bands[1])["statements"]["ok"] == int(bands[1].get("data-statements"))
+
+
+def test_a_long_run_stays_small():
+    """The size of a folded picture does not grow with the run: 10,000 statements in well under 1 MB
+    (the whole of it would be 6.5 MB, benchmarks/bench_draw.py)."""
+    small = svg(drawn(churn(2000))[1])
+    _, tl = drawn(churn(10000))
+    big = svg(tl)
+    assert len(tl.columns) > 9900
+    assert len(big.encode()) < 400_000 and len(big) < 1.2 * len(small)
+
+
 # ====================================================================== the witness, the state graph
 def model_of(rel):
     sc, text = load_file(str(ROOT / rel), policies.KnownArches())
@@ -368,6 +456,49 @@ def test_run_svg(mmscn_cmd, tmp_path):
     assert p.returncode == 2 and "--svg and --state-at take one FILE" in p.stderr
 
 
+def test_run_svg_is_the_drawing(mmscn_cmd, tmp_path):
+    """`run --svg` and `mmscn draw` write the same picture (a file with blocks: the note on the round robin too)."""
+    src = EXAMPLES / "races" / "use_mm_vs_exit_unsafe.mmscn"
+    out = tmp_path / "r.svg"
+    cli(mmscn_cmd, "run", src, "--svg", out)
+    p = cli(mmscn_cmd, "draw", src)
+    assert p.returncode == 0 and out.read_text() == p.stdout and "round robin" in p.stdout
+
+
+def test_svg_goes_through_the_registry_of_formats(monkeypatch, tmp_path, capsys):
+    """--svg on run and explore, and `mmscn draw`, write what formats.py's ("run"|"explore", "svg") writes."""
+    import types
+    from mmscn import cli as C, formats
+
+    class Mark(formats.Format):
+        def item(self, *report):
+            self.out.write(f"<svg>{type(report[0]).__name__} {sorted(self.opts)}</svg>\n")
+
+    mod = types.ModuleType("tests_pictures_mark")
+    mod.Mark = Mark
+    monkeypatch.setitem(sys.modules, "tests_pictures_mark", mod)
+    monkeypatch.setattr(formats, "FORMATS", dict(formats.FORMATS))
+    formats.register("run", "svg", "tests_pictures_mark:Mark")
+    formats.register("explore", "svg", "tests_pictures_mark:Mark")
+    src = EXAMPLES / "races" / "use_mm_vs_exit_unsafe.mmscn"
+    for argv, want in ((["run", src, "--svg", tmp_path / "r.svg"], "<svg>RunResult ['recorder']</svg>\n"),
+                       (["explore", src, "--svg", tmp_path / "e.svg"], "<svg>Model ['arch']</svg>\n"),
+                       (["draw", src, "-o", tmp_path / "d.svg"], "<svg>RunResult ['full', 'recorder']</svg>\n")):
+        C.main([str(a) for a in argv])
+        assert Path(argv[-1]).read_text() == want, argv
+    capsys.readouterr()
+
+
+def test_draw_full(mmscn_cmd, tmp_path):
+    src = tmp_path / "long.mmscn"
+    src.write_text("\n".join(churn(800)) + "\n")
+    folded, full = cli(mmscn_cmd, "draw", src), cli(mmscn_cmd, "draw", src, "--full")
+    assert folded.returncode == full.returncode == 0
+    assert 'class="folded"' in folded.stdout and 'class="folded"' not in full.stdout
+    assert len(by_class(parse(full.stdout), "step")) == len(by_class(parse(folded.stdout), "step")) + int(
+        by_class(parse(folded.stdout), "folded")[0].get("data-statements"))
+
+
 STATE_SC = "cpus 2\nspawn A\nschedule cpu0 A\nspawn kthread kw\n\nschedule cpu0 kw; assert @A.count == 2\nexit A\n"
 
 
@@ -381,7 +512,7 @@ def test_state_at(mmscn_cmd, tmp_path):
     assert re.search(r"^  cpu0  yes +kw +@A +yes$", out, re.M)
     assert re.search(r"^  @A +1 +2 +live$", out, re.M)
     p = cli(mmscn_cmd, "run", f, "--state-at", "5")
-    assert p.returncode == 2 and f"{f}:5: no statement at line 5; the nearest is at line 4" in p.stderr
+    assert p.returncode == 2 and f"{f}:5: no statement at line 5; the nearest is at line 4: spawn kthread kw\n" in p.stderr
     p = cli(mmscn_cmd, "run", f, "--state-at", "7")
     assert p.returncode == 1 and "the run stopped" not in p.stdout
     g = tmp_path / "g.mmscn"
@@ -674,10 +805,32 @@ def test_dot_in_graphviz(tmp_path):
 
 
 def test_docs_show_the_committed_pictures():
+    """docs/pictures.md shows every picture tools/gen_pictures.py makes, and only those."""
     doc = (ROOT / "docs" / "pictures.md").read_text()
     shown = re.findall(r"\]\((pictures/[\w.-]+\.png)\)", doc)
-    assert len(shown) >= 4
+    made = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_pictures.py"), "--list"], capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert sorted(shown) == sorted("pictures/" + line.split(":")[0] for line in made.stdout.splitlines())
+    assert sorted(shown) == sorted(f"pictures/{p.name}" for p in (ROOT / "docs" / "pictures").glob("*.png"))
     for rel in shown:
         w, h, distinct = png_pixels(ROOT / "docs" / rel)
         assert w > 300 and distinct > 20, rel
     assert "Okabe-Ito" in doc
+
+
+def test_the_script_makes_the_pictures(tmp_path):
+    """tools/gen_pictures.py, end to end: a timeline through Chromium, the graph through Graphviz."""
+    tool("chromium")
+    tool("dot")
+    p = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_pictures.py"), "--out", str(tmp_path),
+                        "zombie_mm", "long_run", "state_graph"], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert p.returncode == 0, p.stderr
+    for name in ("zombie_mm", "long_run", "state_graph"):
+        w, h, distinct = png_pixels(tmp_path / f"{name}.png")
+        assert w > 300 and distinct > 20, name
+    assert png_pixels(tmp_path / "zombie_mm.png")[:2] == png_pixels(ROOT / "docs" / "pictures" / "zombie_mm.png")[:2]
+    p = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_pictures.py"), "--out", str(tmp_path), "nope"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "no picture named nope" in p.stderr

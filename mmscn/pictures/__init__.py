@@ -3,7 +3,9 @@
 * record.run_timeline(sc, lines, arch) / record.witness_timeline(model, res):
   a Timeline, the column-per-statement record every picture draws
   (record.record_run also gives the state after every statement or one line);
-* svg.svg(timeline, prefix="") -> str: the per-CPU timeline as SVG;
+* svg.svg(timeline, prefix="", full=False) -> str: the per-CPU timeline as SVG (a long
+  run's middle folded into counts unless ``full``); svg.RunSvg and svg.ExploreSvg are
+  its formats in mmscn/formats.py's registry (`run --svg`, `mmscn draw`, `explore --svg`);
 * dot.dot(model, ...) -> str: the explored state graph for Graphviz;
 * html.html_report(outcomes, seconds) -> str: the page of a `mmscn test` suite;
 * state.state_text(state) -> str: the full state (`mmscn run --state-at LINE`);

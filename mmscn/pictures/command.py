@@ -32,6 +32,9 @@ def add_arguments(p) -> None:
                    "(default); dot: the explored state graph")
     p.add_argument("--arch", help="override the scenario's `arch`")
     p.add_argument("--force", action="store_true", help="let -o replace an existing file")
+    p.add_argument("--full", action="store_true", help="svg: draw every fold of a long run (by default a long run "
+                   "draws its first and last folds and the failure's, and counts what the others did; "
+                   "docs/pictures.md)")
     p.add_argument("--max-states", type=positive_int, default=2000, metavar="N",
                    help="--format dot: stop the search after N states (default 2000)")
 
@@ -84,9 +87,10 @@ def run(args) -> int:
             from mmscn.pictures.dot import dot
             picture = dot(X.Model(sc, lines, args.arch), max_states=args.max_states)
         else:
-            from mmscn.pictures.record import run_timeline
-            from mmscn.pictures.svg import svg
-            picture = svg(run_timeline(sc, lines, args.arch))
+            from mmscn import formats
+            from mmscn.pictures.record import record_run
+            rec = record_run(sc, lines, args.arch)
+            picture = formats.render("run", "svg", [(rec.result, lines, None)], recorder=rec, full=args.full)
     except UnknownPolicy as e:
         sys.stderr.write(f"mmscn: {printable(str(e))}\n")
         return EXIT_BAD_INPUT

@@ -56,7 +56,8 @@ def print_state_at(rec, lines: list, args, color: bool) -> int:
         if line not in have:
             near = min(have, key=lambda n: (abs(n - line), n)) if have else None
             sys.stderr.write(f"mmscn run: {path}:{line}: no statement at line {line}"
-                             + (f"; the nearest is at line {near}" if near is not None else "; the file has none")
+                             + (f"; the nearest is at line {near}: {printable(lines[near - 1].strip())}"
+                                if near is not None else "; the file has none")
                              + "\n")
             return EXIT_BAD_INPUT
         for d in r.diagnostics:

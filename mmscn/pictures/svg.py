@@ -12,7 +12,10 @@ A failure is a dashed black frame around its column and a cross above it.
 
 Long runs fold: every FOLD statements the timeline starts again below,
 lanes repeated, with a row only for the mms alive in that fold, so the size
-grows with the statements and not with statements x mms.
+grows with the statements and not with statements x mms.  A run of more than
+MAX_FOLDS folds draws only its first HEAD_FOLDS, its last TAIL_FOLDS and the
+failure's fold with the one before it; each stretch of folds between them is
+one band of counts (_folded), so the file's size no longer grows with the run.
 
 Colours: the Okabe-Ito palette (Okabe & Ito 2008), legible to colour-blind
 readers; init_mm is grey.  Nothing says anything by colour alone: names
@@ -26,6 +29,7 @@ from __future__ import annotations
 from xml.sax.saxutils import escape, quoteattr
 
 from mmscn.dsl.diagnostics import printable
+from mmscn.formats import Format
 from mmscn.interpreter.report import format_event
 
 # Okabe-Ito, black left out (text and marks are black); init_mm gets grey
@@ -34,6 +38,8 @@ INIT_MM_COLOUR = "#BBBBBB"
 FREED_COLOUR = "#DDDDDD"
 
 FOLD = 60               # statements per fold
+# a run of more than MAX_FOLDS folds draws these in full and counts what the others did
+MAX_FOLDS, HEAD_FOLDS, TAIL_FOLDS = 10, 4, 4
 COL_W = 22              # px per statement
 WIDE_COL_W, WIDE_UP_TO = 34, 40     # a short run gets wider columns: more names fit in the cells
 LEFT = 118              # the labels' margin
@@ -86,9 +92,9 @@ class _Ids:
         return f"{self.p}{name}"
 
 
-def svg(tl, prefix: str = "") -> str:
+def svg(tl, prefix: str = "", full: bool = False) -> str:
     """The timeline as a standalone SVG document (``prefix`` keeps its ids apart from
-    other SVGs inlined in the same HTML page)."""
+    other SVGs inlined in the same HTML page; ``full`` draws every fold of a long run)."""
     ids = _Ids(prefix)
     cols = tl.columns
     ncols = len(cols)
@@ -111,12 +117,22 @@ def svg(tl, prefix: str = "") -> str:
     order = [m for m in tl.mm_names if m in life]         # by creation, so by the column each appears in
     order.sort(key=lambda m: life[m][0])
     alive, nxt = [], 0
+    drawn = _drawn_folds(len(folds), tl.failure[0] // FOLD if tl.failure else None, full)
+    skipped = None                  # the first column of the folds not drawn since the last one drawn
     for fi, (a, b) in enumerate(folds):
         while nxt < len(order) and life[order[nxt]][0] < b:
             alive.append(order[nxt])
             nxt += 1
         # the mms that exist in the fold: made before its end, not freed before its start
         alive = [m for m in alive if life[m][1] is None or life[m][1] >= a]
+        if fi not in drawn:
+            for i in range(a, b):
+                current.update(cols[i].mms)
+            skipped = a if skipped is None else skipped
+            continue
+        if skipped is not None:
+            y += _folded(body, tl, skipped, a, y, life, current, ids, width) + FOLD_GAP
+            skipped = None
         mms = alive
         vals = {m: [] for m in mms}
         for i in range(a, b):
@@ -136,6 +152,72 @@ def svg(tl, prefix: str = "") -> str:
     out += body
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _drawn_folds(n: int, failure_fold, full: bool) -> set:
+    """The folds drawn in full: all of a short run (or ``full``); of a long one the first
+    HEAD_FOLDS, the last TAIL_FOLDS, and the failure's fold with the one before it."""
+    if full or n <= MAX_FOLDS:
+        return set(range(n))
+    out = set(range(HEAD_FOLDS)) | set(range(n - TAIL_FOLDS, n))
+    if failure_fold is not None:
+        out |= {max(0, failure_fold - 1), failure_fold}
+    return out
+
+
+def _names(names, most=3) -> str:
+    names = list(names)
+    shown = ", ".join(names[:most])
+    return shown + (f", {ELLIPSIS} {len(names) - most:,} more" if len(names) > most else "")
+
+
+def _folded(out, tl, a, b, y0, life, current, ids, width) -> int:
+    """Statements a..b-1 not drawn, as one band of counts: per CPU its stretches, tasks,
+    page-table loads and IPIs; the mms made and freed; the statements' verdicts."""
+    cols = tl.columns[a:b]
+    n = len(cols)
+    first, last = cols[0], cols[-1]
+    head = (f"{ELLIPSIS} statements {a + 1}-{b} (lines {first.line}-{last.line}) folded: "
+            f"{n:,} statement{'s' if n != 1 else ''} counted, not drawn")
+    tip = f"{head}\nfirst: line {first.line}: {first.text}\nlast: line {last.line}: {last.text}"
+    rows = []
+    prev = cols[0].lanes if a == 0 else tl.columns[a - 1].lanes
+    for cpu in range(tl.ncpus):
+        stretches, tasks, was = 0, {}, prev[cpu]
+        for c in cols:
+            cell = c.lanes[cpu]
+            if cell != was:
+                stretches += 1
+                was = cell
+            tasks[cell[0]] = None
+        loads = sum(c.loads.count(cpu) for c in cols)
+        ipis = sum(1 for c in cols for (_, dst, _) in c.ipis if dst == cpu)
+        ran = sum(1 for c in cols if c.cpu == cpu)
+        text = (f"{stretches:,} change{'s' if stretches != 1 else ''} of task or mm, "
+                f"{len(tasks):,} task{'s' if len(tasks) != 1 else ''} ({_names(tasks)}), "
+                f"{loads:,} page-table load{'s' if loads != 1 else ''}, {ipis:,} IPI{'s' if ipis != 1 else ''} received")
+        if ran:
+            text += f", ran {ran:,} statement{'s' if ran != 1 else ''} of its block"
+        rows.append((f"cpu{cpu}", text))
+    made = [m for m, (s0, _) in life.items() if a <= s0 < b and m not in tl.boot_mms]
+    freed = [m for m, (_, s1) in life.items() if s1 is not None and a <= s1 < b]
+    end = [f"{m} {u}/{c} {st}" for m, (u, c, st) in current.items() if life.get(m, (0, None))[1] is None
+           or life[m][1] >= b]
+    rows.append(("mms", f"{len(made):,} made ({_names(made)}), {len(freed):,} freed; after it: {_names(end, 4)}"))
+    verdicts = {}
+    for c in cols:
+        verdicts[c.status] = verdicts.get(c.status, 0) + 1
+    rows.append(("statements", ", ".join(f"{k:,} {s}" for s, k in verdicts.items())))
+    h = 22 + 14 * len(rows) + 6
+    out.append(f'<g class="folded" data-from="{a + 1}" data-to="{b}" data-statements="{n}"><title>{_t(tip)}</title>'
+               f'<rect x="4" y="{y0}" width="{width - 8}" height="{h}" fill="#f4f4f4" stroke="#999999" '
+               f'stroke-dasharray="4 3"/><text x="10" y="{y0 + 15}" font-weight="bold">{_t(head)}</text>')
+    for k, (label, text) in enumerate(rows):
+        ty = y0 + 32 + 14 * k
+        out.append(f'<text x="10" y="{ty}" font-size="10" font-weight="bold">{_t(label)}</text>'
+                   f'<text x="{LEFT}" y="{ty}" font-size="10">{_t(text)}</text>')
+    out.append("</g>")
+    return h
 
 
 def _title(tl) -> str:
@@ -423,3 +505,25 @@ def _steps(segments) -> str:
         out.append(f"V{_n(yy)} H{x1}" if end == x0 else f"M{x0},{_n(yy)} H{x1}")
         end = x1
     return " ".join(out)
+
+
+# ---------------------------------------------------------------- formats of the registry (mmscn/formats.py)
+class RunSvg(Format):
+    """A run's timeline (("run", "svg"): `mmscn run --svg OUT`, `mmscn draw`); opts: ``recorder``, the
+    record.Recorder that made the run, and ``full`` (draw every fold)."""
+
+    def item(self, result, lines, states=None) -> None:
+        from .record import run_timeline
+        self.out.write(svg(run_timeline(result.scenario, lines, rec=self.opts["recorder"]),
+                           full=self.opts.get("full", False)))
+
+
+class ExploreSvg(Format):
+    """The failing interleaving an exploration found (("explore", "svg"): `mmscn explore --svg OUT`);
+    nothing when it found none. opts: ``arch``, the command line's."""
+
+    def item(self, model, res, steps) -> None:
+        from .record import witness_timeline
+        tl = witness_timeline(model, res, self.opts.get("arch"))
+        if tl is not None:
+            self.out.write(svg(tl))
