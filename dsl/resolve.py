@@ -226,8 +226,9 @@ class _Resolver:
         release = sc.kernel if sc.kernel is not None else (ks.fixed(arch) if ks is not None else None)
         if release is not None and ks is not None and ks.release(release):
             release = None      # reported above; the other lines are checked against the newest
-        reverted: dict = {}     # key -> line
-        configs: dict = {}
+        # what the header already has (the REPL resolves more of a session under way), then these lines
+        reverted: dict = dict.fromkeys(sc.reverts, 0)     # key -> line
+        configs: dict = dict.fromkeys(sc.configs, 0)
         for h in lines:
             ref = A.Ref(h.value, h.line, h.col)
             if h.kind == "revert":
@@ -235,7 +236,8 @@ class _Resolver:
                 if key is None:
                     continue
                 if key in reverted:
-                    self.err(ref, f"`revert {_short(h.value)}` is given twice (first at line {reverted[key]})")
+                    first = f" (first at line {reverted[key]})" if reverted[key] else ""
+                    self.err(ref, f"`revert {_short(h.value)}` is given twice{first}")
                 reverted.setdefault(key, h.line)
             elif h.kind == "config":
                 if ks is not None and h.value not in ks.configs:
@@ -246,7 +248,8 @@ class _Resolver:
                     self.err(ref, f"unknown kernel option `{_short(h.value)}`{hint}; the modelled options: "
                                   f"{', '.join(ks.configs)}")
                 elif h.value in configs:
-                    self.err(ref, f"`config {h.value}` is given twice (first at line {configs[h.value]})")
+                    first = f" (first at line {configs[h.value]})" if configs[h.value] else ""
+                    self.err(ref, f"`config {h.value}` is given twice{first}")
                 configs.setdefault(h.value, h.line)
         sc.reverts, sc.configs = tuple(reverted), tuple(configs)
         expects: list = []
@@ -283,8 +286,8 @@ class _Resolver:
                 continue
             judged[frozenset(keys)] = e
             expects.append(e)
-        sc.expects = tuple(expects)
         if expects:
+            sc.expects = tuple(expects)
             sc.outcome = expects[0].outcome
 
     def commit(self, ref: A.Ref, ks: Optional[Kernels], arch: str, release: Optional[str]) -> Optional[str]:
