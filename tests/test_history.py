@@ -373,3 +373,11 @@ def test_linux_2_3_is_generic_at_v2_3_13():
     assert not any(v.has(c.key) for c in V.CHANGES)
     # the header's kernel does not move it; a revert names the version after the release
     assert V.for_policy(policies.get("linux-2.3"), "v6.14").release == "v2.3.13"
+
+
+def test_the_language_server_runs_the_header_s_kernel():
+    from mmscn.lsp.analysis import Analysis
+    text = "kernel v6.13\nspawn A\nspawn kthread K\nschedule cpu0 A\nschedule cpu0 K\nunlazy cpu0\n"
+    problems = Analysis("f.mmscn").update(text).problems
+    assert [p.message for p in problems] == [f"Linux v6.13 {REFUSED}"]
+    assert Analysis("f.mmscn").update(text.replace("v6.13", "v6.14")).problems == []
