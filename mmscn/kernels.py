@@ -87,8 +87,9 @@ class Judgement:
 
 
 class Verdicts:
-    """A file judged under several `expect` lines: the Judgements and their RunResults,
-    in the order of the lines (what `mmscn run` hands its format for such a file)."""
+    """A file judged under several `expect` lines: the Judgements and their reports, in
+    the order of the lines, as `mmscn run` (RunResults) and `mmscn explore` ((model,
+    result, failing steps) each) hand them to their format for such a file."""
     __slots__ = ("judged", "results")
 
     def __init__(self, judged, results):
@@ -96,6 +97,7 @@ class Verdicts:
 
     @property
     def passed(self) -> bool:
+        """Every run's verdict is what its line expects (run's RunResults)."""
         return all(r.passed for r in self.results)
 
     def pairs(self):
