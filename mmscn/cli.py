@@ -8,7 +8,7 @@ import importlib
 import os
 import sys
 
-from mmscn import __version__, formats
+from mmscn import __version__, formats, kernels
 from mmscn.dsl.diagnostics import plural, printable
 from mmscn.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE
 from mmscn.formats import use_color
@@ -26,6 +26,8 @@ EXTRA_COMMANDS = {
     "validate": ("mmscn.traces.validate", "check the model's page-table loads against an x86 trace's CR3 writes"),
     "record": ("mmscn.traces.record", "record a command's scheduling with perf for import, run and validate"),
     "draw": ("mmscn.pictures.command", "draw a run as an SVG timeline per CPU, or the explored state graph as DOT"),
+    "history": ("mmscn.history", "list the kernel changes the model tells apart, newest first (mmscn history)"),
+    "bisect": ("mmscn.bisect", "find the release, and the commit, where a scenario's verdict changes"),
 }
 
 
@@ -67,17 +69,25 @@ def cmd_run(args) -> int:
         sc, text = loaded
         lines = text.split("\n")
         try:
-            if pictures:
-                from mmscn.pictures.record import Recorder
-                runner = Recorder(sc, lines, args.arch, frames=bool(args.svg), states=args.states,
-                                  state_at=args.state_at)
-            else:
-                runner = Runner(sc, lines, args.arch, trace=not args.quiet or args.json)
+            judged = kernels.from_args(sc, args)
+            runners = []
+            for j in judged:
+                if pictures:
+                    from mmscn.pictures.record import Recorder
+                    runners.append(Recorder(j.scenario, lines, args.arch, frames=bool(args.svg),
+                                            states=args.states, state_at=args.state_at, version=j.version))
+                    break       # a picture is of the first `expect` line's kernel
+                runners.append(Runner(j.scenario, lines, args.arch, trace=not args.quiet or args.json,
+                                      version=j.version))
+        except kernels.FlagError as e:
+            sys.stderr.write(f"mmscn run: {e}\n")
+            return EXIT_BAD_INPUT
         except UnknownPolicy as e:
             sys.stderr.write(f"mmscn: {printable(str(e))}\n")
             status = max(status, EXIT_BAD_INPUT)
             continue
-        result = runner.run()
+        results = [r.run() for r in runners]
+        runner, result = runners[0], results[0]
         if args.svg:
             from mmscn.pictures.command import write_picture
             picture = formats.render("run", "svg", [(result, lines, None)], recorder=runner)
@@ -86,8 +96,12 @@ def cmd_run(args) -> int:
         if args.state_at is not None:
             from mmscn.pictures.state import print_state_at
             return print_state_at(runner, lines, args, use_color(sys.stdout) and not args.json)
-        report.item(result, lines, runner.states if args.states else None)
-        if not result.passed:
+        if len(judged) > 1 and not pictures:
+            report.item(kernels.Verdicts(judged, results), lines, None)
+        else:
+            report.item(result, lines, runner.states if args.states else None,
+                        judged[0] if kernels.names_kernel(sc, args) else None)
+        if not all(r.passed for r in results):
             status = max(status, EXIT_FAILED)
     report.end()
     return status
@@ -117,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the run as JSON")
     r.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     r.add_argument("--arch", help="override the scenario's `arch`")
+    kernels.add_arguments(r)
     r.add_argument("--ps", metavar="FILE", help="for a kernel trace: the ps snapshot of its tasks (docs/traces.md)")
     # pictures and states (mmscn/pictures/, docs/pictures.md)
     r.add_argument("--svg", metavar="OUT", help="also draw the run as an SVG timeline to OUT, a new file "

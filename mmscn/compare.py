@@ -29,17 +29,32 @@ def add_arguments(p) -> None:
     p.add_argument("--ps", metavar="FILE", help="for a kernel trace: the ps snapshot of its tasks (docs/traces.md)")
     p.add_argument("--diff", metavar="A,B", help="instead of the table: where the traces of policies A and B "
                    "part, event by event (docs/pictures.md)")
+    p.add_argument("--kernel", metavar="vA,vB,...", help="also one column per kernel release: each policy under "
+                   "each of these releases (default: the header's `kernel`, else the newest; linux-2.3 keeps its own)")
+    p.add_argument("--revert", action="append", default=[], metavar="COMMIT",
+                   help="leave this modelled change out of every kernel (12+ hex digits of its commit; repeatable; "
+                        "adds to the header's `revert` lines)")
 
 
-def compare(scenario, lines: list, arches: list) -> list:
-    """One dict per policy: verdict, failures, cost, and per mm (users, count, state)."""
+def compare(scenario, lines: list, arches: list, releases=(None,), reverts=()) -> list:
+    """One dict per policy (per policy and kernel release, with ``releases`` from --kernel:
+    None is the header's): verdict, failures, cost, and per mm (users, count, state).
+    A policy that stands for a release of its own (linux-2.3) gets one column, at it."""
+    from mmscn.interpreter import policies
+    from mmscn.interpreter import version as V
     from mmscn.interpreter.runner import Runner
     cols = []
-    for arch in arches:
-        r = Runner(scenario, lines, arch, trace=False).run()
+    for arch, release in [(a, v) for a in arches for v in releases]:
+        policy = policies.get(arch)
+        if policy.kernel and release != releases[0]:
+            continue
+        version = V.for_policy(policy, release or scenario.kernel, scenario.reverts + tuple(reverts),
+                               scenario.configs)
+        r = Runner(scenario, lines, arch, trace=False, version=version).run()
         k = r.kernel
         cols.append({
             "arch": r.arch,
+            **({"kernel": version.release} if release is not None else {}),
             "verdict": "passed" if r.passed else "failed",
             "failures": len(r.diagnostics),
             "first_failure": r.diagnostics[0].message if r.diagnostics else None,
@@ -55,7 +70,7 @@ def compare(scenario, lines: list, arches: list) -> list:
 def table(cols: list) -> str:
     """The columns as a text table, a row per item."""
     from mmscn.interpreter.kernel import COST_NAMES
-    rows = [("", [c["arch"] for c in cols]),
+    rows = [("", [c["arch"] + (f" {c['kernel']}" if "kernel" in c else "") for c in cols]),
             ("verdict", [c["verdict"] + (f" ({c['failures']})" if c["failures"] else "")
                          + (", stopped" if c["stopped"] else "") for c in cols])]
     for name in ("atomics",) + COST_NAMES:
@@ -113,8 +128,17 @@ def run(args) -> int:
         else:
             sys.stdout.write(diff_text(d))
         return EXIT_OK
+    from mmscn import kernels
     try:
-        cols = compare(sc, text.split("\n"), arches)
+        releases = [kernels.check_release(v.strip()) for v in args.kernel.split(",") if v.strip()] \
+            if args.kernel else [None]
+        if not releases:
+            raise kernels.FlagError(f"--kernel takes releases, vA,vB (got {printable(args.kernel)!r})")
+        keys = kernels.flag_reverts(args.revert, sc.arch)
+        cols = compare(sc, text.split("\n"), arches, releases, keys)
+    except kernels.FlagError as e:
+        sys.stderr.write(f"mmscn compare: {e}\n")
+        return EXIT_BAD_INPUT
     except policies.UnknownPolicy as e:     # an entry point that does not load a Policy
         sys.stderr.write(f"mmscn compare: {printable(str(e))}\n")
         return EXIT_BAD_INPUT

@@ -3,7 +3,8 @@
 0 everything held, 1 an assertion, an invariant, a `final` condition or an
 expectation failed or a statement was refused, 2 a file could not be read or
 parsed, or the command line was wrong, 3 (`mmscn explore`) the search stopped
-before it could decide, 70 (EX_SOFTWARE) an internal error of mmscn: a
+before it could decide, `mmscn bisect`: 0 the verdict changes in the range,
+1 it never changes; 70 (EX_SOFTWARE) an internal error of mmscn: a
 one-line message instead of a traceback (MMSCN_DEBUG=1 shows the traceback),
 130 interrupted (Ctrl-C).  When standard output is a pipe that closes early
 (`mmscn test DIR | head`): the command's own status if it had finished, else

@@ -30,6 +30,8 @@ def add_arguments(p) -> None:
                 "or --random without a failure).")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--arch", help="override the scenario's `arch`")
+    from mmscn.kernels import add_arguments as kernel_arguments
+    kernel_arguments(p)
     p.add_argument("--witness", metavar="OUT", help="write the failing interleaving as a plain .mmscn scenario "
                    "that `mmscn run` replays to the same failure; a new file (--force replaces "
                    "an existing one, never the scenario itself)")
@@ -99,24 +101,33 @@ def run(args) -> int:
         return EXIT_BAD_INPUT
     sc, text = loaded
     lines = text.split("\n")
+    from mmscn import kernels
     try:
-        model = X.Model(sc, lines, args.arch)
+        judged = kernels.from_args(sc, args)
+        models = [X.Model(j.scenario, lines, args.arch, version=j.version) for j in judged]
+    except kernels.FlagError as e:
+        sys.stderr.write(f"mmscn explore: {e}\n")
+        return EXIT_BAD_INPUT
     except UnknownPolicy as e:
         sys.stderr.write(f"mmscn: {printable(str(e))}\n")
         return EXIT_BAD_INPUT
     progress = Progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
-    res = X.prologue_result(model)
-    if res is None and args.random:
-        seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
-        res = X.random_walks(model, args.random, seed, args.max_seconds, progress)
-    elif res is None:
-        ex = X.Explorer(model, por=not args.no_por, symmetry=not args.no_symmetry,
-                        max_states=args.max_states, max_seconds=args.max_seconds,
-                        all_finals=args.all_finals, progress=progress)
-        res = ex.run()
-    if progress is not None:
-        progress.done()
-    steps = X.failing_steps(model, res)
+    reports = []    # (model, res, steps), one per `expect` line
+    for model in models:
+        res = X.prologue_result(model)
+        if res is None and args.random:
+            seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
+            res = X.random_walks(model, args.random, seed, args.max_seconds, progress)
+        elif res is None:
+            ex = X.Explorer(model, por=not args.no_por, symmetry=not args.no_symmetry,
+                            max_states=args.max_states, max_seconds=args.max_seconds,
+                            all_finals=args.all_finals, progress=progress)
+            res = ex.run()
+        if progress is not None:
+            progress.done()
+        reports.append((model, res, X.failing_steps(model, res)))
+    # the witness and the picture: of the first `expect` line whose search found a failure
+    model, res, steps = next((r for r in reports if r[1].failure is not None), reports[0])
     if args.witness and res.failure is not None and res.mode != "prologue":
         try:
             write_file(args.witness, X.witness_text(model, res), force=args.force, keep=(args.file,))
@@ -135,12 +146,15 @@ def run(args) -> int:
             return EXIT_BAD_INPUT
     report = formats.chosen("explore", args)(sys.stdout, color=use_color(sys.stdout), quiet=args.quiet,
                                              witness=args.witness, all_finals=args.all_finals)
-    report.item(model, res, steps)
+    if len(reports) > 1:
+        report.item(None, kernels.Verdicts(judged, reports), None)
+    else:
+        report.item(*reports[0], judged[0] if kernels.names_kernel(sc, args) else None)
     report.end()
-    p = res.passed
-    if p is None:
+    verdicts = [r[1].passed for r in reports]
+    if None in verdicts:
         return EXIT_INCOMPLETE
-    return EXIT_OK if p else EXIT_FAILED
+    return EXIT_OK if all(verdicts) else EXIT_FAILED
 
 
 # ====================================================================== reports
@@ -244,16 +258,50 @@ def write_text(model, res, steps, out, color, *, quiet=False, witness=None, all_
 
 
 class ExploreText(Format):
-    def item(self, model, res, steps) -> None:
+    """The report of the search; a file with several `expect` lines (item(None, Verdicts, None))
+    gets one per line, each under its heading, then the verdict of each line."""
+
+    def item(self, model, res, steps, judgement=None) -> None:
         o = self.opts
-        write_text(model, res, steps, self.out, o.get("color", False), quiet=o.get("quiet", False),
-                   witness=o.get("witness"), all_finals=o.get("all_finals", False))
+        color = o.get("color", False)
+        B, Z = (BOLD, RESET) if color else ("", "")
+
+        def one(model, res, steps):
+            write_text(model, res, steps, self.out, color, quiet=o.get("quiet", False),
+                       witness=o.get("witness"), all_finals=o.get("all_finals", False))
+        if model is not None:
+            if judgement is not None and not o.get("quiet", False):
+                self.out.write(f"{B}=== {judgement.heading()}{Z}\n")
+            one(model, res, steps)
+            return
+        from mmscn.kernels import verdict
+        v = res
+        for j, (model, res, steps) in v.pairs():
+            self.out.write(f"{B}=== {j.heading()}{Z}\n")
+            one(model, res, steps)
+        self.out.write(f"verdicts of {printable(v.judged[0].scenario.path)}:\n")
+        for j, (model, res, steps) in v.pairs():
+            said = "INCOMPLETE" if res.holds is None else verdict(j.scenario.outcome, not res.holds, res.failure)
+            self.out.write(f"  {j.heading()}: {said}\n")
 
 
 class ExploreJson(JsonFormat):
-    def doc(self, model, res, steps):
-        return report_json(model, res, steps, witness=self.opts.get("witness"),
-                           all_finals=self.opts.get("all_finals", False))
+    def doc(self, model, res, steps, judgement=None):
+        o = self.opts
+        if model is not None:
+            d = report_json(model, res, steps, witness=o.get("witness"), all_finals=o.get("all_finals", False))
+            if judgement is not None:
+                d["kernel"] = judgement.json()
+            return d
+        from mmscn.interpreter.report import json_head
+        v = res
+        sc = v.judged[0].scenario
+        docs = [{**report_json(*r, witness=o.get("witness"), all_finals=o.get("all_finals", False)),
+                 "kernel": j.json(), "expect_line": j.expect.line, "without": list(j.expect.without)}
+                for j, r in v.pairs()]
+        passed = [d["passed"] for d in docs]
+        return {**json_head("explore"), "file": sc.path, "title": sc.name, "arch": docs[0]["arch"], "cpus": sc.ncpus,
+                "passed": None if None in passed else all(passed), "verdicts": docs}
 
 
 def _wrap(text, indent) -> str:

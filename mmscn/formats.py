@@ -15,10 +15,15 @@ file option whose command calls get() or render() itself (`test --html FILE`,
 `run --svg FILE`).
 
 What each command hands to item():
-    run      item(result, lines, states)  once per file (RunResult, the file's lines; the state
-                                          after every step with --states, else None); "svg"
-                                          also needs recorder= (mmscn/pictures/record.py)
-    explore  item(model, res, steps)    once (explore's Model, Result, failing_steps)
+    run      item(result, lines, states, judgement)  once per file (RunResult, the file's lines;
+                                          the state after every step with --states, else None;
+                                          the kernels.Judgement of a file that names a kernel, else
+                                          None); a file with several `expect` lines: item(Verdicts,
+                                          lines, None); "svg" also needs recorder=
+                                          (mmscn/pictures/record.py)
+    explore  item(model, res, steps, judgement)  once (explore's Model, Result, failing_steps; the
+                                        kernels.Judgement of a file that names a kernel, else None);
+                                        several `expect` lines: item(None, Verdicts, None)
     compare  item(path, scenario, cols, lines)  once (compare.compare()'s columns, the file's lines)
     test     item(outcome)              once per file, in path order (suite.Outcome)
 """
@@ -115,17 +120,50 @@ class JsonFormat(Format):
 
 # ---------------------------------------------------------------- `mmscn run`'s formats
 class RunText(Format):
-    """The trace of each file: a line per statement and kernel event, the assertions, a summary."""
+    """The trace of each file: a line per statement and kernel event, the assertions, a summary.
+    A file judged under several `expect` lines (kernels.Verdicts) gets a trace per line, each
+    under its heading, then the verdict of each line; ``judgement``: the kernel a file
+    that names one ran (a heading above its trace)."""
 
-    def item(self, result, lines, states=None) -> None:
+    def item(self, result, lines, states=None, judgement=None) -> None:
         from mmscn.interpreter.report import write_text
-        write_text(result, lines, self.out, quiet=self.opts.get("quiet", False), color=self.opts.get("color", False))
+        from mmscn.kernels import Verdicts, run_verdict
+        quiet, color = self.opts.get("quiet", False), self.opts.get("color", False)
+        w = self.out.write
+        if not isinstance(result, Verdicts):
+            if judgement is not None and not quiet:
+                w(_bold(f"=== {judgement.heading()}", color) + "\n")
+            write_text(result, lines, self.out, quiet=quiet, color=color)
+            return
+        for j, r in result.pairs():
+            w(_bold(f"=== {j.heading()}", color) + "\n")
+            write_text(r, lines, self.out, quiet=quiet, color=color)
+        shown = [(j, r) for j, r in result.pairs() if not quiet or not r.passed]
+        if shown:
+            from mmscn.dsl.diagnostics import printable
+            w(f"verdicts of {printable(result.results[0].scenario.path)}:\n")
+            for j, r in shown:
+                w(f"  {j.heading()}: {run_verdict(r)}\n")
+
+
+def _bold(text: str, color: bool) -> str:
+    return f"{BOLD}{text}{RESET}" if color else text
 
 
 class RunJson(JsonFormat):
-    def doc(self, result, lines, states=None):
-        from mmscn.interpreter.report import run_json
-        return run_json(result, lines, states)
+    def doc(self, result, lines, states=None, judgement=None):
+        from mmscn.interpreter.report import json_head, run_json
+        from mmscn.kernels import Verdicts
+        if not isinstance(result, Verdicts):
+            d = run_json(result, lines, states)
+            if judgement is not None:
+                d["kernel"] = judgement.json()
+            return d
+        sc = result.results[0].scenario
+        return {**json_head("run"), "file": sc.path, "title": sc.name, "arch": result.results[0].arch,
+                "cpus": sc.ncpus, "passed": result.passed,
+                "verdicts": [{**run_json(r, lines), "kernel": j.json(), "expect_line": j.expect.line,
+                              "without": list(j.expect.without)} for j, r in result.pairs()]}
 
 
 def write_json(doc, out) -> None:

@@ -52,6 +52,7 @@ class Outcome:
         self.seconds = seconds
         self.notes: list = []       # further reasons (a changed golden after a failed run)
         self.svg = ""               # a failure's timeline, for --html (mmscn/pictures/html.py)
+        self.verdicts: list = []    # a file with several `expect` lines: (heading, verdict) per line
 
     def report(self) -> str:
         """Everything known about a failed file: located failures, notes, the golden diff."""
@@ -75,6 +76,10 @@ class Outcome:
     def line(self) -> str:
         return f"PASS {self.path}" if self.status == PASS else f"{self.status} {self.headline()}"
 
+    def verdict_lines(self) -> list:
+        """A file with several `expect` lines: the verdict of each, under its line()."""
+        return [f"       {h}: {v}" for h, v in self.verdicts]
+
 
 # ====================================================================== one file
 def golden_path(path: str, golden_dir: str | None = None) -> str:
@@ -89,7 +94,8 @@ def golden_path(path: str, golden_dir: str | None = None) -> str:
 
 
 def judge(path: str, golden: str | None = None, update: bool = False, need_golden: bool = False,
-          explore: bool = False, tree: tuple = (".",), draw: bool = False) -> Outcome:
+          explore: bool = False, tree: tuple = (".",), draw: bool = False, kernel: str | None = None,
+          reverts: tuple = ()) -> Outcome:
     """Run one file and judge it; compare with (or with `update`, write) its golden trace.
 
     ``golden`` is the golden file's path (None: no golden); ``need_golden``
@@ -98,10 +104,13 @@ def judge(path: str, golden: str | None = None, update: bool = False, need_golde
     interleaving (`mmscn explore`) instead of the run's round robin.
     ``tree``: the folders `update` may write goldens in (the suite's).
     ``draw``: a failure gets its timeline as SVG in ``svg`` (for --html).
+    ``kernel``, ``reverts``: `mmscn test --kernel/--revert` (mmscn/kernels.py).
+    A file with several `expect` lines is judged under each (one verdict each, in
+    ``verdicts``); it fails when one of them does.
     """
     t0 = time.perf_counter()
     try:
-        out = _judge(path, golden, update, need_golden, explore, tree)
+        out = _judge(path, golden, update, need_golden, explore, tree, kernel, reverts)
         if draw and out.status == FAIL:
             from mmscn.pictures.html import failure_svg
             out.svg = failure_svg(path, explore)
@@ -114,15 +123,17 @@ def judge(path: str, golden: str | None = None, update: bool = False, need_golde
     return out
 
 
-def _judge(path, golden, update, need_golden, explore, tree) -> Outcome:
+def _judge(path, golden, update, need_golden, explore, tree, kernel=None, reverts=()) -> Outcome:
+    from mmscn import kernels
     from mmscn.dsl.parser import ParseFailed
     from mmscn.dsl.resolve import Arches, load_file
     from mmscn.interpreter import policies
+    from mmscn.interpreter.arches import known_kernels
     from mmscn.interpreter.runner import Runner
 
     try:
         # the arch is checked below: an unknown one skips the file
-        sc, text = load_file(path, Arches(policies.KnownArches(), check=False))
+        sc, text = load_file(path, Arches(policies.KnownArches(), check=False, kernels=known_kernels()))
     except ParseFailed as e:
         ds = e.diagnostics
         more = f" (and {plural(len(ds) - 1, 'more error')})" if len(ds) > 1 else ""
@@ -133,55 +144,81 @@ def _judge(path, golden, update, need_golden, explore, tree) -> Outcome:
     if sc.arch not in policies.KnownArches():
         return Outcome(path, SKIP, f"arch `{sc.arch}` is not installed (known: {', '.join(policies.names())})")
     lines = text.split("\n")
-    cut = [0]   # how many steps had run when the run reported its last failure
-
-    def failed_at(d):
-        cut[0] = len(runner.result.steps)
-    try:
-        runner = Runner(sc, lines, on_diagnostic=failed_at)
-    except policies.UnknownPolicy as e:
-        return Outcome(path, FAIL, str(e))
-    r = runner.run()
     out = Outcome(path, hint=f"mmscn run {path} shows the whole trace")
-    if explore and sc.blocks:
-        _judge_by_explore(out, sc, lines)
-    elif not r.passed:
-        out.status = FAIL
-        if r.failed:
-            d = r.diagnostics[0]
-            out.where, out.reason = f":{d.line}:{d.col}", d.message
-            out.details = "\n".join(d.render() for d in r.diagnostics)
-        else:
-            from mmscn.interpreter.report import summary_line
-            out.reason = "the header says `expect fail`, but the scenario ran without a failure"
-            out.details = f"{path}: {summary_line(r)}"
-        out.trace = failure_trace(r, lines, cut[0], path)
-
+    runs = []       # (Judgement, RunResult)
+    try:
+        judged = kernels.from_args(sc, _Flags(kernel, reverts))
+        for j in judged:
+            cut = [0]   # how many steps had run when the run reported its last failure
+            runner = Runner(j.scenario, lines, version=j.version,
+                            on_diagnostic=lambda d, cut=cut: cut.__setitem__(0, len(runner.result.steps)))
+            r = runner.run()
+            runs.append((j, r))
+            if explore and sc.blocks:
+                said = _judge_by_explore(out, j, lines)
+            else:
+                said = kernels.run_verdict(r)
+                if not r.passed:
+                    _run_failure(out, j, r, lines, cut[0], path)
+            if j.several:
+                out.verdicts.append((j.heading(), said))
+    except (kernels.FlagError, policies.UnknownPolicy) as e:
+        return Outcome(path, FAIL, str(e))
     if golden is not None:
-        _golden(out, golden, lambda: golden_text(r, lines, os.path.basename(path)), update, need_golden, tree)
+        _golden(out, golden, lambda: golden_text(runs, lines, os.path.basename(path), kernels.names_kernel(
+            sc, _Flags(kernel, reverts))), update, need_golden, tree)
     return out
 
 
-def _judge_by_explore(out: Outcome, sc, lines) -> None:
-    """The verdict of every interleaving, reported as `mmscn explore -q` does."""
-    from mmscn.explore import verdict_text
-    from mmscn.interpreter import explore as X
+class _Flags:
+    """`mmscn test --kernel/--revert` as mmscn/kernels.py reads a command's arguments."""
 
-    model = X.Model(sc, lines)
-    res = X.prologue_result(model) or X.Explorer(model).run()
-    if res.passed:
+    def __init__(self, kernel, revert):
+        self.kernel, self.revert, self.arch = kernel, list(revert), None
+
+
+def _run_failure(out: Outcome, j, r, lines, cut: int, path: str) -> None:
+    """The first verdict that failed, as the file's reason; a later one adds nothing."""
+    if out.status == FAIL:
         return
     out.status = FAIL
+    at = f"{j.expect.label()}: " if j.several else ""
+    if r.failed:
+        d = r.diagnostics[0]
+        out.where, out.reason = f":{d.line}:{d.col}", at + d.message
+        out.details = "\n".join(d.render() for d in r.diagnostics)
+    else:
+        from mmscn.interpreter.report import summary_line
+        out.reason = at + "the header says `expect fail`, but the scenario ran without a failure"
+        out.details = f"{path}: {summary_line(r)}"
+    out.trace = failure_trace(r, lines, cut, path)
+
+
+def _judge_by_explore(out: Outcome, j, lines) -> str:
+    """The verdict of every interleaving, reported as `mmscn explore -q` does; returns it in words."""
+    from mmscn.explore import verdict_text
+    from mmscn.interpreter import explore as X
+    from mmscn.kernels import verdict
+
+    sc = j.scenario
+    model = X.Model(sc, lines, version=j.version)
+    res = X.prologue_result(model) or X.Explorer(model).run()
+    said = verdict(sc.outcome, res.holds is False, res.failure)
+    if res.passed or out.status == FAIL:
+        return said
+    out.status = FAIL
     out.hint = f"mmscn explore {sc.path} --witness OUT writes the interleaving as a scenario"
+    at = f"{j.expect.label()}: " if j.several else ""
     f = res.failure
     if f is not None:
-        out.where, out.reason = f":{f.line}:{f.col}", f.message
+        out.where, out.reason = f":{f.line}:{f.col}", at + f.message
     else:
         head, detail = verdict_text(model, res)
-        out.reason = (f"every interleaving {head}: {detail}; the header says `expect fail`" if head == "holds"
-                      else f"mmscn explore: {detail}")
+        out.reason = at + (f"every interleaving {head}: {detail}; the header says `expect fail`" if head == "holds"
+                           else f"mmscn explore: {detail}")
     text = formats.render("explore", "text", [(model, res, X.failing_steps(model, res))], quiet=True)
     out.trace = out.details = text.rstrip("\n")
+    return said
 
 
 def failure_trace(r, lines, cut: int, path: str) -> str:
@@ -205,19 +242,26 @@ def failure_trace(r, lines, cut: int, path: str) -> str:
     return "\n".join(text)
 
 
-def golden_text(r, lines, name: str) -> str:
-    """The run's plain text report with the file called by its base name: the same bytes on every machine."""
+def golden_text(runs, lines, name: str, names_kernel: bool = False) -> str:
+    """What `mmscn run` prints of the file (plain text), the file called by its base name:
+    the same bytes on every machine.  ``runs``: (Judgement, RunResult) per `expect` line;
+    ``names_kernel``: the file names a kernel word (its trace has the kernel's heading)."""
     import copy
     import dataclasses
-    import io
 
-    from mmscn.interpreter.report import write_text
-    g = copy.copy(r)
-    g.scenario = dataclasses.replace(r.scenario, path=name)
-    g.diagnostics = [dataclasses.replace(d, path=name) for d in r.diagnostics]
-    buf = io.StringIO()
-    write_text(g, lines, buf, quiet=False, color=False)
-    return buf.getvalue()
+    from mmscn.kernels import Verdicts
+
+    def renamed(r):
+        g = copy.copy(r)
+        g.scenario = dataclasses.replace(r.scenario, path=name)
+        g.diagnostics = [dataclasses.replace(d, path=name) for d in r.diagnostics]
+        return g
+    if len(runs) > 1:
+        report = (Verdicts([j for j, _ in runs], [renamed(r) for _, r in runs]), lines, None)
+    else:
+        j, r = runs[0]
+        report = (renamed(r), lines, None, j if names_kernel else None)
+    return formats.render("run", "text", [report], quiet=False, color=False)
 
 
 def _golden(out: Outcome, golden: str, make_text, update: bool, need_golden: bool, tree=(".",)) -> None:
@@ -417,6 +461,8 @@ class SuiteText(Format):
         if self.opts.get("color"):
             line = self.MARK[o.status] + line[4:]
         self.out.write(line + "\n")
+        for v in o.verdict_lines():
+            self.out.write(printable(v) + "\n")
         self.out.flush()
 
     def end(self) -> None:
@@ -483,6 +529,8 @@ def add_arguments(p) -> None:
                    help="judge scenarios with per-CPU blocks by every interleaving (mmscn explore), not "
                         "the run's round robin")
     p.add_argument("-q", "--quiet", action="store_true", help="print only failing files and the summary")
+    from mmscn.kernels import add_arguments as kernel_arguments
+    kernel_arguments(p, "run every file on this kernel release (replaces each header's `kernel`)")
 
 
 def run(args) -> int:
@@ -494,6 +542,14 @@ def run(args) -> int:
         for p in missing:
             sys.stderr.write(f"mmscn test: {printable(p)}: no such file or directory\n")
         return EXIT_BAD_INPUT
+    from mmscn import kernels
+    try:    # the command line's own mistakes now; a --revert that a file's arch lacks fails that file
+        if args.kernel is not None:
+            kernels.check_release(args.kernel)
+        kernels.flag_reverts(args.revert, None)
+    except kernels.FlagError as e:
+        sys.stderr.write(f"mmscn test: {e}\n")
+        return EXIT_BAD_INPUT
     files = discover(args.paths)
     if not files:
         sys.stderr.write(f"mmscn test: no .mmscn files below {printable(' '.join(args.paths))}\n")
@@ -503,7 +559,8 @@ def run(args) -> int:
         tuple(p if os.path.isdir(p) else os.path.dirname(p) or "." for p in args.paths)
     try:
         jobs = [(f, golden_path(f, args.golden_dir), args.update,
-                 args.golden_dir is not None, args.explore, tree, args.html is not None) for f in files]
+                 args.golden_dir is not None, args.explore, tree, args.html is not None, args.kernel,
+                 tuple(args.revert)) for f in files]
         if args.junit_xml:      # refused now, not after the whole suite has run
             check_target(args.junit_xml, force=args.force)
         if args.html:

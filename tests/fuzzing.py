@@ -316,6 +316,11 @@ WRITERS: dict = {
     "arch": lambda d, c, b: "arch " + (d(st.sampled_from(["x68", "sparc", "linux-2.4", "generic.", "X86"]))
                                        if odd(d, c, 8) else d(st.sampled_from(ARCHES))),
     "cpus": lambda d, c, b: f"cpus {number(d) if odd(d, c, 3) else c.ncpus}",
+    # the kernel history (docs/history.md): releases and commits of the table, now and then one that is not
+    "kernel": lambda d, c, b: "kernel " + d(st.sampled_from(["v5.20", "5.8", "v9.1", "vX", "v2.2.0"]
+                                                            if odd(d, c, 6) else RELEASES)),
+    "revert": lambda d, c, b: f"revert {commit(d, c)}",
+    "config": lambda d, c, b: "config " + ("PREEMPT" if odd(d, c, 6) else "PREEMPT_RT"),
     "expect": _expect,
     "spawn": _spawn,
     "schedule": _schedule,
@@ -333,8 +338,17 @@ WRITERS: dict = {
     "final": lambda d, c, b: f"final {d(st.sampled_from(W['QUANTIFIER']))} {conds(d, c)}",
 }
 HEADER_WORDS = ("scenario", "arch", "cpus")
+KERNEL_WORDS = ("kernel", "revert", "config")      # header lines too, written less often
+RELEASES = ("v6.14", "v6.13", "v5.4", "v5.3", "v2.6.0", "v5.8.3", "v3.0", "v2.3.13")
 # what a statement in the prologue or a block can be (headers and final have their own place)
-STMT_WORDS = tuple(w for w in STATEMENT_WORDS if w not in HEADER_WORDS + ("final",))
+STMT_WORDS = tuple(w for w in STATEMENT_WORDS if w not in HEADER_WORDS + KERNEL_WORDS + ("final",))
+
+
+def commit(draw, ctx) -> str:
+    """A commit of the history table, now and then one that is not (unknown, short, not hex)."""
+    if odd(draw, ctx, 6):
+        return draw(st.sampled_from(["38cf307c1f20", "139d025", "zz", "139d025cda1e"]))
+    return draw(st.sampled_from(["21641bd9a7a7", "139d025cda1d", "139d025cda1da5484e"]))
 
 
 def statement(draw, ctx, in_block=False, words=STMT_WORDS) -> str:
@@ -396,8 +410,12 @@ def scenarios(draw) -> str:
         header = draw(st.permutations(header))      # out of order now and then
     for h in header:
         lines.append(WRITERS[h](draw, ctx, False))
-    if one_in(draw, 4):
-        lines.append(f"expect {draw(st.sampled_from(W['OUTCOME_WORD']))}")
+    for h in KERNEL_WORDS:
+        if one_in(draw, 5):
+            lines.append(WRITERS[h](draw, ctx, False))
+    for _ in range(draw(st.integers(1, 2)) if one_in(draw, 4) else 0):
+        without = f" without {commit(draw, ctx)}" if one_in(draw, 2) else ""
+        lines.append(f"expect {draw(st.sampled_from(W['OUTCOME_WORD']))}{without}")
     shape = draw(st.integers(0, 9))             # 0, 1: no blocks; 2, 3: races; 4: symmetry; 5 to 9: blocks
     # spawn a few tasks first, so that the statements after have something to act on
     for _ in range(draw(st.integers(0, 4))):

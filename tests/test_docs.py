@@ -31,7 +31,8 @@ from mmscn.grammar import statement_words, word_classes
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
          ROOT / "editors" / "README.md", *sorted((ROOT / "editors").glob("*/README.md"))]
-COMMANDS = ("run", "check", "explore", "compare", "test", "repl", "lsp", "import", "validate", "record", "draw")
+COMMANDS = ("run", "check", "explore", "compare", "test", "repl", "lsp", "import", "validate", "record", "draw",
+            "history", "bisect")
 MARKER = re.compile(r"<!--\s*mmscn:\s*(exit ([0-9]+)|fragment|output)\s*-->")
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```", re.S | re.M)
 

@@ -144,7 +144,7 @@ class Run:
         cps = self.checkpoints
         i = bisect.bisect_right([c.ncalls for c in cps], call + 1) - 1
         c = cps[max(i, 0)]
-        r = Runner(self.runner.sc, self.lines, trace=False, policy=self.runner.policy)
+        r = Runner(self.runner.sc, self.lines, trace=False, policy=self.runner.policy, version=self.runner.k.version)
         r.k.restore(c.snap)
         r.pending_expect = c.pending
         for st, cpu in self.calls[c.ncalls:call + 1]:
@@ -263,7 +263,7 @@ class Analysis:
 
     def _run(self, sc: A.Scenario, lines: list) -> Run:
         old = self.last
-        r = Runner(sc, lines)
+        r = Runner(sc, lines, version=_kernel(sc))
         resume = _resume_point(old, sc, lines) if old is not None else None
         if resume is None:
             rec = _Recorder(r, [], [], 0)
@@ -285,10 +285,21 @@ class Analysis:
         return Run(r, lines, rec.calls, rec.checkpoints, len(rec.calls) - done)
 
 
+def _kernel(sc: A.Scenario):
+    """The kernel the file's header names, under its first `expect` line (mmscn/kernels.py);
+    None (the arch's) when it cannot be built: the run reports the arch."""
+    from mmscn import kernels
+    try:
+        return kernels.judgements(sc)[0].version
+    except Exception:
+        return None
+
+
 def _resume_point(old: Run, sc: A.Scenario, lines: list):
     """(checkpoint, its index) of the last run to go on from, or None for a run from boot."""
     was = old.runner.sc
-    if (was.arch, was.ncpus) != (sc.arch, sc.ncpus):
+    if (was.arch, was.ncpus, was.kernel, was.reverts, was.configs) != \
+            (sc.arch, sc.ncpus, sc.kernel, sc.reverts, sc.configs):
         return None
     n = first_difference(old.lines, lines)
     if n is None:

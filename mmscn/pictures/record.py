@@ -92,8 +92,8 @@ class Recorder(Runner):
     """A Runner that keeps a frame after every statement (frames=True), the state
     after every statement (states=True), or the state after line ``state_at``."""
 
-    def __init__(self, scenario, lines, arch=None, *, frames=True, states=False, state_at=None):
-        super().__init__(scenario, lines, arch, trace=True)
+    def __init__(self, scenario, lines, arch=None, *, frames=True, states=False, state_at=None, version=None):
+        super().__init__(scenario, lines, arch, trace=True, version=version)
         k = self.k
         self.want_frames, self.want_states, self.state_at = frames, states, state_at
         self.columns, self.states = [], []

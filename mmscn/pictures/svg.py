@@ -512,7 +512,7 @@ class RunSvg(Format):
     """A run's timeline (("run", "svg"): `mmscn run --svg OUT`, `mmscn draw`); opts: ``recorder``, the
     record.Recorder that made the run, and ``full`` (draw every fold)."""
 
-    def item(self, result, lines, states=None) -> None:
+    def item(self, result, lines, states=None, judgement=None) -> None:
         from .record import run_timeline
         self.out.write(svg(run_timeline(result.scenario, lines, rec=self.opts["recorder"]),
                            full=self.opts.get("full", False)))
@@ -522,7 +522,7 @@ class ExploreSvg(Format):
     """The failing interleaving an exploration found (("explore", "svg"): `mmscn explore --svg OUT`);
     nothing when it found none. opts: ``arch``, the command line's."""
 
-    def item(self, model, res, steps) -> None:
+    def item(self, model, res, steps, judgement=None) -> None:
         from .record import witness_timeline
         tl = witness_timeline(model, res, self.opts.get("arch"))
         if tl is not None:

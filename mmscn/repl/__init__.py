@@ -43,6 +43,8 @@ def add_arguments(p) -> None:
                    "its state")
     p.add_argument("--arch", metavar="NAME", help="the switch policy (overrides FILE's `arch`)")
     p.add_argument("--cpus", type=_cpus, metavar="N", help="the number of CPUs (overrides FILE's `cpus`)")
+    from mmscn.kernels import add_arguments as kernel_arguments
+    kernel_arguments(p, "the kernel release (replaces FILE's `kernel`; later, :kernel vX.Y)")
 
 
 def _cpus(text):
@@ -65,12 +67,20 @@ def run(args) -> int:
         from mmscn.dsl.diagnostics import printable
         sys.stderr.write(f"mmscn: {printable(policies.unknown(args.arch))}\n")
         return EXIT_BAD_INPUT
+    from mmscn import kernels
+    try:
+        if args.kernel is not None:
+            kernels.check_release(args.kernel)
+        reverts = kernels.flag_reverts(args.revert, args.arch, args.kernel)
+    except kernels.FlagError as e:
+        sys.stderr.write(f"mmscn repl: {e}\n")
+        return EXIT_BAD_INPUT
     from mmscn.repl.piped import read_lines
     from mmscn.repl.prompt import interact
     from mmscn.repl.session import Session
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     session = Session(sys.stdout, arch=args.arch or "generic", ncpus=args.cpus or 1,
-                      color=use_color(sys.stdout))
+                      color=use_color(sys.stdout), kernel=args.kernel, reverts=reverts)
     if args.file is not None:
         if session.load(args.file, arch=args.arch, ncpus=args.cpus) == "bad":
             return EXIT_BAD_INPUT

@@ -217,6 +217,72 @@ def cmd_arch(s, arg: str) -> bool:
     return True
 
 
+@command(":kernel", ":kernel [vX.Y]", "the kernel the session runs and the modelled changes in it, or replay "
+                                     "the session on release vX.Y")
+def cmd_kernel(s, arg: str) -> bool:
+    from mmscn import kernels
+    from mmscn.interpreter import version as V
+    from mmscn.interpreter.arches import fixed_kernel
+    if not arg:
+        v = s.kernel_version()
+        s.w(f"  {v.name}" + (f", config {', '.join(sorted(v.configs))}" if v.configs else ""))
+        rows = V.newest_first(s.arch)
+        width = max(len(c.key) for c in rows) if rows else 12
+        for c in rows:
+            mark = "in" if v.has(c.key) else "reverted" if c.key in v.reverts else "not yet"
+            s.w(printable(f"  {mark:<9} {c.release:<8} {c.key:<{width}} {c.title}"))
+        return True
+    try:
+        kernels.check_release(arg, ":kernel")
+    except kernels.FlagError as e:
+        return s.fail(str(e))
+    if fixed_kernel(s.arch):
+        return s.fail(f"arch {s.arch} is the generic architecture at {fixed_kernel(s.arch)} and names its own "
+                      f"kernel: `:arch generic` first")
+    gone = [k for k in s.reverts if not V.lands(k, arg)]
+    return _replay_kernel(s, f"kernel {arg}", release=arg, reverts=tuple(k for k in s.reverts if k not in gone))
+
+
+@command(":revert", ":revert [COMMIT|none]", "the changes the session's kernel leaves out, or replay the session "
+                                             "without COMMIT too (`:revert none`: with all of them)")
+def cmd_revert(s, arg: str) -> bool:
+    from mmscn import kernels
+    from mmscn.interpreter import version as V
+    if not arg:
+        if not s.reverts:
+            s.w("  no modelled change is reverted (`:revert COMMIT` leaves one out; mmscn history lists them)")
+        for k in s.reverts:
+            c = next(c for c in V.CHANGES if c.key == k)
+            s.w(printable(f"  {c.key} {c.title} ({c.release})"))
+        return True
+    if arg == "none":
+        return _replay_kernel(s, "every modelled change", reverts=())
+    try:
+        keys = kernels.flag_reverts([arg], s.arch, s.release or s.kernel_version().release)
+    except kernels.FlagError as e:
+        return s.fail(":revert " + str(e).removeprefix("--revert "))
+    if keys[0] in s.reverts:
+        s.w(f"  {keys[0]} is already reverted")
+        return True
+    return _replay_kernel(s, f"{keys[0]} reverted", reverts=s.reverts + keys)
+
+
+def _replay_kernel(s, what: str, **kernel) -> bool:
+    """Replay the session on another kernel (:kernel, :revert), as :arch replays it on another arch."""
+    old = s.kernel_version().name
+    diff = s.replay_on(None, **kernel)
+    if diff is not None:
+        s.w(printable(f"the session does not replay with {what}, so it stays on {old}:"))
+        for e, f in diff[:5]:
+            s.w(printable(f"  line {e.stmt.line}: {s.source(e)}: {f.step.status}"
+                          + (f": {f.step.message}" if f.step.message else "")))
+        s.failures += 1
+        s.w("  (:reset then the header line starts an empty session on it)")
+        return False
+    s.w(printable(f"  {s.kernel_version().name}; {plural(len(s.kept), 'statement')} replayed"))
+    return True
+
+
 @command(":quit", ":quit", "leave (so does Ctrl-D)", aliases=(":q", ":exit"))
 def cmd_quit(s, arg: str) -> bool:
     s.quit = True

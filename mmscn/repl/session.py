@@ -44,11 +44,16 @@ class Session:
     breakage; :undo takes it back).  Parse and name errors run nothing.
     """
 
-    def __init__(self, out, arch: str = "generic", ncpus: int = 1, color: bool = False):
+    def __init__(self, out, arch: str = "generic", ncpus: int = 1, color: bool = False,
+                 kernel: Optional[str] = None, reverts: tuple = ()):
         self.out = out
         self.color = color
         self.arch = arch
         self.ncpus = ncpus
+        # the kernel (mmscn/kernels.py): the release (None: the arch's, else the newest), the
+        # changes left out, the options set; --kernel/--revert win over a loaded file's header
+        self.release, self.reverts, self.configs = kernel, tuple(reverts), ()
+        self.flag_release, self.flag_reverts = kernel, tuple(reverts)
         self.lines: list = []        # every input line that parsed, numbered through the session
         self.failures = 0
         self.quit = False
@@ -77,21 +82,31 @@ class Session:
         """The header of a fresh session: title and outcome, and arch and CPUs, which boot
         the kernel again when they change (True then)."""
         self.title, self.outcome = sc.title, sc.outcome
-        if (arch, ncpus) == (self.arch, self.ncpus):
+        kernel = (self.flag_release or sc.kernel, tuple(dict.fromkeys(sc.reverts + self.flag_reverts)), sc.configs)
+        if (arch, ncpus, kernel) == (self.arch, self.ncpus, (self.release, self.reverts, self.configs)):
             return False
         self.arch, self.ncpus = arch, ncpus
+        self.release, self.reverts, self.configs = kernel
         self.checkpoints.clear()
         self._boot()
         return True
 
     def _header(self):
         from mmscn.dsl import ast as A
-        return A.Scenario(REPL_PATH, self.title, self.arch, self.ncpus, self.outcome)
+        return A.Scenario(REPL_PATH, self.title, self.arch, self.ncpus, self.outcome, kernel=self.release,
+                          reverts=self.reverts, configs=self.configs)
+
+    def kernel_version(self):
+        """The KernelVersion the session runs (interpreter/version.py)."""
+        from mmscn.interpreter import policies
+        from mmscn.interpreter import version as V
+        return V.for_policy(policies.get(self.arch), self.release, self.reverts, self.configs)
 
     def _boot(self) -> None:
         from mmscn.interpreter.runner import Runner
         # the session prints no `hw:` lines (:state shows the hardware)
-        self.runner = Runner(self._header(), self.lines, self.arch, hardware=False, on_step=self._ran)
+        self.runner = Runner(self._header(), self.lines, self.arch, hardware=False, on_step=self._ran,
+                             version=self.kernel_version())
         self._settle()
 
     def _ran(self, st, cpu, outcome, go_on) -> None:
@@ -184,8 +199,10 @@ class Session:
                 raise ParseFailed([Diagnostic(
                     REPL_PATH, h.line, h.col,
                     f"`{header_word(h.kind)}` is a header line: it can be set only before the first statement; "
-                    f"`:reset` starts over" + (", `:arch NAME` replays the session on another architecture"
-                                              if h.kind == "arch" else ""),
+                    f"`:reset` starts over" + {"arch": ", `:arch NAME` replays the session on another architecture",
+                                               "kernel": ", `:kernel vX.Y` replays the session on another release",
+                                               "revert": ", `:revert COMMIT` replays the session without a change"}
+                    .get(h.kind, ""),
                     source_line=src[h.line - first] if 0 <= h.line - first < len(src) else None)
                     for h in headers])
             sc = resolve_more(items, _Lines(self.lines, src), REPL_PATH, self._header(), self._tasks(),
@@ -337,17 +354,18 @@ class Session:
         self._settle()
         return fresh
 
-    def replay_on(self, arch: str) -> Optional[list]:
-        """Boot on ``arch`` and replay the kept statements there: None when each did what it
-        did before (the session is on ``arch`` now), else the (entry, fresh) pairs that differ
-        (the session stays as it was)."""
-        old_runner, old_arch = self.runner, self.arch
-        self.arch = arch
+    def replay_on(self, arch: Optional[str] = None, **kernel) -> Optional[list]:
+        """Boot on ``arch`` (and the kernel ``kernel`` says: release=, reverts=) and replay the
+        kept statements there: None when each did what it did before (the session is on them
+        now), else the (entry, fresh) pairs that differ (the session stays as it was)."""
+        old = self.runner, self.arch, self.release, self.reverts
+        self.arch = arch or self.arch
+        self.release, self.reverts = kernel.get("release", self.release), kernel.get("reverts", self.reverts)
         self._boot()
         fresh = self._replay(self.kept)
         diff = [(e, f) for e, f in zip(self.kept, fresh) if e.step.status != f.step.status]
         if diff or len(fresh) != len(self.kept):
-            self.runner, self.arch = old_runner, old_arch
+            self.runner, self.arch, self.release, self.reverts = old
             return diff
         for e, f in zip(self.kept, fresh):
             e.step = f.step
@@ -412,6 +430,8 @@ class Session:
         if self.title is not None:
             out.append(f'scenario "{self.title}"')
         out += [f"arch {self.arch}", f"cpus {self.ncpus}"]
+        out += ([f"kernel {self.release}"] if self.release else []) + [f"revert {k}" for k in self.reverts] \
+            + [f"config {c}" for c in self.configs]
         if self.outcome != "pass":
             out.append(f"expect {self.outcome}")
         out.append("")
