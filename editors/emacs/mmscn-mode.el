@@ -50,7 +50,8 @@
 (defconst mmscn-statement-words
   '("scenario" "arch" "cpus" "expect" "spawn" "schedule" "exit" "exec"
     "use_mm" "unuse_mm" "unlazy" "mmgrab" "mmdrop" "mmget" "mmput"
-    "mmget_not_zero" "offline" "online" "flush" "assert" "final")
+    "mmget_not_zero" "offline" "online" "flush" "assert" "membarrier"
+    "tick" "task_work_run" "perf_sample" "final")
   "Words that begin a statement, a header line or the final clause.")
 (defconst mmscn-keyword-words
   '("thread" "of" "kthread" "mm" "cost")
@@ -59,9 +60,10 @@
   '("or" "and" "not" "is")
   "Words of a condition.")
 (defconst mmscn-constant-words
-  '("pass" "fail" "idle" "tables" "error" "violation" "forall" "exists"
-    "live" "zombie" "freed" "lazy" "running" "runnable" "dead" "online"
-    "offline" "none" "true" "false" "user" "kthread")
+  '("pass" "fail" "idle" "tables" "register" "error" "violation"
+    "forall" "exists" "live" "zombie" "freed" "lazy" "running"
+    "runnable" "dead" "online" "offline" "none" "true" "false" "user"
+    "kthread")
   "Value words: states, kinds, outcomes, none, true, false.")
 (defconst mmscn-field-words
   '("curr" "active_mm" "loaded_mm" "lazy" "online" "users" "count"
