@@ -761,11 +761,13 @@ class Kernel:
             cpus = [cpu]
         else:           # on_each_cpu_mask(tmpmask, ipi_sync_rq_state): the CPUs whose current->mm is mm
             cpus = [c for c in range(self.ncpus) if self.c_online[c] and self.t_mm[self.c_curr[c]] == m]
-            self.cost[C_IPI] += sum(1 for c in cpus if c != cpu)
-        for c in cpus:
-            self._set_rq_membarrier(c, m)
-        self._cpu_op(cpu, "sync_runqueues_membarrier_state", "rq->membarrier_state set on {}",
+        self._cpu_op(cpu, "sync_runqueues_membarrier_state", "rq->membarrier_state of {}",
                      ", ".join(f"cpu{c}" for c in cpus))
+        for c in cpus:
+            if c != cpu:
+                self.cost[C_IPI] += 1
+                self._cpu_op(c, "ipi_sync_rq_state", "rq->membarrier_state = {}'s", self.m_name[m])
+            self._set_rq_membarrier(c, m)
 
     def membarrier_global_expedited(self, cpu: int) -> None:
         """MEMBARRIER_CMD_GLOBAL_EXPEDITED from cpuN: an IPI (ipi_mb) to every other online CPU that
@@ -798,9 +800,11 @@ class Kernel:
                 why[c] = "; ".join(skip)
             else:
                 targets.append(c)
-        self.cost[C_IPI] += len(targets)
-        self._cpu_op(cpu, "membarrier_global_expedited", "ipi_mb to {}",
+        self._cpu_op(cpu, "membarrier_global_expedited", "smp_call_function_many: {}",
                      ", ".join(f"cpu{c}" for c in targets) or "no CPU")
+        for c in targets:
+            self.cost[C_IPI] += 1
+            self._cpu_op(c, "ipi_mb", "smp_mb()")
         # what membarrier(2) promises: every CPU whose current task runs a registered mm's user memory
         # (its own mm, or since 618758ed3a4f one adopted with kthread_use_mm) takes the barrier
         for c, reason in why.items():

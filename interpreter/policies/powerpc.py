@@ -139,6 +139,8 @@ class PowerPC(Policy):
             k.hw.event(f"cpu{cpu}", "do_exit_flush_lazy_tlb", f"{k.t_name[t]} is lazy on {k.m_name[mm]}: "
                        f"moves to init_mm")
             k.switch_to_init_mm(cpu, t)
+        else:
+            k.hw.event(f"cpu{cpu}", "do_exit_flush_lazy_tlb", f"{k.t_name[t]} does not use {k.m_name[mm]}: flush")
         k.hw.flush_tlb(cpu)     # _tlbiel_pid(pid, RIC_FLUSH_ALL)
 
     def mm_reset_thread_local(self, k, mm, cpu):
