@@ -427,6 +427,11 @@ class _Resolver:
             self.where(st, st.cpu, block_cpu, sc, type(st).__name__.lower(), f"{type(st).__name__.lower()} cpu0")
         elif isinstance(st, A.Online):
             self.cpu(st.cpu, sc)
+        elif isinstance(st, (A.Membarrier, A.Tick, A.PerfSample)):
+            word = {A.Membarrier: "membarrier", A.Tick: "tick", A.PerfSample: "perf_sample"}[type(st)]
+            self.where(st, st.cpu, block_cpu, sc, word, f"{word} cpu0")
+        elif isinstance(st, A.TaskWorkRun):
+            self.task(st.task)
         elif isinstance(st, (A.MmRef, A.MmgetNotZero, A.Flush)):
             self.mm(st.mm)
         elif isinstance(st, A.Assert):

@@ -74,6 +74,7 @@ FIELDS = (
     Field("t_active", TASK, "task_struct->active_mm", MM_REF, KERNEL, view="active_mm"),
     Field("t_ptbr", TASK, "thread_struct's PCB ptbr (alpha: the page tables swpctx loads)", MM_REF, HARDWARE,
           view="ptbr", label="PCB ptbr"),
+    Field("t_numa_work", TASK, "task_struct->numa_work queued (task_tick_numa)", FLAG, KERNEL, False),
     # ---- mms
     Field("m_name", MM, "the mm_struct (named by the scenario)", NAME, IDENTITY, view="name"),
     Field("m_users", MM, "mm_struct->mm_users", COUNT, KERNEL, 1, view="users"),
@@ -91,6 +92,7 @@ FIELDS = (
           derived="t_mm, t_kind"),
     Field("m_task_users", MM, "user tasks whose ->mm it is", COUNT, BOOKKEEPING, 0, derived="t_mm, t_kind"),
     Field("m_prev_mm_cpus", MM, "CPUs whose rq->prev_mm it is", COUNT, BOOKKEEPING, 0, derived="c_prev_mm"),
+    Field("m_membarrier", MM, "mm->membarrier_state: MEMBARRIER_STATE_GLOBAL_EXPEDITED", FLAG, KERNEL, False),
     # ---- CPUs
     View(CPU, "cpu", NAME, lambda k, policy, c: f"cpu{c}", IDENTITY),
     Field("c_online", CPU, "cpu_online_mask", FLAG, KERNEL, True, view="online"),
@@ -101,6 +103,7 @@ FIELDS = (
           view="loaded_mm", read=lambda k, policy, c: policy.loaded_mm(k, c)),
     Field("c_prev_mm", CPU, "rq->prev_mm", MM_REF, KERNEL),
     Field("c_lazy", CPU, "cpu_tlbstate_shared.is_lazy (x86)", FLAG, HARDWARE, False),
+    Field("c_membarrier", CPU, "rq->membarrier_state: the rq's copy of curr's mm's", FLAG, KERNEL, False),
 )
 
 STORED = tuple(f for f in FIELDS if isinstance(f, Field))

@@ -53,7 +53,8 @@ option after `config'.")
   '("scenario" "arch" "cpus" "expect" "kernel" "revert" "config"
     "spawn" "schedule" "exit" "exec" "use_mm" "unuse_mm" "unlazy"
     "mmgrab" "mmdrop" "mmget" "mmput" "mmget_not_zero" "offline"
-    "online" "flush" "assert" "final")
+    "online" "flush" "assert" "membarrier" "tick" "task_work_run"
+    "perf_sample" "final")
   "Words that begin a statement, a header line or the final clause.")
 (defconst mmscn-keyword-words
   '("without" "thread" "of" "kthread" "mm" "cost")
@@ -62,9 +63,10 @@ option after `config'.")
   '("or" "and" "not" "is")
   "Words of a condition.")
 (defconst mmscn-constant-words
-  '("pass" "fail" "idle" "tables" "error" "violation" "forall" "exists"
-    "live" "zombie" "freed" "lazy" "running" "runnable" "dead" "online"
-    "offline" "none" "true" "false" "user" "kthread")
+  '("pass" "fail" "idle" "tables" "register" "error" "violation"
+    "forall" "exists" "live" "zombie" "freed" "lazy" "running"
+    "runnable" "dead" "online" "offline" "none" "true" "false" "user"
+    "kthread")
   "Value words: states, kinds, outcomes, none, true, false.")
 (defconst mmscn-field-words
   '("curr" "active_mm" "loaded_mm" "lazy" "online" "users" "count"

@@ -34,6 +34,9 @@ IPI_HANDLERS = {
     "flush_tlb_current": lambda detail: detail.startswith("IPI"),       # alpha
     "ipi_flush_tlb_mm": lambda detail: True,                             # alpha
     "exit_lazy_flush_tlb": lambda detail: True,                          # powerpc: once per CPU and flush
+    "do_exit_flush_lazy_tlb": lambda detail: True,                       # powerpc before v5.10 (LT-04)
+    "ipi_mb": lambda detail: True,                                       # membarrier
+    "ipi_sync_rq_state": lambda detail: True,                            # membarrier registration
 }
 # functions that start a new round of IPIs (a CPU may be sent one per round)
 IPI_ROUNDS = {"flush_tlb_mm_range", "tlb_flush", "radix__tlb_flush", "cleanup_lazy_tlbs"}
