@@ -32,6 +32,8 @@ def add_arguments(p) -> None:
     p.add_argument("--arch", help="override the scenario's `arch`")
     from mmscn.kernels import add_arguments as kernel_arguments
     kernel_arguments(p)
+    from mmscn.kernels import add_granularity
+    add_granularity(p)
     p.add_argument("--witness", metavar="OUT", help="write the failing interleaving as a plain .mmscn scenario "
                    "that `mmscn run` replays to the same failure; a new file (--force replaces "
                    "an existing one, never the scenario itself)")
