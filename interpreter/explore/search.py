@@ -89,13 +89,17 @@ class Explorer:
         self.on_edge = on_edge
         self._ps_cache: dict = {}
 
-    def persistent(self, pcs, enabled, live):
-        """The enabled blocks of a smallest persistent set found (seeded by each enabled block)."""
-        key = (pcs, enabled)
+    def persistent(self, pcs, enabled, live, s=None):
+        """The enabled blocks of a smallest persistent set found (seeded by each enabled block).
+        Where the state pins some mms (Footprints.pinned: their mm_users cannot reach 0 from
+        here on), counter-only statements on them commute, and the footprints say so."""
+        fp = self.fp
+        pinned = fp.pinned(s, pcs) if fp.dynamic else 0
+        key = (pcs, enabled, pinned)
         hit = self._ps_cache.get(key)
         if hit is not None:
             return hit
-        units, fut = self.m.units, self.fp.fut
+        units, fut = self.m.units, fp.fut
         best = None
         for seed in enabled:
             S = {seed}
@@ -103,9 +107,16 @@ class Explorer:
             while stack:
                 p = stack.pop()
                 u = units[p][pcs[p]]
-                bits = u.fp if p in enabled else u.enable_fp
+                if not pinned:
+                    bits = u.fp if p in enabled else u.enable_fp
+                    for q in live:
+                        if q not in S and fut[q][pcs[q]] & bits:
+                            S.add(q)
+                            stack.append(q)
+                    continue
+                bits = fp.eff(u, pinned) if p in enabled else u.enable_fp
                 for q in live:
-                    if q not in S and fut[q][pcs[q]] & bits:
+                    if q not in S and fp.conflict(fp.fut_eff(q, pcs[q], pinned), bits):
                         S.add(q)
                         stack.append(q)
             e = tuple(b for b in enabled if b in S)
@@ -196,7 +207,7 @@ class Explorer:
                     break
                 continue
             if persistent is not None:
-                fire_set = persistent(pcs, enabled, live)
+                fire_set = persistent(pcs, enabled, live, s)
                 if len(fire_set) < len(enabled):
                     res.pruned = True
             else:
