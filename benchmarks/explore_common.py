@@ -18,8 +18,8 @@ from typing import Optional
 ROOT = Path(__file__).resolve().parent.parent
 
 # the mmscn runs of each entry: (label, extra options); `--jobs 2` is added where explore has it
-MODES = [("mmscn", []), ("--no-symmetry", ["--no-symmetry"]), ("--no-por", ["--no-por"]),
-         ("no reductions", ["--no-por", "--no-symmetry"])]
+MODES = [("mmscn", []), ("no-symmetry", ["--no-symmetry"]), ("no-por", ["--no-por"]),
+         ("no-reductions", ["--no-por", "--no-symmetry"])]
 
 
 @dataclass
@@ -58,7 +58,7 @@ def explore_options() -> str:
 def modes(jobs: bool = True) -> list:
     out = list(MODES)
     if jobs and "--jobs" in explore_options():
-        out.append(("--jobs 2", ["--jobs", "2"]))
+        out.append(("jobs-2", ["--jobs", "2"]))
     return out
 
 

@@ -111,9 +111,22 @@ def test_reductions_agree_on_grid(entry):
 def test_por_and_symmetry_shrink_the_largest_grid_entry():
     m, r = explore(grid(8, 16))
     assert r.holds is True and r.complete
-    assert r.symmetry == 24          # the four CPU pairs are interchangeable
-    assert r.stats.distinct < 1000   # SPIN stores 93 million states for this entry
+    assert r.stats.distinct == 65    # one interleaving; SPIN stores 93 million states for this entry
     assert r.pruned
+    assert r.symmetry == 1           # too small a search to look for symmetry (Explorer.SYMMETRY_AFTER)
+    m, r = explore(grid(8, 16), symmetry_after=0)
+    assert r.symmetry == 24 and r.stats.distinct <= 65     # the four CPU pairs are interchangeable
+
+
+def test_symmetry_is_looked_for_once_the_search_grows():
+    text = grid(4, 8)
+    m, full = explore(text, por=False, symmetry=False)
+    m, late = explore(text, por=False, symmetry=True)
+    m, early = explore(text, por=False, symmetry=True, symmetry_after=0)
+    assert full.stats.distinct == 5929 and late.symmetry == early.symmetry == 2
+    # what it saves is kept but for the states stored before it was found
+    assert early.stats.distinct < late.stats.distinct < full.stats.distinct
+    assert full.holds is late.holds is early.holds is True
 
 
 def test_interleavings_are_counted_exactly_without_reductions():

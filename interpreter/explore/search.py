@@ -67,20 +67,28 @@ class Result:
 
 
 class Explorer:
+    #: distinct states before symmetry is looked for: finding the group and the images of each
+    #: state cost more than a search this small takes (the churn grid after partial-order
+    #: reduction: at most 129 states), and the states stored before it only make the search
+    #: store some states of one orbit twice
+    SYMMETRY_AFTER = 2048
+
     def __init__(self, model: Model, por: bool = True, symmetry: bool = True,
                  max_states: Optional[int] = None, max_seconds: Optional[float] = None,
                  all_finals: bool = False, progress: Optional[Callable] = None,
-                 on_edge: Optional[Callable] = None):
+                 on_edge: Optional[Callable] = None, symmetry_after: Optional[int] = None):
         # --max-seconds counts from here: finding the reductions is part of the search
         self.t0 = time.perf_counter()
         self.m = model
         self.por = por and not model.creates
         self.fp = Footprints(model) if self.por else None
-        self.sym = Symmetry(model, None if max_seconds is None else self.t0 + max_seconds) if symmetry else None
-        if self.sym is not None and self.sym.size() == 1:
-            self.sym = None
+        self.want_symmetry = symmetry
+        self.symmetry_after = self.SYMMETRY_AFTER if symmetry_after is None else symmetry_after
+        self.sym = None
         self.max_states = max_states
         self.max_seconds = max_seconds
+        if symmetry and self.symmetry_after <= 1:
+            self._find_symmetry()
         self.all_finals = all_finals
         self.progress = progress
         # edge recording, for the state graph (`mmscn draw --format dot`); None costs nothing:
@@ -88,6 +96,15 @@ class Explorer:
         # dst None (and the Failure) when it failed the interleaving
         self.on_edge = on_edge
         self._ps_cache: dict = {}
+
+    def _find_symmetry(self) -> None:
+        """Look for the symmetry group now (at the start, or once the search has grown)."""
+        self.want_symmetry = False
+        self.m.restore(self.m.start)       # the group is read off the start state
+        ms = self.max_seconds
+        self.sym = Symmetry(self.m, None if ms is None else self.t0 + ms)
+        if self.sym.size() == 1:
+            self.sym = None
 
     def persistent(self, pcs, enabled, live, s=None):
         """The enabled blocks of a smallest persistent set found (seeded by each enabled block).
@@ -131,7 +148,7 @@ class Explorer:
         m = self.m
         t0 = self.t0
         stats = Stats()
-        res = Result(m, stats, complete=False, por=self.por, symmetry=self.sym.size() if self.sym else 1)
+        res = Result(m, stats, complete=False, por=self.por)
         units = m.units
         nblocks = m.nblocks
         lens = [len(us) for us in units]
@@ -169,6 +186,10 @@ class Explorer:
             expanded += 1
             if expanded >= next_check:
                 next_check += 1024
+                if self.want_symmetry and len(states) >= self.symmetry_after:
+                    self._find_symmetry()
+                    canon = self.sym.canonical if self.sym else None
+                    at = -1
                 el = time.perf_counter() - t0
                 if self.progress is not None:
                     self.progress(expanded, len(states), depth[i], el)
@@ -263,6 +284,7 @@ class Explorer:
                 stop = f"stopped at {max_states:,} states (--max-states)"
                 break
         stats.states, stats.transitions = expanded, transitions
+        res.symmetry = self.sym.size() if self.sym else 1
         stats.distinct = len(states)
         stats.finals = len(final_ids)
         stats.seconds = time.perf_counter() - t0
