@@ -366,6 +366,33 @@ def test_cli_bounds_say_the_verdict_is_incomplete(mmscn_cmd, tmp_path):
     assert "incomplete" in p.stdout.lower() and "--max-states" in p.stdout
 
 
+def test_cli_compact_says_the_verdict_is_incomplete_and_how_likely_a_collision_is(mmscn_cmd, tmp_path):
+    f = tmp_path / "g.mmscn"
+    f.write_text(grid(3, 6))
+    p = cli(mmscn_cmd, f, "--compact", "--no-por")
+    assert p.returncode == 3 and "verdict: INCOMPLETE" in p.stdout
+    assert "--compact" in p.stdout and "64-bit fingerprint" in p.stdout
+    doc = json.loads(cli(mmscn_cmd, f, "--compact", "--no-por", "--json").stdout)
+    assert doc["verdict"] == "incomplete" and doc["complete"] is False
+    assert doc["compact"]["fingerprint_bits"] == 64 and 0 < doc["compact"]["collision_probability"] < 1e-9
+    # the states are the same ones, told apart by their fingerprints
+    assert doc["stats"]["distinct_states"] == json.loads(cli(mmscn_cmd, f, "--no-por", "--json").stdout)[
+        "stats"]["distinct_states"]
+
+
+def test_cli_compact_failure_is_definite(mmscn_cmd):
+    # a failure found is a real interleaving, fingerprints or not
+    p = cli(mmscn_cmd, EXAMPLES / "races" / "use_mm_vs_exit_unsafe.mmscn", "--compact")
+    assert p.returncode == 0 and "fails, as the header expects" in p.stdout
+
+
+def test_cli_max_memory_stops_the_search_as_incomplete(mmscn_cmd, tmp_path):
+    f = tmp_path / "g.mmscn"
+    f.write_text(grid(4, 8))
+    p = cli(mmscn_cmd, f, "--no-por", "--no-symmetry", "--max-memory", "1")    # less than Python itself
+    assert p.returncode == 3 and "--max-memory" in p.stdout and "verdict: INCOMPLETE" in p.stdout
+
+
 def test_cli_random_prints_the_seed_and_replays(mmscn_cmd):
     path = EXAMPLES / "races" / "use_mm_vs_exit_unsafe.mmscn"
     a = cli(mmscn_cmd, path, "--random", "20", "--seed", "7")

@@ -1,7 +1,9 @@
 """The breadth-first search over interleavings, and random interleavings."""
 from __future__ import annotations
 
+import math
 import random as _random
+import resource
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ class Result:
     symmetry: int = 1                   # group size used (1: off or none found)
     pruned: bool = False                # partial-order reduction left some enabled statement out
     mode: str = "exhaustive"
+    compact: Optional[dict] = None      # --compact: {"fingerprint_bits", "collision_probability"}
     seed: Optional[int] = None
     walks: int = 0
 
@@ -76,7 +79,8 @@ class Explorer:
     def __init__(self, model: Model, por: bool = True, symmetry: bool = True,
                  max_states: Optional[int] = None, max_seconds: Optional[float] = None,
                  all_finals: bool = False, progress: Optional[Callable] = None,
-                 on_edge: Optional[Callable] = None, symmetry_after: Optional[int] = None):
+                 on_edge: Optional[Callable] = None, symmetry_after: Optional[int] = None,
+                 max_memory: Optional[float] = None, compact: bool = False):
         # --max-seconds counts from here: finding the reductions is part of the search
         self.t0 = time.perf_counter()
         self.m = model
@@ -87,6 +91,11 @@ class Explorer:
         self.sym = None
         self.max_states = max_states
         self.max_seconds = max_seconds
+        self.max_memory = max_memory        # MB of peak resident memory (--max-memory)
+        # --compact: the visited set keeps a 64-bit fingerprint of each state, not the state, and
+        # a state is dropped once expanded (SPIN's -DHC, TLC's fingerprints); two states with one
+        # fingerprint are taken for one, so a verdict without a failure is only probable
+        self.compact = compact
         if symmetry and self.symmetry_after <= 1:
             self._find_symmetry()
         self.all_finals = all_finals
@@ -154,6 +163,8 @@ class Explorer:
         lens = [len(us) for us in units]
         canon = self.sym.canonical if self.sym else None
         start_key = canon(m.start, m.start_pcs) if canon else (m.start, m.start_pcs)
+        if self.compact:
+            start_key = hash(start_key)
         index = {start_key: 0}
         states = [m.start]
         pcs_of = [m.start_pcs]
@@ -173,7 +184,9 @@ class Explorer:
         fail_from = None
         exists_id = None
         next_check = 1024
-        max_states, max_seconds = self.max_states, self.max_seconds
+        max_states, max_seconds, max_memory = self.max_states, self.max_seconds, self.max_memory
+        compact = self.compact
+        keep = self.all_finals          # --compact keeps only the final states asked for
         stop = ""
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             queue = deque()     # finding the reductions used the time up
@@ -183,6 +196,8 @@ class Explorer:
         while queue:
             i = queue.popleft()
             s, pcs = states[i], pcs_of[i]
+            if compact:
+                states[i] = pcs_of[i] = None
             expanded += 1
             if expanded >= next_check:
                 next_check += 1024
@@ -196,9 +211,14 @@ class Explorer:
                 if max_seconds is not None and el > max_seconds:
                     stop = f"stopped after {max_seconds:g} s (--max-seconds)"
                     break
+                if max_memory is not None and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory * 1024:
+                    stop = f"stopped at {max_memory:g} MB of memory (--max-memory)"
+                    break
             live = tuple([b for b in blocks if pcs[b] < lens[b]])
             if not live:
                 final_ids.append(i)
+                if compact and keep:
+                    states[i] = s
                 if final is not None:
                     restore(s)
                     at = i
@@ -261,6 +281,8 @@ class Explorer:
                 npcs[b] = lens[b] if outcome == ENDED else pcs[b] + 1
                 npcs = tuple(npcs)
                 key = canon(s2, npcs) if canon else (s2, npcs)
+                if compact:
+                    key = hash(key)
                 j = index.get(key)
                 if j is None:
                     j = len(states)
@@ -277,7 +299,7 @@ class Explorer:
                 out.append(j)
                 if on_edge is not None:
                     on_edge(i, j, u, s2, npcs, None)
-            succ[i] = out
+            succ[i] = () if compact else out
             if failure is not None and not self.all_finals:
                 break
             if max_states is not None and len(states) >= max_states:
@@ -288,6 +310,14 @@ class Explorer:
         stats.distinct = len(states)
         stats.finals = len(final_ids)
         stats.seconds = time.perf_counter() - t0
+        if compact:
+            n = len(states)
+            p = -math.expm1(-n * (n - 1) / 2.0 ** 65)
+            res.compact = {"fingerprint_bits": 64, "collision_probability": p}
+            if not stop and not queue and failure is None:
+                # two states taken for one would hide the second's successors
+                stop = (f"hash compaction (--compact) may have taken two of the {n:,} states for one: "
+                        f"probability {p:.1e} that two share a 64-bit fingerprint")
         res.stop_reason = stop
         res.complete = not stop and not queue
         if failure is not None:
@@ -300,7 +330,7 @@ class Explorer:
             res.exists_path = self._path(parent, via, exists_id)
         if self.all_finals:
             res.finals = [states[i] for i in final_ids]
-        if res.complete and failure is None:
+        if res.complete and failure is None and not compact:
             stats.interleavings = self._count(succ, pcs_of)
         return res
 
