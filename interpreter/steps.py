@@ -151,6 +151,14 @@ def _exec_read(k, cpu):
 def _exec_store(k, cpu):
     t, new, active, old_mm = k.c_op_task[cpu], k.c_op_mm[cpu], k.c_op_old[cpu], k.c_op_old_mm[cpu]
     name = k.t_name[t]
+    now = k.t_active[t]
+    if now != active:
+        # only before d53c3dfb23c4: something ran between the read and the stores (LT-01)
+        k.violate("active_mm-changed", f"{name}'s active_mm changed under exec_mmap: it read {k.mm_label(active)}, "
+                  f"the lazy reference it will drop, but replaces {k.mm_label(now)}: {k.mm_label(now)}'s reference "
+                  f"leaks and {k.mm_label(active)}'s is dropped a second time",
+                  "exec_mmap (fs/exec.c): local_irq_disable() from the read of active_mm through the stores "
+                  "(d53c3dfb23c4)", active)
     k._op(name, "exec_mmap", "{} -> {}{}", k.mm_label(active), k.m_name[new],
           "" if old_mm is not None else " (kernel_execve: a kernel thread becomes a user task)")
     _hold(k, new, users=-1)

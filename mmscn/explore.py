@@ -235,7 +235,8 @@ def write_text(model, res, steps, out, color, *, quiet=False, witness=None, all_
                 if s.expect is not None:
                     text = stmt_source(model, s.expect, s.cpu) + "; " + text
                 mark = f"  {R}<- {s.failure.kind}{Z}" if s.failure is not None else ""
-                w(f"  {n:3d}  cpu{s.cpu}  line {s.stmt.line:<4d} {P(text)}{mark}\n")
+                step = f"  [{s.step}]" if s.step else ""
+                w(f"  {n:3d}  cpu{s.cpu}  line {s.stmt.line:<4d} {P(text)}{P(step)}{mark}\n")
                 if s.changes:
                     w(f"{D}" + _wrap(P("; ".join(f"{k} {a} -> {b}" for k, a, b in s.changes)), 18) + f"{Z}\n")
         w(f.diagnostic(sc.path, model.lines).render(color) + "\n")
@@ -337,6 +338,7 @@ def report_json(model, res, steps, *, witness=None, all_finals=False) -> dict:
         "interleaving": [{"step": n, "cpu": f"cpu{s.cpu}", "line": s.stmt.line,
                           "statement": stmt_source(model, s.stmt, s.cpu),
                           "changes": {k: [a, b] for k, a, b in s.changes},
+                          **({"kernel_step": s.step} if s.step else {}),
                           **({"failure": s.failure.kind} if s.failure is not None else {})}
                          for n, s in enumerate(steps, 1)],
     }

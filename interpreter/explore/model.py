@@ -249,6 +249,10 @@ class Model:
         self.k = k = runner.k
         self.prologue_failure: Optional[Failure] = None
         self.refusal = ""       # the words of the last refusal fire() met (a witness quotes them)
+        # granularity step, or the scenario's own interrupts: the search goes over kernel steps
+        # (explore/stepped.py)
+        self.stepped = scenario.granularity == "step" or bool(scenario.interrupts)
+        self.handlers = {b.cpu.number: b for b in scenario.interrupts}
         for st in scenario.stmts:
             if not runner.step(st, None):
                 d = runner.result.diagnostics[-1] if runner.result.diagnostics else None
@@ -264,6 +268,7 @@ class Model:
             self.prologue_failure = Failure("assertion", d.message, line=d.line, col=d.col)
         blocks = sorted(scenario.blocks, key=lambda b: b.cpu.number)
         self.bcpu = [b.cpu.number for b in blocks]
+        self.block_of = {c: b for b, c in enumerate(self.bcpu)}
         self.units = []
         for bi, b in enumerate(blocks):
             us, pending = [], None

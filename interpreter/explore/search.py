@@ -158,6 +158,9 @@ class Explorer:
         t0 = self.t0
         stats = Stats()
         res = Result(m, stats, complete=False, por=self.por)
+        if m.stepped:           # the kernel's steps, IPIs and interrupts (explore/stepped.py)
+            from .stepped import search
+            return search(self, res, fuse=self.por)
         units = m.units
         nblocks = m.nblocks
         lens = [len(us) for us in units]
