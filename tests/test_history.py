@@ -305,7 +305,7 @@ def test_bisect_names_the_commit(mmscn_cmd, lazy, validator):
     p = cli(mmscn_cmd, "bisect", lazy)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "  v6.14     holds\n" in p.stdout and f"  v5.4      fails  line 9: Linux v5.4 {REFUSED}\n" in p.stdout
-    assert ("the verdict changes from fails (v5.4) to holds (v6.14)\n"
+    assert ("the verdict changes from fails (v5.11) to holds (v6.14)\n"
             "21641bd9a7a7 is the first commit where the scenario holds\n"
             "commit 21641bd9a7a7ce0360106a5a8e5b89a4fc74529d\n"
             "    lazy tlb: fix hotplug exit race with MMU_LAZY_TLB_SHOOTDOWN\n") in p.stdout
