@@ -105,6 +105,9 @@ class _Build(Transformer):
     def flush(self, c):
         return A.Flush(c[0].line, c[0].column, _ref(c[1]), c[2] is not None)
 
+    def rollover(self, c):
+        return A.Rollover(c[0].line, c[0].column, _ref(c[1]))
+
     def assert_(self, c):
         return A.Assert(c[0].line, c[0].column, c[1])
 

@@ -265,7 +265,7 @@ class _Resolver:
             self.mm(st.mm)
         elif isinstance(st, (A.Unlazy, A.Offline)):
             self.where(st, st.cpu, block_cpu, sc, type(st).__name__.lower(), f"{type(st).__name__.lower()} cpu0")
-        elif isinstance(st, A.Online):
+        elif isinstance(st, (A.Online, A.Rollover)):
             self.cpu(st.cpu, sc)
         elif isinstance(st, (A.MmRef, A.MmgetNotZero, A.Flush)):
             self.mm(st.mm)

@@ -102,6 +102,7 @@ EXEC = {
     A.Offline: lambda k, st, cpu: k.cpu_down(cpu_of(k, st.cpu, cpu)),
     A.Online: lambda k, st, cpu: k.cpu_up(cpu_of(k, st.cpu, cpu)),
     A.Flush: lambda k, st, cpu: k.flush(mm_of(k, st.mm), st.tables, cpu),
+    A.Rollover: lambda k, st, cpu: k.rollover(cpu_of(k, st.cpu, cpu)),
 }
 
 

@@ -50,7 +50,8 @@
 (defconst mmscn-statement-words
   '("scenario" "arch" "cpus" "expect" "spawn" "schedule" "exit" "exec"
     "use_mm" "unuse_mm" "unlazy" "mmgrab" "mmdrop" "mmget" "mmput"
-    "mmget_not_zero" "offline" "online" "flush" "assert" "final")
+    "mmget_not_zero" "offline" "online" "flush" "assert" "rollover"
+    "final")
   "Words that begin a statement, a header line or the final clause.")
 (defconst mmscn-keyword-words
   '("thread" "of" "kthread" "mm" "cost")
@@ -64,10 +65,10 @@
     "offline" "none" "true" "false" "user" "kthread")
   "Value words: states, kinds, outcomes, none, true, false.")
 (defconst mmscn-field-words
-  '("curr" "active_mm" "loaded_mm" "lazy" "online" "users" "count"
-    "state" "cpumask" "mm" "cpu" "kind" "mm_count_atomics"
-    "mm_users_atomics" "atomics" "switch_mm" "pgtable_loads"
-    "lazy_switches" "ipis")
+  '("curr" "active_mm" "loaded_mm" "lazy" "online" "tlb_gen" "asid_gen"
+    "asn_lock" "users" "count" "state" "cpumask" "mm" "cpu" "kind"
+    "mm_count_atomics" "mm_users_atomics" "atomics" "switch_mm"
+    "pgtable_loads" "lazy_switches" "ipis")
   "Fields after a dot.")
 ;; END GENERATED
 

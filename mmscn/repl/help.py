@@ -36,6 +36,8 @@ STATEMENT_HELP = {
     "offline": ("offline cpuN", "cpu_down: sched_force_init_mm on the CPU, finish_cpu drops idle's init_mm"),
     "online": ("online cpuN", "cpu_up: the CPU's idle task starts on init_mm"),
     "flush": ("flush @M [tables]", "flush_tlb_mm_range: which CPUs it reaches depends on the arch"),
+    "rollover": ("rollover cpuN", "the CPU's next address-space id allocation starts a new generation "
+                                  "(ARM __new_context, ia64 wrap_mmu_context)"),
     "assert": ("assert COND, COND ...", "check the state now; a failure says what was expected and what is "
                                         "(:help fields)"),
     "final": ("final forall|exists COND", "judges the end of a scenario file (mmscn explore); in the REPL use "
