@@ -35,6 +35,10 @@ EXEC_FRESH_MM = "exec_mmap-fresh-mm"
 CPU_HOTPLUG = "cpu-hotplug"
 ACTIVE_MM_TRANSFER = "139d025cda1d"
 SCHED_FORCE_INIT_MM = "21641bd9a7a7"
+# tlb's (interpreter/policies/arm.py, ia64.py)
+ARM_ASID_SWITCH = "8678c1f04277"
+IA64_SYSTEM_THREAD_FLUSH = "cfbb1426bd76"
+IA64_REMOVED = "cf8e8658100d"
 
 CHANGES = (
     Change(CONTEXT_SWITCH, "", "context_switch() with rq->prev_mm: the lazy mm prev gives back is dropped in "
@@ -55,6 +59,19 @@ CHANGES = (
     Change(SCHED_FORCE_INIT_MM, "21641bd9a7a7ce0360106a5a8e5b89a4fc74529d",
            "lazy tlb: fix hotplug exit race with MMU_LAZY_TLB_SHOOTDOWN", "v6.14",
            "strong: linux-next revlist of the 6.14 merge window (research/history-verified.md, LT-07)"),
+    # --- tlb: the TLB's truth, 32-bit ARM's ASID versions, ia64's context numbers
+    Change(ARM_ASID_SWITCH, "8678c1f04277daaa914abb107fb9fe71298d916d", "[ARM] Fix ASID version switch",
+           "v2.6.24", "UNVERIFIED: the commit pages (demsky, fairphone gitiles, mentality.rip) show no date or "
+           "tag; it changes include/asm-arm/mmu_context.h, so it is older than v2.6.28's move to "
+           "arch/arm/include; v2.6.24 is a guess (docs/history-sources.md LT-12)", arches=("arm",)),
+    Change(IA64_SYSTEM_THREAD_FLUSH, "cfbb1426bd76c4ba6ec4491c8df2a5dd3d984750",
+           "[IA64] Hole in IA64 TLB flushing from system threads", "v2.6.13",
+           "UNVERIFIED: only the commit message was read (err.no gitweb, linux-2.6); ~2005, v2.6.13 is a "
+           "guess; the diff was not found (docs/history-sources.md LT-14)", arches=("ia64",)),
+    Change(IA64_REMOVED, "cf8e8658100d4eae80ce9b21f7a81cb024dd5057", "arch: Remove Itanium (IA-64) architecture",
+           "v6.7", "strong: HPCwire 2023-11-02 after Phoronix: removed in 6.7, 6.6 the last release with ia64; "
+           "the id from the linux-stable mirror's commit page (git.batts.cloud); no tag read",
+           arches=("ia64",)),
 )
 
 OLDEST = "v2.3.13"      # Documentation/mm/active_mm.rst: "the changes in 2.3.13"
@@ -106,4 +123,6 @@ class KernelVersion:
 def for_policy(policy) -> KernelVersion:
     """The kernel a policy runs when the scenario names none: the release the policy
     stands for (``linux-2.3``: v2.3.13, named after it), else the newest."""
-    return KernelVersion(policy.kernel, policy.name) if policy.kernel else KernelVersion()
+    if policy.kernel:
+        return KernelVersion(policy.kernel, policy.name)
+    return KernelVersion(getattr(policy, "newest_kernel", None) or NEWEST)   # ia64: v6.6, its last
