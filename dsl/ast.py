@@ -31,10 +31,26 @@ class Ref:
 class Header:
     """A header line, placed at its value (`arch x86`, `cpus 2`) or its first word
     (`scenario "..."`, `expect fail`); the resolver folds them into the Scenario."""
-    kind: str               # title | arch | cpus | outcome
+    kind: str               # title | arch | cpus | outcome | kernel | revert | config
     value: str
     line: int
     col: int
+    without: tuple = ()     # outcome: the commits after `without`, as written (Refs)
+
+
+@dataclass(slots=True, frozen=True)
+class Expectation:
+    """One `expect pass|fail [without COMMIT ...]` line: the verdict the scenario must
+    have under the header's kernel with the changes ``without`` (keys of the history
+    table) reverted as well.  ``line`` 0: the default, no such line."""
+    outcome: str            # "pass" | "fail"
+    without: tuple = ()
+    line: int = 0
+    col: int = 0
+
+    def label(self) -> str:
+        """The line as a reader writes it: `expect fail without 38cf307c1f20`."""
+        return f"expect {self.outcome}" + (f" without {' '.join(self.without)}" if self.without else "")
 
 
 # ---- statements -------------------------------------------------------------
@@ -255,10 +271,21 @@ class Scenario:
     final: Optional[Final] = None
     arch_ref: Optional[Ref] = None
     ncpus_ref: Optional[Ref] = None
+    # the kernel (docs/language.md "The kernel"): the release (None: the arch's, else the
+    # newest modelled), the changes reverted and the options set, as keys of the history table
+    kernel: Optional[str] = None
+    reverts: tuple = ()
+    configs: tuple = ()
+    expects: tuple = ()     # every `expect pass|fail` line (Expectation), in file order; () = `expect pass`
+    kernel_ref: Optional[Ref] = None
 
     @property
     def name(self) -> str:
         return self.title if self.title is not None else self.path
+
+    def expectations(self) -> tuple:
+        """What the scenario is judged by: each `expect` line, or the default `expect pass`."""
+        return self.expects or (Expectation(self.outcome),)
 
     def counts(self) -> tuple:
         """(kernel statements, assertions) of the file, counted as `mmscn run` counts

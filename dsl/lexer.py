@@ -108,18 +108,26 @@ def _tokens():
             (r";", Punctuation),
             (r"[{}]", Punctuation),
             (r"#[^\n]*", Comment.Single),
-            (r"(arch)([ \t\f\r]+)(" + _ARCH_NAME + ")",
+            # a header line's value: the arch, the release, a commit, an option
+            (r"(arch|kernel|revert|config)([ \t\f\r]+)(" + _ARCH_NAME + ")",
              bygroups(Keyword, Whitespace, Name.Constant), "rest"),
             (stmt, Keyword, "rest"),
             default("rest"),
         ],
         "rest": [
             (r"(?=[\n;{}])", Whitespace, "#pop"),
+            (r"without(?![A-Za-z0-9_])", Keyword.Reserved, "commits"),
             (r"(" + _CMP + r")([ \t\f\r]*)", bygroups(Operator, Whitespace), "value"),
             *common,
             *later,
             (r"\.", Punctuation),
             (r".", Error),
+        ],
+        # the commits after `expect pass|fail without`
+        "commits": [
+            (r"[ \t\f\r]+", Whitespace),
+            (r"[A-Za-z0-9_]+", Name.Constant),
+            default("#pop"),
         ],
         # the value after a comparison: a word here is a constant (`kind == kthread`)
         "value": [

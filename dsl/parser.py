@@ -55,7 +55,17 @@ class _Build(Transformer):
         return A.Header("cpus", str(c[1]), c[1].line, c[1].column)
 
     def outcome(self, c):
-        return A.Header("outcome", str(c[1]), c[0].line, c[0].column)
+        without = tuple(_ref(t) for t in c[2:] if isinstance(t, Token) and t.type == "COMMIT")
+        return A.Header("outcome", str(c[1]), c[0].line, c[0].column, without)
+
+    def kernel(self, c):
+        return A.Header("kernel", str(c[1]), c[1].line, c[1].column)
+
+    def revert(self, c):
+        return A.Header("revert", str(c[1]), c[1].line, c[1].column)
+
+    def config(self, c):
+        return A.Header("config", str(c[1]), c[1].line, c[1].column)
 
     # ---- statements
     def mm_clause(self, c):
@@ -299,6 +309,12 @@ def _describe_expected(names, before: str, arch_names) -> str:
                 add("a task name")
         elif n == "ARCH_NAME":
             add("an architecture" + ("" if arch_names is None else f" ({', '.join(arch_names)})"))
+        elif n == "RELEASE":
+            add("a kernel release like v5.8")
+        elif n == "COMMIT":
+            add("a commit id (12 or more hex digits, like 38cf307c1f20)")
+        elif n == "CONFIG_NAME":
+            add("a kernel option like PREEMPT_RT")
         elif n == "MM":
             add("an mm name like @A")
         elif n == "CPU":
@@ -416,7 +432,7 @@ def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool, arch_nam
         kernel = statement_hint(name, _short(args, 40))
         if kernel:
             return f"unknown statement `{_short(name)}`: {kernel}"
-        words = [w for w in statement_words() if w not in ("scenario", "arch", "cpus", "final")]
+        words = [w for w in statement_words() if w not in ("scenario", "arch", "cpus", "final", "kernel", "revert", "config")]
         # `Cpus 2`: the header words are statement words too, and words are lower case
         close = name.lower() if name.lower() in statement_words() else close_match(name, statement_words())
         hint = f" (did you mean `{close}`?)" if close else ""

@@ -21,6 +21,7 @@ use that comes too early in a given interleaving).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -48,6 +49,57 @@ class Arches:
     names: object
     hardware: Optional[Callable] = None
     check: bool = True
+    kernels: Optional["Kernels"] = None     # the kernel history, to check `kernel`, `revert`, `config`
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The kernel history as the caller knows it (interpreter/arches.py makes it from
+    interpreter/version.py): what `kernel`, `revert`, `config` and `expect ... without`
+    may name.  Releases are compared by the caller's functions, never here.
+
+    ``changes``: every modelled change, each with .key, .commit, .title, .release and
+    .arches (the architectures whose code it changes; () = every one);
+    ``configs``: the kernel options a `config` line may set;
+    ``release(text)``: None when ``text`` is a modelled release, else why not;
+    ``lands(key, release)``: the change is in that release (None: the newest);
+    ``fixed(arch)``: the release an architecture stands for (linux-2.3: v2.3.13), or None.
+    """
+    changes: tuple
+    configs: tuple
+    release: Callable
+    lands: Callable
+    fixed: Callable = lambda arch: None
+
+
+_HEX = re.compile(r"[0-9a-f]+")
+COMMIT_DIGITS = 12      # a commit is named by at least this many hex digits (git log --abbrev=12)
+
+
+def find_change(text: str, kernels: Optional[Kernels]) -> tuple:
+    """(key, None) of the modelled change a commit id names, or (None, why not) in the
+    kernel's words, with the close matches and their titles.  Without ``kernels`` the
+    id is only checked for its form and its first 12 digits are the key."""
+    t = text.lower()
+    if not _HEX.fullmatch(t):
+        return None, (f"`{_short(text)}` is not a commit id: a commit is named by {COMMIT_DIGITS} or more hex "
+                      f"digits, like 38cf307c1f20")
+    if len(t) < COMMIT_DIGITS:
+        return None, (f"`{_short(text)}` is too short for a commit id: write at least {COMMIT_DIGITS} hex digits "
+                      f"(git log --abbrev={COMMIT_DIGITS})")
+    if kernels is None:
+        return t[:COMMIT_DIGITS], None
+    found = [c for c in kernels.changes if c.commit and c.commit.startswith(t)]
+    if len(found) == 1:
+        return found[0].key, None
+    if found:
+        return None, (f"commit id {_short(text)} is ambiguous: it starts {len(found)} modelled changes: "
+                      + "; ".join(f"{c.commit[:16]} {c.title}" for c in found) + "; write more digits")
+    import difflib      # only on the error path
+    commits = {c.commit[:len(t)]: c for c in kernels.changes if c.commit}
+    close = [commits[m] for m in difflib.get_close_matches(t, commits, n=3, cutoff=0.6)]
+    hint = ("; close matches: " + "; ".join(f"{c.key} {c.title}" for c in close)) if close else ""
+    return None, f"no modelled change has commit {_short(text)}{hint} (mmscn history lists them all)"
 
 
 class _Resolver:
@@ -74,6 +126,7 @@ class _Resolver:
         sc = A.Scenario(self.path) if header is None else \
             dataclasses.replace(header, path=self.path, stmts=[], blocks=[], final=None)
         seen_header: dict = {}
+        kernel_lines: list = []     # `revert`, `config` and `expect` headers, checked once the arch is known
         first_stmt = None
         in_blocks = False
         block_cpus: dict = {}
@@ -84,6 +137,9 @@ class _Resolver:
                 if first_stmt is not None:
                     self.err(ref, f"`{header_word(kind)}` belongs in the header, before the first statement "
                                   f"(line {first_stmt.line})")
+                    continue
+                if kind in ("revert", "config", "outcome"):     # several allowed
+                    kernel_lines.append(it)
                     continue
                 if kind in seen_header:
                     self.err(ref, f"`{header_word(kind)}` is given twice (first at line {seen_header[kind]})")
@@ -106,8 +162,8 @@ class _Resolver:
                         self.err(ref, f"`cpus` must be 1 to {MAX_CPUS}, not {_short(value)}")
                     else:
                         sc.ncpus = n
-                elif kind == "outcome":
-                    sc.outcome = value
+                elif kind == "kernel":
+                    sc.kernel, sc.kernel_ref = value, ref
                 continue
             if first_stmt is None:
                 first_stmt = it
@@ -127,6 +183,8 @@ class _Resolver:
                              "or inside one")
             else:
                 sc.stmts.append(it)
+        if kernel_lines or sc.kernel is not None:
+            self.kernel_header(sc, kernel_lines)
         for i in range(sc.ncpus):
             self.tasks[idle_name(i)] = 0
         # Names: the straight-line part in order, then every block.
@@ -149,6 +207,105 @@ class _Resolver:
         if sc.final is not None:
             self.conds(sc.final.conds, sc)
         return sc
+
+    def kernel_header(self, sc, lines: list) -> None:
+        """`kernel`, `revert`, `config` and the `expect` lines, checked against the history
+        the caller knows (Arches.kernels): after every header line is read, so that the
+        order of the lines does not matter."""
+        ks = self.arches.kernels if self.arches is not None else None
+        arch = self.arch or sc.arch
+        if sc.kernel is not None and ks is not None:
+            if ks.fixed(sc.arch):
+                self.err(sc.kernel_ref, f"arch {sc.arch} is the generic architecture at {ks.fixed(sc.arch)} and "
+                                        f"names its own kernel: write `arch generic` to choose `kernel "
+                                        f"{_short(sc.kernel)}`")
+            else:
+                why = ks.release(sc.kernel)
+                if why:
+                    self.err(sc.kernel_ref, why)
+        release = sc.kernel if sc.kernel is not None else (ks.fixed(arch) if ks is not None else None)
+        if release is not None and ks is not None and ks.release(release):
+            release = None      # reported above; the other lines are checked against the newest
+        reverted: dict = {}     # key -> line
+        configs: dict = {}
+        for h in lines:
+            ref = A.Ref(h.value, h.line, h.col)
+            if h.kind == "revert":
+                key = self.commit(ref, ks, arch, release)
+                if key is None:
+                    continue
+                if key in reverted:
+                    self.err(ref, f"`revert {_short(h.value)}` is given twice (first at line {reverted[key]})")
+                reverted.setdefault(key, h.line)
+            elif h.kind == "config":
+                if ks is not None and h.value not in ks.configs:
+                    bare = h.value.removeprefix("CONFIG_")
+                    close = bare if bare in ks.configs else close_match(h.value, ks.configs)
+                    hint = "" if close is None else f" (write it without CONFIG_: `config {bare}`)" \
+                        if close == bare else f" (did you mean `{close}`?)"
+                    self.err(ref, f"unknown kernel option `{_short(h.value)}`{hint}; the modelled options: "
+                                  f"{', '.join(ks.configs)}")
+                elif h.value in configs:
+                    self.err(ref, f"`config {h.value}` is given twice (first at line {configs[h.value]})")
+                configs.setdefault(h.value, h.line)
+        sc.reverts, sc.configs = tuple(reverted), tuple(configs)
+        expects: list = []
+        judged: dict = {}       # frozenset of keys -> the Expectation that judges that kernel
+        for h in lines:
+            if h.kind != "outcome":
+                continue
+            keys, bad = [], False
+            for r in h.without:
+                key = self.commit(r, ks, arch, release)
+                if key is None:
+                    bad = True
+                    continue
+                if key in keys:
+                    self.err(r, f"{_short(r.text)} is named twice in this line")
+                    bad = True
+                elif key in reverted:
+                    self.err(r, f"{_short(r.text)} is reverted for the whole file (line {reverted[key]}); "
+                                f"`without` names a change the header's kernel has")
+                    bad = True
+                else:
+                    keys.append(key)
+            if bad:     # already reported: no second error about the line it leaves
+                continue
+            e = A.Expectation(h.value, tuple(keys), h.line, h.col)
+            first = judged.get(frozenset(keys))
+            if first is not None:
+                if first.outcome == e.outcome:
+                    self.err(A.Ref(h.value, h.line, h.col), f"`{e.label()}` is given twice (first at line "
+                                                            f"{first.line})")
+                else:
+                    self.err(A.Ref(h.value, h.line, h.col), f"line {first.line} already says `{first.label()}`: "
+                                                            f"one kernel has one verdict")
+                continue
+            judged[frozenset(keys)] = e
+            expects.append(e)
+        sc.expects = tuple(expects)
+        if expects:
+            sc.outcome = expects[0].outcome
+
+    def commit(self, ref: A.Ref, ks: Optional[Kernels], arch: str, release: Optional[str]) -> Optional[str]:
+        """The key of the modelled change a commit id names, or None after a located error:
+        unknown, ambiguous, not this arch's code, or not in this release at all."""
+        key, why = find_change(ref.text, ks)
+        if why:
+            self.err(ref, why)
+            return None
+        if ks is None:
+            return key
+        c = next(c for c in ks.changes if c.key == key)
+        if c.arches and arch not in c.arches and (self.arches is None or arch in self.arches.names):
+            self.err(ref, f"{c.key} ({c.title}) changes the code of {', '.join(c.arches)} only, and this scenario "
+                          f"runs arch {arch}")
+            return None
+        if not ks.lands(key, release):
+            self.err(ref, f"{c.key} ({c.title}) came in {c.release}, after kernel {release}: there is nothing to "
+                          f"revert")
+            return None
+        return key
 
     def hardware(self, f: A.Field, sc, label: str) -> None:
         """A field the file's architecture does not model (mm_cpumask under generic)

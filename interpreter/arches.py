@@ -1,15 +1,31 @@
-"""The architectures as the front ends hand them to dsl/, which imports nothing of
-interpreter/: their names, and the hardware fields each one's policy models."""
+"""The architectures and the kernel history as the front ends hand them to dsl/, which
+imports nothing of interpreter/: their names, the hardware fields each one's policy
+models, and what `kernel`, `revert` and `config` may name."""
 from __future__ import annotations
 
-from mmscn.dsl.resolve import Arches
+from mmscn.dsl.resolve import Arches, Kernels
 
 from . import policies
+from . import version as V
 
 
 def known_arches() -> Arches:
-    """Every installed architecture, with its hardware fields, for the resolver to check."""
-    return Arches(policies.KnownArches(), hardware_fields)
+    """Every installed architecture, with its hardware fields and the kernel history, for the
+    resolver to check."""
+    return Arches(policies.KnownArches(), hardware_fields, kernels=known_kernels())
+
+
+def known_kernels() -> Kernels:
+    """The history table (interpreter/version.py) as the resolver asks it."""
+    return Kernels(V.CHANGES, tuple(V.CONFIGS), V.release_problem, V.lands, fixed_kernel)
+
+
+def fixed_kernel(arch: str):
+    """The release an architecture stands for (linux-2.3: v2.3.13), None for the others."""
+    try:
+        return policies.get(arch).kernel if arch in policies.KnownArches() else None
+    except Exception:       # a broken plug-in must not break the check of a file
+        return None
 
 
 def hardware_fields(arch: str):

@@ -77,12 +77,107 @@ CHANGES = (
 OLDEST = "v2.3.13"      # Documentation/mm/active_mm.rst: "the changes in 2.3.13"
 NEWEST = "v6.17"        # the release the architecture files follow (v6.15 to v6.17)
 
+#: The kernel options a scenario's `config NAME` may set (CONFIG_ without the prefix),
+#: with what the model does with each (docs/language.md "The kernel").
+CONFIGS = {
+    "PREEMPT_RT": "the real-time kernel: finish_task_switch drops the lazy mm with mmdrop_sched(), "
+                  "deferred through RCU (8d491de6edc2, v5.16); nothing in the model reads it yet",
+}
+
+#: The last release of each mainline series (kernel.org's release history): what a
+#: `kernel` line may name between OLDEST and NEWEST.  2.x releases have three numbers
+#: (v2.6.39); from 3.0 on a third number is a stable update of vX.Y, which the model
+#: runs as vX.Y (stable backports are not modelled).
+_LAST = {(2, 3): 51, (2, 4): 37, (2, 5): 75, (2, 6): 39, (3,): 19, (4,): 20, (5,): 19}
+
 
 def _release(text: str) -> tuple:
     m = re.fullmatch(r"v(\d+)\.(\d+)(?:\.(\d+))?", text)
     if not m:
         raise ValueError(f"`{text}` is not a kernel release (vX.Y or vX.Y.Z)")
     return tuple(int(n or 0) for n in m.groups())
+
+
+def _name(at: tuple) -> str:
+    return f"v{at[0]}.{at[1]}.{at[2]}" if at[0] == 2 or at[2] else f"v{at[0]}.{at[1]}"
+
+
+def mainline(start: str = OLDEST, end: str = NEWEST) -> list:
+    """Every mainline release from ``start`` to ``end`` (both modelled), oldest first."""
+    lo, hi = _release(start), _release(end)
+    out = []
+    for (major, *minor), last in list(_LAST.items()) + [((6,), _release(NEWEST)[1])]:
+        for n in range(last + 1):
+            at = (2, minor[0], n) if major == 2 else (major, n, 0)
+            if lo <= at <= hi:
+                out.append(_name(at))
+    return out
+
+
+def release_problem(text: str) -> Optional[str]:
+    """None when ``text`` names a modelled release, else why not, in the words a message uses."""
+    if not re.fullmatch(r"v(\d+)\.(\d+)(?:\.(\d+))?", text):
+        if re.fullmatch(r"\d+\.\d+(?:\.\d+)?", text):
+            return f"`{text}` is not a kernel release as git tags it: write `v{text}`"
+        return f"`{text}` is not a kernel release: write vX.Y or vX.Y.Z, like v5.8"
+    at = _release(text)
+    if not _release(OLDEST) <= at <= _release(NEWEST):
+        return f"kernel {text} is outside the modelled releases, {OLDEST} to {NEWEST}"
+    if at[0] == 2:
+        last = _LAST.get(at[:2])
+        if last is None or not re.fullmatch(r"v2\.\d+\.\d+", text) or at[2] > last:
+            if last is None:
+                return f"there is no Linux {text}: the 2.x series are 2.3, 2.4, 2.5 and 2.6"
+            return f"there is no Linux {text}: the {at[0]}.{at[1]} releases are v{at[0]}.{at[1]}.0 to " \
+                   f"v{at[0]}.{at[1]}.{last}"
+        return None
+    last = _LAST.get((at[0],), _release(NEWEST)[1])
+    if at[1] > last:
+        return f"there is no Linux {text}: the {at[0]}.x releases are v{at[0]}.0 to v{at[0]}.{last}"
+    return None
+
+
+def lands(key: str, release: Optional[str] = None) -> bool:
+    """Is change ``key`` in ``release`` (None: the newest), before any revert?"""
+    return _release(_CHANGE[key].release) <= _release(release or NEWEST)
+
+
+def touches(change: Change, arch: Optional[str]) -> bool:
+    """Does the change apply to ``arch`` (None: to some arch)?  () = the kernel's own code."""
+    return arch is None or not change.arches or arch in change.arches
+
+
+def newest_first(arch: Optional[str] = None) -> list:
+    """The table, newest release first (the table's order within a release), for `mmscn history`."""
+    rows = [c for c in CHANGES if touches(c, arch)]
+    return sorted(rows, key=lambda c: _release(c.release), reverse=True)
+
+
+def release_points(start: str = OLDEST, end: str = NEWEST, arch: Optional[str] = None,
+                   every: bool = False) -> list:
+    """The releases `mmscn bisect` runs, oldest first: ``start``, every release in between
+    where a change to ``arch`` lands, ``end`` (``every``: every mainline release instead)."""
+    lo, hi = _release(start), _release(end)
+    if every:
+        points = set(mainline(start, end)) | {start, end}
+    else:
+        points = {start, end} | {c.release for c in CHANGES if touches(c, arch) and lo < _release(c.release) <= hi}
+    return sorted(points, key=_release)
+
+
+def changes_between(older: str, newer: str, arch: Optional[str] = None) -> list:
+    """The changes to ``arch`` that land after ``older`` and by ``newer``: what a change of
+    verdict between the two releases is owed to."""
+    lo, hi = _release(older), _release(newer)
+    return [c for c in CHANGES if touches(c, arch) and lo < _release(c.release) <= hi]
+
+
+def is_before(a: str, b: str) -> bool:
+    """Release ``a`` is older than ``b`` (the front ends' one comparison, for --from/--to)."""
+    return _release(a) < _release(b)
+
+
+_CHANGE = {c.key: c for c in CHANGES}
 
 
 class KernelVersion:
@@ -99,7 +194,7 @@ class KernelVersion:
         if not _release(OLDEST) <= at <= _release(NEWEST):
             raise ValueError(f"kernel {release} is outside the modelled releases, {OLDEST} to {NEWEST}")
         self.release = release
-        self.name = name or f"Linux {release}"
+        self.name = name or f"Linux {release}" + (f" without {', '.join(sorted(reverts))}" if reverts else "")
         self.reverts = frozenset(reverts)      # keys of CHANGES left out of this release
         self.configs = frozenset(configs)      # kernel options set (CONFIG_ without the prefix)
         unknown = self.reverts - {c.key for c in CHANGES}
@@ -120,9 +215,14 @@ class KernelVersion:
         return f"KernelVersion({self.release!r}{extra})"
 
 
-def for_policy(policy) -> KernelVersion:
-    """The kernel a policy runs when the scenario names none: the release the policy
-    stands for (``linux-2.3``: v2.3.13, named after it), else the newest."""
+def for_policy(policy, release: Optional[str] = None, reverts: Iterable[str] = (),
+               configs: Iterable[str] = ()) -> KernelVersion:
+    """The kernel a policy runs: the release the policy stands for (``linux-2.3``: v2.3.13,
+    named after it) whatever ``release`` says, else ``release`` (None: the newest, or the
+    policy's ``newest_kernel``, ia64's v6.6); the
+    changes ``reverts`` left out and the options ``configs`` set."""
+    reverts, configs = tuple(reverts), tuple(configs)
     if policy.kernel:
-        return KernelVersion(policy.kernel, policy.name)
-    return KernelVersion(getattr(policy, "newest_kernel", None) or NEWEST)   # ia64: v6.6, its last
+        return KernelVersion(policy.kernel, policy.name if not reverts else None, reverts, configs)
+    # ia64 stands for no release but ends at one: v6.6 when none is named
+    return KernelVersion(release or getattr(policy, "newest_kernel", None) or NEWEST, None, reverts, configs)

@@ -278,6 +278,9 @@ def expected_groups(tok: Token, line_text: str) -> set:
         return set(LANG)
     by_type = {"CPU": "cpu", "MM": "mm", "NAME": "task", "INT": "number", "STRING": "string",
                "ARCH_NAME": "arch", "CMP": "op", "COMMENT": "comment"}
+    # a header line's value (`kernel v5.8`, `revert 139d025cda1d`, `config PREEMPT_RT`,
+    # the commits after `without`) is coloured as the arch after `arch` is
+    by_type.update(dict.fromkeys(("RELEASE", "COMMIT", "CONFIG_NAME"), "arch"))
     return {by_type.get(tok.type, "punct")}
 
 

@@ -12,7 +12,13 @@ STATEMENT_HELP = {
     "arch": ("arch NAME", "the switch policy (header line; later, :arch NAME replays the session)"),
     "cpus": ("cpus N", "how many CPUs, each starting on its idle task on init_mm (header line)"),
     "expect": ('expect error ["TEXT"] | expect violation ["RULE"]',
-               "the next statement must be refused / must break an invariant; `expect pass|fail` is a header line"),
+               "the next statement must be refused / must break an invariant; `expect pass|fail [without COMMIT ...]` "
+               "is a header line"),
+    "kernel": ("kernel vX.Y[.Z]", "the kernel release the model follows (header line; later, :kernel vX.Y "
+               "replays the session); mmscn history lists the changes"),
+    "revert": ("revert COMMIT", "leave one modelled change (12+ hex digits of its commit) out of the kernel "
+               "(header line; later, :revert COMMIT)"),
+    "config": ("config NAME", "set a modelled kernel option, like PREEMPT_RT (header line)"),
     "spawn": ("spawn A [mm @M] | spawn thread T of A | spawn kthread K",
               "copy_process: a fresh mm (dup_mm, users 1, count 1); CLONE_VM shares the parent's mm (mmget); "
               "kthread_create: mm and active_mm none"),
