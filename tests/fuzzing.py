@@ -329,6 +329,7 @@ WRITERS: dict = {
     "offline": lambda d, c, b: f"offline {_opt_cpu(d, c, b)}".rstrip(),
     "online": lambda d, c, b: f"online {cpu(d, c)}",
     "flush": lambda d, c, b: f"flush {mm(d, c)}" + (" tables" if d(st.booleans()) else ""),
+    "rollover": lambda d, c, b: f"rollover {cpu(d, c)}",
     "assert": lambda d, c, b: f"assert {conds(d, c)}",
     "final": lambda d, c, b: f"final {d(st.sampled_from(W['QUANTIFIER']))} {conds(d, c)}",
 }

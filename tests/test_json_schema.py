@@ -76,8 +76,10 @@ def test_run_json(validator, path):
 
 @pytest.mark.parametrize("arch", policies.names())
 def test_run_json_under_every_policy(validator, arch):
-    """The hardware fields (loaded_mm, lazy, mm_cpumask, ptbr) differ by policy."""
-    for path in EXAMPLE_FILES:
+    """The hardware fields (loaded_mm, lazy, mm_cpumask, ptbr) differ by policy.  The history
+    examples are left out: an `expect fail without` names a commit of their own arch, which the
+    resolver rejects under another one."""
+    for path in (p for p in EXAMPLE_FILES if p.parent.name != "history"):
         valid(validator, doc("run", "--json", "--states", "--arch", arch, path))
 
 

@@ -83,6 +83,7 @@ class Arm(Policy):
                     if c != cpu:
                         hw.ipi(c)
                     hw.flush_tlb(c)
+                    hw.event(f"cpu{c}", "local_flush_tlb_all", "IPI" if c != cpu else "local")
         hw.new_asid(mm, version)
         for c in range(k.ncpus):                          # mm->cpu_vm_mask = cpumask_of_cpu(cpu)
             if c != cpu and hw.in_cpumask(mm, c):
@@ -106,12 +107,13 @@ class Arm(Policy):
         hw = k.hw
         gen = k.m_asid_gen[mm]
         for c in hw.cpus_in_mask(mm):
+            how = "IPI" if c != from_cpu else "local"
             if c != from_cpu:
                 hw.ipi(c)
             if k.c_loaded[c] == mm and k.c_asid_gen[c] != gen:
-                hw.event(f"cpu{c}", "local_flush_tlb_mm", f"invalidates ASID of generation {gen}; cpu{c} runs "
-                         f"{k.m_name[mm]} on one of generation {k.c_asid_gen[c]}: its entries stay")
+                hw.event(f"cpu{c}", "local_flush_tlb_mm", f"{how}: invalidates ASID of generation {gen}; cpu{c} "
+                         f"runs {k.m_name[mm]} on one of generation {k.c_asid_gen[c]}: its entries stay")
                 continue
             if k.c_loaded[c] == mm:
                 hw.flush_tlb(c)
-            hw.event(f"cpu{c}", "local_flush_tlb_mm", f"invalidates {k.m_name[mm]}'s ASID")
+            hw.event(f"cpu{c}", "local_flush_tlb_mm", f"{how}: invalidates {k.m_name[mm]}'s ASID")

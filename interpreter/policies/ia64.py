@@ -59,9 +59,9 @@ class Ia64(Policy):
     # ---- the context switch
     def switch_mm_irqs_off(self, k, cpu, prev_mm, next_mm, task):
         k.hw.switch_mm(cpu)              # switch_mm is activate_mm: always
-        self.activate_context(k, cpu, next_mm, "activate_mm")
+        self.activate_context(k, cpu, next_mm)
 
-    def activate_context(self, k, cpu, mm, function):
+    def activate_context(self, k, cpu, mm):
         hw = k.hw
         if mm != INIT_MM and k.m_asid_gen[mm] <= 0:
             self.get_mmu_context(k, cpu, mm)
@@ -69,7 +69,7 @@ class Ia64(Policy):
             hw.cpumask_set(mm, cpu)
         hw.load(cpu, mm)                # reload_context: region registers 0-4 (and IA64_KR_PT_BASE)
         hw.set_asid(cpu, max(k.m_asid_gen[mm], 0))
-        hw.event(f"cpu{cpu}", function, f"activate_context: {k.m_name[mm]}'s context number "
+        hw.event(f"cpu{cpu}", "activate_context", f"{k.m_name[mm]}'s context number "
                  f"#{max(k.m_asid_gen[mm], 0)} into the region registers")
 
     def get_mmu_context(self, k, cpu, mm):
@@ -113,13 +113,16 @@ class Ia64(Policy):
         if self._active_mm(k, from_cpu) == mm and k.m_users[mm] == 1:
             hw.event(k.m_name[mm], "smp_flush_tlb_mm", f"mm_users 1 and cpu{from_cpu}'s active_mm: "
                      f"local_finish_flush_tlb_mm here only")
-            self.activate_context(k, from_cpu, mm, "local_finish_flush_tlb_mm")
+            self.activate_context(k, from_cpu, mm)
             return
         for c in hw.cpus_in_mask(mm) + ([] if from_cpu is None or hw.in_cpumask(mm, from_cpu) else [from_cpu]):
             if c != from_cpu:
                 hw.ipi(c)
-            if self._active_mm(k, c) == mm:
-                self.activate_context(k, c, mm, "local_finish_flush_tlb_mm")
+            active = self._active_mm(k, c) == mm
+            hw.event(f"cpu{c}", "local_finish_flush_tlb_mm", ("IPI" if c != from_cpu else "local")
+                     + (": the mm is active_mm here: a new number" if active else ": not active here"))
+            if active:
+                self.activate_context(k, c, mm)
 
     def flush_tlb_range(self, k, mm, from_cpu):
         hw = k.hw
@@ -161,3 +164,4 @@ class Ia64(Policy):
                 if c != from_cpu:
                     k.hw.ipi(c)
                 k.hw.flush_tlb(c)
+                k.hw.event(f"cpu{c}", "local_flush_tlb_all", "IPI" if c != from_cpu else "local")
