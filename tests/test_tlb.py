@@ -173,3 +173,18 @@ def test_fixed_kernels_never_break_the_tlb_rules(arch, steps):
         if not r.step(s, None):
             break
     assert not [d for d in r.result.diagnostics if d.message.startswith(("stale-tlb", "stale-asid"))], src
+
+
+def test_lt14_explored_fails_only_without_the_fix():
+    # every order of the two blocks' flushes: the fixed kernel holds in all, the buggy one fails in
+    # the order of the story, at kswapd's purge
+    from mmscn.interpreter.explore.model import Model
+    from mmscn.interpreter.explore.search import Explorer
+    path = HISTORY / "LT-14-ia64-kswapd-stale-context.mmscn"
+    src = path.read_text()
+    sc = load(src, str(path), known_arches())
+    pol = policies.get("ia64")
+    fixed = Explorer(Model(sc, src.split("\n"), version=V.for_policy(pol))).run()
+    buggy = Explorer(Model(sc, src.split("\n"), version=V.for_policy(pol, None, [V.IA64_SYSTEM_THREAD_FLUSH]))).run()
+    assert fixed.failure is None
+    assert (buggy.failure.rules, buggy.failure.line, buggy.failure.cpu) == (("stale-tlb",), 42, 1)
