@@ -170,6 +170,12 @@ class PerfSample(Stmt):
 
 
 @dataclass(slots=True)
+class Rollover(Stmt):
+    """`rollover cpuN`: the CPU's address-space ids run out at its next allocation."""
+    cpu: Ref
+
+
+@dataclass(slots=True)
 class Assert(Stmt):
     conds: list
 

@@ -137,6 +137,9 @@ class _Build(Transformer):
     def perf_sample(self, c):
         return A.PerfSample(c[0].line, c[0].column, _ref(c[1]) if c[1] is not None else None)
 
+    def rollover(self, c):
+        return A.Rollover(c[0].line, c[0].column, _ref(c[1]))
+
     def assert_(self, c):
         return A.Assert(c[0].line, c[0].column, c[1])
 

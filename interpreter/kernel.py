@@ -71,6 +71,9 @@ class Kernel:
     def __init__(self, ncpus: int, arch, trace: bool = True, version: Optional[V.KernelVersion] = None):
         self.arch = arch
         self.version = version or V.for_policy(arch)
+        problem = arch.kernel_problem(self.version)
+        if problem:
+            raise ValueError(problem)
         self.hw = Hardware(self)
         self.ncpus = ncpus
         self.refcount_lazy = arch.lazy_tlb_refcount
@@ -275,10 +278,12 @@ class Kernel:
     def _exit_mmap(self, m: int) -> None:
         self.m_torn[m] = True
         self._op(self.m_name[m], "__mmput", "exit_mmap tears down the address space")
+        self.inc_mm_tlb_gen(m)          # tlb_finish_mmu: exit_mmap ends with a full-mm flush
         self.arch.exit_mmap(self, m)
 
     def mmput_finish(self, m: int) -> None:
         """The rest of __mmput once exit_mmap returned: the users' one mm_count reference."""
+        self._flush_reached_all(m)
         self.mmdrop(m, "mmdrop")
 
     def __mmdrop(self, m: int) -> None:
@@ -794,7 +799,31 @@ class Kernel:
                          "flush_tlb_mm_range (arch/*/mm)", m)
         self.this_cpu = from_cpu
         self._op(self.m_name[m], "flush_tlb_mm_range", "page tables freed" if freed_tables else "")
+        self.inc_mm_tlb_gen(m)
         self.arch.flush_tlb_mm_range(self, m, freed_tables, from_cpu)
+        self._flush_reached_all(m)
+
+    # ---- the TLB's truth: flush generations (x86's mm->context.tlb_gen, kept for every arch)
+    def inc_mm_tlb_gen(self, m: int) -> None:
+        """inc_mm_tlb_gen (arch/x86/include/asm/tlbflush.h): a flush of ``m`` starts a new generation
+        of its translations; every CPU that may hold older ones must flush before it uses them."""
+        self.m_tlb_gen[m] += 1
+        self.d_mms.add(m)
+
+    def _flush_reached_all(self, m: int) -> None:
+        """A policy that does not say which CPUs its flushes reach (``tlb_generations`` off: generic,
+        arm64's broadcast TLBI, powerpc's tlbie) reaches every CPU that has ``m`` loaded."""
+        if not self.arch.tlb_generations:
+            for c in range(self.ncpus):
+                if self.c_loaded[c] == m:
+                    self.hw.tlb_caught_up(c)
+
+    def rollover(self, cpu: int) -> None:
+        """`rollover cpuN`: the CPU's address-space ids are used up, so its next allocation starts a
+        new generation (ARM __new_context, ia64 wrap_mmu_context); the policy says how."""
+        self._require_online(cpu, "rollover")
+        self.this_cpu = cpu
+        self.arch.asid_rollover(self, cpu)
 
     # ================================================================ membarrier (kernel/sched/membarrier.c)
     def _set_rq_membarrier(self, cpu: int, m: Optional[int]) -> None:
@@ -1130,6 +1159,7 @@ class Kernel:
                     out.append(Violation("init_mm-as-mm", f"{self.t_name[t]} has init_mm as its mm: init_mm is "
                                          f"never a task's real mm", "Documentation/mm/active_mm.rst"))
         if self.d_cpus or self.d_mms:
+            self._check_tlb(out)
             self.arch.check(self, out)
         if own and len(out) > 1:
             # what breaks on an mm the statement itself already broke follows from that
@@ -1146,6 +1176,33 @@ class Kernel:
         self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
         self.violations = []
         return out
+
+    def _check_tlb(self, out: list) -> None:
+        """The TLB's truth, on the CPUs the statement touched and those with a touched mm loaded: a CPU
+        that runs user code of M (a user task of M, or a kernel thread inside kthread_use_mm(M)) with M
+        loaded holds nothing older than M's flush generation (a lazy CPU may, until it runs user code
+        of M again), and uses M's address-space id of M's generation, not an older one."""
+        d_cpus, d_mms = self.d_cpus, self.d_mms
+        for c in range(self.ncpus):
+            m = self.c_loaded[c]
+            if m is None or not self.c_online[c] or (c not in d_cpus and m not in d_mms):
+                continue
+            t = self.c_curr[c]
+            if self.t_mm[t] != m or m == INIT_MM or self.m_freed[m]:
+                continue
+            who, name = self.t_name[t], self.m_name[m]
+            if self.c_tlb_gen[c] < self.m_tlb_gen[m]:
+                out.append(Violation(
+                    "stale-tlb", f"cpu{c} runs {who} on {name} with translations of flush generation "
+                    f"{self.c_tlb_gen[c]}, but {name} was flushed to generation {self.m_tlb_gen[m]}: the "
+                    f"flush returned without reaching cpu{c}'s TLB", "flush_tlb_mm_range: every CPU that runs "
+                    "the mm is flushed before the flush returns (x86 flush_tlb_func, tlb_gen)", m))
+            elif self.c_asid_gen[c] < self.m_asid_gen[m]:
+                out.append(Violation(
+                    "stale-asid", f"cpu{c} runs {who} on an address-space id of generation {self.c_asid_gen[c]}, "
+                    f"but {name}'s id (mm->context) is of generation {self.m_asid_gen[m]}: flushes of {name} by "
+                    f"its id miss cpu{c}, and the old id may be handed to another mm",
+                    "switch_mm: check_context / check_and_switch_context loads the mm's current id", m))
 
     def _holders(self, m: int, head: str) -> str:
         who = [f"{self.t_name[t]}" for t in range(len(self.t_name))

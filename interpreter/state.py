@@ -104,6 +104,20 @@ FIELDS = (
     Field("c_prev_mm", CPU, "rq->prev_mm", MM_REF, KERNEL),
     Field("c_lazy", CPU, "cpu_tlbstate_shared.is_lazy (x86)", FLAG, HARDWARE, False),
     Field("c_membarrier", CPU, "rq->membarrier_state: the rq's copy of curr's mm's", FLAG, KERNEL, False),
+    # ---- the TLB's truth (x86 keeps it as mm->context.tlb_gen, cpu_tlbstate.ctxs[].tlb_gen; the model
+    # keeps it for every arch, shown only where a policy lists it, so today's traces stay as they are)
+    Field("m_tlb_gen", MM, "mm->context.tlb_gen: the mm's flush generation, bumped by every flush of it",
+          COUNT, HARDWARE, 0, view="tlb_gen"),
+    Field("m_asid_gen", MM, "the generation of the mm's address-space id: ARM the version of mm->context.id, "
+          "ia64 the how-manieth context number mm->context is (0: none yet)", COUNT, HARDWARE, 0, view="asid_gen"),
+    Field("c_tlb_gen", CPU, "cpu_tlbstate.ctxs[].tlb_gen: the flush generation of its loaded mm the CPU's TLB "
+          "has caught up to", COUNT, HARDWARE, 0, view="tlb_gen"),
+    Field("c_asid_gen", CPU, "the generation of the address-space id in the CPU's registers (ARM CONTEXTIDR, "
+          "ia64 region registers) for its loaded mm", COUNT, HARDWARE, 0, view="asid_gen"),
+    Field("c_rollover", CPU, "`rollover cpuN`: the CPU's next address-space id allocation finds the space used up "
+          "(ARM __new_context, ia64 wrap_mmu_context)", FLAG, HARDWARE, False, view="rollover"),
+    Field("c_asn_lock", CPU, "alpha cpu_data[cpu].asn_lock: set by ev5_switch_mm, cleared by check_mmu_context "
+          "in switch_to", FLAG, HARDWARE, False, view="asn_lock"),
     # ---- kernel steps (granularity step, interpreter/steps.py): an operation in flight on a CPU,
     # its locals, the references they hold, the IPIs queued and the CPU's own interrupt
     Field("c_op", CPU, "the stepped kernel operation the CPU is inside (a key of steps.TABLES)", WORD, KERNEL),

@@ -114,6 +114,7 @@ EXEC = {
     A.Tick: lambda k, st, cpu: k.scheduler_tick(cpu_of(k, st.cpu, cpu)),
     A.TaskWorkRun: lambda k, st, cpu: k.task_work_run(task_of(k, st.task)),
     A.PerfSample: lambda k, st, cpu: k.get_segment_base(cpu_of(k, st.cpu, cpu)),
+    A.Rollover: lambda k, st, cpu: k.rollover(cpu_of(k, st.cpu, cpu)),
 }
 
 

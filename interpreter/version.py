@@ -49,6 +49,11 @@ KTHREAD_USE_MM_IRQS_OFF = "38cf307c1f20"   # kthread_use_mm/unuse_mm switch with
 EXEC_IRQS_OFF = "d53c3dfb23c4"             # exec_mmap reads active_mm and stores mm with irqs off (LT-01)
 X86_IRQS_OFF_ACTIVATE_MM = "af8967158f9a"  # x86 selects ARCH_WANT_IRQS_OFF_ACTIVATE_MM
 
+# tlb's (interpreter/policies/arm.py, ia64.py)
+ARM_ASID_SWITCH = "8678c1f04277"
+IA64_SYSTEM_THREAD_FLUSH = "cfbb1426bd76"
+IA64_REMOVED = "cf8e8658100d"
+
 CHANGES = (
     Change(CONTEXT_SWITCH, "", "context_switch() with rq->prev_mm: the lazy mm prev gives back is dropped in "
            "finish_task_switch, after switch_to (2.4's schedule() dropped it at once, before switch_to)",
@@ -101,6 +106,20 @@ CHANGES = (
     Change(NO_ACTIVE_MM_UACCESS, "81e3cbdef230fd9adfa8569044b07290afd66708",
            "x86/events, x86/insn-eval: Remove incorrect current->active_mm references", "v6.16",
            "verified: \"[GIT PULL] x86 core updates for v6.16\" shortlog (history-sources LT-13)", ("x86",)),
+
+    # --- tlb: the TLB's truth, 32-bit ARM's ASID versions, ia64's context numbers
+    Change(ARM_ASID_SWITCH, "8678c1f04277daaa914abb107fb9fe71298d916d", "[ARM] Fix ASID version switch",
+           "v2.6.24", "UNVERIFIED: the commit pages (demsky, fairphone gitiles, mentality.rip) show no date or "
+           "tag; it changes include/asm-arm/mmu_context.h, so it is older than v2.6.28's move to "
+           "arch/arm/include; v2.6.24 is a guess (docs/history-sources.md LT-12)", arches=("arm",)),
+    Change(IA64_SYSTEM_THREAD_FLUSH, "cfbb1426bd76c4ba6ec4491c8df2a5dd3d984750",
+           "[IA64] Hole in IA64 TLB flushing from system threads", "v2.6.13",
+           "UNVERIFIED: only the commit message was read (err.no gitweb, linux-2.6); ~2005, v2.6.13 is a "
+           "guess; the diff was not found (docs/history-sources.md LT-14)", arches=("ia64",)),
+    Change(IA64_REMOVED, "cf8e8658100d4eae80ce9b21f7a81cb024dd5057", "arch: Remove Itanium (IA-64) architecture",
+           "v6.7", "strong: HPCwire 2023-11-02 after Phoronix: removed in 6.7, 6.6 the last release with ia64; "
+           "the id from the linux-stable mirror's commit page (git.batts.cloud); no tag read",
+           arches=("ia64",)),
     # --- steps: the changes that only the kernel's own steps tell apart (granularity step)
     Change(KTHREAD_USE_MM_IRQS_OFF, "38cf307c1f2011d413750c5acb725456f47d9172",
            "mm: fix kthread_use_mm() vs TLB invalidate", "v5.9",
@@ -260,9 +279,11 @@ class KernelVersion:
 def for_policy(policy, release: Optional[str] = None, reverts: Iterable[str] = (),
                configs: Iterable[str] = ()) -> KernelVersion:
     """The kernel a policy runs: the release the policy stands for (``linux-2.3``: v2.3.13,
-    named after it) whatever ``release`` says, else ``release`` (None: the newest); the
+    named after it) whatever ``release`` says, else ``release`` (None: the newest, or the
+    policy's ``newest_kernel``, ia64's v6.6); the
     changes ``reverts`` left out and the options ``configs`` set."""
     reverts, configs = tuple(reverts), tuple(configs)
     if policy.kernel:
         return KernelVersion(policy.kernel, policy.name if not reverts else None, reverts, configs)
-    return KernelVersion(release or NEWEST, None, reverts, configs)
+    # ia64 stands for no release but ends at one: v6.6 when none is named
+    return KernelVersion(release or getattr(policy, "newest_kernel", None) or NEWEST, None, reverts, configs)

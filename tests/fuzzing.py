@@ -339,6 +339,7 @@ WRITERS: dict = {
     "tick": lambda d, c, b: f"tick {_opt_cpu(d, c, b)}".rstrip(),
     "task_work_run": lambda d, c, b: f"task_work_run {task(d, c)}",
     "perf_sample": lambda d, c, b: f"perf_sample {_opt_cpu(d, c, b)}".rstrip(),
+    "rollover": lambda d, c, b: f"rollover {cpu(d, c)}",
     "assert": lambda d, c, b: f"assert {conds(d, c)}",
     "final": lambda d, c, b: f"final {d(st.sampled_from(W['QUANTIFIER']))} {conds(d, c)}",
 }

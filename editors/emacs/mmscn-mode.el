@@ -54,7 +54,7 @@ option after `config'.")
     "granularity" "interleave" "spawn" "schedule" "exit" "exec"
     "use_mm" "unuse_mm" "unlazy" "mmgrab" "mmdrop" "mmget" "mmput"
     "mmget_not_zero" "offline" "online" "flush" "assert" "membarrier"
-    "tick" "task_work_run" "perf_sample" "final")
+    "tick" "task_work_run" "perf_sample" "rollover" "final")
   "Words that begin a statement, a header line or the final clause.")
 (defconst mmscn-keyword-words
   '("without" "ipi" "interrupt" "thread" "of" "kthread" "mm" "cost")
@@ -69,10 +69,10 @@ option after `config'.")
     "false" "user" "kthread")
   "Value words: states, kinds, outcomes, none, true, false.")
 (defconst mmscn-field-words
-  '("curr" "active_mm" "loaded_mm" "lazy" "online" "users" "count"
-    "state" "cpumask" "mm" "cpu" "kind" "mm_count_atomics"
-    "mm_users_atomics" "atomics" "switch_mm" "pgtable_loads"
-    "lazy_switches" "ipis")
+  '("curr" "active_mm" "loaded_mm" "lazy" "online" "tlb_gen" "asid_gen"
+    "asn_lock" "users" "count" "state" "cpumask" "mm" "cpu" "kind"
+    "mm_count_atomics" "mm_users_atomics" "atomics" "switch_mm"
+    "pgtable_loads" "lazy_switches" "ipis")
   "Fields after a dot.")
 ;; END GENERATED
 

@@ -48,6 +48,8 @@ STATEMENT_HELP = {
     "task_work_run": ("task_work_run K", "K runs its queued task_work (task_numa_work scans current->mm)"),
     "perf_sample": ("perf_sample cpuN", "a perf NMI on cpuN: get_segment_base reads the user context "
                     "(current->mm if nmi_uaccess_okay())"),
+    "rollover": ("rollover cpuN", "the CPU's next address-space id allocation starts a new generation "
+                                  "(ARM __new_context, ia64 wrap_mmu_context)"),
     "assert": ("assert COND, COND ...", "check the state now; a failure says what was expected and what is "
                                         "(:help fields)"),
     "final": ("final forall|exists COND", "judges the end of a scenario file (mmscn explore); in the REPL use "

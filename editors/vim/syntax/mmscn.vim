@@ -18,8 +18,8 @@ syn match mmscnTask /\<\h\w*\>/
 syn match mmscnConstant /\<\%(operation\|violation\|register\|runnable\|kthread\|offline\|running\|exists\|forall\|online\|tables\|zombie\|error\|false\|freed\|dead\|fail\|idle\|lazy\|live\|none\|pass\|step\|true\|user\)\>/
 syn match mmscnKeyword /\<\%(interrupt\|kthread\|without\|thread\|cost\|ipi\|mm\|of\)\>/
 syn match mmscnOperatorWord /\<\%(and\|not\|is\|or\)\>/
-syn match mmscnStatement /\%(\%(^\|[;{]\)\s*\)\@<=\<\%(mmget_not_zero\|task_work_run\|granularity\|perf_sample\|interleave\|membarrier\|scenario\|schedule\|unuse_mm\|offline\|assert\|config\|expect\|kernel\|mmdrop\|mmgrab\|online\|revert\|unlazy\|use_mm\|final\|flush\|mmget\|mmput\|spawn\|arch\|cpus\|exec\|exit\|tick\)\>/
-syn match mmscnField /\.\@1<=\<\%(mm_count_atomics\|mm_users_atomics\|lazy_switches\|pgtable_loads\|active_mm\|loaded_mm\|switch_mm\|atomics\|cpumask\|online\|count\|state\|users\|curr\|ipis\|kind\|lazy\|cpu\|mm\)\>/
+syn match mmscnStatement /\%(\%(^\|[;{]\)\s*\)\@<=\<\%(mmget_not_zero\|task_work_run\|granularity\|perf_sample\|interleave\|membarrier\|rollover\|scenario\|schedule\|unuse_mm\|offline\|assert\|config\|expect\|kernel\|mmdrop\|mmgrab\|online\|revert\|unlazy\|use_mm\|final\|flush\|mmget\|mmput\|spawn\|arch\|cpus\|exec\|exit\|tick\)\>/
+syn match mmscnField /\.\@1<=\<\%(mm_count_atomics\|mm_users_atomics\|lazy_switches\|pgtable_loads\|active_mm\|loaded_mm\|switch_mm\|asid_gen\|asn_lock\|atomics\|cpumask\|tlb_gen\|online\|count\|state\|users\|curr\|ipis\|kind\|lazy\|cpu\|mm\)\>/
 " END GENERATED
 
 syn match mmscnCpu /\<cpu\d\+\>/
