@@ -1191,7 +1191,8 @@ class Kernel:
             if self.t_mm[t] != m or m == INIT_MM or self.m_freed[m]:
                 continue
             who, name = self.t_name[t], self.m_name[m]
-            if self.c_tlb_gen[c] < self.m_tlb_gen[m]:
+            if self.c_tlb_gen[c] < self.m_tlb_gen[m] and m not in self.c_ipi_mm:
+                # (granularity step: a flush of m still waiting for its IPIs has not returned yet)
                 out.append(Violation(
                     "stale-tlb", f"cpu{c} runs {who} on {name} with translations of flush generation "
                     f"{self.c_tlb_gen[c]}, but {name} was flushed to generation {self.m_tlb_gen[m]}: the "

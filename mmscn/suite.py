@@ -154,7 +154,7 @@ def _judge(path, golden, update, need_golden, explore, tree, kernel=None, revert
                             on_diagnostic=lambda d, cut=cut: cut.__setitem__(0, len(runner.result.steps)))
             r = runner.run()
             runs.append((j, r))
-            if explore and sc.blocks:
+            if (explore or sc.granularity == "step") and sc.blocks:   # one round robin cannot show a race inside an operation
                 said = _judge_by_explore(out, j, lines)
             else:
                 said = kernels.run_verdict(r)
