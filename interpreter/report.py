@@ -187,6 +187,10 @@ def run_json(r: RunResult, lines: list, states=None) -> dict:
             d["function"] = st.function
         if st.hw is not None:
             d["hardware"] = st.hw
+        if st.step:             # granularity step: the kernel step, and an IPI's or interrupt's handler
+            d["kernel_step"] = st.step
+        if st.kind:
+            d["event"] = st.kind
         if states is not None:
             d["state"] = states[i]
         steps.append(d)

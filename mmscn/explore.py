@@ -172,6 +172,9 @@ def search_line(res) -> str:
                f"--seed {res.seed})"
     if res.mode == "prologue":
         return "the prologue failed: nothing to explore"
+    if res.mode == "steps":
+        return ("exhaustive search over kernel steps (granularity step): IPIs and interrupts at every irqs-on "
+                "boundary, irqs-off steps that touch only their CPU fused" + ("" if res.fused else " (off)"))
     por = "on" if res.por else ("off (blocks create tasks or mms)" if res.model.creates else "off")
     sym = f"on (group of {res.symmetry})" if res.symmetry > 1 else "none found"
     return f"exhaustive search: partial-order reduction {por}, symmetry {sym}"

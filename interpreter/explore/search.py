@@ -45,7 +45,8 @@ class Result:
     por: bool = True
     symmetry: int = 1                   # group size used (1: off or none found)
     pruned: bool = False                # partial-order reduction left some enabled statement out
-    mode: str = "exhaustive"
+    mode: str = "exhaustive"              # or "steps": over kernel steps (explore/stepped.py)
+    fused: bool = False                   # steps: irqs-off steps of one CPU fused
     compact: Optional[dict] = None      # --compact: {"fingerprint_bits", "collision_probability"}
     seed: Optional[int] = None
     walks: int = 0
@@ -389,6 +390,8 @@ class Explorer:
 # ====================================================================== random interleavings
 def random_walks(model: Model, n: int, seed: int, max_seconds: Optional[float] = None,
                  progress: Optional[Callable] = None) -> Result:
+    if model.stepped:       # over kernel steps the search is exhaustive (explore/stepped.py): no walks
+        return Explorer(model, max_seconds=max_seconds).run()
     rng = _random.Random(seed)
     t0 = time.perf_counter()
     stats = Stats()

@@ -174,7 +174,7 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
     st.seconds = time.perf_counter() - t0
     res.stop_reason = stop
     res.complete = not stop and not queue
-    res.por, res.symmetry, res.mode = False, 1, "steps"
+    res.por, res.symmetry, res.mode, res.fused = False, 1, "steps", fuse
     if failure is not None:
         res.failure = failure
         i, last = fail_from
