@@ -129,8 +129,7 @@ class Hardware:
             if after is not None:
                 getattr(k.arch, after)(k, mm, sender)
             return
-        for c in cpus:
-            self.ipi(c)
+        for c in cpus:              # counted when taken (Kernel.run_ipi), where its handler runs
             k.c_ipi_from[c] |= 1 << sender
             k.d_cpus.add(c)
         k.c_ipi_fn[sender], k.c_ipi_mm[sender], k.c_ipi_after[sender] = fn, mm, after

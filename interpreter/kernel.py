@@ -1012,6 +1012,8 @@ class Kernel:
         fn, m = self.c_ipi_fn[sender], self.c_ipi_mm[sender]
         self.c_ipi_from[target] &= ~(1 << sender)
         self.d_cpus.add(target)
+        self.this_cpu = sender
+        self.hw.ipi(target)         # the IPI sender sent, counted as its handler runs
         self.this_cpu = target
         self._cpu_op(target, fn, "the IPI from cpu{}", sender)
         getattr(self.arch, fn)(self, target, m)

@@ -107,12 +107,15 @@ def _mmput(k, cpu, m) -> Optional[str]:
     then the rest of __mmput waits for them."""
     if k.mmput_begin(m):
         _set(k, cpu, c_op_mm=m)
+        _hold(k, m, count=1)        # the users' mm_count reference, which __mmput drops once exit_mmap returns
         return "wait"
     return DONE
 
 
 def _mmput_end(k, cpu):
-    k.mmput_finish(k.c_op_mm[cpu])
+    m = k.c_op_mm[cpu]
+    _hold(k, m, count=-1)
+    k.mmput_finish(m)
 
 
 # ================================================================ exec_mmap (fs/exec.c)
@@ -337,6 +340,7 @@ def _exit_mmput(k, cpu):
     m = k.c_op_mm[cpu]
     _hold(k, m, users=-1)
     if k.mmput_begin(m):
+        _hold(k, m, count=1)        # the users' mm_count reference, which __mmput drops once exit_mmap returns
         return "wait"
     return "dead"
 

@@ -321,6 +321,11 @@ WRITERS: dict = {
                                                             if odd(d, c, 6) else RELEASES)),
     "revert": lambda d, c, b: f"revert {commit(d, c)}",
     "config": lambda d, c, b: "config " + ("PREEMPT" if odd(d, c, 6) else "PREEMPT_RT"),
+    # kernel steps (docs/language.md "Kernel steps"): whole operations or the kernel's steps, an interleaving
+    "granularity": lambda d, c, b: "granularity " + ("steps" if odd(d, c, 8) else d(st.sampled_from(["step",
+                                                                                                    "operation"]))),
+    "interleave": lambda d, c, b: "interleave " + " ".join(
+        d(st.sampled_from(["", "ipi ", "interrupt "])) + cpu(d, c) for _ in range(d(st.integers(1, 4)))),
     "expect": _expect,
     "spawn": _spawn,
     "schedule": _schedule,
@@ -344,7 +349,7 @@ WRITERS: dict = {
     "final": lambda d, c, b: f"final {d(st.sampled_from(W['QUANTIFIER']))} {conds(d, c)}",
 }
 HEADER_WORDS = ("scenario", "arch", "cpus")
-KERNEL_WORDS = ("kernel", "revert", "config")      # header lines too, written less often
+KERNEL_WORDS = ("kernel", "revert", "config", "granularity", "interleave")   # header lines too, written less often
 RELEASES = ("v6.14", "v6.13", "v5.4", "v5.3", "v2.6.0", "v5.8.3", "v3.0", "v2.3.13")
 # what a statement in the prologue or a block can be (headers and final have their own place)
 STMT_WORDS = tuple(w for w in STATEMENT_WORDS if w not in HEADER_WORDS + KERNEL_WORDS + ("final",))

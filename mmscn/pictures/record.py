@@ -137,6 +137,7 @@ class Recorder(Runner):
         k = self.k
         n = len(self.result.steps)
         cost0, loaded0, sent0 = tuple(k.cost), tuple(k.c_loaded), len(k.cost.senders)
+        self._prev = (cost0, loaded0, sent0)
         self._in_step = True
         try:
             ret = super().step(st, cpu)
@@ -159,13 +160,13 @@ class Recorder(Runner):
     def record(self, o, cpu):
         """granularity step: a block's later kernel steps, IPIs and interrupts come here, not through step()."""
         ret = super().record(o, cpu)
+        k = self.k
         if not self._in_step:
-            k = self.k
             if self.want_frames:
-                self.columns.append(self._column(o, o.stmt, cpu, tuple(k.cost), tuple(k.c_loaded),
-                                                 len(k.cost.senders)))
+                self.columns.append(self._column(o, o.stmt, cpu, *self._prev))
             if self.want_states:
                 self.states.append(state_json(k, self.policy))
+        self._prev = (tuple(k.cost), tuple(k.c_loaded), len(k.cost.senders))
         return ret
 
     def _column(self, s, st, cpu, cost0, loaded0, sent0) -> Column:

@@ -19,6 +19,9 @@ STATEMENT_HELP = {
     "revert": ("revert COMMIT", "leave one modelled change (12+ hex digits of its commit) out of the kernel "
                "(header line; later, :revert COMMIT)"),
     "config": ("config NAME", "set a modelled kernel option, like PREEMPT_RT (header line)"),
+    "granularity": ("granularity step|operation", "operations as the kernel's own steps, or whole (header line)"),
+    "interleave": ("interleave cpuN|ipi cpuN|interrupt cpuN ...", "one interleaving of the steps, written out "
+                   "(header line)"),
     "spawn": ("spawn A [mm @M] | spawn thread T of A | spawn kthread K",
               "copy_process: a fresh mm (dup_mm, users 1, count 1); CLONE_VM shares the parent's mm (mmget); "
               "kthread_create: mm and active_mm none"),
