@@ -27,7 +27,7 @@ def add_arguments(p) -> None:
                      "interleaving that reaches it.")
     p.epilog = ("exit status: 0 the verdict is what the header expects; 1 it is not; 2 unreadable file, "
                 "a witness that cannot be written, or bad command line; 3 the search stopped before it could decide (--max-states, --max-seconds, "
-                "or --random without a failure).")
+                "--max-memory, --compact or --random without a failure).")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--arch", help="override the scenario's `arch`")
     from mmscn.kernels import add_arguments as kernel_arguments
@@ -43,6 +43,11 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--max-states", type=positive_int, metavar="N", help="stop after N distinct states")
     p.add_argument("--max-seconds", type=positive_float, metavar="S", help="stop after S seconds")
+    p.add_argument("--max-memory", type=positive_float, metavar="MB", help="stop once the process has used MB "
+                   "megabytes of memory")
+    p.add_argument("--compact", action="store_true", help="keep a 64-bit fingerprint of each visited state "
+                   "instead of the state (hash compaction): far less memory, but a verdict without a failure "
+                   "is then incomplete, with the probability that two states were taken for one")
     p.add_argument("--no-por", action="store_true", help="turn partial-order reduction off")
     p.add_argument("--no-symmetry", action="store_true", help="turn symmetry reduction off")
     p.add_argument("--random", type=positive_int, metavar="N", help="run N random interleavings instead of all")
@@ -121,7 +126,8 @@ def run(args) -> int:
         elif res is None:
             ex = X.Explorer(model, por=not args.no_por, symmetry=not args.no_symmetry,
                             max_states=args.max_states, max_seconds=args.max_seconds,
-                            all_finals=args.all_finals, progress=progress)
+                            all_finals=args.all_finals, progress=progress, max_memory=args.max_memory,
+                            compact=args.compact)
             res = ex.run()
         if progress is not None:
             progress.done()
@@ -334,6 +340,8 @@ def report_json(model, res, steps, *, witness=None, all_finals=False) -> dict:
     }
     if res.mode == "random":
         doc["seed"], doc["walks"] = res.seed, res.walks
+    if res.compact is not None:
+        doc["compact"] = res.compact
     if model.final is not None:
         doc["final"] = {"quantifier": model.final.quantifier, "satisfied_in": res.exists_count
                         if model.final.quantifier == "exists" else None}
