@@ -79,11 +79,17 @@ def test_run_json(validator, path):
 def runs_under(path, arch) -> bool:
     """Whether the file can run as a what-if under ``arch``: a `revert` or `expect ... without` of
     a fix to another architecture's code, or one later than the release the arch stands for
-    (linux-2.3), is a located error there (examples/history)."""
+    (linux-2.3), is a located error there (examples/history), and so is a `kernel` line naming a
+    release the arch is not in."""
     import re
     from mmscn.interpreter import version as V
-    keys = re.findall(r"^(?:revert|expect \w+ without)\s+([0-9a-f ]+)", path.read_text(), re.M)
-    changes, fixed = {c.key: c for c in V.CHANGES}, policies.get(arch).kernel
+    text = path.read_text()
+    keys = re.findall(r"^(?:revert|expect \w+ without)\s+([0-9a-f ]+)", text, re.M)
+    policy = policies.get(arch)
+    changes, fixed = {c.key: c for c in V.CHANGES}, policy.kernel
+    release = re.search(r"^kernel\s+(v[0-9.]+)", text, re.M)
+    if release and policy.kernel_problem(V.KernelVersion(release.group(1))):
+        return False        # a release the arch is not in (ia64 from v6.7): a located error there
     return all(V.touches(changes[k], arch) and (fixed is None or V.lands(k, fixed))
                for ks in keys for k in ks.split() if k in changes)
 

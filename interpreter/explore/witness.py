@@ -73,11 +73,18 @@ def stmt_source(model: Model, st, cpu: Optional[int]) -> str:
         return f"expect {st.kind}" + (f" {_q(st.text)}" if st.text else "")
     if isinstance(st, A.Schedule) and cpu is not None and st.cpu is None:
         return f"schedule cpu{cpu} {'idle' if st.task is None else st.task.text}"
-    if isinstance(st, A.Unlazy) and st.cpu is None:
-        return f"unlazy cpu{cpu}"
-    if isinstance(st, A.Offline) and st.cpu is None:
-        return f"offline cpu{cpu}"
+    if type(st) in _CPU_IMPLIED and st.cpu is None:
+        # a statement a block runs on its own CPU: the top level names the CPU after its words
+        words = _CPU_IMPLIED[type(st)]
+        if isinstance(st, A.Membarrier) and st.register:
+            words += " register"
+        return f"{words} cpu{cpu}"
     return statement_text(model.lines, st)
+
+
+# the statements whose CPU a block leaves implicit, and their words before the CPU
+_CPU_IMPLIED = {A.Unlazy: "unlazy", A.Offline: "offline", A.Tick: "tick", A.PerfSample: "perf_sample",
+                A.Membarrier: "membarrier"}
 
 
 def witness_text(model: Model, res: Result) -> str:
