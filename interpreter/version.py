@@ -55,7 +55,22 @@ CHANGES = (
     Change(SCHED_FORCE_INIT_MM, "21641bd9a7a7ce0360106a5a8e5b89a4fc74529d",
            "lazy tlb: fix hotplug exit race with MMU_LAZY_TLB_SHOOTDOWN", "v6.14",
            "strong: linux-next revlist of the 6.14 merge window (research/history-verified.md, LT-07)"),
+    # --- steparch: the sparc64 and Xen PV policies (issue 15 item 4: LT-03, LT-15)
+    Change("7899891c7d16", "7899891c7d161752f29abcc9bc0a9c6c3a3af26c",
+           "xen mmu: fix a race window causing leave_mm BUG()", "v3.5",
+           "UNVERIFIED: the commit page (repo.jachan.dev) shows the message, which names 831d52bc1539, and "
+           "the v3.x mmu.c copies show drop_other_mm_ref before and after; no pull, tag or stable mail found. "
+           "831d52bc1539 was the head of a mainline clone on 2012-05-22, after v3.4 (a git-list mail, store id "
+           "26453177090), so v3.5 is the earliest it can be (docs/history-sources.md LT-15)", ("xen-pv",)),
+    Change("bafb056ce279", "bafb056ce27940c9994ea905336aa8f27b4f7275",
+           "sparc64: remove mm_cpumask clearing to fix kthread_use_mm race", "v5.10",
+           "verified: powerpc-5.10-1 pull, \"arch/sparc/kernel/smp_64.c # bafb056ce279\" (history-sources LT-03); "
+           "the diff read in its 4.19 stable backport, 2020-11-03 (store id 28385898487)", ("sparc64",)),
 )
+
+# --- steparch: the keys the sparc64 and xen-pv policies ask about
+XEN_LAZY_CHECK = "7899891c7d16"            # drop_other_mm_ref: leave_mm only while still lazy (LT-15)
+SPARC64_NO_CPUMASK_CLEAR = "bafb056ce279"  # smp_flush_tlb_*: no cpumask_copy for a single user (LT-03)
 
 OLDEST = "v2.3.13"      # Documentation/mm/active_mm.rst: "the changes in 2.3.13"
 NEWEST = "v6.17"        # the release the architecture files follow (v6.15 to v6.17)

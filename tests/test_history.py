@@ -87,7 +87,7 @@ def test_mainline_and_release_points():
     assert V.mainline("v2.6.38", "v3.1") == ["v2.6.38", "v2.6.39", "v3.0", "v3.1"]
     pts = V.release_points()
     assert pts[0] == V.OLDEST and pts[-1] == V.NEWEST and "v5.4" in pts and "v6.14" in pts
-    assert V.release_points("v5.0", "v6.0") == ["v5.0", "v5.4", "v6.0"]
+    assert V.release_points("v5.0", "v6.0") == ["v5.0", "v5.4", "v5.10", "v6.0"]
     assert [c.key for c in V.changes_between("v5.3", "v5.4")] == [V.ACTIVE_MM_TRANSFER]
 
 
