@@ -144,6 +144,38 @@ class Flush(Stmt):
 
 
 @dataclass(slots=True)
+class Membarrier(Stmt):
+    """sys_membarrier from a CPU's current task: MEMBARRIER_CMD_GLOBAL_EXPEDITED, or with
+    `register` MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED."""
+    register: bool
+    cpu: Optional[Ref]
+
+
+@dataclass(slots=True)
+class Tick(Stmt):
+    """scheduler_tick on a CPU: task_tick_numa may queue task_numa_work on its current task."""
+    cpu: Optional[Ref]
+
+
+@dataclass(slots=True)
+class TaskWorkRun(Stmt):
+    """task_work_run from the task itself (current on its CPU)."""
+    task: Ref
+
+
+@dataclass(slots=True)
+class PerfSample(Stmt):
+    """A perf NMI on a CPU reads the interrupted code's user context (get_segment_base)."""
+    cpu: Optional[Ref]
+
+
+@dataclass(slots=True)
+class Rollover(Stmt):
+    """`rollover cpuN`: the CPU's address-space ids run out at its next allocation."""
+    cpu: Ref
+
+
+@dataclass(slots=True)
 class Assert(Stmt):
     conds: list
 

@@ -13,6 +13,9 @@ FIELD_TYPES = {
     ("task", "cpu"): "cpu", ("task", "kind"): "task_kind",
     ("mm", "users"): "int", ("mm", "count"): "int", ("mm", "state"): "mm_state",
     ("mm", "cpumask"): "cpuset",
+    # the TLB's truth (interpreter/state.py): kept for every arch
+    ("cpu", "tlb_gen"): "int", ("cpu", "asid_gen"): "int", ("cpu", "asn_lock"): "bool",
+    ("mm", "tlb_gen"): "int", ("mm", "asid_gen"): "int",
 }
 WORDS = {
     "task_state": ("running", "runnable", "dead"),
@@ -21,7 +24,8 @@ WORDS = {
 }
 # Fields that only some policies model: (owner, field) -> (the policy's
 # hardware_fields entry, the kernel's name for it).
-HARDWARE_FIELDS = {("mm", "cpumask"): ("cpumask", "mm_cpumask")}
+HARDWARE_FIELDS = {("mm", "cpumask"): ("cpumask", "mm_cpumask"),
+                   ("cpu", "asn_lock"): ("asn_lock", "alpha's cpu_data[cpu].asn_lock")}
 IS_WORDS = {
     "cpu": ("lazy", "idle", "online", "offline"),
     "task": ("running", "runnable", "dead"),

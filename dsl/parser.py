@@ -116,6 +116,21 @@ class _Build(Transformer):
     def flush(self, c):
         return A.Flush(c[0].line, c[0].column, _ref(c[1]), c[2] is not None)
 
+    def membarrier(self, c):
+        return A.Membarrier(c[0].line, c[0].column, c[1] is not None, _ref(c[2]) if c[2] is not None else None)
+
+    def tick(self, c):
+        return A.Tick(c[0].line, c[0].column, _ref(c[1]) if c[1] is not None else None)
+
+    def task_work_run(self, c):
+        return A.TaskWorkRun(c[0].line, c[0].column, _ref(c[1]))
+
+    def perf_sample(self, c):
+        return A.PerfSample(c[0].line, c[0].column, _ref(c[1]) if c[1] is not None else None)
+
+    def rollover(self, c):
+        return A.Rollover(c[0].line, c[0].column, _ref(c[1]))
+
     def assert_(self, c):
         return A.Assert(c[0].line, c[0].column, c[1])
 

@@ -70,6 +70,8 @@ class Kernels:
     release: Callable
     lands: Callable
     fixed: Callable = lambda arch: None
+    #: ``arch_release(arch, release)``: None when the architecture exists in that release, else why not
+    arch_release: Callable = lambda arch, release: None
 
 
 _HEX = re.compile(r"[0-9a-f]+")
@@ -220,7 +222,7 @@ class _Resolver:
                                         f"names its own kernel: write `arch generic` to choose `kernel "
                                         f"{_short(sc.kernel)}`")
             else:
-                why = ks.release(sc.kernel)
+                why = ks.release(sc.kernel) or ks.arch_release(arch, sc.kernel)
                 if why:
                     self.err(sc.kernel_ref, why)
         release = sc.kernel if sc.kernel is not None else (ks.fixed(arch) if ks is not None else None)
@@ -425,8 +427,13 @@ class _Resolver:
             self.mm(st.mm)
         elif isinstance(st, (A.Unlazy, A.Offline)):
             self.where(st, st.cpu, block_cpu, sc, type(st).__name__.lower(), f"{type(st).__name__.lower()} cpu0")
-        elif isinstance(st, A.Online):
+        elif isinstance(st, (A.Online, A.Rollover)):
             self.cpu(st.cpu, sc)
+        elif isinstance(st, (A.Membarrier, A.Tick, A.PerfSample)):
+            word = {A.Membarrier: "membarrier", A.Tick: "tick", A.PerfSample: "perf_sample"}[type(st)]
+            self.where(st, st.cpu, block_cpu, sc, word, f"{word} cpu0")
+        elif isinstance(st, A.TaskWorkRun):
+            self.task(st.task)
         elif isinstance(st, (A.MmRef, A.MmgetNotZero, A.Flush)):
             self.mm(st.mm)
         elif isinstance(st, A.Assert):

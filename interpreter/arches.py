@@ -17,7 +17,16 @@ def known_arches() -> Arches:
 
 def known_kernels() -> Kernels:
     """The history table (interpreter/version.py) as the resolver asks it."""
-    return Kernels(V.CHANGES, tuple(V.CONFIGS), V.release_problem, V.lands, fixed_kernel)
+    return Kernels(V.CHANGES, tuple(V.CONFIGS), V.release_problem, V.lands, fixed_kernel, arch_release)
+
+
+def arch_release(arch: str, release: str):
+    """Why ``arch`` cannot run ``release`` (ia64 from v6.7 on: the policy's kernel_problem), or None."""
+    try:
+        policy = policies.get(arch) if arch in policies.KnownArches() else None
+    except Exception:       # a broken plug-in must not break the check of a file
+        return None
+    return None if policy is None else policy.kernel_problem(V.KernelVersion(release))
 
 
 def fixed_kernel(arch: str):

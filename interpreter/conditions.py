@@ -78,6 +78,8 @@ def field_value(k: Kernel, policy, f: A.Field):
             return policy.is_lazy(k, c)
         if n == "online":
             return k.c_online[c]
+        if n in ("tlb_gen", "asid_gen", "asn_lock"):
+            return getattr(k, "c_" + n)[c]
     if o == "task":
         t = task_of(k, f.obj)
         if n == "mm":
@@ -98,6 +100,8 @@ def field_value(k: Kernel, policy, f: A.Field):
             return k.m_count[m]
         if n == "state":
             return k.mm_state(m)
+        if n in ("tlb_gen", "asid_gen"):
+            return getattr(k, "m_" + n)[m]
         if n == "cpumask":
             mask = policy.cpumask(k, m)
             if mask is None:

@@ -33,11 +33,14 @@ class Hardware:
         k.d_cpus.add(cpu)
 
     def load(self, cpu: int, mm: int) -> None:
-        """``cpu`` loads ``mm``'s page tables (CR3, TTBR0, the PCB's ptbr): one page-table load."""
+        """``cpu`` loads ``mm``'s page tables (CR3, TTBR0, the PCB's ptbr): one page-table load.
+        The TLB holds nothing stale of ``mm`` after it (a CR3 write flushes; an ASID or context
+        number still valid was reached by every flush of ``mm`` since it was handed out)."""
         k = self.k
         k.cost[C_PGTABLE] += 1
         k.c_loaded[cpu] = mm
         k.c_lazy[cpu] = False
+        k.c_tlb_gen[cpu] = k.m_tlb_gen[mm]
         k.d_cpus.add(cpu)
 
     def set_lazy(self, cpu: int) -> None:
@@ -59,8 +62,45 @@ class Hardware:
         k.d_cpus.add(cpu)
 
     def flush_tlb(self, cpu: int) -> None:
-        """``cpu`` flushes its own TLB (invlpg/CR3 reload, tlbiel): nothing is counted."""
+        """``cpu`` flushes its own TLB (invlpg/CR3 reload, tlbiel): nothing is counted; it has caught
+        up with its loaded mm's flush generation."""
         self.k.d_cpus.add(cpu)
+        self.tlb_caught_up(cpu)
+
+    def tlb_caught_up(self, cpu: int) -> None:
+        """``cpu`` flushed its TLB of its loaded mm (flush_tlb_func, local_flush_tlb_mm, ptc.l/ptc.ga,
+        a catch-up at switch_mm): it holds nothing older than that mm's flush generation."""
+        k = self.k
+        m = k.c_loaded[cpu]
+        if m is not None and k.c_tlb_gen[cpu] != k.m_tlb_gen[m]:
+            k.c_tlb_gen[cpu] = k.m_tlb_gen[m]
+            k.d_cpus.add(cpu)
+
+    def set_asid(self, cpu: int, gen: int) -> None:
+        """``cpu``'s registers now hold an address-space id of generation ``gen`` (cpu_switch_mm's
+        CONTEXTIDR write, ia64 reload_context)."""
+        k = self.k
+        k.c_asid_gen[cpu] = gen
+        k.d_cpus.add(cpu)
+
+    def new_asid(self, mm: int, gen: int) -> None:
+        """``mm`` is handed an address-space id of generation ``gen`` (ARM __new_context, ia64
+        get_mmu_context); 0: it has none (ia64 flush_tlb_mm's mm->context = 0)."""
+        k = self.k
+        k.m_asid_gen[mm] = gen
+        k.d_mms.add(mm)
+
+    def set_rollover(self, cpu: int, pending: bool) -> None:
+        """`rollover cpuN` arms the CPU's next id allocation; the allocation that rolls over disarms it."""
+        k = self.k
+        k.c_rollover[cpu] = pending
+        k.d_cpus.add(cpu)
+
+    def set_asn_lock(self, cpu: int, locked: bool) -> None:
+        """alpha cpu_data[cpu].asn_lock: ev5_switch_mm sets it, check_mmu_context (switch_to) clears it."""
+        k = self.k
+        k.c_asn_lock[cpu] = locked
+        k.d_cpus.add(cpu)
 
     def set_ptbr(self, task: int, mm: Optional[int]) -> None:
         """alpha: the page-table base in ``task``'s PCB, what its next swpctx loads."""

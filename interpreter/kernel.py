@@ -68,6 +68,9 @@ class Kernel:
     def __init__(self, ncpus: int, arch, trace: bool = True, version: Optional[V.KernelVersion] = None):
         self.arch = arch
         self.version = version or V.for_policy(arch)
+        problem = arch.kernel_problem(self.version)
+        if problem:
+            raise ValueError(problem)
         self.hw = Hardware(self)
         self.ncpus = ncpus
         self.refcount_lazy = arch.lazy_tlb_refcount
@@ -255,7 +258,9 @@ class Kernel:
         # drop the one mm_count reference that all users held together.
         self.m_torn[m] = True
         self._op(self.m_name[m], "__mmput", "exit_mmap tears down the address space")
+        self.inc_mm_tlb_gen(m)          # tlb_finish_mmu: exit_mmap ends with a full-mm flush
         self.arch.exit_mmap(self, m)
+        self._flush_reached_all(m)
         self.mmdrop(m, "mmdrop")
 
     def __mmdrop(self, m: int) -> None:
@@ -267,6 +272,14 @@ class Kernel:
             self.cleanup_lazy_tlbs(m)
         self.m_freed[m] = True
         self._op(self.m_name[m], "__mmdrop", "mm_struct and pgd freed")
+        cpu = self.this_cpu
+        if cpu is not None and not self.c_online[cpu]:
+            # LT-06: before bf2c59fce407 idle_task_exit dropped the lazy mm on the dead CPU itself
+            self.violate("mmdrop-offline-cpu", f"{self.m_name[m]} is freed by __mmdrop on cpu{cpu}, which is offline: "
+                         f"cpuhp_report_idle_dead -> rcu_report_dead ran there, RCU no longer watches it, and "
+                         f"freeing an mm (memcg, page tables, debug objects) uses RCU (\"RCU used illegally from "
+                         f"offline CPU!\"); the final __mmdrop must run on an online CPU",
+                         "__mmdrop (kernel/fork.c) called from idle_task_exit (kernel/sched/core.c)", m)
 
     def cleanup_lazy_tlbs(self, m: int) -> None:
         """kernel/fork.c, MMU_LAZY_TLB_SHOOTDOWN only: on_each_cpu_mask(mm_cpumask(mm),
@@ -408,6 +421,8 @@ class Kernel:
                              f"{self.mm_label(self.t_active[nxt])}",
                              "schedule (2.4 kernel/sched.c): BUG_ON(next->active_mm != mm)")
             self._cpu_op(cpu, fn, "{} -> {}: switch_mm {} -> {}", pn, nn, self.mm_label(prev_active), self.m_name[nm])
+            if prev_active != nm and v.has(V.MEMBARRIER_RQ_STATE):
+                self._set_rq_membarrier(cpu, nm)        # membarrier_switch_mm (kernel/sched/sched.h)
             self.arch.switch_mm_irqs_off(self, cpu, prev_active, nm, nxt)
         if self.t_mm[prev] is None:                         # from kernel: prev gives active_mm back
             self._set_active_mm(prev, None)
@@ -446,10 +461,16 @@ class Kernel:
                              "exit_mm (kernel/exit.c): BUG_ON(mm != current->active_mm)", m)
             self.mmgrab_lazy_tlb(m)
             self._set_mm(t, None)
+            if self.version.has(V.MEMBARRIER_EXIT_MM):
+                self._set_rq_membarrier(cpu, None)      # membarrier_update_current_mm(NULL)
             self.arch.enter_lazy_tlb(self, cpu, m, t)
             self.mmput(m)
         else:
             self._op(name, "do_exit", "{} has no mm: exit_mm returns at once", name)
+        if self.t_numa_work[t]:
+            # exit_task_work, after exit_mm: task_numa_work returns at once for PF_EXITING
+            self._op(name, "task_numa_work", "PF_EXITING: {} is dying, no NUMA scan", name)
+            self.t_numa_work[t] = False
         self.t_state[t] = DEAD
         self.d_tasks.add(t)
         self.d_cpus.add(cpu)
@@ -475,6 +496,8 @@ class Kernel:
                  "" if old_mm is not None else " (kernel_execve: a kernel thread becomes a user task)")
         if old_mm is None:
             self.t_kind[t] = USER
+        if self.version.has(V.MEMBARRIER_RQ_STATE):
+            self._set_rq_membarrier(cpu, None)          # membarrier_exec_mmap: the new mm is unregistered
         self._set_active_mm(t, new)
         self._set_mm(t, new)
         self.arch.activate_mm(self, cpu, active, new, t)
@@ -509,6 +532,8 @@ class Kernel:
         self.mmgrab(m)
         self._set_active_mm(t, m)
         self._set_mm(t, m)
+        if self.version.has(V.MEMBARRIER_USE_MM):
+            self._set_rq_membarrier(cpu, m)             # membarrier_update_current_mm(mm)
         self.arch.switch_mm_irqs_off(self, cpu, old, m, t)
         if old is not None:
             self.mmdrop_lazy_tlb(old)
@@ -525,6 +550,8 @@ class Kernel:
                           "kthread_unuse_mm (kernel/kthread.c): WARN_ON_ONCE(!tsk->mm)")
         self._op(name, "kthread_unuse_mm", "{} stays active_mm, now lazily", self.m_name[m])
         self._set_mm(t, None)
+        if self.version.has(V.MEMBARRIER_USE_MM):
+            self._set_rq_membarrier(cpu, None)          # membarrier_update_current_mm(NULL)
         self.mmgrab_lazy_tlb(m)
         self.arch.enter_lazy_tlb(self, cpu, m, t)
         self.mmdrop(m)
@@ -583,9 +610,14 @@ class Kernel:
             raise Refusal(f"cpu{cpu} runs {self.t_name[self.c_curr[cpu]]}; schedule it to its idle task before "
                           f"taking it offline (the model leaves task migration to the scenario)",
                           "sched_cpu_wait_empty (kernel/sched/core.c)")
+        if not self.version.has(V.SCHED_FORCE_INIT_MM):
+            self.cpu_down_idle_task_exit(cpu)
+            return
+        self.this_cpu = cpu                 # sched_cpu_wait_empty runs on the outgoing CPU
         self.sched_force_init_mm(cpu)
         self.arch.cpu_dead(self, cpu)
         # finish_cpu on the control CPU: WARN_ON(mm != &init_mm); idle->active_mm = NULL; drop it
+        self.this_cpu = self._control_cpu(cpu)
         m = self.t_active[idle]
         if m != INIT_MM:
             self.violate("hotplug-mm", f"idle{cpu} is on {self.mm_label(m)} when its CPU died, not init_mm",
@@ -597,6 +629,59 @@ class Kernel:
         if m is not None:
             self.mmdrop_lazy_tlb(m)
         self.d_cpus.add(cpu)
+
+    def cpu_down_idle_task_exit(self, cpu: int) -> None:
+        """Hot-unplug before 21641bd9a7a7 (v6.14): takedown_cpu -> __cpu_disable (the arch's cpu_dead;
+        set_cpu_online false), then the dying CPU's idle loop: cpuhp_report_idle_dead (rcu_report_dead:
+        RCU stops watching it) -> arch_cpu_idle_dead -> idle_task_exit; then, since bf2c59fce407 (v5.8),
+        finish_cpu on the control CPU.  The idle task's active_mm, pointing at init_mm without a
+        reference in these kernels, is none in the model (the accounting counts what is held)."""
+        idle = self._idle(cpu)
+        self.arch.cpu_dead(self, cpu)
+        self.c_online[cpu] = False
+        self.t_state[idle] = RUNNABLE
+        self.d_cpus.add(cpu)
+        self.idle_task_exit(cpu)
+        if self.version.has(V.ILLEGAL_RCU_OFFLINE):
+            self.finish_cpu(cpu)
+
+    def idle_task_exit(self, cpu: int) -> None:
+        """kernel/sched/core.c, on the dying CPU (BUG_ON(cpu_online(smp_processor_id()))): switch_mm to
+        init_mm; before bf2c59fce407 also current->active_mm = &init_mm and mmdrop(mm) right here."""
+        idle = self._idle(cpu)
+        m = self.t_active[idle]
+        self.this_cpu = cpu
+        if m is not None and m != INIT_MM:
+            self._cpu_op(cpu, "idle_task_exit", "idle{}: switch_mm {} -> @init_mm on the dying cpu{}",
+                         cpu, self.m_name[m], cpu)
+            self.arch.switch_mm_irqs_off(self, cpu, m, INIT_MM, idle)
+        if self.version.has(V.ILLEGAL_RCU_OFFLINE):
+            self._cpu_op(cpu, "idle_task_exit", "idle{} keeps active_mm {}: finish_cpu cleans it up", cpu,
+                         self.mm_label(m))
+            return
+        self._cpu_op(cpu, "idle_task_exit", "mmdrop({}) on cpu{}: offline, RCU no longer watching",
+                     self.mm_label(m), cpu)
+        self._set_active_mm(idle, None)
+        if m is not None:
+            self.mmdrop_lazy_tlb(m)
+
+    def finish_cpu(self, cpu: int) -> None:
+        """kernel/cpu.c (v5.8 to v6.13), on the control CPU once the CPU is dead: idle->active_mm =
+        &init_mm; mmdrop(mm): a last reference is dropped on an online CPU."""
+        idle = self._idle(cpu)
+        m = self.t_active[idle]
+        ctrl = self._control_cpu(cpu)
+        self.this_cpu = ctrl
+        self._cpu_op(cpu, "finish_cpu", "on cpu{}: idle{} active_mm {} -> @init_mm, mmdrop({})", ctrl, cpu,
+                     self.mm_label(m), self.mm_label(m))
+        self._set_active_mm(idle, None)
+        if m is not None:
+            self.mmdrop_lazy_tlb(m)
+
+    def _control_cpu(self, cpu: int) -> int:
+        """The CPU that runs cpu_down's teardown callbacks (finish_cpu): the model takes the
+        lowest-numbered online CPU other than the one going down."""
+        return next(c for c in range(self.ncpus) if c != cpu and self.c_online[c])
 
     def cpu_up(self, cpu: int) -> None:
         """Bring-up: the CPU's idle task takes init_mm (mmgrab, or the lazy helper on powerpc)."""
@@ -645,7 +730,208 @@ class Kernel:
                          "flush_tlb_mm_range (arch/*/mm)", m)
         self.this_cpu = from_cpu
         self._op(self.m_name[m], "flush_tlb_mm_range", "page tables freed" if freed_tables else "")
+        self.inc_mm_tlb_gen(m)
         self.arch.flush_tlb_mm_range(self, m, freed_tables, from_cpu)
+        self._flush_reached_all(m)
+
+    # ---- the TLB's truth: flush generations (x86's mm->context.tlb_gen, kept for every arch)
+    def inc_mm_tlb_gen(self, m: int) -> None:
+        """inc_mm_tlb_gen (arch/x86/include/asm/tlbflush.h): a flush of ``m`` starts a new generation
+        of its translations; every CPU that may hold older ones must flush before it uses them."""
+        self.m_tlb_gen[m] += 1
+        self.d_mms.add(m)
+
+    def _flush_reached_all(self, m: int) -> None:
+        """A policy that does not say which CPUs its flushes reach (``tlb_generations`` off: generic,
+        arm64's broadcast TLBI, powerpc's tlbie) reaches every CPU that has ``m`` loaded."""
+        if not self.arch.tlb_generations:
+            for c in range(self.ncpus):
+                if self.c_loaded[c] == m:
+                    self.hw.tlb_caught_up(c)
+
+    def rollover(self, cpu: int) -> None:
+        """`rollover cpuN`: the CPU's address-space ids are used up, so its next allocation starts a
+        new generation (ARM __new_context, ia64 wrap_mmu_context); the policy says how."""
+        self._require_online(cpu, "rollover")
+        self.this_cpu = cpu
+        self.arch.asid_rollover(self, cpu)
+
+    # ================================================================ membarrier (kernel/sched/membarrier.c)
+    def _set_rq_membarrier(self, cpu: int, m: Optional[int]) -> None:
+        """rq->membarrier_state := next_mm's (none: 0), as membarrier_switch_mm, membarrier_exec_mmap and
+        membarrier_update_current_mm write it; only a change is a write."""
+        state = m is not None and self.m_membarrier[m]
+        if self.c_membarrier[cpu] != state:
+            self.c_membarrier[cpu] = state
+            self.d_cpus.add(cpu)
+
+    def membarrier_register_global_expedited(self, cpu: int) -> None:
+        """MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED from cpuN's current task: its mm's state gets
+        MEMBARRIER_STATE_GLOBAL_EXPEDITED; since 227a4aadc75b sync_runqueues_membarrier_state copies it
+        into the runqueues that run the mm (this one alone for a single user or a single online CPU)."""
+        self._require_online(cpu, "membarrier")
+        t = self._require_running_on(cpu, "membarrier_register_global_expedited (kernel/sched/membarrier.c)")
+        m = self.t_mm[t]
+        if m is None:
+            raise Refusal(f"cpu{cpu} runs {self.t_name[t]}, which has no mm: membarrier registers current->mm, "
+                          f"so only a task with an mm registers", "membarrier_register_global_expedited "
+                          f"(kernel/sched/membarrier.c)")
+        self.this_cpu = cpu
+        if self.m_membarrier[m]:
+            self._cpu_op(cpu, "membarrier_register_global_expedited", "{} is already registered", self.m_name[m])
+            return
+        self.m_membarrier[m] = True
+        self.d_mms.add(m)
+        self._cpu_op(cpu, "membarrier_register_global_expedited", "{}: {} gets MEMBARRIER_STATE_GLOBAL_EXPEDITED",
+                     self.t_name[t], self.m_name[m])
+        if not self.version.has(V.MEMBARRIER_RQ_STATE):
+            return      # membarrier read p->mm->membarrier_state of each CPU's current task then
+        if self.m_users[m] == 1 or sum(self.c_online) == 1:
+            cpus = [cpu]
+        else:           # on_each_cpu_mask(tmpmask, ipi_sync_rq_state): the CPUs whose current->mm is mm
+            cpus = [c for c in range(self.ncpus) if self.c_online[c] and self.t_mm[self.c_curr[c]] == m]
+        self._cpu_op(cpu, "sync_runqueues_membarrier_state", "rq->membarrier_state of {}",
+                     ", ".join(f"cpu{c}" for c in cpus))
+        for c in cpus:
+            if c != cpu:
+                self.cost[C_IPI] += 1
+                self._cpu_op(c, "ipi_sync_rq_state", "rq->membarrier_state = {}'s", self.m_name[m])
+            self._set_rq_membarrier(c, m)
+
+    def membarrier_global_expedited(self, cpu: int) -> None:
+        """MEMBARRIER_CMD_GLOBAL_EXPEDITED from cpuN: an IPI (ipi_mb) to every other online CPU that
+        runs a registered mm's code.  Which CPUs it picks changed twice:
+
+        before 227a4aadc75b (v5.4): curr->mm && curr->mm->membarrier_state (the racy load of LT-09);
+        227a4aadc75b: rq->membarrier_state, and skip curr with PF_KTHREAD (kthread_use_mm too: LT-10);
+        618758ed3a4f (v5.11): rq->membarrier_state, and skip curr without an mm."""
+        self._require_online(cpu, "membarrier")
+        t = self._require_running_on(cpu, "membarrier_global_expedited (kernel/sched/membarrier.c)")
+        self.this_cpu = cpu
+        v = self.version
+        rq_state, kthread_flag = v.has(V.MEMBARRIER_RQ_STATE), not v.has(V.MEMBARRIER_USE_MM)
+        if sum(self.c_online) == 1:
+            self._cpu_op(cpu, "membarrier_global_expedited", "num_online_cpus() == 1: nothing to do")
+            return
+        targets, why = [], {}       # the IPI's CPUs; why each other one was skipped
+        for c in range(self.ncpus):
+            if c == cpu or not self.c_online[c]:
+                continue
+            p = self.c_curr[c]
+            if not rq_state:
+                skip = [] if self.t_mm[p] is not None and self.m_membarrier[self.t_mm[p]] else \
+                    ["curr->mm is not registered"]
+            else:       # each test the kernel makes, in its order; the first one skips
+                skip = [w for bad, w in ((not self.c_membarrier[c], "rq->membarrier_state is not set"),
+                                         (kthread_flag and self.t_kind[p] != USER, f"{self.t_name[p]} has PF_KTHREAD"),
+                                         (self.t_mm[p] is None, f"{self.t_name[p]} has no mm")) if bad]
+            if skip:
+                why[c] = "; ".join(skip)
+            else:
+                targets.append(c)
+        self._cpu_op(cpu, "membarrier_global_expedited", "smp_call_function_many: {}",
+                     ", ".join(f"cpu{c}" for c in targets) or "no CPU")
+        for c in targets:
+            self.cost[C_IPI] += 1
+            self._cpu_op(c, "ipi_mb", "smp_mb()")
+        # what membarrier(2) promises: every CPU whose current task runs a registered mm's user memory
+        # (its own mm, or since 618758ed3a4f one adopted with kthread_use_mm) takes the barrier
+        for c, reason in why.items():
+            p = self.c_curr[c]
+            m = self.t_mm[p]
+            if m is None or not self.m_membarrier[m]:
+                continue
+            user = "through kthread_use_mm" if self.t_kind[p] == KTHREAD else "as its own mm"
+            self.violate("membarrier-missed", f"cpu{c} runs {self.t_name[p]}, which uses the user memory of "
+                         f"{self.m_name[m]} ({user}), registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED, but "
+                         f"membarrier skipped cpu{c} ({reason}): no barrier IPI, so the ordering membarrier(2) "
+                         f"promises towards code using that mm is lost there",
+                         "membarrier_global_expedited (kernel/sched/membarrier.c)", m)
+
+    # ================================================================ the scheduler tick, task_work
+    def scheduler_tick(self, cpu: int) -> None:
+        """scheduler_tick on cpuN -> task_tick_fair -> task_tick_numa(rq, curr): queue task_numa_work
+        on curr (task_work_add, TWA_RESUME).  The model takes every tick as one where curr's scan period
+        has passed.  Before 18f855e574d9 (v5.7) the test was `!curr->mm` only, so a kernel thread inside
+        kthread_use_mm got the work; since then PF_KTHREAD tasks never do.  A user task runs it when the
+        tick returns to user mode (task_work_run in exit_to_user_mode); a kernel thread only where its
+        code calls task_work_run (io_sq_thread did)."""
+        self._require_online(cpu, "tick")
+        t = self.c_curr[cpu]
+        self.this_cpu = cpu
+        name, m = self.t_name[t], self.t_mm[t]
+        if self.t_state[t] == DEAD:
+            why = f"{name} has PF_EXITING"
+        elif self.version.has(V.NUMA_NO_KTHREAD) and self.t_kind[t] != USER:
+            why = f"{name} has PF_KTHREAD: no NUMA balancing for kernel threads"
+        elif m is None:
+            why = f"{name}->mm is NULL: \"We don't care about NUMA placement if we don't have memory\""
+        elif self.t_numa_work[t]:
+            why = f"{name}'s numa_work is already queued"
+        else:
+            why = ""
+        if why:
+            self._cpu_op(cpu, "task_tick_numa", why)
+            return
+        self._cpu_op(cpu, "task_tick_numa", "task_work_add({}, task_numa_work): {}->mm is {}", name, name,
+                     self.m_name[m])
+        self.t_numa_work[t] = True
+        self.d_tasks.add(t)
+        if self.t_kind[t] == USER:
+            self._cpu_op(cpu, "exit_to_user_mode", "{} returns to user mode: task_work_run", name)
+            self.task_numa_work(t)
+
+    def task_work_run(self, t: int) -> None:
+        """task_work_run() called by current (a kernel thread's own loop, as io_sq_thread's)."""
+        cpu = self._require_current(t, "task_work_run", "task_work_run (kernel/task_work.c)")
+        if not self.t_numa_work[t]:
+            self._cpu_op(cpu, "task_work_run", "{} has no task_work queued", self.t_name[t])
+            return
+        self.task_numa_work(t)
+
+    def task_numa_work(self, t: int) -> None:
+        """kernel/sched/fair.c: work->next = work; return for PF_EXITING; then mm = p->mm and the scan
+        (mm->numa_next_scan, change_prot_numa: not modelled) dereferences it."""
+        name, m = self.t_name[t], self.t_mm[t]
+        self.t_numa_work[t] = False
+        self.d_tasks.add(t)
+        if m is None:
+            self._op(name, "task_numa_work", "current->mm is NULL")
+            self.violate("task_numa_work-null-mm", f"task_numa_work runs on {name} with current->mm NULL: "
+                         f"task_tick_numa queued it while {name} had an mm (kthread_use_mm), and {name} has called "
+                         f"kthread_unuse_mm since: the scan dereferences mm->numa_next_scan, a NULL pointer "
+                         f"dereference (\"BUG: kernel NULL pointer dereference\" in task_numa_work)",
+                         "task_numa_work (kernel/sched/fair.c), queued by task_tick_numa")
+            return
+        self._op(name, "task_numa_work", "scans {} (numa_next_scan)", self.m_name[m])
+
+    # ================================================================ user-memory access from NMI/perf
+    def get_segment_base(self, cpu: int) -> None:
+        """arch/x86/events/core.c get_segment_base (perf's user callchain) and arch/x86/lib/insn-eval.c
+        get_desc take the LDT of the user context of the code interrupted on cpuN.  Since 81e3cbdef230
+        (v6.16): nothing unless nmi_uaccess_okay() (the loaded mm is current->mm), then current->mm;
+        before it: current->active_mm, which a lazy kernel thread only borrows."""
+        self._require_online(cpu, "perf_sample")
+        t = self.c_curr[cpu]
+        self.this_cpu = cpu
+        name, mm, active = self.t_name[t], self.t_mm[t], self.t_active[t]
+        loaded = self.arch.loaded_mm(self, cpu)
+        okay = mm is not None and loaded == mm
+        if self.version.has(V.NO_ACTIVE_MM_UACCESS):
+            if not okay:
+                self._cpu_op(cpu, "get_segment_base", "nmi_uaccess_okay() is false ({}->mm {}, loaded_mm {}): "
+                             "no user context, segment base 0", name, self.mm_label(mm), self.mm_label(loaded))
+                return
+            self._cpu_op(cpu, "get_segment_base", "current->mm {}: reads its LDT", self.m_name[mm])
+            return
+        self._cpu_op(cpu, "get_segment_base", "current->active_mm {}: reads its LDT", self.mm_label(active))
+        if active is not None and not okay:
+            self.violate("user-context", f"get_segment_base on cpu{cpu} reads the LDT of {self.m_name[active]} "
+                         f"through current->active_mm, but {name} has mm {self.mm_label(mm)} and cpu{cpu} has "
+                         f"{self.mm_label(loaded)} loaded: {self.m_name[active]} is borrowed, not the user "
+                         f"context (nmi_uaccess_okay() is false); the user context is current->mm, and only "
+                         f"while it is the loaded mm", "get_segment_base (arch/x86/events/core.c), get_desc "
+                         f"(arch/x86/lib/insn-eval.c)", active)
 
     # ================================================================ external references
     def ext_mmget(self, m: int) -> None:
@@ -706,6 +992,14 @@ class Kernel:
         self.this_cpu = cpu
         return cpu
 
+    def _require_running_on(self, cpu: int, function: str) -> int:
+        """cpuN's current task, which issues a system call: it must not have exited."""
+        t = self.c_curr[cpu]
+        if self.t_state[t] == DEAD:
+            raise Refusal(f"cpu{cpu}'s current task {self.t_name[t]} has exited; the CPU must schedule away first",
+                          "do_task_dead (kernel/exit.c)")
+        return t
+
     def current_dead(self, cpu: int) -> bool:
         return self.t_state[self.c_curr[cpu]] == DEAD
 
@@ -763,6 +1057,7 @@ class Kernel:
                     out.append(Violation("init_mm-as-mm", f"{self.t_name[t]} has init_mm as its mm: init_mm is "
                                          f"never a task's real mm", "Documentation/mm/active_mm.rst"))
         if self.d_cpus or self.d_mms:
+            self._check_tlb(out)
             self.arch.check(self, out)
         if own and len(out) > 1:
             # what breaks on an mm the statement itself already broke follows from that
@@ -779,6 +1074,33 @@ class Kernel:
         self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
         self.violations = []
         return out
+
+    def _check_tlb(self, out: list) -> None:
+        """The TLB's truth, on the CPUs the statement touched and those with a touched mm loaded: a CPU
+        that runs user code of M (a user task of M, or a kernel thread inside kthread_use_mm(M)) with M
+        loaded holds nothing older than M's flush generation (a lazy CPU may, until it runs user code
+        of M again), and uses M's address-space id of M's generation, not an older one."""
+        d_cpus, d_mms = self.d_cpus, self.d_mms
+        for c in range(self.ncpus):
+            m = self.c_loaded[c]
+            if m is None or not self.c_online[c] or (c not in d_cpus and m not in d_mms):
+                continue
+            t = self.c_curr[c]
+            if self.t_mm[t] != m or m == INIT_MM or self.m_freed[m]:
+                continue
+            who, name = self.t_name[t], self.m_name[m]
+            if self.c_tlb_gen[c] < self.m_tlb_gen[m]:
+                out.append(Violation(
+                    "stale-tlb", f"cpu{c} runs {who} on {name} with translations of flush generation "
+                    f"{self.c_tlb_gen[c]}, but {name} was flushed to generation {self.m_tlb_gen[m]}: the "
+                    f"flush returned without reaching cpu{c}'s TLB", "flush_tlb_mm_range: every CPU that runs "
+                    "the mm is flushed before the flush returns (x86 flush_tlb_func, tlb_gen)", m))
+            elif self.c_asid_gen[c] < self.m_asid_gen[m]:
+                out.append(Violation(
+                    "stale-asid", f"cpu{c} runs {who} on an address-space id of generation {self.c_asid_gen[c]}, "
+                    f"but {name}'s id (mm->context) is of generation {self.m_asid_gen[m]}: flushes of {name} by "
+                    f"its id miss cpu{c}, and the old id may be handed to another mm",
+                    "switch_mm: check_context / check_and_switch_context loads the mm's current id", m))
 
     def _holders(self, m: int, head: str) -> str:
         who = [f"{self.t_name[t]}" for t in range(len(self.t_name))

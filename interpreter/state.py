@@ -74,6 +74,7 @@ FIELDS = (
     Field("t_active", TASK, "task_struct->active_mm", MM_REF, KERNEL, view="active_mm"),
     Field("t_ptbr", TASK, "thread_struct's PCB ptbr (alpha: the page tables swpctx loads)", MM_REF, HARDWARE,
           view="ptbr", label="PCB ptbr"),
+    Field("t_numa_work", TASK, "task_struct->numa_work queued (task_tick_numa)", FLAG, KERNEL, False),
     # ---- mms
     Field("m_name", MM, "the mm_struct (named by the scenario)", NAME, IDENTITY, view="name"),
     Field("m_users", MM, "mm_struct->mm_users", COUNT, KERNEL, 1, view="users"),
@@ -91,6 +92,7 @@ FIELDS = (
           derived="t_mm, t_kind"),
     Field("m_task_users", MM, "user tasks whose ->mm it is", COUNT, BOOKKEEPING, 0, derived="t_mm, t_kind"),
     Field("m_prev_mm_cpus", MM, "CPUs whose rq->prev_mm it is", COUNT, BOOKKEEPING, 0, derived="c_prev_mm"),
+    Field("m_membarrier", MM, "mm->membarrier_state: MEMBARRIER_STATE_GLOBAL_EXPEDITED", FLAG, KERNEL, False),
     # ---- CPUs
     View(CPU, "cpu", NAME, lambda k, policy, c: f"cpu{c}", IDENTITY),
     Field("c_online", CPU, "cpu_online_mask", FLAG, KERNEL, True, view="online"),
@@ -101,6 +103,21 @@ FIELDS = (
           view="loaded_mm", read=lambda k, policy, c: policy.loaded_mm(k, c)),
     Field("c_prev_mm", CPU, "rq->prev_mm", MM_REF, KERNEL),
     Field("c_lazy", CPU, "cpu_tlbstate_shared.is_lazy (x86)", FLAG, HARDWARE, False),
+    Field("c_membarrier", CPU, "rq->membarrier_state: the rq's copy of curr's mm's", FLAG, KERNEL, False),
+    # ---- the TLB's truth (x86 keeps it as mm->context.tlb_gen, cpu_tlbstate.ctxs[].tlb_gen; the model
+    # keeps it for every arch, shown only where a policy lists it, so today's traces stay as they are)
+    Field("m_tlb_gen", MM, "mm->context.tlb_gen: the mm's flush generation, bumped by every flush of it",
+          COUNT, HARDWARE, 0, view="tlb_gen"),
+    Field("m_asid_gen", MM, "the generation of the mm's address-space id: ARM the version of mm->context.id, "
+          "ia64 the how-manieth context number mm->context is (0: none yet)", COUNT, HARDWARE, 0, view="asid_gen"),
+    Field("c_tlb_gen", CPU, "cpu_tlbstate.ctxs[].tlb_gen: the flush generation of its loaded mm the CPU's TLB "
+          "has caught up to", COUNT, HARDWARE, 0, view="tlb_gen"),
+    Field("c_asid_gen", CPU, "the generation of the address-space id in the CPU's registers (ARM CONTEXTIDR, "
+          "ia64 region registers) for its loaded mm", COUNT, HARDWARE, 0, view="asid_gen"),
+    Field("c_rollover", CPU, "`rollover cpuN`: the CPU's next address-space id allocation finds the space used up "
+          "(ARM __new_context, ia64 wrap_mmu_context)", FLAG, HARDWARE, False, view="rollover"),
+    Field("c_asn_lock", CPU, "alpha cpu_data[cpu].asn_lock: set by ev5_switch_mm, cleared by check_mmu_context "
+          "in switch_to", FLAG, HARDWARE, False, view="asn_lock"),
 )
 
 STORED = tuple(f for f in FIELDS if isinstance(f, Field))

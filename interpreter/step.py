@@ -102,6 +102,12 @@ EXEC = {
     A.Offline: lambda k, st, cpu: k.cpu_down(cpu_of(k, st.cpu, cpu)),
     A.Online: lambda k, st, cpu: k.cpu_up(cpu_of(k, st.cpu, cpu)),
     A.Flush: lambda k, st, cpu: k.flush(mm_of(k, st.mm), st.tables, cpu),
+    A.Membarrier: lambda k, st, cpu: (k.membarrier_register_global_expedited if st.register
+                                      else k.membarrier_global_expedited)(cpu_of(k, st.cpu, cpu)),
+    A.Tick: lambda k, st, cpu: k.scheduler_tick(cpu_of(k, st.cpu, cpu)),
+    A.TaskWorkRun: lambda k, st, cpu: k.task_work_run(task_of(k, st.task)),
+    A.PerfSample: lambda k, st, cpu: k.get_segment_base(cpu_of(k, st.cpu, cpu)),
+    A.Rollover: lambda k, st, cpu: k.rollover(cpu_of(k, st.cpu, cpu)),
 }
 
 

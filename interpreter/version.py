@@ -35,6 +35,20 @@ EXEC_FRESH_MM = "exec_mmap-fresh-mm"
 CPU_HOTPLUG = "cpu-hotplug"
 ACTIVE_MM_TRANSFER = "139d025cda1d"
 SCHED_FORCE_INIT_MM = "21641bd9a7a7"
+# --- bugs: the keys of the changes kernel.py and policies/powerpc.py ask about (issue 14 item 5)
+ILLEGAL_RCU_OFFLINE = "bf2c59fce407"     # idle_task_exit leaves the mmdrop to finish_cpu (LT-06)
+MEMBARRIER_RQ_STATE = "227a4aadc75b"     # rq->membarrier_state; GLOBAL_EXPEDITED skips PF_KTHREAD (LT-09, LT-10)
+MEMBARRIER_USE_MM = "618758ed3a4f"       # membarrier covers kthread_use_mm (LT-10)
+MEMBARRIER_EXIT_MM = "5bc78502322a"      # exit_mm clears rq->membarrier_state
+NUMA_NO_KTHREAD = "18f855e574d9"         # task_tick_numa: no NUMA work for PF_KTHREAD (LT-11)
+NO_ACTIVE_MM_UACCESS = "81e3cbdef230"    # x86 get_segment_base/get_desc: current->mm under nmi_uaccess_okay (LT-13)
+PPC_TRIM_SELF = "a665eec0a22e"           # powerpc: each CPU trims itself from mm_cpumask in the IPI (LT-04)
+PPC_TRIM_OFFLINE = "01b0f0eae081"        # powerpc: cleanup_cpu_mmu_context at offline (LT-08)
+
+# tlb's (interpreter/policies/arm.py, ia64.py)
+ARM_ASID_SWITCH = "8678c1f04277"
+IA64_SYSTEM_THREAD_FLUSH = "cfbb1426bd76"
+IA64_REMOVED = "cf8e8658100d"
 
 CHANGES = (
     Change(CONTEXT_SWITCH, "", "context_switch() with rq->prev_mm: the lazy mm prev gives back is dropped in "
@@ -55,6 +69,54 @@ CHANGES = (
     Change(SCHED_FORCE_INIT_MM, "21641bd9a7a7ce0360106a5a8e5b89a4fc74529d",
            "lazy tlb: fix hotplug exit race with MMU_LAZY_TLB_SHOOTDOWN", "v6.14",
            "strong: linux-next revlist of the 6.14 merge window (research/history-verified.md, LT-07)"),
+    # --- bugs: the bookkeeping of LT-04, LT-06, LT-08, LT-10, LT-11, LT-13 (issue 14 item 5); sources
+    # in docs/history-sources.md unless the row names another
+    Change(MEMBARRIER_RQ_STATE, "227a4aadc75ba22fcb6c4e1c078817b8cbaae4ce",
+           "sched/membarrier: Fix p->mm->membarrier_state racy load", "v5.4",
+           "verified: tip-bot sched/urgent, CommitterDate 2019-09-25, after v5.3; Ingo Molnar: \"This bug is now "
+           "upstream\" before v5.4-rc1 (history-sources LT-09; diff read in the tip-bot mail, store id 47664853795)"),
+    Change(NUMA_NO_KTHREAD, "18f855e574d9799a0e7489f8ae6fd8447d0dd74a",
+           "sched/fair: Don't NUMA balance for kthreads", "v5.7",
+           "verified: pr-tracker-bot, tip sched-urgent-2020-05-31 merged into master 2020-05-31 (history-sources "
+           "LT-11; diff read in the tip-bot mail, store id 47380326396)"),
+    Change(ILLEGAL_RCU_OFFLINE, "bf2c59fce4074e55d622089b34be3a6bc95484fb",
+           "sched/core: Fix illegal RCU from offline CPUs", "v5.8",
+           "strong: linux-next during the 5.8 merge window, in the 5.8 scheduler merge's bisect list; AUTOSEL "
+           "backports (history-sources LT-06)"),
+    Change(PPC_TRIM_SELF, "a665eec0a22e11cdde708c1c256a465ebe768047",
+           "powerpc/64s/radix: Fix mm_cpumask trimming race vs kthread_use_mm", "v5.10",
+           "verified: \"[GIT PULL] powerpc updates for 5.10\" shortlog (history-sources LT-04; the diff of "
+           "do_exit_flush_lazy_tlb read in store id 46443802538)", ("powerpc",)),
+    Change(MEMBARRIER_EXIT_MM, "5bc78502322a5e4eef3f1b2a2813751dc6434143",
+           "sched: fix exit_mm vs membarrier (v4)", "v5.11",
+           "verified: \"[GIT pull] sched/core for v5.11-rc1\" (tglx, 2020-12-14) lists it (store id 18733489946); "
+           "patch read in store id 356656913"),
+    Change(MEMBARRIER_USE_MM, "618758ed3a4f7d790414d020b362111748ebbf9f",
+           "sched: membarrier: cover kthread_use_mm (v4)", "v5.11",
+           "verified: \"[GIT pull] sched/core for v5.11-rc1\" (tglx, 2020-12-14) lists it (store id 18733489946; "
+           "history-sources had it as strong); diff read in the tip-bot mail, store id 37784361648"),
+    Change(PPC_TRIM_OFFLINE, "01b0f0eae0812e80efeee4ee17687e5386335e08",
+           "powerpc/64s: Trim offlined CPUs from mm_cpumasks", "v5.11",
+           "verified: \"[GIT PULL] powerpc updates for 5.11\" ends at c1bea0a840ac, which has Fixes: 01b0f0eae081 "
+           "(history-sources LT-08)", ("powerpc",)),
+    Change(NO_ACTIVE_MM_UACCESS, "81e3cbdef230fd9adfa8569044b07290afd66708",
+           "x86/events, x86/insn-eval: Remove incorrect current->active_mm references", "v6.16",
+           "verified: \"[GIT PULL] x86 core updates for v6.16\" shortlog (history-sources LT-13)", ("x86",)),
+
+    # --- tlb: the TLB's truth, 32-bit ARM's ASID versions, ia64's context numbers
+    Change(ARM_ASID_SWITCH, "8678c1f04277daaa914abb107fb9fe71298d916d", "[ARM] Fix ASID version switch",
+           "v2.6.24", "UNVERIFIED: the commit pages (demsky, fairphone gitiles, mentality.rip) show no date or "
+           "tag; it changes include/asm-arm/mmu_context.h, so it is older than v2.6.28's move to "
+           "arch/arm/include; v2.6.24 is a guess (docs/history-sources.md LT-12)", arches=("arm",)),
+    Change(IA64_SYSTEM_THREAD_FLUSH, "cfbb1426bd76c4ba6ec4491c8df2a5dd3d984750",
+           "[IA64] Hole in IA64 TLB flushing from system threads", "v2.6.13",
+           "UNVERIFIED: only the commit message was read (err.no gitweb, linux-2.6); ~2005, v2.6.13 is a "
+           "guess; the diff was not found (docs/history-sources.md LT-14)", arches=("ia64",)),
+    Change(IA64_REMOVED, "cf8e8658100d4eae80ce9b21f7a81cb024dd5057", "arch: Remove Itanium (IA-64) architecture",
+           "v6.7", "strong: HPCwire 2023-11-02 after Phoronix: removed in 6.7, 6.6 the last release with ia64; "
+           "the id from the linux-stable mirror's commit page (git.batts.cloud); no tag read",
+           arches=("ia64",)),
+
     # --- steparch: the sparc64 and Xen PV policies (issue 15 item 4: LT-03, LT-15)
     Change("7899891c7d16", "7899891c7d161752f29abcc9bc0a9c6c3a3af26c",
            "xen mmu: fix a race window causing leave_mm BUG()", "v3.5",
@@ -216,9 +278,11 @@ class KernelVersion:
 def for_policy(policy, release: Optional[str] = None, reverts: Iterable[str] = (),
                configs: Iterable[str] = ()) -> KernelVersion:
     """The kernel a policy runs: the release the policy stands for (``linux-2.3``: v2.3.13,
-    named after it) whatever ``release`` says, else ``release`` (None: the newest); the
+    named after it) whatever ``release`` says, else ``release`` (None: the newest, or the
+    policy's ``newest_kernel``, ia64's v6.6); the
     changes ``reverts`` left out and the options ``configs`` set."""
     reverts, configs = tuple(reverts), tuple(configs)
     if policy.kernel:
         return KernelVersion(policy.kernel, policy.name if not reverts else None, reverts, configs)
-    return KernelVersion(release or NEWEST, None, reverts, configs)
+    # ia64 stands for no release but ends at one: v6.6 when none is named
+    return KernelVersion(release or getattr(policy, "newest_kernel", None) or NEWEST, None, reverts, configs)

@@ -334,6 +334,12 @@ WRITERS: dict = {
     "offline": lambda d, c, b: f"offline {_opt_cpu(d, c, b)}".rstrip(),
     "online": lambda d, c, b: f"online {cpu(d, c)}",
     "flush": lambda d, c, b: f"flush {mm(d, c)}" + (" tables" if d(st.booleans()) else ""),
+    "membarrier": lambda d, c, b: ("membarrier register " if d(st.booleans()) else "membarrier ")
+    + _opt_cpu(d, c, b),
+    "tick": lambda d, c, b: f"tick {_opt_cpu(d, c, b)}".rstrip(),
+    "task_work_run": lambda d, c, b: f"task_work_run {task(d, c)}",
+    "perf_sample": lambda d, c, b: f"perf_sample {_opt_cpu(d, c, b)}".rstrip(),
+    "rollover": lambda d, c, b: f"rollover {cpu(d, c)}",
     "assert": lambda d, c, b: f"assert {conds(d, c)}",
     "final": lambda d, c, b: f"final {d(st.sampled_from(W['QUANTIFIER']))} {conds(d, c)}",
 }

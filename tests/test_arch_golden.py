@@ -249,18 +249,34 @@ def test_alpha_use_mm_leaves_the_cpu_on_page_tables_that_get_freed():
 
 def test_alpha_flush_reloads_the_ptbr_where_the_mm_is_active():
     # flush_tlb_mm from outside the scenario's CPUs (arch/alpha/kernel/smp.c): smp_call_function IPIs
-    # every online CPU; ipi_flush_tlb_mm: current->active_mm == mm -> flush_tlb_current ->
-    # __load_new_mm_context writes the current PCB's ptbr and reloads it.  So kw, inside
-    # kthread_use_mm(@A) on init_mm's tables, gets onto @A's; cpu0 (A itself) reloads @A.
+    # every online CPU; ipi_flush_tlb_mm: `mm == current->active_mm && !asn_locked()` ->
+    # flush_tlb_current -> __load_new_mm_context writes the current PCB's ptbr and reloads it.  cpu0
+    # (A itself, asn_lock cleared by check_mmu_context after its swpctx) reloads @A.  kw is inside
+    # kthread_use_mm(@A): ev5_switch_mm set asn_lock and no switch_to has cleared it, so cpu1 takes
+    # flush_tlb_other (mm->context[1] = 0, nothing reloaded) and stays on init_mm's tables.
+    # (Before the asn_lock correction this test said cpu1 reloads @A: issue 14 item 6.)
     src = ("cpus 2\nspawn A\nspawn thread A2 of A\nspawn kthread kw\nschedule cpu0 A\n"
            "schedule cpu1 kw\nuse_mm kw @A\nflush @A\n")
     steps = list(run_steps(src, "alpha"))
     assert steps[-2][1] == (A, I)                    # after use_mm: cpu1 still on init_mm's tables
-    assert steps[-1][1] == (A, A)                    # after the flush: both on @A's
-    # (switch_mm, pgtable_loads, ipis): two swpctx before; the flush adds two reloads and two IPIs
+    assert steps[-1][1] == (A, I)                    # after the flush too: asn_locked() on cpu1
+    # (switch_mm, pgtable_loads, ipis): two swpctx before; the flush adds one reload and two IPIs
     assert (steps[-2][4][2], steps[-2][4][3], steps[-2][4][5]) == (2, 2, 0)
-    assert (steps[-1][4][2], steps[-1][4][3], steps[-1][4][5]) == (2, 4, 2)
+    assert (steps[-1][4][2], steps[-1][4][3], steps[-1][4][5]) == (2, 3, 2)
     assert steps[-1][0] == steps[-2][0]              # a flush moves no counter
+
+
+def test_alpha_asn_lock_lasts_from_switch_mm_to_switch_to():
+    # ev5_switch_mm sets cpu_data[cpu].asn_lock; check_mmu_context (switch_to, after swpctx) clears it
+    src = ("cpus 1\nspawn A\nspawn kthread kw\nschedule cpu0 A\nschedule cpu0 kw\nuse_mm kw @A\n"
+           "unuse_mm kw\nschedule cpu0 A\n")
+    sc = load(src, "asn.mmscn")
+    r = Runner(sc, src.split("\n"), "alpha")
+    locks = []
+    for st in sc.stmts:
+        assert r.step(st, None) is True
+        locks.append(r.k.c_asn_lock[0])
+    assert locks == [False, False, False, False, True, True, False]
 
 
 def test_x86_flush_reads_the_raw_mm_cpumask():

@@ -33,7 +33,11 @@ POLICIES = policies.builtin_names()
 # alpha: ev5_switch_mm never rewrites the PCB's ptbr, so after kthread_use_mm the CPU stays on
 # the page tables of the mm it borrowed before; when that mm is freed, they are freed under it
 # (interpreter/policies/alpha.py).  The run stops there, so the example ends there too.
-MODELLED_HAZARDS = {"alpha": {("use_mm", "use-after-free")},
+# Also on alpha: ev5_switch_mm sets asn_lock, so a flush IPI reaching a kernel thread inside
+# kthread_use_mm of the mm it had borrowed reloads nothing (ipi_flush_tlb_mm -> flush_tlb_other),
+# and flush_tlb_mm's mm_users <= 1 path only zeroes the other CPUs' mm->context[cpu]: the thread
+# runs user code on a TLB the flush did not reach (stale-tlb, at the flush or at its use_mm).
+MODELLED_HAZARDS = {"alpha": {("use_mm", "use-after-free"), ("flush", "stale-tlb"), ("use_mm", "stale-tlb")},
                     # without 7899891c7d16: the last mmput finds a kthread inside kthread_use_mm running there
                     "xen-pv": {(w, "leave_mm-not-lazy") for w in ("exit", "exec", "mmput")}}
 # init_mm references taken at boot and never dropped: x86's trap_init -> cpu_init does

@@ -53,7 +53,8 @@ option after `config'.")
   '("scenario" "arch" "cpus" "expect" "kernel" "revert" "config"
     "spawn" "schedule" "exit" "exec" "use_mm" "unuse_mm" "unlazy"
     "mmgrab" "mmdrop" "mmget" "mmput" "mmget_not_zero" "offline"
-    "online" "flush" "assert" "final")
+    "online" "flush" "assert" "membarrier" "tick" "task_work_run"
+    "perf_sample" "rollover" "final")
   "Words that begin a statement, a header line or the final clause.")
 (defconst mmscn-keyword-words
   '("without" "thread" "of" "kthread" "mm" "cost")
@@ -62,15 +63,16 @@ option after `config'.")
   '("or" "and" "not" "is")
   "Words of a condition.")
 (defconst mmscn-constant-words
-  '("pass" "fail" "idle" "tables" "error" "violation" "forall" "exists"
-    "live" "zombie" "freed" "lazy" "running" "runnable" "dead" "online"
-    "offline" "none" "true" "false" "user" "kthread")
+  '("pass" "fail" "idle" "tables" "register" "error" "violation"
+    "forall" "exists" "live" "zombie" "freed" "lazy" "running"
+    "runnable" "dead" "online" "offline" "none" "true" "false" "user"
+    "kthread")
   "Value words: states, kinds, outcomes, none, true, false.")
 (defconst mmscn-field-words
-  '("curr" "active_mm" "loaded_mm" "lazy" "online" "users" "count"
-    "state" "cpumask" "mm" "cpu" "kind" "mm_count_atomics"
-    "mm_users_atomics" "atomics" "switch_mm" "pgtable_loads"
-    "lazy_switches" "ipis")
+  '("curr" "active_mm" "loaded_mm" "lazy" "online" "tlb_gen" "asid_gen"
+    "asn_lock" "users" "count" "state" "cpumask" "mm" "cpu" "kind"
+    "mm_count_atomics" "mm_users_atomics" "atomics" "switch_mm"
+    "pgtable_loads" "lazy_switches" "ipis")
   "Fields after a dot.")
 ;; END GENERATED
 

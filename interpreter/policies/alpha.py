@@ -5,6 +5,10 @@ init_new_context, enter_lazy_tlb), arch/alpha/mm/fault.c
 (__load_new_mm_context) and arch/alpha/include/asm/switch_to.h /
 kernel/entry.S (alpha_switch_to: call_pal PAL_swpctx), mainline as of
 v6.15-v6.17 (EV4 support, ev4_switch_mm, was removed in v6.14; EV5/EV6 shown).
+Read for the flushes: arch/alpha/kernel/smp.c (stored commits 00ee03092a6e,
+e1b73cba13a0), include/asm/tlbflush.h (2cc2c3cb54de), mmu_context.h
+(0734f5c7eb15), switch_to.h (107d3e535874: switch_to is alpha_switch_to then
+check_mmu_context).
 
 The counters are generic's (MMU_LAZY_TLB_REFCOUNT).  The page-table base
 the hardware uses comes from the PCB of the task switched in: swpctx loads
@@ -20,14 +24,33 @@ alpha has no CPU hotplug, so sched_force_init_mm (`unlazy`, `offline`)
 never runs there.
 
 Flushes (arch/alpha/kernel/smp.c flush_tlb_mm, ipi_flush_tlb_mm;
-include/asm/tlbflush.h flush_tlb_current): no mm_cpumask.  A CPU whose
-current->active_mm is the mm flushes with __load_new_mm_context, which
-rewrites the current PCB's ptbr and reloads it: the way a kthread inside
-kthread_use_mm gets onto the mm's page tables (switching it away and back
-reloads the stale ptbr; check_mmu_context's reload is not modelled).  The
-flushing CPU stops there when mm_users <= 1 (it only drops the other CPUs'
-ASNs); otherwise smp_call_function IPIs every other online CPU.  exit_mmap's
-final flush is flush_tlb_mm (asm-generic tlb_flush, fullmm).
+include/asm/tlbflush.h flush_tlb_current, flush_tlb_other): no mm_cpumask.
+The flushing CPU, if its current->active_mm is the mm, flushes with
+__load_new_mm_context (a new ASN, the current PCB's ptbr rewritten and
+reloaded) and stops there when mm_users <= 1, only zeroing the other
+CPUs' mm->context[cpu]; otherwise smp_call_function IPIs every other
+online CPU.  ipi_flush_tlb_mm reloads only `if (mm == current->active_mm
+&& !asn_locked())`; else flush_tlb_other zeroes mm->context[cpu] and
+reloads nothing.  ev5_switch_mm sets cpu_data[cpu].asn_lock and only
+check_mmu_context, run by switch_to after swpctx, clears it: a kernel
+thread inside kthread_use_mm (a switch_mm without a switch_to) keeps it
+set, so a flush IPI there takes flush_tlb_other and the CPU keeps the page
+tables and TLB of its last swpctx (check_mmu_context's reload at the next
+switch is not modelled).  exit_mmap's final flush is flush_tlb_mm
+(asm-generic tlb_flush, fullmm).
+
+Mainline alpha never gained mm_cpumask: Nicholas Piggin's "[RFC PATCH 2/6]
+alpha: implement simple mm_cpumask TLB flush filter" (linux-alpha,
+2023-05-24) was read and no merge of it was found; the 2026 stable review
+of dd5712f3379c ("alpha: fix user-space corruption during memory
+compaction", [PATCH 6.19 074/844]) still shoots down with on_each_cpu and
+per-CPU mm->context[] (docs/architectures.md).
+
+ASN versions (cpu_last_asn, mm->context[cpu]) are per CPU and per mm; the
+model does not keep them, so `rollover` is refused here.  The flush
+generations are kept: a swpctx or __load_new_mm_context starts the loaded
+mm afresh (a new ASN, or one that every flush since reached), a
+flush_tlb_other leaves the CPU's TLB as it was.
 """
 from ..kernel import INIT_MM, Violation
 from .base import Policy
@@ -37,7 +60,8 @@ class Alpha(Policy):
     name = "alpha"
     summary = "MMU_LAZY_TLB_REFCOUNT; swpctx loads registers and the PCB's ptbr together on every switch"
     has_cpu_hotplug = False
-    hardware_fields = ("loaded_mm", "ptbr")
+    hardware_fields = ("loaded_mm", "ptbr", "asn_lock")
+    tlb_generations = True      # ipi_flush_tlb_mm decides per CPU: flush_tlb_current or flush_tlb_other
 
     def cpu_up(self, k, cpu):
         k.hw.set_ptbr(k.c_curr[cpu], INIT_MM)   # the idle task's PCB holds init_mm's pgd
@@ -54,9 +78,12 @@ class Alpha(Policy):
         k.hw.event(k.t_name[task], "enter_lazy_tlb", f"PCB ptbr = {k.m_name[mm]} (borrowed)")
 
     def switch_mm_irqs_off(self, k, cpu, prev_mm, next_mm, task):
-        # ev5_switch_mm: a valid ASN for next_mm on this CPU into the PCB; ptbr untouched
+        # ev5_switch_mm: cpu_data[cpu].asn_lock = 1; a valid ASN for next_mm on this CPU into the PCB;
+        # ptbr untouched
         k.hw.switch_mm(cpu)
-        k.hw.event(f"cpu{cpu}", "ev5_switch_mm", f"ASN of {k.m_name[next_mm]} into the PCB; ptbr unchanged")
+        k.hw.set_asn_lock(cpu, True)
+        k.hw.event(f"cpu{cpu}", "ev5_switch_mm", f"asn_lock = 1; ASN of {k.m_name[next_mm]} into the PCB; "
+                   f"ptbr unchanged")
 
     def activate_mm(self, k, cpu, prev_mm, next_mm, task):
         # ev5_activate_mm -> __load_new_mm_context: new ASN, PCB ptbr, swpctx to itself
@@ -70,6 +97,8 @@ class Alpha(Policy):
         ptbr = k.t_ptbr[nxt]
         k.hw.load(cpu, k.c_loaded[cpu] if ptbr is None else ptbr)
         k.hw.event(f"cpu{cpu}", "alpha_switch_to", f"swpctx: {k.t_name[nxt]}'s PCB, ptbr {k.mm_label(ptbr)}")
+        if k.c_asn_lock[cpu]:
+            k.hw.set_asn_lock(cpu, False)       # check_mmu_context: asn_lock = 0 after the switch
 
     def exit_mmap(self, k, mm):
         # tlb_finish_mmu -> tlb_flush (asm-generic, fullmm) -> flush_tlb_mm
@@ -88,8 +117,11 @@ class Alpha(Policy):
             if c == from_cpu or not k.c_online[c]:
                 continue
             k.hw.ipi(c)
-            if self._runs_on(k, c, mm):          # ipi_flush_tlb_mm (asn_locked() only inside a switch)
+            if self._runs_on(k, c, mm) and not k.c_asn_lock[c]:     # ipi_flush_tlb_mm
                 self.flush_tlb_current(k, c, mm, "IPI")
+            elif self._runs_on(k, c, mm):
+                k.hw.event(f"cpu{c}", "ipi_flush_tlb_mm", f"asn_locked() (ev5_switch_mm since the last switch_to): "
+                           f"flush_tlb_other: {k.m_name[mm]}'s ASN on cpu{c} dropped, nothing reloaded")
             else:
                 k.hw.event(f"cpu{c}", "ipi_flush_tlb_mm", f"flush_tlb_other: {k.m_name[mm]}'s ASN on cpu{c} dropped")
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..kernel import INIT_MM, Violation
+from ..kernel import INIT_MM, Refusal, Violation
 
 
 class Policy:
@@ -47,6 +47,20 @@ class Policy:
     hardware_fields: tuple = ()
     #: mm_count references on init_mm that boot takes and nothing ever drops (x86: cpu_init on the boot CPU)
     init_mm_boot_pins = 0
+    #: the policy says which CPUs each flush reaches (k.hw.tlb_caught_up); off: the kernel takes every
+    #: CPU with the mm loaded as reached (generic, arm64's broadcast TLBI, powerpc's tlbie)
+    tlb_generations = False
+    #: the newest release that has this architecture (ia64: v6.6), None: every modelled release
+    newest_kernel: Optional[str] = None
+    #: the change (a key of interpreter/version.py's CHANGES) that removed this architecture
+    removed_by: Optional[str] = None
+
+    def kernel_problem(self, version) -> Optional[str]:
+        """Why this architecture cannot run ``version`` (a KernelVersion), None when it can."""
+        if self.removed_by and version.has(self.removed_by):
+            return (f"arch {self.name} was removed from the kernel by {self.removed_by}; {version.name} has no "
+                    f"{self.name}: name `kernel {self.newest_kernel}` or older")
+        return None
 
     # ---- boot and hotplug ------------------------------------------------
     def trap_init(self, k) -> None:
@@ -84,6 +98,12 @@ class Policy:
 
     def flush_tlb_mm_range(self, k, mm: int, freed_tables: bool, from_cpu) -> None:
         """A TLB flush of ``mm`` requested by `flush @M` (generic: no IPIs modelled)."""
+
+    def asid_rollover(self, k, cpu: int) -> None:
+        """`rollover cpuN`: the CPU's address-space ids run out at its next allocation."""
+        raise Refusal(f"arch {self.name} has no address-space ids with generations in the model; `rollover` "
+                      f"runs on arm (ASID versions) and ia64 (context numbers)",
+                      "__new_context (arch/arm/mm/context.c), wrap_mmu_context (arch/ia64/mm/tlb.c)")
 
     # ---- what the fields read ---------------------------------------------
     def loaded_mm(self, k, cpu: int):

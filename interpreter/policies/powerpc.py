@@ -23,7 +23,8 @@ except from the only user of a single-threaded mm, which trims the mask
 (exit_flush_lazy_tlbs).  Not modelled: the per-CPU trim clock (every 1073
 flushes), coprocessors, the hash MMU.
 """
-from ..kernel import DEAD, INIT_MM
+from .. import version as V
+from ..kernel import DEAD, INIT_MM, Violation
 from .base import Policy
 
 
@@ -40,12 +41,24 @@ class PowerPC(Policy):
     def cpu_dead(self, k, cpu):
         # cpu_disable -> cleanup_cpu_mmu_context -> clear_tasks_mm_cpumask: the CPU leaves the
         # mask of every process's mm; __cpu_die takes it out of init_mm's.  sched_force_init_mm
-        # has already moved its lazy task to init_mm.
-        mms = {k.t_mm[t] for t in range(len(k.t_name)) if k.t_mm[t] is not None and k.t_state[t] != DEAD}
+        # has already moved its lazy task to init_mm.  Before 01b0f0eae081 (v5.11) there was no
+        # cleanup_cpu_mmu_context: the offlined CPU stayed in every mm_cpumask it was in (LT-08).
+        if not k.version.has(V.PPC_TRIM_OFFLINE):
+            if k.hw.in_cpumask(INIT_MM, cpu):
+                k.hw.cpumask_clear(INIT_MM, cpu)
+            k.hw.event(f"cpu{cpu}", "pseries_cpu_disable", f"no cleanup_cpu_mmu_context: cpu{cpu} stays in the "
+                       f"mm_cpumask of every process it ran")
+            return
+        mms = self._task_mms(k)
         for m in sorted(mms | {INIT_MM}):
             if k.hw.in_cpumask(m, cpu):
                 k.hw.cpumask_clear(m, cpu)
         k.hw.event(f"cpu{cpu}", "clear_tasks_mm_cpumask", f"cpu{cpu} leaves every mm_cpumask")
+
+    @staticmethod
+    def _task_mms(k) -> set:
+        """The mms clear_tasks_mm_cpumask reaches: for_each_process, find_lock_task_mm's ->mm."""
+        return {k.t_mm[t] for t in range(len(k.t_name)) if k.t_mm[t] is not None and k.t_state[t] != DEAD}
 
     def switch_mm_irqs_off(self, k, cpu, prev_mm, next_mm, task):
         hw = k.hw
@@ -93,13 +106,68 @@ class PowerPC(Policy):
         elif from_cpu is not None and cpus == [from_cpu]:
             k.hw.event(k.m_name[mm], "flush_type_needed", f"only cpu{from_cpu}: local tlbiel")
         elif from_cpu is not None and k.m_users[mm] <= 1 and k.t_mm[k.c_curr[from_cpu]] == mm:
+            if not k.version.has(V.PPC_TRIM_SELF):
+                self.exit_flush_lazy_tlbs_reset(k, mm, from_cpu)
+                return
             k.hw.event(k.m_name[mm], "flush_type_needed", "single-threaded mm flushed by its user: "
                        "exit_flush_lazy_tlbs trims the mask")
             self.exit_flush_lazy_tlbs(k, mm, from_cpu)
         else:
             k.hw.event(k.m_name[mm], "flush_type_needed", "FLUSH_TYPE_GLOBAL: tlbie broadcast, no IPI")
 
+    # ---- before a665eec0a22e (v5.10): 0cef77c7798a7's trim, the sender resets the mask (LT-04) ----
+    def exit_flush_lazy_tlbs_reset(self, k, mm, this_cpu):
+        """radix__flush_tlb_mm, mm_is_singlethreaded (mm_users <= 1, current->mm == mm):
+        exit_flush_lazy_tlbs = smp_call_function_many(mm_cpumask(mm), do_exit_flush_lazy_tlb),
+        then mm_reset_thread_local: the mask becomes this CPU alone, whatever the others did."""
+        k.hw.event(k.m_name[mm], "mm_is_singlethreaded", "exit_flush_lazy_tlbs, then mm_reset_thread_local")
+        for c in k.hw.cpus_in_mask(mm):
+            if c != this_cpu:
+                k.hw.ipi(c)
+                self.do_exit_flush_lazy_tlb(k, c, mm)
+        self.mm_reset_thread_local(k, mm, this_cpu)
+
+    def do_exit_flush_lazy_tlb(self, k, cpu, mm):
+        """The IPI: current->mm == mm is taken for the sender ("Local CPU") and left alone; a task
+        lazy on mm ("must be a kernel thread because sender is single-threaded") moves to init_mm."""
+        t = k.c_curr[cpu]
+        if k.t_mm[t] == mm:
+            k.hw.event(f"cpu{cpu}", "do_exit_flush_lazy_tlb", f"current->mm is {k.m_name[mm]}: return "
+                       f"(\"Local CPU\"), no flush")
+            return
+        if k.t_active[t] == mm:
+            k.hw.event(f"cpu{cpu}", "do_exit_flush_lazy_tlb", f"{k.t_name[t]} is lazy on {k.m_name[mm]}: "
+                       f"moves to init_mm")
+            k.switch_to_init_mm(cpu, t)
+        else:
+            k.hw.event(f"cpu{cpu}", "do_exit_flush_lazy_tlb", f"{k.t_name[t]} does not use {k.m_name[mm]}: flush")
+        k.hw.flush_tlb(cpu)     # _tlbiel_pid(pid, RIC_FLUSH_ALL)
+
+    def mm_reset_thread_local(self, k, mm, cpu):
+        """atomic_set(active_cpus, 1); cpumask_clear(mm_cpumask(mm)); cpumask_set_cpu(this cpu)."""
+        for c in range(k.ncpus):
+            if c != cpu and k.hw.in_cpumask(mm, c):
+                k.hw.cpumask_clear(mm, c)
+        if not k.hw.in_cpumask(mm, cpu):
+            k.hw.cpumask_set(mm, cpu)
+        k.hw.event(k.m_name[mm], "mm_reset_thread_local", f"mm_cpumask {{cpu{cpu}}}, active_cpus 1")
+
     def check(self, k, out):
         super().check(k, out)
         self.cpumask_covers_loaded(k, out, "cleanup_lazy_tlbs (kernel/fork.c) relies on mm_cpumask "
                                            "(CONFIG_DEBUG_VM_SHOOT_LAZIES)")
+        offline = [c for c in range(k.ncpus) if not k.c_online[c]]
+        if offline:
+            self.offline_cpu_in_mask(k, out, offline)
+
+    def offline_cpu_in_mask(self, k, out, offline):
+        """Since 01b0f0eae081 an offline CPU is in no process's mm_cpumask: it takes no trimming IPI
+        (smp_call_function_many skips it), so a bit it kept would never be cleared and the mm never
+        trimmed back to local flushes, and it would miss what the trim flushes (LT-08)."""
+        for m in sorted(self._task_mms(k)):
+            for c in offline:
+                if k.hw.in_cpumask(m, c):
+                    out.append(Violation("offline-cpu-in-mm_cpumask", f"cpu{c} is offline but still in "
+                                         f"{k.m_name[m]}'s mm_cpumask: no IPI reaches it, so exit_flush_lazy_tlbs "
+                                         f"cannot trim it and it never flushes what the trim flushes",
+                                         "cleanup_cpu_mmu_context (arch/powerpc/mm/book3s64/mmu_context.c)", m))

@@ -27,7 +27,10 @@ wrong for a CPU that took mm_users with mmget_not_zero and kthread_use_mm
 after the test (io_uring's SQPOLL thread; LT-03): it keeps running the mm
 outside the mask, and later flushes miss it.  The rule ``mm_cpumask`` here
 is that: a CPU whose current task runs an mm (its own, or through
-kthread_use_mm) is in the mm's mask.
+kthread_use_mm) is in the mm's mask; the flush that then misses it breaks
+``stale-tlb``.  A switch_mm leaves the CPU's TLB up to date for the mm
+(the model's flush generations): in the mask it was reached by every flush,
+out of it it flushes the context.
 
 Not modelled: the context allocator beyond what the bug needs (a fresh mm
 has an empty mask, so its first switch on each CPU flushes; the version wrap
@@ -42,6 +45,7 @@ class Sparc64(Policy):
     name = "sparc64"
     summary = "MMU_LAZY_TLB_REFCOUNT; global context numbers, a CPU new to an mm's mask flushes it (smp_64.c)"
     hardware_fields = ("loaded_mm", "cpumask")
+    tlb_generations = True      # the cross call says which CPUs a flush reaches
 
     def switch_mm_irqs_off(self, k, cpu, prev_mm, next_mm, task):
         hw = k.hw

@@ -17,10 +17,16 @@ not lazy and have the mm loaded (should_flush_tlb); a flush that frees page
 tables IPIs all of them (native_flush_tlb_multi), and a lazy receiver
 switches CR3 to init_mm (flush_tlb_func -> switch_mm_irqs_off(NULL,
 &init_mm)) while its task keeps active_mm and the mm_count reference.
-Not modelled: the once-a-second trim round of should_trim_cpumask (a
-scenario is shorter than a second; init_new_context sets the first one a
-second ahead), the tlb_gen catch-up flush of a CPU that was lazy through a
-flush (a TLB flush, not a page-table load), ASIDs, global ASIDs.
+The flush generations (mm->context.tlb_gen, cpu_tlbstate.ctxs[].tlb_gen)
+are kept: flush_tlb_func brings the CPU up to date, a CR3 write starts
+from a flushed TLB, and a lazy CPU that slept through a flush catches up
+in switch_mm_irqs_off when it returns to the mm it has loaded (the
+generations differ: "TLB contents went out of date while we were in lazy
+mode"); that catch-up is a TLB flush, not a page-table load, and writes
+no trace line.  Not modelled: the once-a-second trim round of
+should_trim_cpumask (a scenario is shorter than a second;
+init_new_context sets the first one a second ahead), PCID slots
+(ctxs[] beyond the loaded one), global ASIDs.
 
 Boot: trap_init ends with cpu_init() on the boot CPU as well, and cpu_init
 does mmgrab(&init_mm) for the CPU's idle task, after sched_init's
@@ -37,6 +43,7 @@ class X86(Policy):
     summary = "MMU_LAZY_TLB_REFCOUNT; loaded_mm and is_lazy per CPU, flush IPIs skip lazy CPUs (arch/x86/mm/tlb.c)"
     hardware_fields = ("loaded_mm", "lazy", "cpumask")
     init_mm_boot_pins = 1
+    tlb_generations = True      # flush_tlb_func and the tlb_gen catch-up say which CPUs are flushed
 
     def trap_init(self, k):
         # trap_init -> cpu_init on the boot CPU: mmgrab(&init_mm); cur->active_mm = &init_mm
@@ -58,6 +65,10 @@ class X86(Policy):
         if real_prev == next_mm:
             hw.event(f"cpu{cpu}", "switch_mm_irqs_off", f"loaded_mm is already {k.m_name[next_mm]}: no CR3 write"
                      + (" (leaves lazy mode)" if was_lazy else ""))
+            if was_lazy:
+                # "TLB contents went out of date while we were in lazy mode": ctxs[prev_asid].tlb_gen
+                # != next->context.tlb_gen flushes (no trace line of its own: today's traces stay)
+                hw.tlb_caught_up(cpu)
             return
         if next_mm != INIT_MM and not hw.in_cpumask(next_mm, cpu):
             hw.cpumask_set(next_mm, cpu)

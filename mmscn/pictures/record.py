@@ -34,6 +34,12 @@ IPI_HANDLERS = {
     "flush_tlb_current": lambda detail: detail.startswith("IPI"),       # alpha
     "ipi_flush_tlb_mm": lambda detail: True,                             # alpha
     "exit_lazy_flush_tlb": lambda detail: True,                          # powerpc: once per CPU and flush
+    "do_exit_flush_lazy_tlb": lambda detail: True,                       # powerpc before v5.10 (LT-04)
+    "ipi_mb": lambda detail: True,                                       # membarrier
+    "ipi_sync_rq_state": lambda detail: True,                            # membarrier registration
+    "local_flush_tlb_mm": lambda detail: detail.startswith("IPI"),       # arm
+    "local_finish_flush_tlb_mm": lambda detail: detail.startswith("IPI"),  # ia64
+    "local_flush_tlb_all": lambda detail: detail.startswith("IPI"),      # arm's rollover, ia64's flush_tlb_all
 }
 # functions that start a new round of IPIs (a CPU may be sent one per round)
 IPI_ROUNDS = {"flush_tlb_mm_range", "tlb_flush", "radix__tlb_flush", "cleanup_lazy_tlbs"}
@@ -44,6 +50,8 @@ PGTABLE_EVENTS = {
     "__load_new_mm_context": lambda detail: True,                        # alpha
     "alpha_switch_to": lambda detail: True,                              # alpha: swpctx
     "flush_tlb_current": lambda detail: True,                            # alpha: reload
+    "cpu_switch_mm": lambda detail: True,                                # arm: TTBR0 and CONTEXTIDR
+    "activate_context": lambda detail: True,                             # ia64: the region registers
 }
 _CPU = re.compile(r"cpu([0-9]+)")
 

@@ -98,8 +98,13 @@ def completions(session, before: str) -> list:
         return _pick(alive, partial) if n == 1 else _pick([("mm", "name the new mm")], partial) if n == 2 else []
     if first == "use_mm":
         return _pick(kthreads, partial) if n == 1 else _pick(usable, partial) if n == 2 else []
-    if first in ("unlazy", "offline", "online"):
-        return _pick(cpus if first == "online" else where, partial) if n == 1 else []
+    if first in ("unlazy", "offline", "online", "tick", "perf_sample", "rollover"):
+        return _pick(cpus if first in ("online", "rollover") else where, partial) if n == 1 else []
+    if first == "membarrier":
+        return _pick([("register", "MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED")] + list(where), partial) \
+            if n == 1 else _pick(where, partial) if n == 2 and toks[1] == "register" else []
+    if first == "task_work_run" and n == 1:
+        return _pick(alive, partial)
     if first in words["MMREF_OP"] + ("mmget_not_zero", "flush"):
         if n == 1:
             return _pick(usable, partial)

@@ -42,6 +42,14 @@ STATEMENT_HELP = {
     "offline": ("offline cpuN", "cpu_down: sched_force_init_mm on the CPU, finish_cpu drops idle's init_mm"),
     "online": ("online cpuN", "cpu_up: the CPU's idle task starts on init_mm"),
     "flush": ("flush @M [tables]", "flush_tlb_mm_range: which CPUs it reaches depends on the arch"),
+    "membarrier": ("membarrier [register] cpuN", "MEMBARRIER_CMD_GLOBAL_EXPEDITED from cpuN (ipi_mb to the CPUs "
+                   "running a registered mm); `register`: MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED of cpuN's mm"),
+    "tick": ("tick cpuN", "scheduler_tick -> task_tick_numa: NUMA balancing queues task_numa_work on cpuN's task"),
+    "task_work_run": ("task_work_run K", "K runs its queued task_work (task_numa_work scans current->mm)"),
+    "perf_sample": ("perf_sample cpuN", "a perf NMI on cpuN: get_segment_base reads the user context "
+                    "(current->mm if nmi_uaccess_okay())"),
+    "rollover": ("rollover cpuN", "the CPU's next address-space id allocation starts a new generation "
+                                  "(ARM __new_context, ia64 wrap_mmu_context)"),
     "assert": ("assert COND, COND ...", "check the state now; a failure says what was expected and what is "
                                         "(:help fields)"),
     "final": ("final forall|exists COND", "judges the end of a scenario file (mmscn explore); in the REPL use "
