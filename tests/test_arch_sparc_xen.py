@@ -146,6 +146,10 @@ def test_lt03_the_interleaving_by_hand(version):
         assert rules == [("mm_cpumask", m)] and k.m_cpumask[m] == 0b01
     else:
         assert rules == [] and k.m_cpumask[m] == 0b11 and k.cost[5] == 1
+    # T changes its mappings again: mm_users is 2 now, so the cross call, to the mask
+    k.flush(m, False, 0)
+    rules = [v.rule for v in k.check()]
+    assert rules == (["stale-tlb", "mm_cpumask"] if single else [])     # the kernel's rule, then the arch's
 
 
 def test_sparc64_whole_operations_cannot_race():
