@@ -240,3 +240,56 @@ def test_lt15_the_handler_on_a_cpu_that_left_lazy_mode(version):
     else:
         # 7899891c7d16: no leave_mm; the stale-cr3 test moves CR3 off the pgd
         assert got == [] and k.c_loaded[1] == INIT_MM
+
+
+# ---------------------------------------------------------------- offline in stages (issue 15 item 3)
+def stage_names(version):
+    k = Kernel(2, policies.get("powerpc"), version=version)
+    return [f.__name__ for f in k.offline_stages()]
+
+
+def test_offline_stages_by_release():
+    assert stage_names(FIXED) == ["sched_cpu_wait_empty", "take_cpu_down", "arch_cpu_idle_dead", "finish_cpu"]
+    assert stage_names(V.KernelVersion("v6.13")) == ["take_cpu_down", "arch_cpu_idle_dead", "finish_cpu"]
+    assert stage_names(V.KernelVersion("v5.7")) == ["take_cpu_down", "arch_cpu_idle_dead"]
+
+
+def lt07(version, exit_after):
+    """LT-07 on powerpc (MMU_LAZY_TLB_SHOOTDOWN): idle1 lazy on @U, U's last thread on cpu0; cpu1 goes
+    down stage by stage and U exits on cpu0 after stage ``exit_after``."""
+    k = Kernel(2, policies.get("powerpc"), version=version)
+    u = k.copy_process("U", "@U")
+    k.schedule(1, u)
+    k.schedule(1, 1)                    # idle1 lazy on @U: no count under shootdown
+    k.schedule(0, u)
+    assert k.check() == []
+    m = k.mm_ix["@U"]
+    rules = []
+    for stage in k.offline_stages():
+        stage(1)
+        rules += [(stage.__name__, v.rule) for v in k.check()]
+        if stage.__name__ == exit_after:
+            k.do_exit(u)
+            rules += [("exit", v.rule) for v in k.check()]
+    return k, m, rules
+
+
+def test_lt07_exit_between_cpu_disable_and_the_dead_cpu():
+    # v6.13 (before 21641bd9a7a7): __cpu_disable clears cpu1 from @U's mask while idle1 is still lazy on
+    # it; the exit's __mmdrop shoots down only the mask (cpu0) and frees @U under idle1
+    k, m, rules = lt07(V.KernelVersion("v6.13"), "take_cpu_down")
+    assert rules[0] == ("exit", "use-after-free") and k.m_freed[m]
+    # v6.14: sched_cpu_wait_empty moved idle1 to init_mm first; the same order is safe
+    k, m, rules = lt07(V.KernelVersion("v6.14"), "take_cpu_down")
+    assert rules == [] and k.m_freed[m] and k.t_active[1] is None
+
+
+def test_offline_stages_run_in_order_as_one_statement():
+    # `offline` runs the stages in order: the same state as the stages one by one
+    for version in (FIXED, V.KernelVersion("v6.13"), V.KernelVersion("v5.7")):
+        a = Kernel(2, policies.get("powerpc"), version=version)
+        b = Kernel(2, policies.get("powerpc"), version=version)
+        a.cpu_down(1)
+        for stage in b.offline_stages():
+            stage(1)
+        assert a.key() == b.key() and not a.c_online[1]
