@@ -276,6 +276,26 @@ class CpuBlock:
 
 
 @dataclass(slots=True)
+class InterruptBlock:
+    """`interrupt cpuN { ... }`: a handler of the scenario's own that may run once on cpuN,
+    as one step, at any step boundary where cpuN's irqs are on (granularity step)."""
+    cpu: Ref
+    stmts: list
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
+class Interleave:
+    """`interleave cpu1 cpu0 ipi cpu1 ...`: one interleaving of the blocks' steps, written out
+    (a witness of `mmscn explore`): ``items`` are (kind, Ref), kind "cpu" (the next step of
+    the CPU's block), "ipi" (deliver an IPI pending there) or "interrupt" (its handler)."""
+    items: tuple
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
 class Final:
     quantifier: str         # "forall" | "exists"
     conds: list
@@ -304,6 +324,12 @@ class Scenario:
     configs: tuple = ()
     expects: tuple = ()     # every `expect pass|fail` line (Expectation), in file order; () = `expect pass`
     kernel_ref: Optional[Ref] = None
+    # kernel steps (interpreter/steps.py): "operation" (every statement one atomic step) or
+    # "step"; the scenario's own interrupt handlers; a written-out interleaving
+    granularity: str = "operation"
+    granularity_ref: Optional[Ref] = None
+    interrupts: list = field(default_factory=list)    # InterruptBlock
+    interleave: Optional[Interleave] = None
 
     @property
     def name(self) -> str:

@@ -68,6 +68,15 @@ class _Build(Transformer):
     def config(self, c):
         return A.Header("config", str(c[1]), c[1].line, c[1].column)
 
+    def granularity(self, c):
+        return A.Header("granularity", str(c[1]), c[1].line, c[1].column)
+
+    def interleave_item(self, c):
+        return ("cpu" if len(c) == 1 else str(c[0]), _ref(c[-1]))
+
+    def interleave(self, c):
+        return A.Interleave(tuple(x for x in c[1:] if isinstance(x, tuple)), c[0].line, c[0].column)
+
     # ---- statements
     def mm_clause(self, c):
         return _ref(c[0])
@@ -140,6 +149,9 @@ class _Build(Transformer):
     # ---- blocks and final
     def cpu_block(self, c):
         return A.CpuBlock(_ref(c[0]), [s for s in c[1:] if isinstance(s, A.Stmt)], c[0].line, c[0].column)
+
+    def interrupt_block(self, c):
+        return A.InterruptBlock(_ref(c[1]), [s for s in c[2:] if isinstance(s, A.Stmt)], c[0].line, c[0].column)
 
     def final(self, c):
         return A.Final(str(c[1]), c[2], c[0].line, c[0].column)
@@ -445,7 +457,8 @@ def _syntax_message(e: UnexpectedInput, line_text: str, in_block: bool, arch_nam
         kernel = statement_hint(name, _short(args, 40))
         if kernel:
             return f"unknown statement `{_short(name)}`: {kernel}"
-        words = [w for w in statement_words() if w not in ("scenario", "arch", "cpus", "final", "kernel", "revert", "config")]
+        words = [w for w in statement_words() if w not in ("scenario", "arch", "cpus", "final", "kernel", "revert", "config",
+                                                        "granularity", "interleave")]
         # `Cpus 2`: the header words are statement words too, and words are lower case
         close = name.lower() if name.lower() in statement_words() else close_match(name, statement_words())
         hint = f" (did you mean `{close}`?)" if close else ""

@@ -166,6 +166,17 @@ class _Resolver:
                         sc.ncpus = n
                 elif kind == "kernel":
                     sc.kernel, sc.kernel_ref = value, ref
+                elif kind == "granularity":
+                    sc.granularity, sc.granularity_ref = value, ref
+                continue
+            if isinstance(it, A.Interleave):
+                if first_stmt is not None:
+                    self.err(it, f"`interleave` belongs in the header, before the first statement "
+                                 f"(line {first_stmt.line})")
+                elif sc.interleave is not None:
+                    self.err(it, f"`interleave` is given twice (first at line {sc.interleave.line})")
+                else:
+                    sc.interleave = it
                 continue
             if first_stmt is None:
                 first_stmt = it
@@ -176,6 +187,9 @@ class _Resolver:
             if isinstance(it, A.CpuBlock):
                 in_blocks = True
                 sc.blocks.append(it)
+            elif isinstance(it, A.InterruptBlock):
+                in_blocks = True
+                sc.interrupts.append(it)
             elif isinstance(it, A.Final):
                 if sc.final is not None:
                     self.err(it, f"only one `final` condition per scenario (first at line {sc.final.line})")
@@ -206,9 +220,32 @@ class _Resolver:
         for b in sc.blocks:
             for st in b.stmts:
                 self.stmt(st, sc, b.cpu)
+        self.interrupts(sc)
+        if sc.interleave is not None:
+            for _, ref in sc.interleave.items:
+                self.cpu(ref, sc)
         if sc.final is not None:
             self.conds(sc.final.conds, sc)
         return sc
+
+    def interrupts(self, sc) -> None:
+        """`interrupt cpuN { }`: one per CPU; its handler runs in interrupt context, so it
+        holds only statements an interrupt may do (no schedule, no task's own operation)."""
+        seen: dict = {}
+        for b in sc.interrupts:
+            cpu = self.cpu(b.cpu, sc)
+            if cpu is not None:
+                if cpu in seen:
+                    self.err(b.cpu, f"{b.cpu.text} already has an interrupt handler (line {seen[cpu]})")
+                seen[cpu] = b.line
+            for st in b.stmts:
+                if not isinstance(st, IN_INTERRUPT):
+                    word = self.lines[st.line - 1][st.col - 1:].split()[0] if 0 < st.line <= len(self.lines) else ""
+                    self.err(st, f"an interrupt handler cannot `{_short(word)}`: it runs in interrupt context, on "
+                                 f"whatever task {b.cpu.text} was running; it may do "
+                                 f"{', '.join(INTERRUPT_WORDS)}")
+                    continue
+                self.stmt(st, sc, b.cpu)
 
     def kernel_header(self, sc, lines: list) -> None:
         """`kernel`, `revert`, `config` and the `expect` lines, checked against the history
@@ -533,6 +570,13 @@ def _value_text(v: A.Value) -> str:
     if v.kind == "bool":
         return "true" if v.text else "false"
     return str(v.text)
+
+
+#: what an `interrupt cpuN { }` handler may do: operations an interrupt handler does to an
+#: mm or to the CPU it lands on (a flush, a reference taken and put, sched_force_init_mm's
+#: switch to init_mm as powerpc's flush IPI does it), and assertions
+IN_INTERRUPT = (A.Flush, A.MmRef, A.MmgetNotZero, A.Unlazy, A.Assert)
+INTERRUPT_WORDS = ("flush", "mmget", "mmput", "mmgrab", "mmdrop", "mmget_not_zero", "unlazy", "assert")
 
 
 def header_word(kind: str) -> str:

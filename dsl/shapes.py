@@ -28,7 +28,7 @@ from . import ast as A
 from .diagnostics import source_lines
 from .names import bounded_int
 
-_HEADER = {"scenario", "arch", "cpus", "final", "kernel", "revert", "config"}
+_HEADER = {"scenario", "arch", "cpus", "final", "kernel", "revert", "config", "granularity", "interleave"}
 
 
 class NotSimple(Exception):

@@ -112,6 +112,32 @@ class Hardware:
         """An IPI to ``cpu`` (counted); its handler is the caller's next step."""
         self.k.cost[C_IPI] += 1
 
+    def smp_call(self, cpus, fn: str, mm: int, after: Optional[str] = None) -> None:
+        """smp_call_function_many(cpus, fn, mm, wait=1) from k.this_cpu: the policy's method ``fn``
+        (k, cpu, mm) runs on each target, then its method ``after`` (k, mm, this_cpu), if any.
+        Inside a kernel step (granularity step) the IPIs are queued on the targets and the
+        sender's operation waits for them (interpreter/steps.py); otherwise each handler runs
+        at once, as the whole operation's next step."""
+        k = self.k
+        sender = k.this_cpu
+        cpus = list(cpus)
+        if not k.stepping or sender is None or not cpus:
+            for c in cpus:
+                self.ipi(c)
+                getattr(k.arch, fn)(k, c, mm)
+            k.this_cpu = sender
+            if after is not None:
+                getattr(k.arch, after)(k, mm, sender)
+            return
+        for c in cpus:
+            self.ipi(c)
+            k.c_ipi_from[c] |= 1 << sender
+            k.d_cpus.add(c)
+        k.c_ipi_fn[sender], k.c_ipi_mm[sender], k.c_ipi_after[sender] = fn, mm, after
+        k.d_cpus.add(sender)
+        self.event(f"cpu{sender}", "smp_call_function_many", "{} to {}: queued, cpu{} waits",
+                   fn, ", ".join(f"cpu{c}" for c in cpus), sender)
+
     def event(self, subject: str, function: str, detail: str = "", *args) -> None:
         """A line of the trace: ``function`` did ``detail`` to ``subject``.  With args, detail is
         a str.format template, formatted only when the trace is kept (as Kernel._op)."""

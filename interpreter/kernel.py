@@ -63,6 +63,9 @@ class Kernel:
         # the CPU the running statement executes on (None: outside the scenario's CPUs),
         # for policies that tell a local flush from an IPI
         "this_cpu",
+        # kernel steps (interpreter/steps.py): a step of an operation in flight is running (its
+        # IPIs are queued, not run at once), and the first step's arguments
+        "stepping", "step_args",
     )
 
     def __init__(self, ncpus: int, arch, trace: bool = True, version: Optional[V.KernelVersion] = None):
@@ -83,6 +86,7 @@ class Kernel:
         self.d_tasks, self.d_mms, self.d_cpus = set(), set(), set()
         self.changed = None
         self.this_cpu = None
+        self.stepping, self.step_args = False, ()
         # init_mm (mm/init-mm.c): mm_users 2, mm_count 1, static, never freed
         self.mm_ix["@init_mm"] = S.NEW[S.MM](self, m_name="@init_mm", m_users=2, m_count=1)
         for c in range(ncpus):
@@ -241,25 +245,44 @@ class Kernel:
         self._ref(m, "mmget_not_zero", "users", old, old + 1)
         return True
 
-    def mmput(self, m: int, function: str = "mmput") -> None:
+    def mmput(self, m: int, function: str = "mmput", defer: bool = False) -> bool:
         old = self.m_users[m]
         self.m_users[m] = old - 1
         self.cost[C_USERS] += 1
         self.d_mms.add(m)
         self._ref(m, function, "users", old, old - 1)
         if old == 1:
-            self.__mmput(m)
+            if defer:
+                self._exit_mmap(m)
+                if self.this_cpu is not None and self.smp_call_waiting(self.this_cpu):
+                    return True
+                self.mmput_finish(m)
+            else:
+                self.__mmput(m)
         elif old <= 0:
             self.violate("refcount-underflow", f"{function}({self.m_name[m]}) takes mm_users below zero "
                          f"({old} -> {old - 1})", "mmput (kernel/fork.c)", m)
+        return False
+
+    def mmput_begin(self, m: int) -> bool:
+        """mmput as a step of an operation (interpreter/steps.py): True when it was the last user
+        and exit_mmap's flush queued IPIs, so that the rest of __mmput (mmput_finish) waits."""
+        return self.mmput(m, defer=True)
 
     def __mmput(self, m: int) -> None:
         # exit_mmap: unmap, free the page tables (the final full-mm flush), then
         # drop the one mm_count reference that all users held together.
+        self._exit_mmap(m)
+        self.mmput_finish(m)
+
+    def _exit_mmap(self, m: int) -> None:
         self.m_torn[m] = True
         self._op(self.m_name[m], "__mmput", "exit_mmap tears down the address space")
         self.inc_mm_tlb_gen(m)          # tlb_finish_mmu: exit_mmap ends with a full-mm flush
         self.arch.exit_mmap(self, m)
+
+    def mmput_finish(self, m: int) -> None:
+        """The rest of __mmput once exit_mmap returned: the users' one mm_count reference."""
         self._flush_reached_all(m)
         self.mmdrop(m, "mmdrop")
 
@@ -444,14 +467,7 @@ class Kernel:
     def do_exit(self, t: int) -> None:
         """do_exit -> exit_mm: the task keeps its mm as a lazy active_mm, then mmput."""
         name = self.t_name[t]
-        cpu = self._require_current(t, "exit", "do_exit (kernel/exit.c)")
-        if self.t_kind[t] == IDLE:
-            raise Refusal(f"{name} is an idle task; do_exit on it panics (\"Attempted to kill the idle task!\")",
-                          "do_exit (kernel/exit.c)")
-        if self.t_kind[t] == KTHREAD and self.t_mm[t] is not None:
-            raise Refusal(f"{name} is still inside kthread_use_mm({self.m_name[self.t_mm[t]]}); "
-                          f"a kernel thread must call kthread_unuse_mm before it exits",
-                          "kthread_unuse_mm (kernel/kthread.c)")
+        cpu = self.do_exit_checks(t)
         m = self.t_mm[t]
         if m is not None:
             self._op(name, "exit_mm", "{} drops {} as mm, keeps it as active_mm (lazy)", name, self.m_name[m])
@@ -460,13 +476,22 @@ class Kernel:
                              f"{self.mm_label(self.t_active[t])}",
                              "exit_mm (kernel/exit.c): BUG_ON(mm != current->active_mm)", m)
             self.mmgrab_lazy_tlb(m)
-            self._set_mm(t, None)
-            if self.version.has(V.MEMBARRIER_EXIT_MM):
-                self._set_rq_membarrier(cpu, None)      # membarrier_update_current_mm(NULL)
-            self.arch.enter_lazy_tlb(self, cpu, m, t)
+            self.exit_mm_lazy(t, cpu, m)
             self.mmput(m)
         else:
             self._op(name, "do_exit", "{} has no mm: exit_mm returns at once", name)
+        self.do_exit_dead(t, cpu)
+
+    def exit_mm_lazy(self, t: int, cpu: int, m: int) -> None:
+        """exit_mm, irqs off: current->mm = NULL; membarrier_update_current_mm(NULL); enter_lazy_tlb."""
+        self._set_mm(t, None)
+        if self.version.has(V.MEMBARRIER_EXIT_MM):
+            self._set_rq_membarrier(cpu, None)      # membarrier_update_current_mm(NULL)
+        self.arch.enter_lazy_tlb(self, cpu, m, t)
+
+    def do_exit_dead(self, t: int, cpu: int) -> None:
+        """do_exit after exit_mm: exit_task_work, then TASK_DEAD."""
+        name = self.t_name[t]
         if self.t_numa_work[t]:
             # exit_task_work, after exit_mm: task_numa_work returns at once for PF_EXITING
             self._op(name, "task_numa_work", "PF_EXITING: {} is dying, no NUMA scan", name)
@@ -475,8 +500,21 @@ class Kernel:
         self.d_tasks.add(t)
         self.d_cpus.add(cpu)
 
-    def exec_mmap(self, t: int, mm_name: str) -> int:
-        """exec: a fresh mm (mm_alloc, users 1, count 1) replaces the old one."""
+    def do_exit_checks(self, t: int) -> int:
+        """What do_exit refuses; the CPU it runs on."""
+        name = self.t_name[t]
+        cpu = self._require_current(t, "exit", "do_exit (kernel/exit.c)")
+        if self.t_kind[t] == IDLE:
+            raise Refusal(f"{name} is an idle task; do_exit on it panics (\"Attempted to kill the idle task!\")",
+                          "do_exit (kernel/exit.c)")
+        if self.t_kind[t] == KTHREAD and self.t_mm[t] is not None:
+            raise Refusal(f"{name} is still inside kthread_use_mm({self.m_name[self.t_mm[t]]}); "
+                          f"a kernel thread must call kthread_unuse_mm before it exits",
+                          "kthread_unuse_mm (kernel/kthread.c)")
+        return cpu
+
+    def exec_mmap_checks(self, t: int) -> int:
+        """What exec refuses; the CPU it runs on."""
         name = self.t_name[t]
         cpu = self._require_current(t, "exec", "exec_mmap (fs/exec.c)")
         if self.t_kind[t] == IDLE:
@@ -484,6 +522,12 @@ class Kernel:
         if self.t_kind[t] == KTHREAD and self.t_mm[t] is not None:
             raise Refusal(f"{name} is inside kthread_use_mm({self.m_name[self.t_mm[t]]}); call kthread_unuse_mm "
                           f"before kernel_execve", "kthread_use_mm (kernel/kthread.c)")
+        return cpu
+
+    def exec_mmap(self, t: int, mm_name: str) -> int:
+        """exec: a fresh mm (mm_alloc, users 1, count 1) replaces the old one."""
+        name = self.t_name[t]
+        cpu = self.exec_mmap_checks(t)
         old_mm, active = self.t_mm[t], self.t_active[t]
         if old_mm is not None and not self.version.has(V.EXEC_FRESH_MM) and self.m_users[old_mm] == 1:
             # 2.4's exec_mmap: the only user keeps its mm_struct, emptied in place by exit_mmap
@@ -494,12 +538,7 @@ class Kernel:
         new = self.mm_init(mm_name)
         self._op(name, "exec_mmap", "{} -> {}{}", self.mm_label(active), mm_name,
                  "" if old_mm is not None else " (kernel_execve: a kernel thread becomes a user task)")
-        if old_mm is None:
-            self.t_kind[t] = USER
-        if self.version.has(V.MEMBARRIER_RQ_STATE):
-            self._set_rq_membarrier(cpu, None)          # membarrier_exec_mmap: the new mm is unregistered
-        self._set_active_mm(t, new)
-        self._set_mm(t, new)
+        self.exec_mmap_store(t, cpu, new, old_mm)
         self.arch.activate_mm(self, cpu, active, new, t)
         if old_mm is not None:
             if active != old_mm:
@@ -510,8 +549,18 @@ class Kernel:
             self.mmdrop_lazy_tlb(active)
         return new
 
+    def exec_mmap_store(self, t: int, cpu: int, new: int, old_mm: Optional[int]) -> None:
+        """exec_mmap under task_lock: membarrier_exec_mmap(mm); tsk->active_mm = mm; tsk->mm = mm."""
+        if old_mm is None:
+            self.t_kind[t] = USER
+        if self.version.has(V.MEMBARRIER_RQ_STATE):
+            self._set_rq_membarrier(cpu, None)          # membarrier_exec_mmap: the new mm is unregistered
+        self._set_active_mm(t, new)
+        self._set_mm(t, new)
+
     # ================================================================ kthread_use_mm
-    def kthread_use_mm(self, t: int, m: int) -> None:
+    def kthread_use_mm_checks(self, t: int, m: int) -> int:
+        """What kthread_use_mm refuses (and the adoption of a torn-down mm it reports); its CPU."""
         name = self.t_name[t]
         if not self.version.has(V.USE_MM):
             raise Refusal(f"kthread_use_mm does not exist in {self.version.name}: it came later (use_mm, for AIO)",
@@ -527,34 +576,54 @@ class Kernel:
             self.violate("use-after-teardown", f"{name} adopts {self.m_name[m]} whose mm_users is 0: its page "
                          f"tables were torn down by exit_mmap (the caller must hold a reference from "
                          f"mmget_not_zero)", "kthread_use_mm (kernel/kthread.c), mmget_not_zero", m)
+        return cpu
+
+    def kthread_use_mm(self, t: int, m: int) -> None:
+        name = self.t_name[t]
+        cpu = self.kthread_use_mm_checks(t, m)
         old = self.t_active[t]
         self._op(name, "kthread_use_mm", "{} -> {}", self.mm_label(old), self.m_name[m])
         self.mmgrab(m)
-        self._set_active_mm(t, m)
-        self._set_mm(t, m)
-        if self.version.has(V.MEMBARRIER_USE_MM):
-            self._set_rq_membarrier(cpu, m)             # membarrier_update_current_mm(mm)
+        self.kthread_use_mm_store(t, cpu, m)
         self.arch.switch_mm_irqs_off(self, cpu, old, m, t)
         if old is not None:
             self.mmdrop_lazy_tlb(old)
 
-    def kthread_unuse_mm(self, t: int) -> None:
+    def kthread_use_mm_store(self, t: int, cpu: int, m: int) -> None:
+        """tsk->active_mm = mm; tsk->mm = mm; membarrier_update_current_mm(mm)."""
+        self._set_active_mm(t, m)
+        self._set_mm(t, m)
+        if self.version.has(V.MEMBARRIER_USE_MM):
+            self._set_rq_membarrier(cpu, m)             # membarrier_update_current_mm(mm)
+
+    def kthread_unuse_mm_checks(self, t: int) -> int:
+        """What kthread_unuse_mm refuses; the mm it leaves."""
         name = self.t_name[t]
         if self.t_kind[t] != KTHREAD:
             raise Refusal(f"{name} is not a kernel thread: kthread_unuse_mm WARNs unless current has PF_KTHREAD",
                           "kthread_unuse_mm (kernel/kthread.c): WARN_ON_ONCE(!(tsk->flags & PF_KTHREAD))")
-        cpu = self._require_current(t, "unuse_mm", "kthread_unuse_mm (kernel/kthread.c)")
+        self._require_current(t, "unuse_mm", "kthread_unuse_mm (kernel/kthread.c)")
         m = self.t_mm[t]
         if m is None:
             raise Refusal(f"{name} is not inside kthread_use_mm: kthread_unuse_mm WARNs if current->mm is NULL",
                           "kthread_unuse_mm (kernel/kthread.c): WARN_ON_ONCE(!tsk->mm)")
+        return m
+
+    def kthread_unuse_mm(self, t: int) -> None:
+        name = self.t_name[t]
+        m = self.kthread_unuse_mm_checks(t)
+        cpu = self.t_cpu[t]
         self._op(name, "kthread_unuse_mm", "{} stays active_mm, now lazily", self.m_name[m])
+        self.kthread_unuse_mm_clear(t, cpu, m)
+        self.arch.enter_lazy_tlb(self, cpu, m, t)
+        self.mmdrop(m)
+
+    def kthread_unuse_mm_clear(self, t: int, cpu: int, m: int) -> None:
+        """tsk->mm = NULL; membarrier_update_current_mm(NULL); mmgrab_lazy_tlb(mm) (active_mm stays)."""
         self._set_mm(t, None)
         if self.version.has(V.MEMBARRIER_USE_MM):
             self._set_rq_membarrier(cpu, None)          # membarrier_update_current_mm(NULL)
         self.mmgrab_lazy_tlb(m)
-        self.arch.enter_lazy_tlb(self, cpu, m, t)
-        self.mmdrop(m)
 
     # ================================================================ unlazy, hotplug
     def unlazy(self, cpu: int) -> None:
@@ -941,6 +1010,34 @@ class Kernel:
                          f"context (nmi_uaccess_okay() is false); the user context is current->mm, and only "
                          f"while it is the loaded mm", "get_segment_base (arch/x86/events/core.c), get_desc "
                          f"(arch/x86/lib/insn-eval.c)", active)
+    # ---- IPIs as events (granularity step): smp_call_function_many's queue and wait
+    def smp_call_waiting(self, cpu: int) -> bool:
+        """``cpu`` sent IPIs that some target has not run yet."""
+        bit = 1 << cpu
+        return any(f & bit for f in self.c_ipi_from)
+
+    def run_ipi(self, target: int, sender: int) -> None:
+        """``target`` takes the IPI ``sender`` queued: the handler runs there (interrupt context)."""
+        fn, m = self.c_ipi_fn[sender], self.c_ipi_mm[sender]
+        self.c_ipi_from[target] &= ~(1 << sender)
+        self.d_cpus.add(target)
+        self.this_cpu = target
+        self._cpu_op(target, fn, "the IPI from cpu{}", sender)
+        getattr(self.arch, fn)(self, target, m)
+
+    def smp_call_done(self, cpu: int) -> None:
+        """The sender's wait is over: what its caller does after smp_call_function_many returns."""
+        after, m = self.c_ipi_after[cpu], self.c_ipi_mm[cpu]
+        self.c_ipi_fn[cpu] = self.c_ipi_after[cpu] = self.c_ipi_mm[cpu] = None
+        self.d_cpus.add(cpu)
+        if m is not None:
+            self.d_mms.add(m)
+        if after is not None:
+            getattr(self.arch, after)(self, m, cpu)
+
+    def flush_returned(self, m: int) -> None:
+        """A flush of ``m`` returned: the TLB rules look at every CPU that has it loaded."""
+        self.d_mms.add(m)
 
     # ================================================================ external references
     def ext_mmget(self, m: int) -> None:
@@ -1030,21 +1127,26 @@ class Kernel:
             if users < 0 or count < 0:
                 continue  # already reported by the primitive
             base_users = 2 if m == INIT_MM else 0
-            want_users = self.m_task_users[m] + self.m_ext_users[m] + base_users
+            want_users = self.m_task_users[m] + self.m_ext_users[m] + base_users + self.m_step_users[m]
             if users != want_users:
                 out.append(Violation(
                     "mm_users-accounting",
                     f"{name} has mm_users {users}, but {want_users} can be accounted for "
-                    f"({self.m_task_users[m]} tasks with it as mm, {self.m_ext_users[m]} external mmget)",
+                    f"({self.m_task_users[m]} tasks with it as mm, {self.m_ext_users[m]} external mmget"
+                    + (f", {self.m_step_users[m]} held by an operation in flight" if self.m_step_users[m] else "")
+                    + ")",
                     "mmget/mmput (kernel/fork.c)", m))
             lazy = (self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m]) if refcount_lazy else 0
             pins = self.arch.init_mm_boot_pins if m == INIT_MM else 0
-            want = (1 if users > 0 else 0) + lazy + self.m_kthread_users[m] + self.m_ext_count[m] + pins
+            held = self.m_step_count[m]    # in a local of an operation in flight (granularity step)
+            want = (1 if users > 0 else 0) + lazy + self.m_kthread_users[m] + self.m_ext_count[m] + pins + held
             if count != want:
                 parts = [f"{1 if users > 0 else 0} for the users"]
                 if refcount_lazy:
                     parts.append(f"{self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m]} lazy")
                 parts += [f"{self.m_kthread_users[m]} kthread_use_mm", f"{self.m_ext_count[m]} external mmgrab"]
+                if held:
+                    parts.append(f"{held} held by an operation in flight")
                 if pins:
                     parts.append(f"{pins} never dropped since boot")
                 out.append(Violation(
@@ -1098,7 +1200,8 @@ class Kernel:
             if self.t_mm[t] != m or m == INIT_MM or self.m_freed[m]:
                 continue
             who, name = self.t_name[t], self.m_name[m]
-            if self.c_tlb_gen[c] < self.m_tlb_gen[m]:
+            if self.c_tlb_gen[c] < self.m_tlb_gen[m] and m not in self.c_ipi_mm:
+                # (granularity step: a flush of m still waiting for its IPIs has not returned yet)
                 out.append(Violation(
                     "stale-tlb", f"cpu{c} runs {who} on {name} with translations of flush generation "
                     f"{self.c_tlb_gen[c]}, but {name} was flushed to generation {self.m_tlb_gen[m]}: the "

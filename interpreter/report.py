@@ -8,6 +8,9 @@ from .step import ASSERTION_FAILED, EXPECTED, OK, REFUSED, VIOLATION
 
 INTERLEAVING_NOTE = ("per-CPU blocks: one interleaving, round robin in CPU order, one statement per "
                      "block per turn (mmscn explore runs them all)")
+STEPS_NOTE = ("per-CPU blocks, granularity step: one interleaving, round robin in CPU order, one kernel step per "
+              "block per turn, each IPI taken at the first boundary where its CPU's irqs are on (mmscn explore "
+              "runs them all)")
 
 #: The version of the shape of every `--json` document (run, explore, compare, state): its
 #: "format" field.  Adding a key keeps it; renaming, removing or retyping one bumps it.
@@ -56,7 +59,8 @@ def event_json(ev) -> dict:
 
 
 def summary_line(r: RunResult) -> str:
-    n_stmts = sum(1 for s in r.steps if s.status != ASSERTION_FAILED and type(s.stmt).__name__ != "Assert")
+    n_stmts = sum(1 for s in r.steps if s.status != ASSERTION_FAILED and type(s.stmt).__name__ != "Assert"
+                  and s.done and not s.kind)
     held = r.assertions - sum(1 for s in r.steps if s.status == ASSERTION_FAILED)
     verdict = "passed" if not r.failed else "FAILED"
     if r.scenario.outcome == "fail":
@@ -110,10 +114,15 @@ def write_text(r: RunResult, lines: list, out, quiet: bool = False, color: bool 
         for st in r.steps if steps is None else steps:
             if st.cpu is not None and not blocks_started:
                 blocks_started = True
-                w(c(_BOLD, f"  {INTERLEAVING_NOTE}") + "\n")
+                note = STEPS_NOTE if sc.granularity == "step" else INTERLEAVING_NOTE
+                w(c(_BOLD, f"  {note}") + "\n")
             where = f"cpu{st.cpu}: " if st.cpu is not None else ""
-            text = P(statement_text(lines, st.stmt))
-            w(f"{st.stmt.line:5d}  {where}{text}{status_mark(st, c)}\n")
+            if st.kind:         # an IPI's or the scenario's interrupt handler (granularity step)
+                w(f"{st.stmt.line if st.stmt is not None else 0:5d}  {where}{P(st.step)}{status_mark(st, c)}\n")
+            else:
+                text = P(statement_text(lines, st.stmt))
+                step = f"  [{P(st.step)}]" if st.step else ""
+                w(f"{st.stmt.line:5d}  {where}{text}{step}{status_mark(st, c)}\n")
             for ev in st.events:
                 w(c(_DIM, "         " + P(format_event(ev))) + "\n")
             if st.hw is not None:
@@ -178,6 +187,10 @@ def run_json(r: RunResult, lines: list, states=None) -> dict:
             d["function"] = st.function
         if st.hw is not None:
             d["hardware"] = st.hw
+        if st.step:             # granularity step: the kernel step, and an IPI's or interrupt's handler
+            d["kernel_step"] = st.step
+        if st.kind:
+            d["event"] = st.kind
         if states is not None:
             d["state"] = states[i]
         steps.append(d)

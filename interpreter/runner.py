@@ -23,9 +23,10 @@ from mmscn.dsl.diagnostics import Diagnostic, rule_notes
 
 from . import policies
 from . import state as S
+from . import steps as STEPS
 from .conditions import cost_dict
 from .kernel import DEAD, RUNNING, Kernel
-from .step import deadlock_message, execute, final_verdict
+from .step import deadlock_message, deliver, execute, execute_step, final_verdict, interrupt
 
 
 @dataclass
@@ -77,6 +78,12 @@ class Runner:
             self.k.ev.clear()
         self.result = RunResult(scenario, self.policy.name, self.boot, kernel=self.k)
         self.pending_expect: Optional[A.Expect] = None
+        # granularity step (interpreter/steps.py): statements run as the kernel's steps, IPIs
+        # are delivered at the first boundary where the target's irqs are on
+        self.stepped = scenario.granularity == "step"
+        self.handlers = {b.cpu.number: b for b in scenario.interrupts}
+        self.inflight: dict = {}        # op CPU -> (statement, block CPU, expect) of an operation in flight
+        self.order = [] if scenario.interleave is None else list(scenario.interleave.items)
 
     # ---- diagnostics: the edge where what went wrong gets its place in the file
     def diag(self, node, message, severity="error", notes=(), consequence_of=None) -> Diagnostic:
@@ -96,8 +103,12 @@ class Runner:
                 r.stopped = True
                 break
         else:
-            if self.sc.blocks:
+            if self.sc.blocks and (self.stepped or self.handlers or self.order):
+                self.run_blocks_stepped()
+            elif self.sc.blocks:
                 self.run_blocks()
+            if not r.stopped and self.handlers:
+                self.late_handlers()
         if not r.stopped and self.pending_expect is not None:
             self.diag(self.pending_expect, f"`expect {self.pending_expect.kind}` is not followed by a statement",
                       "failure")
@@ -135,6 +146,147 @@ class Runner:
                 self.result.stopped = True
                 return
 
+    # ---- granularity step: the blocks as steps, IPIs and the scenario's interrupts as events
+    def run_blocks_stepped(self) -> None:
+        """Round robin in CPU order, one step per block per turn (an operation in flight takes
+        its next step; a block that waits for its IPIs waits its turn out); after every step,
+        each queued IPI is delivered at once where the target's irqs are on, and an interrupt
+        handler fires at the first boundary inside an operation of its CPU where irqs are on.
+        An `interleave` line says instead which step comes next, as long as it lasts."""
+        blocks = [(b.cpu.number, list(b.stmts)) for b in sorted(self.sc.blocks, key=lambda b: b.cpu.number)]
+        pcs = [0] * len(blocks)
+        index = {cpu: i for i, (cpu, _) in enumerate(blocks)}
+        while self.order:
+            kind, ref = self.order.pop(0)
+            cpu = ref.number
+            if kind == "ipi":
+                ok = self.ipi_at(cpu, ref)
+            elif kind == "interrupt":
+                ok = self.interrupt_at(cpu, ref)
+            else:
+                i = index.get(cpu)
+                ok = self.block_step(blocks, pcs, i, ref) if i is not None else self.not_here(ref, f"{ref.text} has no "
+                                                                                                  f"block")
+            if ok is False:
+                self.result.stopped = True
+                return
+        while True:
+            progressed = live = False
+            for i, (cpu, stmts) in enumerate(blocks):
+                if pcs[i] >= len(stmts) and cpu not in self.inflight:
+                    continue
+                live = True
+                ok = self.block_step(blocks, pcs, i, None)
+                if ok is None:
+                    continue
+                progressed = True
+                if ok is False or not self.after_step():
+                    self.result.stopped = True
+                    return
+            if not live:
+                return
+            if not progressed:
+                waiting = [(cpu, stmts[pcs[i]] if pcs[i] < len(stmts) else self.inflight[cpu][0])
+                           for i, (cpu, stmts) in enumerate(blocks) if pcs[i] < len(stmts) or cpu in self.inflight]
+                self.diag(waiting[0][1], deadlock_message(waiting), "failure")
+                self.result.stopped = True
+                return
+
+    def block_step(self, blocks, pcs, i, ref):
+        """One step of block i: True ran, False stops the run, None could not move (waits)."""
+        cpu, stmts = blocks[i]
+        k = self.k
+        if cpu in self.inflight:
+            if not STEPS.can_advance(k, cpu):
+                return None if ref is None else self.not_here(ref, f"{ref.text} waits for the IPIs it sent")
+            st, _, expect = self.inflight[cpu]
+            return self.op_step(st, cpu, cpu, expect)
+        if pcs[i] >= len(stmts):
+            return None if ref is None else self.not_here(ref, f"{ref.text}'s block has ended")
+        st = stmts[pcs[i]]
+        if self.waits(st, cpu):
+            return None if ref is None else self.not_here(ref, f"{ref.text}'s `schedule` waits: the task runs elsewhere")
+        pcs[i] += 1
+        ok = self.step(st, cpu)
+        if ok == "end-block":
+            pcs[i] = len(stmts)
+        return bool(ok)
+
+    def not_here(self, ref, why: str) -> bool:
+        self.diag(ref, f"`interleave` cannot take this step: {why}", "failure")
+        return False
+
+    def op_step(self, st, cpu, op_cpu, expect):
+        """The next step of the operation in flight on op_cpu."""
+        o = execute_step(self.k, self.policy, st, cpu, op_cpu, expect)
+        if o.done or o.problems:
+            self.inflight.pop(op_cpu, None)
+        elif o.violations:          # `expect violation` met: the rest of the operation runs without it
+            self.inflight[op_cpu] = (st, cpu, None)
+        return self.record(o, cpu)
+
+    def record(self, o, cpu):
+        k = self.k
+        if not o.refused and k.ev is not None and self.hardware and self.policy.hardware_fields:
+            o.hw = hardware_state(k, self.policy, *self.live.update(k))
+        self.result.steps.append(o)
+        base = len(self.result.diagnostics)
+        for p in o.problems:
+            notes = rule_notes(p.function, p.kind == "violation") if p.kind in ("refusal", "violation") else ()
+            self.diag(p.node, p.message, _SEVERITY[p.kind], notes, None if p.cause is None else base + p.cause)
+        go_on = False if o.stops else "end-block" if o.ends_block and cpu is not None else True
+        if self.on_step is not None:
+            self.on_step(o.stmt, cpu, o, go_on)
+        return go_on
+
+    def after_step(self) -> bool:
+        """What comes at the boundary after a step, when no `interleave` says otherwise: every
+        IPI that can be taken (the first possible boundary), then the interrupts that can fire."""
+        if self.order:
+            return True
+        k = self.k
+        while True:
+            ready = STEPS.deliverable(k)
+            if not ready:
+                break
+            target, sender = ready[0]
+            st = self.inflight[sender][0] if sender in self.inflight else self.sc.stmts[-1] if self.sc.stmts else None
+            o = deliver(k, self.policy, target, sender, st)
+            o.step += f" (delivered at the first boundary where cpu{target}'s irqs are on)"
+            if not self.record(o, target):
+                return False
+        for cpu, b in self.handlers.items():
+            if not k.c_irq_done[cpu] and k.c_op[cpu] is not None and not k.c_irqs_off[cpu]:
+                if not self.record(interrupt(k, self.policy, b), cpu):
+                    return False
+        return True
+
+    def ipi_at(self, cpu, ref) -> bool:
+        k = self.k
+        ready = [(t, s) for t, s in STEPS.deliverable(k) if t == cpu]
+        if not ready:
+            return self.not_here(ref, f"no IPI can be taken on {ref.text} here")
+        sender = ready[0][1]
+        st = self.inflight[sender][0] if sender in self.inflight else None
+        return self.record(deliver(k, self.policy, cpu, sender, st), cpu) is not False
+
+    def interrupt_at(self, cpu, ref) -> bool:
+        k = self.k
+        b = self.handlers.get(cpu)
+        if b is None or k.c_irq_done[cpu] or k.c_irqs_off[cpu]:
+            why = "it has no `interrupt` handler" if b is None else "its handler already ran" \
+                if k.c_irq_done[cpu] else "its irqs are off"
+            return self.not_here(ref, f"{ref.text} takes no interrupt here: {why}")
+        return self.record(interrupt(k, self.policy, b), cpu) is not False
+
+    def late_handlers(self) -> None:
+        """An interrupt handler that found no boundary inside an operation fires at the end."""
+        for cpu, b in sorted(self.handlers.items()):
+            if not self.k.c_irq_done[cpu]:
+                if not self.record(interrupt(self.k, self.policy, b), cpu):
+                    self.result.stopped = True
+                    return
+
     def waits(self, st, cpu: int) -> bool:
         """A block's `schedule T` waits while T runs on another CPU."""
         if isinstance(st, A.Schedule) and st.task is not None:
@@ -153,6 +305,8 @@ class Runner:
                 self.on_step(st, cpu, None, True)
             return True
         k = self.k
+        if self.stepped and STEPS.stepped(st):
+            return self.stepped_statement(st, cpu)
         if type(st) is A.Assert:
             self.result.assertions += 1
             o = execute(k, self.policy, st, cpu)
@@ -171,12 +325,46 @@ class Runner:
             self.on_step(st, cpu, o, go_on)
         return go_on
 
+    def stepped_statement(self, st, cpu: Optional[int]):
+        """A statement that runs as kernel steps: its first step; in a block the rest come in the
+        block's next turns, at the top level they run on here (IPIs delivered as they can be)."""
+        k = self.k
+        expect, self.pending_expect = self.pending_expect, None
+        try:
+            op_cpu = cpu if cpu is not None else STEPS.op_cpu(k, st, cpu, STEPS.args_of(k, st, cpu, _mm_name))
+        except Exception:       # a name the kernel does not know: the whole statement says so
+            op_cpu = None
+        if op_cpu is None:
+            o = execute(k, self.policy, st, cpu, expect)
+            return self.record(o, cpu)
+        self.inflight[op_cpu] = (st, cpu, expect)
+        ok = self.op_step(st, cpu, op_cpu, expect)
+        if cpu is not None:
+            return ok
+        while ok and op_cpu in self.inflight:
+            if not self.after_step():
+                return False
+            if not STEPS.can_advance(k, op_cpu):
+                return self.record_deadlock(st)
+            st_, _, expect = self.inflight[op_cpu]
+            ok = self.op_step(st, cpu, op_cpu, expect)
+        return ok and self.after_step()
+
+    def record_deadlock(self, st) -> bool:
+        self.diag(st, "the operation waits for IPIs that no CPU can take (their targets have irqs off)", "failure")
+        return False
+
     def judge_final(self) -> None:
         f = self.sc.final
         held, detail = final_verdict(self.k, self.policy, f)
         self.result.final = (f.quantifier, held, detail)
         if not held and f.quantifier == "forall":
             self.diag(f, f"final forall does not hold in this interleaving: {detail}", "failure")
+
+
+def _mm_name(k, st):
+    from .step import _new_mm_name
+    return _new_mm_name(k, st)
 
 
 class LiveIndex:

@@ -118,6 +118,22 @@ FIELDS = (
           "(ARM __new_context, ia64 wrap_mmu_context)", FLAG, HARDWARE, False, view="rollover"),
     Field("c_asn_lock", CPU, "alpha cpu_data[cpu].asn_lock: set by ev5_switch_mm, cleared by check_mmu_context "
           "in switch_to", FLAG, HARDWARE, False, view="asn_lock"),
+    # ---- kernel steps (granularity step, interpreter/steps.py): an operation in flight on a CPU,
+    # its locals, the references they hold, the IPIs queued and the CPU's own interrupt
+    Field("c_op", CPU, "the stepped kernel operation the CPU is inside (a key of steps.TABLES)", WORD, KERNEL),
+    Field("c_pc", CPU, "the step of it the CPU is at", COUNT, KERNEL, 0),
+    Field("c_irqs_off", CPU, "irqs_disabled() at the step boundary", FLAG, KERNEL, False),
+    Field("c_op_task", CPU, "the operation's tsk (current)", TASK_REF, KERNEL),
+    Field("c_op_mm", CPU, "its mm: exec's bprm->mm, kthread_use_mm's mm, the mm flushed or mmput", MM_REF, KERNEL),
+    Field("c_op_old", CPU, "the local active_mm it read (exec_mmap, kthread_use_mm)", MM_REF, KERNEL),
+    Field("c_op_old_mm", CPU, "exec_mmap's local old_mm", MM_REF, KERNEL),
+    Field("m_step_count", MM, "mm_count references held in a local of an operation in flight", COUNT, KERNEL, 0),
+    Field("m_step_users", MM, "mm_users references held in a local of an operation in flight", COUNT, KERNEL, 0),
+    Field("c_ipi_from", CPU, "the CPUs whose smp_call_function_many IPI is queued here", CPUMASK, KERNEL, 0),
+    Field("c_ipi_fn", CPU, "the handler of the IPIs the CPU sent and waits for", WORD, KERNEL),
+    Field("c_ipi_mm", CPU, "the mm that handler is given", MM_REF, KERNEL),
+    Field("c_ipi_after", CPU, "what the caller of smp_call_function_many does once it returns", WORD, KERNEL),
+    Field("c_irq_done", CPU, "the scenario's `interrupt cpuN { }` handler has run", FLAG, KERNEL, False),
 )
 
 STORED = tuple(f for f in FIELDS if isinstance(f, Field))

@@ -19,6 +19,7 @@ from mmscn.dsl import ast as A
 from mmscn.dsl.diagnostics import Diagnostic, rule_notes
 from mmscn.dsl.names import fresh_mm_name
 
+from . import steps as STEPS
 from .conditions import StatementError, cpu_of, describe_failure, evaluate, mm_of, task_of
 from .kernel import Kernel, Refusal
 
@@ -55,6 +56,12 @@ class Outcome:
     ends_block: bool = False        # mmget_not_zero failed: the calling code returns
     stops: bool = False             # a run cannot go on past it
     hw: Optional[dict] = None       # the policy's hardware state after it (the runner's, traced runs)
+    # granularity step (interpreter/steps.py): the kernel step this Outcome is, named after its code;
+    # what it is ("" a statement's step, "ipi" an IPI's handler, "interrupt" the scenario's handler);
+    # whether it ended its statement's operation
+    step: str = ""
+    kind: str = ""
+    done: bool = True
 
 
 # ================================================================ statements
@@ -148,6 +155,96 @@ def execute(k: Kernel, policy, st, cpu: Optional[int] = None, expect: Optional[A
         what = "be refused" if expect.kind == "error" else "break an invariant"
         o.problems = [Problem("expectation", expect, f"`expect {expect.kind}`: the next statement (line {st.line}) "
                                                      f"was expected to {what}, but it ran cleanly")]
+    return o
+
+
+# ================================================================ granularity step
+def execute_step(k: Kernel, policy, st, cpu: Optional[int], op_cpu: int, expect: Optional[A.Expect] = None) -> Outcome:
+    """One kernel step (interpreter/steps.py) of stepped statement ``st`` on ``op_cpu``: its first
+    step, or the next step of the operation in flight there.  ``cpu``: the block's CPU (None at the
+    top level).  The `expect` before the statement is judged at the step that breaks an invariant,
+    or, when none does, at the last one."""
+    o = Outcome(st, cpu, expect)
+    ev = k.ev
+    before = len(ev) if ev is not None else 0
+    try:
+        if k.c_op[op_cpu] is None:
+            if cpu is not None and k.current_dead(cpu):
+                raise StatementError(st, f"cpu{cpu}'s current task {k.t_name[k.c_curr[cpu]]} has exited; nothing "
+                                     f"else runs on cpu{cpu} until it schedules away", "do_task_dead (kernel/exit.c)")
+            op = STEPS.OPERATIONS[type(st)][0]
+            s = STEPS.begin(k, op_cpu, op, STEPS.args_of(k, st, cpu, _new_mm_name))
+        else:
+            s = STEPS.advance(k, op_cpu)
+    except (Refusal, StatementError) as e:
+        _forget(k)
+        if ev is not None:
+            o.events = ev[before:]
+            del ev[:]
+        _refused(o, e.node if isinstance(e, StatementError) else st, e.message, e.function)
+        return o
+    o.step, o.done = s.name, k.c_op[op_cpu] is None
+    _judge(k, o, expect, ev, before)
+    return o
+
+
+def _judge(k: Kernel, o: Outcome, expect, ev, before: int) -> None:
+    violations = k.check()
+    if ev is not None:
+        o.events = ev[before:]
+        del ev[:]
+    if violations:
+        _broke(o, violations)
+    elif expect is not None and o.done:
+        what = "be refused" if expect.kind == "error" else "break an invariant"
+        o.problems = [Problem("expectation", expect, f"`expect {expect.kind}`: the next statement (line "
+                                                     f"{o.stmt.line}) was expected to {what}, but it ran cleanly")]
+
+
+def deliver(k: Kernel, policy, target: int, sender: int, st) -> Outcome:
+    """The IPI ``sender`` queued runs its handler on ``target`` (a step of the target); ``st``:
+    the sender's statement, for the line the trace puts it at."""
+    o = Outcome(st, target, kind="ipi")
+    ev = k.ev
+    before = len(ev) if ev is not None else 0
+    fn = k.c_ipi_fn[sender]
+    k.run_ipi(target, sender)
+    o.step = f"{fn}: the IPI from cpu{sender}"
+    _judge(k, o, None, ev, before)
+    return o
+
+
+def interrupt(k: Kernel, policy, block: A.InterruptBlock) -> Outcome:
+    """The scenario's `interrupt cpuN { }` handler runs, as one step of cpuN: each statement as
+    its whole operation; one the kernel refuses is left out (a handler checks before it acts)."""
+    cpu = block.cpu.number
+    o = Outcome(block, cpu, kind="interrupt", step=f"interrupt on cpu{cpu}: the scenario's handler")
+    ev = k.ev
+    before = len(ev) if ev is not None else 0
+    k.c_irq_done[cpu] = True
+    k.d_cpus.add(cpu)
+    k._cpu_op(cpu, "interrupt", "the handler of line {} runs", block.line)
+    stepping = k.stepping
+    for st in block.stmts:
+        if type(st) is A.Assert:
+            a = _check(k, policy, st, cpu)
+            if a.problems:
+                o.status, o.message, o.problems = a.status, a.message, a.problems
+                break
+            continue
+        try:
+            k.stepping = False
+            EXEC[type(st)](k, st, cpu)
+        except (Refusal, StatementError) as e:
+            k._cpu_op(cpu, "interrupt", "leaves out `{}`: {}", type(st).__name__.lower(), e.message)
+            k.violations = []
+        finally:
+            k.stepping = stepping
+    if not o.problems:
+        _judge(k, o, None, ev, before)
+    elif ev is not None:
+        o.events = ev[before:]
+        del ev[:]
     return o
 
 

@@ -44,6 +44,10 @@ NUMA_NO_KTHREAD = "18f855e574d9"         # task_tick_numa: no NUMA work for PF_K
 NO_ACTIVE_MM_UACCESS = "81e3cbdef230"    # x86 get_segment_base/get_desc: current->mm under nmi_uaccess_okay (LT-13)
 PPC_TRIM_SELF = "a665eec0a22e"           # powerpc: each CPU trims itself from mm_cpumask in the IPI (LT-04)
 PPC_TRIM_OFFLINE = "01b0f0eae081"        # powerpc: cleanup_cpu_mmu_context at offline (LT-08)
+# --- steps: what the kernel's steps (interpreter/steps.py) ask
+KTHREAD_USE_MM_IRQS_OFF = "38cf307c1f20"   # kthread_use_mm/unuse_mm switch with irqs off (LT-02)
+EXEC_IRQS_OFF = "d53c3dfb23c4"             # exec_mmap reads active_mm and stores mm with irqs off (LT-01)
+X86_IRQS_OFF_ACTIVATE_MM = "af8967158f9a"  # x86 selects ARCH_WANT_IRQS_OFF_ACTIVATE_MM
 
 # tlb's (interpreter/policies/arm.py, ia64.py)
 ARM_ASID_SWITCH = "8678c1f04277"
@@ -128,6 +132,19 @@ CHANGES = (
            "sparc64: remove mm_cpumask clearing to fix kthread_use_mm race", "v5.10",
            "verified: powerpc-5.10-1 pull, \"arch/sparc/kernel/smp_64.c # bafb056ce279\" (history-sources LT-03); "
            "the diff read in its 4.19 stable backport, 2020-11-03 (store id 28385898487)", ("sparc64",)),
+    # --- steps: the changes that only the kernel's own steps tell apart (granularity step)
+    Change(KTHREAD_USE_MM_IRQS_OFF, "38cf307c1f2011d413750c5acb725456f47d9172",
+           "mm: fix kthread_use_mm() vs TLB invalidate", "v5.9",
+           "verified: stable review \"[PATCH 5.8 083/232] mm: fix kthread_use_mm() vs TLB invalidate\" "
+           "(2020-08-20) says upstream 38cf307c1f20, not in v5.8 (docs/history-sources.md, LT-02)"),
+    Change(EXEC_IRQS_OFF, "d53c3dfb23c45f7d4f910c3a3ca84bf0a99c6143",
+           "mm: fix exec activate_mm vs TLB shootdown and lazy tlb switching race", "v5.10",
+           "verified: \"[GIT PULL] powerpc updates for 5.10\" (tag powerpc-5.10-1) lists fs/exec.c # d53c3dfb23c4 "
+           "(docs/history-sources.md, LT-01)"),
+    Change(X86_IRQS_OFF_ACTIVATE_MM, "af8967158f9ad759a93e8e7a933c10e7cbb01ba2",
+           "x86/mm: Opt-in to IRQs-off activate_mm()", "v6.16",
+           "verified: \"[GIT PULL] x86 core updates for v6.16\" (tip x86-core-2025-05-25) "
+           "(docs/history-sources.md, LT-01c)", ("x86",)),
 )
 
 # --- steparch: the keys the sparc64 and xen-pv policies ask about

@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     r.add_argument("--arch", help="override the scenario's `arch`")
     kernels.add_arguments(r)
+    kernels.add_granularity(r)
     r.add_argument("--ps", metavar="FILE", help="for a kernel trace: the ps snapshot of its tasks (docs/traces.md)")
     # pictures and states (mmscn/pictures/, docs/pictures.md)
     r.add_argument("--svg", metavar="OUT", help="also draw the run as an SVG timeline to OUT, a new file "

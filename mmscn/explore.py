@@ -27,11 +27,13 @@ def add_arguments(p) -> None:
                      "interleaving that reaches it.")
     p.epilog = ("exit status: 0 the verdict is what the header expects; 1 it is not; 2 unreadable file, "
                 "a witness that cannot be written, or bad command line; 3 the search stopped before it could decide (--max-states, --max-seconds, "
-                "or --random without a failure).")
+                "--max-memory, --compact or --random without a failure).")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--arch", help="override the scenario's `arch`")
     from mmscn.kernels import add_arguments as kernel_arguments
     kernel_arguments(p)
+    from mmscn.kernels import add_granularity
+    add_granularity(p)
     p.add_argument("--witness", metavar="OUT", help="write the failing interleaving as a plain .mmscn scenario "
                    "that `mmscn run` replays to the same failure; a new file (--force replaces "
                    "an existing one, never the scenario itself)")
@@ -43,6 +45,11 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--max-states", type=positive_int, metavar="N", help="stop after N distinct states")
     p.add_argument("--max-seconds", type=positive_float, metavar="S", help="stop after S seconds")
+    p.add_argument("--max-memory", type=positive_float, metavar="MB", help="stop once the process has used MB "
+                   "megabytes of memory")
+    p.add_argument("--compact", action="store_true", help="keep a 64-bit fingerprint of each visited state "
+                   "instead of the state (hash compaction): far less memory, but a verdict without a failure "
+                   "is then incomplete, with the probability that two states were taken for one")
     p.add_argument("--no-por", action="store_true", help="turn partial-order reduction off")
     p.add_argument("--no-symmetry", action="store_true", help="turn symmetry reduction off")
     p.add_argument("--random", type=positive_int, metavar="N", help="run N random interleavings instead of all")
@@ -121,7 +128,8 @@ def run(args) -> int:
         elif res is None:
             ex = X.Explorer(model, por=not args.no_por, symmetry=not args.no_symmetry,
                             max_states=args.max_states, max_seconds=args.max_seconds,
-                            all_finals=args.all_finals, progress=progress)
+                            all_finals=args.all_finals, progress=progress, max_memory=args.max_memory,
+                            compact=args.compact)
             res = ex.run()
         if progress is not None:
             progress.done()
@@ -164,6 +172,9 @@ def search_line(res) -> str:
                f"--seed {res.seed})"
     if res.mode == "prologue":
         return "the prologue failed: nothing to explore"
+    if res.mode == "steps":
+        return ("exhaustive search over kernel steps (granularity step): IPIs and interrupts at every irqs-on "
+                "boundary, irqs-off steps that touch only their CPU fused" + ("" if res.fused else " (off)"))
     por = "on" if res.por else ("off (blocks create tasks or mms)" if res.model.creates else "off")
     sym = f"on (group of {res.symmetry})" if res.symmetry > 1 else "none found"
     return f"exhaustive search: partial-order reduction {por}, symmetry {sym}"
@@ -227,7 +238,8 @@ def write_text(model, res, steps, out, color, *, quiet=False, witness=None, all_
                 if s.expect is not None:
                     text = stmt_source(model, s.expect, s.cpu) + "; " + text
                 mark = f"  {R}<- {s.failure.kind}{Z}" if s.failure is not None else ""
-                w(f"  {n:3d}  cpu{s.cpu}  line {s.stmt.line:<4d} {P(text)}{mark}\n")
+                step = f"  [{s.step}]" if s.step else ""
+                w(f"  {n:3d}  cpu{s.cpu}  line {s.stmt.line:<4d} {P(text)}{P(step)}{mark}\n")
                 if s.changes:
                     w(f"{D}" + _wrap(P("; ".join(f"{k} {a} -> {b}" for k, a, b in s.changes)), 18) + f"{Z}\n")
         w(f.diagnostic(sc.path, model.lines).render(color) + "\n")
@@ -329,11 +341,14 @@ def report_json(model, res, steps, *, witness=None, all_finals=False) -> dict:
         "interleaving": [{"step": n, "cpu": f"cpu{s.cpu}", "line": s.stmt.line,
                           "statement": stmt_source(model, s.stmt, s.cpu),
                           "changes": {k: [a, b] for k, a, b in s.changes},
+                          **({"kernel_step": s.step} if s.step else {}),
                           **({"failure": s.failure.kind} if s.failure is not None else {})}
                          for n, s in enumerate(steps, 1)],
     }
     if res.mode == "random":
         doc["seed"], doc["walks"] = res.seed, res.walks
+    if res.compact is not None:
+        doc["compact"] = res.compact
     if model.final is not None:
         doc["final"] = {"quantifier": model.final.quantifier, "satisfied_in": res.exists_count
                         if model.final.quantifier == "exists" else None}

@@ -161,8 +161,19 @@ def names_kernel(sc, args) -> bool:
                 or getattr(args, "kernel", None) or getattr(args, "revert", None))
 
 
+def add_granularity(p) -> None:
+    """--granularity, on run and explore: overrides the header's `granularity`."""
+    p.add_argument("--granularity", choices=("step", "operation"),
+                   help="operations as the kernel's own steps, or each statement one atomic step (default: the "
+                        "header's `granularity`, else operation)")
+
+
 def from_args(sc, args) -> list:
-    """judgements() for a command's --arch, --kernel and --revert; FlagError for bad flags."""
+    """judgements() for a command's --arch, --kernel and --revert (and --granularity, which
+    overrides the header's); FlagError for bad flags."""
+    granularity = getattr(args, "granularity", None)
+    if granularity and granularity != sc.granularity:
+        sc = dataclasses.replace(sc, granularity=granularity)
     arch = getattr(args, "arch", None) or sc.arch
     kernel = getattr(args, "kernel", None)
     if kernel is not None:

@@ -154,7 +154,7 @@ def _judge(path, golden, update, need_golden, explore, tree, kernel=None, revert
                             on_diagnostic=lambda d, cut=cut: cut.__setitem__(0, len(runner.result.steps)))
             r = runner.run()
             runs.append((j, r))
-            if explore and sc.blocks:
+            if (explore or sc.granularity == "step") and sc.blocks:   # one round robin cannot show a race inside an operation
                 said = _judge_by_explore(out, j, lines)
             else:
                 said = kernels.run_verdict(r)
@@ -337,32 +337,49 @@ def discover(paths: list) -> list:
     return files
 
 
-def _worker(conn, job) -> None:
+def _serve(conn) -> None:
+    """A pool worker: judge each job it is sent, until it is sent None (or its pipe closes)."""
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # ^C is the parent's to handle: it kills the workers
     try:
-        conn.send(judge(*job))
+        while True:
+            job = conn.recv()
+            if job is None:
+                break
+            conn.send(judge(*job))
+    except (EOFError, OSError):
+        pass
     finally:
         conn.close()
 
 
 def run_jobs(jobs: list, njobs: int, timeout: float | None, done) -> None:
-    """judge(*job) for every job in worker processes, at most njobs at once; done(i, outcome) as each ends.
+    """judge(*job) for every job on a pool of at most njobs worker processes; done(i, outcome) as each ends.
 
-    A process per file: a file that runs past `timeout` seconds is killed
-    (SIGKILL), whatever it was doing, and reported as a failure.
+    The workers are forked once (with the interpreter loaded) and each judges one file after
+    another: forking a process per file cost more than judging a small file.  A file that runs
+    past `timeout` seconds has its worker killed (SIGKILL), whatever it was doing, and is
+    reported as a failure; so is one whose worker dies; a fresh worker takes the dead one's place.
     """
     import multiprocessing as mp
     from collections import deque
 
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     todo = deque(enumerate(jobs))
-    running = {}        # connection -> (index, process, deadline)
+    pool = {}           # connection -> [process, index of the job it runs or None, deadline]
     try:
-        _run_jobs(ctx, jobs, todo, running, njobs, timeout, done)
+        _run_jobs(ctx, jobs, todo, pool, min(njobs, len(jobs)), timeout, done)
+        for conn, (p, _, _) in pool.items():
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for conn, (p, _, _) in list(pool.items()):
+            p.join(5)
     finally:                # ^C or an error here: no worker outlives the suite
-        for conn, (_, p, _) in running.items():
-            p.kill()
+        for conn, (p, _, _) in pool.items():
+            if p.is_alive():
+                p.kill()
             p.join()
             conn.close()
 
@@ -381,38 +398,52 @@ def _sigint_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _run_jobs(ctx, jobs, todo, running, njobs, timeout, done) -> None:
+def _run_jobs(ctx, jobs, todo, pool, size, timeout, done) -> None:
     from multiprocessing.connection import wait
-    while todo or running:
-        while todo and len(running) < njobs:
-            i, job = todo.popleft()
-            recv, send = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_worker, args=(send, job), daemon=True)
-            # ^C between the fork and `running` would leave a worker nobody kills (it
+
+    def retire(conn):
+        p = pool.pop(conn)[0]
+        if p.is_alive():
+            p.kill()
+        p.join()
+        conn.close()
+
+    while todo or any(w[1] is not None for w in pool.values()):
+        while len(pool) < size and todo:
+            mine, theirs = ctx.Pipe(duplex=True)
+            p = ctx.Process(target=_serve, args=(theirs,), daemon=True)
+            # ^C between the fork and `pool` would leave a worker nobody kills (it
             # holds our stdout open): SIGINT waits until the worker is on the books
             with _sigint_held():
                 p.start()
-                running[recv] = (i, p, time.monotonic() + timeout if timeout else None)
-            send.close()
-        deadlines = [d for _, _, d in running.values() if d is not None]
+                pool[mine] = [p, None, None]
+            theirs.close()
+        for conn, w in pool.items():
+            if w[1] is None and todo:
+                i, job = todo.popleft()
+                try:
+                    conn.send(job)
+                except OSError:         # died idle: its job is judged as a death below
+                    pass
+                w[1], w[2] = i, time.monotonic() + timeout if timeout else None
+        busy = [c for c, w in pool.items() if w[1] is not None]
+        deadlines = [w[2] for w in pool.values() if w[2] is not None]
         left = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-        for conn in wait(list(running), left):
-            i, p, _ = running.pop(conn)
+        for conn in wait(busy, left):
+            p, i, _ = pool[conn]
             try:
                 out = conn.recv()
             except (EOFError, OSError):
                 p.join()
                 out = Outcome(jobs[i][0], FAIL, f"the worker process died (exit status {p.exitcode})")
-            conn.close()
-            p.join()
+                retire(conn)
+            else:
+                pool[conn][1] = pool[conn][2] = None
             done(i, out)
         now = time.monotonic()
-        for conn, (i, p, d) in list(running.items()):
+        for conn, (p, i, d) in list(pool.items()):
             if d is not None and now >= d and not conn.poll():
-                p.kill()
-                p.join()
-                conn.close()
-                del running[conn]
+                retire(conn)
                 done(i, Outcome(jobs[i][0], FAIL, f"timed out after {timeout:g} s (the worker running it "
                                                   f"was killed)", seconds=timeout))
 

@@ -10,7 +10,9 @@ from mmscn.interpreter.arches import known_arches
 
 from conftest import EXAMPLES
 
-ALL = sorted(EXAMPLES.rglob("*.mmscn"))
+# a `granularity step` file is judged by every interleaving of its steps (mmscn test explores it;
+# tests/test_steps.py): one round robin cannot show a race inside an operation
+ALL = sorted(p for p in EXAMPLES.rglob("*.mmscn") if "\ngranularity step" not in p.read_text())
 IDS = [str(p.relative_to(EXAMPLES)) for p in ALL]
 
 

@@ -111,9 +111,22 @@ def test_reductions_agree_on_grid(entry):
 def test_por_and_symmetry_shrink_the_largest_grid_entry():
     m, r = explore(grid(8, 16))
     assert r.holds is True and r.complete
-    assert r.symmetry == 24          # the four CPU pairs are interchangeable
-    assert r.stats.distinct < 1000   # SPIN stores 93 million states for this entry
+    assert r.stats.distinct == 65    # one interleaving; SPIN stores 93 million states for this entry
     assert r.pruned
+    assert r.symmetry == 1           # too small a search to look for symmetry (Explorer.SYMMETRY_AFTER)
+    m, r = explore(grid(8, 16), symmetry_after=0)
+    assert r.symmetry == 24 and r.stats.distinct <= 65     # the four CPU pairs are interchangeable
+
+
+def test_symmetry_is_looked_for_once_the_search_grows():
+    text = grid(4, 8)
+    m, full = explore(text, por=False, symmetry=False)
+    m, late = explore(text, por=False, symmetry=True)
+    m, early = explore(text, por=False, symmetry=True, symmetry_after=0)
+    assert full.stats.distinct == 5929 and late.symmetry == early.symmetry == 2
+    # what it saves is kept but for the states stored before it was found
+    assert early.stats.distinct < late.stats.distinct < full.stats.distinct
+    assert full.holds is late.holds is early.holds is True
 
 
 def test_interleavings_are_counted_exactly_without_reductions():
@@ -348,9 +361,36 @@ def test_cli_report_and_json(mmscn_cmd):
 def test_cli_bounds_say_the_verdict_is_incomplete(mmscn_cmd, tmp_path):
     f = tmp_path / "g.mmscn"
     f.write_text(grid(3, 6))
-    p = cli(mmscn_cmd, f, "--max-states", "50")
+    p = cli(mmscn_cmd, f, "--max-states", "10")     # the entry needs 25 (one interleaving)
     assert p.returncode == 3
     assert "incomplete" in p.stdout.lower() and "--max-states" in p.stdout
+
+
+def test_cli_compact_says_the_verdict_is_incomplete_and_how_likely_a_collision_is(mmscn_cmd, tmp_path):
+    f = tmp_path / "g.mmscn"
+    f.write_text(grid(3, 6))
+    p = cli(mmscn_cmd, f, "--compact", "--no-por")
+    assert p.returncode == 3 and "verdict: INCOMPLETE" in p.stdout
+    assert "--compact" in p.stdout and "64-bit fingerprint" in p.stdout
+    doc = json.loads(cli(mmscn_cmd, f, "--compact", "--no-por", "--json").stdout)
+    assert doc["verdict"] == "incomplete" and doc["complete"] is False
+    assert doc["compact"]["fingerprint_bits"] == 64 and 0 < doc["compact"]["collision_probability"] < 1e-9
+    # the states are the same ones, told apart by their fingerprints
+    assert doc["stats"]["distinct_states"] == json.loads(cli(mmscn_cmd, f, "--no-por", "--json").stdout)[
+        "stats"]["distinct_states"]
+
+
+def test_cli_compact_failure_is_definite(mmscn_cmd):
+    # a failure found is a real interleaving, fingerprints or not
+    p = cli(mmscn_cmd, EXAMPLES / "races" / "use_mm_vs_exit_unsafe.mmscn", "--compact")
+    assert p.returncode == 0 and "fails, as the header expects" in p.stdout
+
+
+def test_cli_max_memory_stops_the_search_as_incomplete(mmscn_cmd, tmp_path):
+    f = tmp_path / "g.mmscn"
+    f.write_text(grid(4, 8))
+    p = cli(mmscn_cmd, f, "--no-por", "--no-symmetry", "--max-memory", "1")    # less than Python itself
+    assert p.returncode == 3 and "--max-memory" in p.stdout and "verdict: INCOMPLETE" in p.stdout
 
 
 def test_cli_random_prints_the_seed_and_replays(mmscn_cmd):

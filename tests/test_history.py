@@ -87,7 +87,7 @@ def test_mainline_and_release_points():
     assert V.mainline("v2.6.38", "v3.1") == ["v2.6.38", "v2.6.39", "v3.0", "v3.1"]
     pts = V.release_points()
     assert pts[0] == V.OLDEST and pts[-1] == V.NEWEST and "v5.4" in pts and "v6.14" in pts
-    assert V.release_points("v5.0", "v6.0") == ["v5.0", "v5.4", "v5.7", "v5.8", "v5.10", "v5.11", "v6.0"]
+    assert V.release_points("v5.0", "v6.0") == ["v5.0", "v5.4", "v5.7", "v5.8", "v5.9", "v5.10", "v5.11", "v6.0"]
     assert [c.key for c in V.changes_between("v5.3", "v5.4")] == [V.ACTIVE_MM_TRANSFER, V.MEMBARRIER_RQ_STATE]
 
 
@@ -207,8 +207,8 @@ def test_test_shows_both_verdicts_and_keeps_them_in_the_golden(mmscn_cmd, lazy):
 @pytest.mark.parametrize("args, message", [
     (["run", "{f}", "--kernel", "v5.20"], "mmscn run: --kernel v5.20: there is no Linux v5.20: the 5.x releases are "
                                           "v5.0 to v5.19\n"),
-    (["run", "{f}", "--revert", "38cf307c1f20"], "mmscn run: --revert 38cf307c1f20: no modelled change has commit "
-                                                 "38cf307c1f20 (mmscn history lists them all)\n"),
+    (["run", "{f}", "--revert", "66acd46080bd"], "mmscn run: --revert 66acd46080bd: no modelled change has commit "
+                                                 "66acd46080bd (mmscn history lists them all)\n"),
     (["run", "{f}", "--arch", "linux-2.3", "--kernel", "v5.4"],
      "mmscn run: --kernel v5.4: arch linux-2.3 is the generic architecture at v2.3.13 and names its own kernel; "
      "use --arch generic\n"),
@@ -343,12 +343,12 @@ def test_repl_kernel_and_revert(mmscn_cmd):
     assert "the session does not replay with 21641bd9a7a7 reverted, so it stays on Linux v6.17:\n" in p.stdout
     assert "  Linux v6.17\n  in        v6.14    21641bd9a7a7" in p.stdout
     p = cli(mmscn_cmd, "repl", stdin=steps.replace("unlazy cpu0\n", "") + ":revert 21641bd9a7a7\n:kernel v6.10\n"
-                                     ":revert\n:revert none\n:revert 38cf307c1f20\n")
+                                     ":revert\n:revert none\n:revert 66acd46080bd\n")
     assert p.returncode == 1
     assert "  Linux v6.17 without 21641bd9a7a7; 4 statements replayed\n" in p.stdout
     assert "  Linux v6.10; 4 statements replayed\n" in p.stdout       # a revert of a later change goes with it
     assert "  no modelled change is reverted" in p.stdout
-    assert "error: :revert 38cf307c1f20: no modelled change has commit 38cf307c1f20" in p.stdout
+    assert "error: :revert 66acd46080bd: no modelled change has commit 66acd46080bd" in p.stdout
     # the header words before the first statement, --revert on the command line, :save writes them
     p = cli(mmscn_cmd, "repl", "--revert", "139d025cda1d", stdin="kernel v6.14\n" + steps + ":kernel\n")
     assert p.returncode == 0, p.stdout

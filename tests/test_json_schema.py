@@ -116,7 +116,7 @@ def test_state_at_json(validator):
 
 @pytest.mark.parametrize("path", BLOCK_FILES, ids=lambda p: str(p.relative_to(EXAMPLES)))
 def test_explore_json(validator, path):
-    for extra in ((), ("--all-finals",), ("--random", "5", "--seed", "1"), ("--max-states", "2")):
+    for extra in ((), ("--all-finals",), ("--random", "5", "--seed", "1"), ("--max-states", "2"), ("--compact",)):
         d = doc("explore", "--json", path, *extra)
         assert (d["format"], d["kind"]) == (JSON_FORMAT, "explore")
         valid(validator, d)

@@ -59,7 +59,8 @@ def test_every_kernel_list_is_declared():
     # what the Kernel keeps besides: its configuration, the costs (a run's, not a state's), the
     # trace, the statement's violations and touched sets, the CPU it runs on
     assert set(Kernel.__slots__) - set(S.SLOTS) == {"arch", "version", "hw", "ncpus", "refcount_lazy", "cost", "ev",
-                                                   "violations", "d_tasks", "d_mms", "d_cpus", "changed", "this_cpu"}
+                                                   "violations", "d_tasks", "d_mms", "d_cpus", "changed", "this_cpu",
+                                                       "stepping", "step_args"}
     assert len(S.SLOTS) == len(set(S.SLOTS))
     for f in S.STORED:
         assert f.owner in S.OWNERS and f.kernel and f.kind
@@ -146,6 +147,8 @@ def other(k, f, v):
         return v + 1
     if f.kind == S.FLAG:
         return not v
+    if f.kind == S.WORD and f.attr not in ("t_state", "t_kind"):
+        return "other" if v is None else None     # the words of an operation in flight (steps.py)
     if f.kind == S.WORD:
         words = {"t_state": (S.RUNNABLE, S.RUNNING, S.DEAD), "t_kind": (S.USER, S.KTHREAD, S.IDLE)}[f.attr]
         return words[(words.index(v) + 1) % len(words)]

@@ -257,6 +257,29 @@ def test_timeout_leaves_no_worker_running(tmp_path):
     assert multiprocessing.active_children() == []
 
 
+def test_the_pool_carries_on_after_a_timeout(tmp_path):
+    """The worker killed for a stuck file is replaced: the files after it still run."""
+    long_scenario(tmp_path / "long.mmscn")
+    ok = tmp_path / "ok.mmscn"
+    ok.write_text("cpus 1\nspawn A\nschedule cpu0 A\n")
+    from mmscn.dsl.parser import lark_parser
+    lark_parser()       # as `mmscn test` does: built once, before the workers fork
+    outs = []
+    suite.run_jobs([(str(tmp_path / "long.mmscn"),), (str(ok),), (str(ok),)], 1, 0.3,
+                   lambda i, o: outs.append((i, o.status, o.reason)))
+    assert [o[:2] for o in outs] == [(0, "FAIL"), (1, "PASS"), (2, "PASS")], outs
+    assert multiprocessing.active_children() == []
+
+
+def test_workers_judge_file_after_file(monkeypatch):
+    """A persistent pool: twelve files on --jobs 2 are judged by two processes, not twelve."""
+    monkeypatch.setattr(suite, "judge", lambda path, *rest: suite.Outcome(path, suite.PASS, str(os.getpid())))
+    outs = []
+    suite.run_jobs([(f"f{n}.mmscn",) for n in range(12)], 2, None, lambda i, o: outs.append(o.reason))
+    assert len(outs) == 12 and len(set(outs)) <= 2 and str(os.getpid()) not in outs
+    assert multiprocessing.active_children() == []
+
+
 def _marked(mark: str) -> list:
     """Pids of live processes whose environment carries `mark`."""
     pids = []

@@ -222,13 +222,18 @@ def capture(touched, ids, undo):
 
 class Unit:
     """One step of a block: a statement (with the `expect` before it, if any)."""
-    __slots__ = ("block", "index", "cpu", "stmt", "expect", "waits_for", "fp", "enable_fp")
+    __slots__ = ("block", "index", "cpu", "stmt", "expect", "waits_for", "fp", "enable_fp", "loc", "mms", "soft",
+                 "dec")
 
     def __init__(self, block, index, cpu, stmt, expect):
         self.block, self.index, self.cpu, self.stmt, self.expect = block, index, cpu, stmt, expect
         self.waits_for = None       # task index a block's `schedule T` waits on
         self.fp = 0                 # footprint bits
         self.enable_fp = 0          # what can make a waiting schedule runnable
+        self.loc = 0                # footprint bits of its tasks and CPUs (all bits: it may touch anything)
+        self.mms = ()               # the mms it may touch (init_mm aside)
+        self.soft = False           # it touches them only through their counters (footprints.COUNTER_ONLY)
+        self.dec = {}               # mm -> the most mm_users, external mm_users and mm_count references it drops
 
 
 # ====================================================================== the model
@@ -244,6 +249,10 @@ class Model:
         self.k = k = runner.k
         self.prologue_failure: Optional[Failure] = None
         self.refusal = ""       # the words of the last refusal fire() met (a witness quotes them)
+        # granularity step, or the scenario's own interrupts: the search goes over kernel steps
+        # (explore/stepped.py)
+        self.stepped = scenario.granularity == "step" or bool(scenario.interrupts)
+        self.handlers = {b.cpu.number: b for b in scenario.interrupts}
         for st in scenario.stmts:
             if not runner.step(st, None):
                 d = runner.result.diagnostics[-1] if runner.result.diagnostics else None
@@ -259,6 +268,7 @@ class Model:
             self.prologue_failure = Failure("assertion", d.message, line=d.line, col=d.col)
         blocks = sorted(scenario.blocks, key=lambda b: b.cpu.number)
         self.bcpu = [b.cpu.number for b in blocks]
+        self.block_of = {c: b for b, c in enumerate(self.bcpu)}
         self.units = []
         for bi, b in enumerate(blocks):
             us, pending = [], None

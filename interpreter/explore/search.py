@@ -1,7 +1,9 @@
 """The breadth-first search over interleavings, and random interleavings."""
 from __future__ import annotations
 
+import math
 import random as _random
+import resource
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -43,7 +45,9 @@ class Result:
     por: bool = True
     symmetry: int = 1                   # group size used (1: off or none found)
     pruned: bool = False                # partial-order reduction left some enabled statement out
-    mode: str = "exhaustive"
+    mode: str = "exhaustive"              # or "steps": over kernel steps (explore/stepped.py)
+    fused: bool = False                   # steps: irqs-off steps of one CPU fused
+    compact: Optional[dict] = None      # --compact: {"fingerprint_bits", "collision_probability"}
     seed: Optional[int] = None
     walks: int = 0
 
@@ -67,20 +71,34 @@ class Result:
 
 
 class Explorer:
+    #: distinct states before symmetry is looked for: finding the group and the images of each
+    #: state cost more than a search this small takes (the churn grid after partial-order
+    #: reduction: at most 129 states), and the states stored before it only make the search
+    #: store some states of one orbit twice
+    SYMMETRY_AFTER = 2048
+
     def __init__(self, model: Model, por: bool = True, symmetry: bool = True,
                  max_states: Optional[int] = None, max_seconds: Optional[float] = None,
                  all_finals: bool = False, progress: Optional[Callable] = None,
-                 on_edge: Optional[Callable] = None):
+                 on_edge: Optional[Callable] = None, symmetry_after: Optional[int] = None,
+                 max_memory: Optional[float] = None, compact: bool = False):
         # --max-seconds counts from here: finding the reductions is part of the search
         self.t0 = time.perf_counter()
         self.m = model
         self.por = por and not model.creates
         self.fp = Footprints(model) if self.por else None
-        self.sym = Symmetry(model, None if max_seconds is None else self.t0 + max_seconds) if symmetry else None
-        if self.sym is not None and self.sym.size() == 1:
-            self.sym = None
+        self.want_symmetry = symmetry
+        self.symmetry_after = self.SYMMETRY_AFTER if symmetry_after is None else symmetry_after
+        self.sym = None
         self.max_states = max_states
         self.max_seconds = max_seconds
+        self.max_memory = max_memory        # MB of peak resident memory (--max-memory)
+        # --compact: the visited set keeps a 64-bit fingerprint of each state, not the state, and
+        # a state is dropped once expanded (SPIN's -DHC, TLC's fingerprints); two states with one
+        # fingerprint are taken for one, so a verdict without a failure is only probable
+        self.compact = compact
+        if symmetry and self.symmetry_after <= 1:
+            self._find_symmetry()
         self.all_finals = all_finals
         self.progress = progress
         # edge recording, for the state graph (`mmscn draw --format dot`); None costs nothing:
@@ -89,13 +107,26 @@ class Explorer:
         self.on_edge = on_edge
         self._ps_cache: dict = {}
 
-    def persistent(self, pcs, enabled, live):
-        """The enabled blocks of a smallest persistent set found (seeded by each enabled block)."""
-        key = (pcs, enabled)
+    def _find_symmetry(self) -> None:
+        """Look for the symmetry group now (at the start, or once the search has grown)."""
+        self.want_symmetry = False
+        self.m.restore(self.m.start)       # the group is read off the start state
+        ms = self.max_seconds
+        self.sym = Symmetry(self.m, None if ms is None else self.t0 + ms)
+        if self.sym.size() == 1:
+            self.sym = None
+
+    def persistent(self, pcs, enabled, live, s=None):
+        """The enabled blocks of a smallest persistent set found (seeded by each enabled block).
+        Where the state pins some mms (Footprints.pinned: their mm_users cannot reach 0 from
+        here on), counter-only statements on them commute, and the footprints say so."""
+        fp = self.fp
+        pinned = fp.pinned(s, pcs) if fp.dynamic else 0
+        key = (pcs, enabled, pinned)
         hit = self._ps_cache.get(key)
         if hit is not None:
             return hit
-        units, fut = self.m.units, self.fp.fut
+        units, fut = self.m.units, fp.fut
         best = None
         for seed in enabled:
             S = {seed}
@@ -103,9 +134,16 @@ class Explorer:
             while stack:
                 p = stack.pop()
                 u = units[p][pcs[p]]
-                bits = u.fp if p in enabled else u.enable_fp
+                if not pinned:
+                    bits = u.fp if p in enabled else u.enable_fp
+                    for q in live:
+                        if q not in S and fut[q][pcs[q]] & bits:
+                            S.add(q)
+                            stack.append(q)
+                    continue
+                bits = fp.eff(u, pinned) if p in enabled else u.enable_fp
                 for q in live:
-                    if q not in S and fut[q][pcs[q]] & bits:
+                    if q not in S and fp.conflict(fp.fut_eff(q, pcs[q], pinned), bits):
                         S.add(q)
                         stack.append(q)
             e = tuple(b for b in enabled if b in S)
@@ -120,12 +158,17 @@ class Explorer:
         m = self.m
         t0 = self.t0
         stats = Stats()
-        res = Result(m, stats, complete=False, por=self.por, symmetry=self.sym.size() if self.sym else 1)
+        res = Result(m, stats, complete=False, por=self.por)
+        if m.stepped:           # the kernel's steps, IPIs and interrupts (explore/stepped.py)
+            from .stepped import search
+            return search(self, res, fuse=self.por)
         units = m.units
         nblocks = m.nblocks
         lens = [len(us) for us in units]
         canon = self.sym.canonical if self.sym else None
         start_key = canon(m.start, m.start_pcs) if canon else (m.start, m.start_pcs)
+        if self.compact:
+            start_key = hash(start_key)
         index = {start_key: 0}
         states = [m.start]
         pcs_of = [m.start_pcs]
@@ -145,7 +188,9 @@ class Explorer:
         fail_from = None
         exists_id = None
         next_check = 1024
-        max_states, max_seconds = self.max_states, self.max_seconds
+        max_states, max_seconds, max_memory = self.max_states, self.max_seconds, self.max_memory
+        compact = self.compact
+        keep = self.all_finals          # --compact keeps only the final states asked for
         stop = ""
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             queue = deque()     # finding the reductions used the time up
@@ -155,18 +200,29 @@ class Explorer:
         while queue:
             i = queue.popleft()
             s, pcs = states[i], pcs_of[i]
+            if compact:
+                states[i] = pcs_of[i] = None
             expanded += 1
             if expanded >= next_check:
                 next_check += 1024
+                if self.want_symmetry and len(states) >= self.symmetry_after:
+                    self._find_symmetry()
+                    canon = self.sym.canonical if self.sym else None
+                    at = -1
                 el = time.perf_counter() - t0
                 if self.progress is not None:
                     self.progress(expanded, len(states), depth[i], el)
                 if max_seconds is not None and el > max_seconds:
                     stop = f"stopped after {max_seconds:g} s (--max-seconds)"
                     break
+                if max_memory is not None and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory * 1024:
+                    stop = f"stopped at {max_memory:g} MB of memory (--max-memory)"
+                    break
             live = tuple([b for b in blocks if pcs[b] < lens[b]])
             if not live:
                 final_ids.append(i)
+                if compact and keep:
+                    states[i] = s
                 if final is not None:
                     restore(s)
                     at = i
@@ -196,7 +252,7 @@ class Explorer:
                     break
                 continue
             if persistent is not None:
-                fire_set = persistent(pcs, enabled, live)
+                fire_set = persistent(pcs, enabled, live, s)
                 if len(fire_set) < len(enabled):
                     res.pruned = True
             else:
@@ -229,6 +285,8 @@ class Explorer:
                 npcs[b] = lens[b] if outcome == ENDED else pcs[b] + 1
                 npcs = tuple(npcs)
                 key = canon(s2, npcs) if canon else (s2, npcs)
+                if compact:
+                    key = hash(key)
                 j = index.get(key)
                 if j is None:
                     j = len(states)
@@ -245,16 +303,25 @@ class Explorer:
                 out.append(j)
                 if on_edge is not None:
                     on_edge(i, j, u, s2, npcs, None)
-            succ[i] = out
+            succ[i] = () if compact else out
             if failure is not None and not self.all_finals:
                 break
             if max_states is not None and len(states) >= max_states:
                 stop = f"stopped at {max_states:,} states (--max-states)"
                 break
         stats.states, stats.transitions = expanded, transitions
+        res.symmetry = self.sym.size() if self.sym else 1
         stats.distinct = len(states)
         stats.finals = len(final_ids)
         stats.seconds = time.perf_counter() - t0
+        if compact:
+            n = len(states)
+            p = -math.expm1(-n * (n - 1) / 2.0 ** 65)
+            res.compact = {"fingerprint_bits": 64, "collision_probability": p}
+            if not stop and not queue and failure is None:
+                # two states taken for one would hide the second's successors
+                stop = (f"hash compaction (--compact) may have taken two of the {n:,} states for one: "
+                        f"probability {p:.1e} that two share a 64-bit fingerprint")
         res.stop_reason = stop
         res.complete = not stop and not queue
         if failure is not None:
@@ -267,7 +334,7 @@ class Explorer:
             res.exists_path = self._path(parent, via, exists_id)
         if self.all_finals:
             res.finals = [states[i] for i in final_ids]
-        if res.complete and failure is None:
+        if res.complete and failure is None and not compact:
             stats.interleavings = self._count(succ, pcs_of)
         return res
 
@@ -323,6 +390,8 @@ class Explorer:
 # ====================================================================== random interleavings
 def random_walks(model: Model, n: int, seed: int, max_seconds: Optional[float] = None,
                  progress: Optional[Callable] = None) -> Result:
+    if model.stepped:       # over kernel steps the search is exhaustive (explore/stepped.py): no walks
+        return Explorer(model, max_seconds=max_seconds).run()
     rng = _random.Random(seed)
     t0 = time.perf_counter()
     stats = Stats()

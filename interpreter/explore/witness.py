@@ -26,11 +26,17 @@ class ReplayedStep:
     expect: object
     changes: list               # [(field, old, new)]
     failure: Optional[Failure] = None
+    step: str = ""              # granularity step: the kernel step it was (interpreter/steps.py)
 
 
 def failing_steps(model: Model, res: Result) -> list:
     """The failing interleaving, step by step, or [] when there is none to show."""
-    return replay(model, res.path) if res.failure is not None and res.path else []
+    if res.failure is None or not res.path:
+        return []
+    if model.stepped:
+        from .stepped import replay as replay_steps
+        return replay_steps(model, res.path)
+    return replay(model, res.path)
 
 
 def replay(model: Model, path: list) -> list:
@@ -90,6 +96,9 @@ def witness_text(model: Model, res: Result) -> str:
     third gets a note.  A step refused as expected keeps the refusal's own
     words as its expectation, so that the replay judges the same refusal."""
     from mmscn.dsl.diagnostics import printable
+    if model.stepped:
+        from .stepped import witness_text as stepped_witness
+        return stepped_witness(model, res)
     sc, f, k = model.sc, res.failure, model.k
     # a file name or message with a newline (or any control character) must not end the
     # comment or the title early: printable() keeps them on their line

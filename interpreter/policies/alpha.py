@@ -113,17 +113,19 @@ class Alpha(Policy):
                 k.hw.event(f"cpu{from_cpu}", "flush_tlb_mm", f"mm_users of {k.m_name[mm]} <= 1: the other CPUs' "
                            f"ASNs for it are dropped, no IPI")
                 return
-        for c in range(k.ncpus):                  # smp_call_function: every other online CPU
-            if c == from_cpu or not k.c_online[c]:
-                continue
-            k.hw.ipi(c)
-            if self._runs_on(k, c, mm) and not k.c_asn_lock[c]:     # ipi_flush_tlb_mm
-                self.flush_tlb_current(k, c, mm, "IPI")
-            elif self._runs_on(k, c, mm):
-                k.hw.event(f"cpu{c}", "ipi_flush_tlb_mm", f"asn_locked() (ev5_switch_mm since the last switch_to): "
-                           f"flush_tlb_other: {k.m_name[mm]}'s ASN on cpu{c} dropped, nothing reloaded")
-            else:
-                k.hw.event(f"cpu{c}", "ipi_flush_tlb_mm", f"flush_tlb_other: {k.m_name[mm]}'s ASN on cpu{c} dropped")
+        # smp_call_function: every other online CPU (granularity step: queued, and flush_tlb_mm waits)
+        k.hw.smp_call([c for c in range(k.ncpus) if c != from_cpu and k.c_online[c]], "ipi_flush_tlb_mm", mm)
+
+    def ipi_flush_tlb_mm(self, k, c, mm):
+        """arch/alpha/kernel/smp.c: `if (mm == current->active_mm && !asn_locked()) flush_tlb_current(mm);
+        else flush_tlb_other(mm);`"""
+        if self._runs_on(k, c, mm) and not k.c_asn_lock[c]:
+            self.flush_tlb_current(k, c, mm, "IPI")
+        elif self._runs_on(k, c, mm):
+            k.hw.event(f"cpu{c}", "ipi_flush_tlb_mm", f"asn_locked() (ev5_switch_mm since the last switch_to): "
+                       f"flush_tlb_other: {k.m_name[mm]}'s ASN on cpu{c} dropped, nothing reloaded")
+        else:
+            k.hw.event(f"cpu{c}", "ipi_flush_tlb_mm", f"flush_tlb_other: {k.m_name[mm]}'s ASN on cpu{c} dropped")
 
     @staticmethod
     def _runs_on(k, cpu, mm):

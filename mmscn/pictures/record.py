@@ -137,16 +137,35 @@ class Recorder(Runner):
         k = self.k
         n = len(self.result.steps)
         cost0, loaded0, sent0 = tuple(k.cost), tuple(k.c_loaded), len(k.cost.senders)
-        ret = super().step(st, cpu)
+        self._in_step = True
+        try:
+            ret = super().step(st, cpu)
+        finally:
+            self._in_step = False
         if len(self.result.steps) == n:         # an `expect`: it goes with the next statement
             return ret
         s = self.result.steps[n]
         if self.want_frames:
             self.columns.append(self._column(s, st, cpu, cost0, loaded0, sent0))
         if self.want_states:
-            self.states.append(state_json(k, self.policy))
+            # granularity step: a top-level statement records all its kernel steps at once (the state after)
+            self.states += [state_json(k, self.policy)] * (len(self.result.steps) - n)
         if self.state_at is not None and st.line == self.state_at:
             self.at_line = (s, state_json(k, self.policy))
+        return ret
+
+    _in_step = False
+
+    def record(self, o, cpu):
+        """granularity step: a block's later kernel steps, IPIs and interrupts come here, not through step()."""
+        ret = super().record(o, cpu)
+        if not self._in_step:
+            k = self.k
+            if self.want_frames:
+                self.columns.append(self._column(o, o.stmt, cpu, tuple(k.cost), tuple(k.c_loaded),
+                                                 len(k.cost.senders)))
+            if self.want_states:
+                self.states.append(state_json(k, self.policy))
         return ret
 
     def _column(self, s, st, cpu, cost0, loaded0, sent0) -> Column:
