@@ -668,7 +668,7 @@ class Kernel:
             self.mmdrop_lazy_tlb(m)
 
     def cpu_down(self, cpu: int) -> None:
-        """Hot-unplug (current kernels): sched_force_init_mm on the CPU, then finish_cpu elsewhere."""
+        """Hot-unplug: the checks of cpu_down (kernel/cpu.c), then its stages in order (offline_stages)."""
         self._require_online(cpu, "offline")
         self._require_hotplug()
         if sum(self.c_online) == 1:
@@ -679,40 +679,41 @@ class Kernel:
             raise Refusal(f"cpu{cpu} runs {self.t_name[self.c_curr[cpu]]}; schedule it to its idle task before "
                           f"taking it offline (the model leaves task migration to the scenario)",
                           "sched_cpu_wait_empty (kernel/sched/core.c)")
-        if not self.version.has(V.SCHED_FORCE_INIT_MM):
-            self.cpu_down_idle_task_exit(cpu)
-            return
-        self.this_cpu = cpu                 # sched_cpu_wait_empty runs on the outgoing CPU
+        for stage in self.offline_stages():
+            stage(cpu)
+
+    def offline_stages(self) -> tuple:
+        """cpu_down's stages, each a kernel operation of its own that another CPU's operations may come
+        between (issue 15's kernel steps interleave them): since 21641bd9a7a7 (v6.14) the outgoing CPU
+        leaves its lazy mm at CPUHP_AP_SCHED_WAIT_EMPTY, before take_cpu_down's __cpu_disable clears it
+        from the mm_cpumasks (powerpc); before it, idle_task_exit switched away at the very end, on the
+        dead CPU; finish_cpu on a live CPU since bf2c59fce407 (v5.8)."""
+        v = self.version
+        if v.has(V.SCHED_FORCE_INIT_MM):
+            return (self.sched_cpu_wait_empty, self.take_cpu_down, self.arch_cpu_idle_dead, self.finish_cpu)
+        if v.has(V.ILLEGAL_RCU_OFFLINE):
+            return (self.take_cpu_down, self.arch_cpu_idle_dead, self.finish_cpu)
+        return (self.take_cpu_down, self.arch_cpu_idle_dead)
+
+    def sched_cpu_wait_empty(self, cpu: int) -> None:
+        """kernel/sched/core.c, CPUHP_AP_SCHED_WAIT_EMPTY on the outgoing CPU (v6.14): sched_force_init_mm."""
+        self.this_cpu = cpu
         self.sched_force_init_mm(cpu)
+
+    def take_cpu_down(self, cpu: int) -> None:
+        """kernel/cpu.c, on the outgoing CPU under stop_machine: __cpu_disable (the arch's: powerpc's
+        cleanup_cpu_mmu_context since 01b0f0eae081) and set_cpu_online(cpu, false)."""
+        self.this_cpu = cpu
         self.arch.cpu_dead(self, cpu)
-        # finish_cpu on the control CPU: WARN_ON(mm != &init_mm); idle->active_mm = NULL; drop it
-        self.this_cpu = self._control_cpu(cpu)
-        m = self.t_active[idle]
-        if m != INIT_MM:
-            self.violate("hotplug-mm", f"idle{cpu} is on {self.mm_label(m)} when its CPU died, not init_mm",
-                         "finish_cpu (kernel/cpu.c): WARN_ON(mm != &init_mm)", m)
-        self._cpu_op(cpu, "finish_cpu", "idle{} gives init_mm back; cpu{} is offline", cpu, cpu)
-        self._set_active_mm(idle, None)
         self.c_online[cpu] = False
-        self.t_state[idle] = RUNNABLE
-        if m is not None:
-            self.mmdrop_lazy_tlb(m)
+        self.t_state[self._idle(cpu)] = RUNNABLE
         self.d_cpus.add(cpu)
 
-    def cpu_down_idle_task_exit(self, cpu: int) -> None:
-        """Hot-unplug before 21641bd9a7a7 (v6.14): takedown_cpu -> __cpu_disable (the arch's cpu_dead;
-        set_cpu_online false), then the dying CPU's idle loop: cpuhp_report_idle_dead (rcu_report_dead:
-        RCU stops watching it) -> arch_cpu_idle_dead -> idle_task_exit; then, since bf2c59fce407 (v5.8),
-        finish_cpu on the control CPU.  The idle task's active_mm, pointing at init_mm without a
-        reference in these kernels, is none in the model (the accounting counts what is held)."""
-        idle = self._idle(cpu)
-        self.arch.cpu_dead(self, cpu)
-        self.c_online[cpu] = False
-        self.t_state[idle] = RUNNABLE
-        self.d_cpus.add(cpu)
-        self.idle_task_exit(cpu)
-        if self.version.has(V.ILLEGAL_RCU_OFFLINE):
-            self.finish_cpu(cpu)
+    def arch_cpu_idle_dead(self, cpu: int) -> None:
+        """The dead CPU's last steps, in its idle loop after cpuhp_report_idle_dead (RCU stops watching it):
+        the arch's play_dead -> idle_task_exit, which does nothing since 21641bd9a7a7."""
+        if not self.version.has(V.SCHED_FORCE_INIT_MM):
+            self.idle_task_exit(cpu)
 
     def idle_task_exit(self, cpu: int) -> None:
         """kernel/sched/core.c, on the dying CPU (BUG_ON(cpu_online(smp_processor_id()))): switch_mm to
@@ -735,17 +736,25 @@ class Kernel:
             self.mmdrop_lazy_tlb(m)
 
     def finish_cpu(self, cpu: int) -> None:
-        """kernel/cpu.c (v5.8 to v6.13), on the control CPU once the CPU is dead: idle->active_mm =
-        &init_mm; mmdrop(mm): a last reference is dropped on an online CPU."""
+        """kernel/cpu.c, on the control CPU once the CPU is dead.  Since 21641bd9a7a7 (v6.14):
+        WARN_ON(mm != &init_mm); idle->active_mm = NULL; mmdrop_lazy_tlb(mm).  v5.8 to v6.13:
+        idle->active_mm = &init_mm; mmdrop(mm): a last reference is dropped on an online CPU."""
         idle = self._idle(cpu)
         m = self.t_active[idle]
         ctrl = self._control_cpu(cpu)
         self.this_cpu = ctrl
-        self._cpu_op(cpu, "finish_cpu", "on cpu{}: idle{} active_mm {} -> @init_mm, mmdrop({})", ctrl, cpu,
-                     self.mm_label(m), self.mm_label(m))
+        if self.version.has(V.SCHED_FORCE_INIT_MM):
+            if m != INIT_MM:
+                self.violate("hotplug-mm", f"idle{cpu} is on {self.mm_label(m)} when its CPU died, not init_mm",
+                             "finish_cpu (kernel/cpu.c): WARN_ON(mm != &init_mm)", m)
+            self._cpu_op(cpu, "finish_cpu", "idle{} gives init_mm back; cpu{} is offline", cpu, cpu)
+        else:
+            self._cpu_op(cpu, "finish_cpu", "on cpu{}: idle{} active_mm {} -> @init_mm, mmdrop({})", ctrl, cpu,
+                         self.mm_label(m), self.mm_label(m))
         self._set_active_mm(idle, None)
         if m is not None:
             self.mmdrop_lazy_tlb(m)
+        self.d_cpus.add(cpu)
 
     def _control_cpu(self, cpu: int) -> int:
         """The CPU that runs cpu_down's teardown callbacks (finish_cpu): the model takes the

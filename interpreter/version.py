@@ -120,6 +120,18 @@ CHANGES = (
            "v6.7", "strong: HPCwire 2023-11-02 after Phoronix: removed in 6.7, 6.6 the last release with ia64; "
            "the id from the linux-stable mirror's commit page (git.batts.cloud); no tag read",
            arches=("ia64",)),
+
+    # --- steparch: the sparc64 and Xen PV policies (issue 15 item 4: LT-03, LT-15)
+    Change("7899891c7d16", "7899891c7d161752f29abcc9bc0a9c6c3a3af26c",
+           "xen mmu: fix a race window causing leave_mm BUG()", "v3.5",
+           "UNVERIFIED: the commit page (repo.jachan.dev) shows the message, which names 831d52bc1539, and "
+           "the v3.x mmu.c copies show drop_other_mm_ref before and after; no pull, tag or stable mail found. "
+           "831d52bc1539 was the head of a mainline clone on 2012-05-22, after v3.4 (a git-list mail, store id "
+           "26453177090), so v3.5 is the earliest it can be (docs/history-sources.md LT-15)", ("xen-pv",)),
+    Change("bafb056ce279", "bafb056ce27940c9994ea905336aa8f27b4f7275",
+           "sparc64: remove mm_cpumask clearing to fix kthread_use_mm race", "v5.10",
+           "verified: powerpc-5.10-1 pull, \"arch/sparc/kernel/smp_64.c # bafb056ce279\" (history-sources LT-03); "
+           "the diff read in its 4.19 stable backport, 2020-11-03 (store id 28385898487)", ("sparc64",)),
     # --- steps: the changes that only the kernel's own steps tell apart (granularity step)
     Change(KTHREAD_USE_MM_IRQS_OFF, "38cf307c1f2011d413750c5acb725456f47d9172",
            "mm: fix kthread_use_mm() vs TLB invalidate", "v5.9",
@@ -134,6 +146,10 @@ CHANGES = (
            "verified: \"[GIT PULL] x86 core updates for v6.16\" (tip x86-core-2025-05-25) "
            "(docs/history-sources.md, LT-01c)", ("x86",)),
 )
+
+# --- steparch: the keys the sparc64 and xen-pv policies ask about
+XEN_LAZY_CHECK = "7899891c7d16"            # drop_other_mm_ref: leave_mm only while still lazy (LT-15)
+SPARC64_NO_CPUMASK_CLEAR = "bafb056ce279"  # smp_flush_tlb_*: no cpumask_copy for a single user (LT-03)
 
 OLDEST = "v2.3.13"      # Documentation/mm/active_mm.rst: "the changes in 2.3.13"
 NEWEST = "v6.17"        # the release the architecture files follow (v6.15 to v6.17)

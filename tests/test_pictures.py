@@ -614,7 +614,7 @@ def suite_dir(tmp_path) -> Path:
     (d / "bad.mmscn").write_text('scenario "<b>bold</b> \x1b[31m"\ncpus 2\nspawn A\nschedule cpu0 A\n'
                                  "assert @A.users == 2\n")
     (d / "broken.mmscn").write_text("spawn\n")
-    (d / "sparc.mmscn").write_text("arch sparc64\nspawn A\n")
+    (d / "sparc.mmscn").write_text("arch sparc32\nspawn A\n")
     return d
 
 

@@ -37,10 +37,12 @@ POLICIES = policies.builtin_names()
 # kthread_use_mm of the mm it had borrowed reloads nothing (ipi_flush_tlb_mm -> flush_tlb_other),
 # and flush_tlb_mm's mm_users <= 1 path only zeroes the other CPUs' mm->context[cpu]: the thread
 # runs user code on a TLB the flush did not reach (stale-tlb, at the flush or at its use_mm).
-MODELLED_HAZARDS = {"alpha": {("use_mm", "use-after-free"), ("flush", "stale-tlb"), ("use_mm", "stale-tlb")}}
+MODELLED_HAZARDS = {"alpha": {("use_mm", "use-after-free"), ("flush", "stale-tlb"), ("use_mm", "stale-tlb")},
+                    # without 7899891c7d16: the last mmput finds a kthread inside kthread_use_mm running there
+                    "xen-pv": {(w, "leave_mm-not-lazy") for w in ("exit", "exec", "mmput")}}
 # init_mm references taken at boot and never dropped: x86's trap_init -> cpu_init does
 # mmgrab(&init_mm) on the boot CPU after sched_init's mmgrab_lazy_tlb (arch/x86/kernel/cpu/common.c)
-BOOT_PINS = {"x86": 1}
+BOOT_PINS = {"x86": 1, "xen-pv": 1}   # xen-pv boots as x86
 
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -31,10 +31,10 @@ def builtin_names() -> list:
 
 
 def _arch_of_module(mod: str) -> str:
-    # linux_2_3 -> linux-2.3; x86 -> x86
+    # linux_2_3 -> linux-2.3; xen_pv -> xen-pv; x86 -> x86
     if mod.startswith("linux_"):
         return "linux-" + mod[len("linux_"):].replace("_", ".")
-    return mod
+    return mod.replace("_", "-")
 
 
 def _entry_points():

@@ -40,6 +40,9 @@ IPI_HANDLERS = {
     "local_flush_tlb_mm": lambda detail: detail.startswith("IPI"),       # arm
     "local_finish_flush_tlb_mm": lambda detail: detail.startswith("IPI"),  # ia64
     "local_flush_tlb_all": lambda detail: detail.startswith("IPI"),      # arm's rollover, ia64's flush_tlb_all
+    "tlb_pending_func": lambda detail: True,                             # sparc64's cross call
+    "drop_mm_ref_this_cpu": lambda detail: detail.startswith("IPI"),    # xen-pv's xen_drop_mm_ref
+    "drop_other_mm_ref": lambda detail: detail.startswith("IPI"),       # xen-pv before 7899891c7d16
 }
 # functions that start a new round of IPIs (a CPU may be sent one per round)
 IPI_ROUNDS = {"flush_tlb_mm_range", "tlb_flush", "radix__tlb_flush", "cleanup_lazy_tlbs"}
