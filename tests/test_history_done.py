@@ -267,3 +267,16 @@ def test_use_mm_was_use_mm_before_v5_8():
     step = run(bad, "v5.8").steps[-1]
     assert step.function == "kthread_use_mm (kernel/kthread.c): WARN_ON_ONCE(!(tsk->flags & PF_KTHREAD))"
     assert run(bad, reverts=[V.KTHREAD_USE_MM_NAME]).steps[-1].function == "use_mm (kernel/kthread.c)"
+
+
+def test_a_witness_replays_under_the_kernel_it_was_found_on(mmscn_cmd, tmp_path):
+    """explore's witness carries the header's kernel (perf_sample's user-context bug is gone in the
+    default v6.17) and writes the CPU a block statement left implicit (`perf_sample` -> `perf_sample cpu1`)."""
+    f = tmp_path / "w.mmscn"
+    f.write_text("arch x86\ncpus 2\nkernel v6.14\nspawn U\nspawn kthread K\nschedule cpu1 U\nschedule cpu1 K\n"
+                 "cpu1 {\n  tick\n  perf_sample\n}\ncpu0 {\n  membarrier\n}\n")
+    w = tmp_path / "wit.mmscn"
+    assert cli(mmscn_cmd, "explore", "--witness", w, f).returncode == 1
+    text = w.read_text()
+    assert "\nkernel v6.14\n" in text and "\nperf_sample cpu1 " in text and "\ntick cpu1 " in text
+    assert cli(mmscn_cmd, "run", w).returncode == 0

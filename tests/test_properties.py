@@ -37,7 +37,12 @@ POLICIES = policies.builtin_names()
 # kthread_use_mm of the mm it had borrowed reloads nothing (ipi_flush_tlb_mm -> flush_tlb_other),
 # and flush_tlb_mm's mm_users <= 1 path only zeroes the other CPUs' mm->context[cpu]: the thread
 # runs user code on a TLB the flush did not reach (stale-tlb, at the flush or at its use_mm).
-MODELLED_HAZARDS = {"alpha": {("use_mm", "use-after-free"), ("flush", "stale-tlb"), ("use_mm", "stale-tlb")}}
+# ia64: exit_mmap's flush_tlb_mm only drops the context number when mm_users is 0 ("happens as a
+# result of exit_mmap()"), so a kernel thread the generator let into kthread_use_mm without an
+# mm_users reference of its own (the caller's mmget_not_zero) keeps running on the torn-down mm's
+# translations: stale-tlb at the statement that drops the last user.
+MODELLED_HAZARDS = {"alpha": {("use_mm", "use-after-free"), ("flush", "stale-tlb"), ("use_mm", "stale-tlb")},
+                    "ia64": {("exec", "stale-tlb"), ("exit", "stale-tlb"), ("mmput", "stale-tlb")}}
 # init_mm references taken at boot and never dropped: x86's trap_init -> cpu_init does
 # mmgrab(&init_mm) on the boot CPU after sched_init's mmgrab_lazy_tlb (arch/x86/kernel/cpu/common.c)
 BOOT_PINS = {"x86": 1}

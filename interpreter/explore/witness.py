@@ -71,7 +71,22 @@ def stmt_source(model: Model, st, cpu: Optional[int]) -> str:
         return f"unlazy cpu{cpu}"
     if isinstance(st, A.Offline) and st.cpu is None:
         return f"offline cpu{cpu}"
+    if isinstance(st, A.Membarrier) and st.cpu is None:
+        return f"membarrier {'register ' if st.register else ''}cpu{cpu}"
+    if isinstance(st, A.Tick) and st.cpu is None:
+        return f"tick cpu{cpu}"
+    if isinstance(st, A.PerfSample) and st.cpu is None:
+        return f"perf_sample cpu{cpu}"
     return statement_text(model.lines, st)
+
+
+def kernel_lines(model: Model) -> list:
+    """The header lines of the kernel the exploration ran (none for the arch's own default), so that
+    the replay runs the same kernel: `kernel`, a `revert` per reverted change, `config`."""
+    from ..arches import default_kernel
+    v = model.k.version
+    return ([f"kernel {v.release}"] if v.release != default_kernel(model.policy.name) else []) + \
+        [f"revert {key}" for key in sorted(v.reverts)] + [f"config {name}" for name in sorted(v.configs)]
 
 
 def witness_text(model: Model, res: Result) -> str:
@@ -102,6 +117,7 @@ def witness_text(model: Model, res: Result) -> str:
            f"scenario {_q('witness: ' + (sc.title if sc.title is not None else path))}",
            f"arch {model.policy.name}",
            f"cpus {sc.ncpus}",
+           *kernel_lines(model),
            "expect fail",
            "",
            "# the prologue"]
