@@ -72,6 +72,9 @@ class Kernels:
     fixed: Callable = lambda arch: None
     #: ``arch_release(arch, release)``: None when the architecture exists in that release, else why not
     arch_release: Callable = lambda arch, release: None
+    #: ``newest(arch)``: the release an architecture runs when the file names none and it ends before
+    #: the newest modelled (ia64: v6.6), or None
+    newest: Callable = lambda arch: None
 
 
 _HEX = re.compile(r"[0-9a-f]+")
@@ -262,7 +265,7 @@ class _Resolver:
                 why = ks.release(sc.kernel) or ks.arch_release(arch, sc.kernel)
                 if why:
                     self.err(sc.kernel_ref, why)
-        release = sc.kernel if sc.kernel is not None else (ks.fixed(arch) if ks is not None else None)
+        release = sc.kernel if sc.kernel is not None else (ks.fixed(arch) or ks.newest(arch) if ks is not None else None)
         if release is not None and ks is not None and ks.release(release):
             release = None      # reported above; the other lines are checked against the newest
         # what the header already has (the REPL resolves more of a session under way), then these lines

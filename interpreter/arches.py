@@ -17,7 +17,7 @@ def known_arches() -> Arches:
 
 def known_kernels() -> Kernels:
     """The history table (interpreter/version.py) as the resolver asks it."""
-    return Kernels(V.CHANGES, tuple(V.CONFIGS), V.release_problem, V.lands, fixed_kernel, arch_release)
+    return Kernels(V.CHANGES, tuple(V.CONFIGS), V.release_problem, V.lands, fixed_kernel, arch_release, newest_kernel)
 
 
 def arch_release(arch: str, release: str):
@@ -35,6 +35,20 @@ def fixed_kernel(arch: str):
         return policies.get(arch).kernel if arch in policies.KnownArches() else None
     except Exception:       # a broken plug-in must not break the check of a file
         return None
+
+
+def newest_kernel(arch: str):
+    """The release an architecture runs when nothing names one, if it ends before the newest
+    modelled (ia64: v6.6), None for the others."""
+    try:
+        return getattr(policies.get(arch), "newest_kernel", None) if arch in policies.KnownArches() else None
+    except Exception:       # a broken plug-in must not break the check of a file
+        return None
+
+
+def default_kernel(arch: str) -> str:
+    """The release ``arch`` runs when neither the file nor the command line names one."""
+    return fixed_kernel(arch) or newest_kernel(arch) or V.NEWEST
 
 
 def hardware_fields(arch: str):

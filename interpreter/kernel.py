@@ -76,7 +76,7 @@ class Kernel:
             raise ValueError(problem)
         self.hw = Hardware(self)
         self.ncpus = ncpus
-        self.refcount_lazy = arch.lazy_tlb_refcount
+        self.refcount_lazy = self._lazy_tlb_refcount()
         for f in S.STORED:
             setattr(self, f.attr, [])
         self.task_ix, self.mm_ix = {}, {}
@@ -98,6 +98,18 @@ class Kernel:
         self.cost = [0] * len(COST_NAMES)   # a run's costs start after boot
         self.violations.clear()
         self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
+
+    def _lazy_tlb_refcount(self) -> bool:
+        """CONFIG_MMU_LAZY_TLB_REFCOUNT: do lazy users hold an mm_count reference?  Unless the arch
+        selects MMU_LAZY_TLB_SHOOTDOWN (powerpc/64s since 77f68ebeee20), which needs the helpers
+        (aa464ba9a1e4), a configurable refcount (88e3009b5283) and the scheme (2655421ae69f): all
+        v6.4; before them every arch counted its lazy users in mm_count."""
+        arch, v = self.arch, self.version
+        if arch.lazy_tlb_refcount:
+            return True
+        needs = (V.LAZY_TLB_HELPERS, V.LAZY_TLB_REFCOUNT_CONFIG, V.SHOOT_LAZIES) + \
+            ((arch.lazy_tlb_shootdown_by,) if arch.lazy_tlb_shootdown_by else ())
+        return not all(v.has(key) for key in needs)
 
     # ================================================================ state
     def snapshot(self) -> tuple:
@@ -211,16 +223,21 @@ class Kernel:
                          f"({old} -> {old - 1})", "mmdrop (include/linux/sched/mm.h)", m)
 
     def mmgrab_lazy_tlb(self, m: int) -> None:
-        """mmgrab under MMU_LAZY_TLB_REFCOUNT; nothing under MMU_LAZY_TLB_SHOOTDOWN."""
+        """mmgrab under MMU_LAZY_TLB_REFCOUNT; nothing under MMU_LAZY_TLB_SHOOTDOWN.  Before
+        aa464ba9a1e4 (v6.4) the kernel called mmgrab itself at each of these places."""
         if self.refcount_lazy:
-            self.mmgrab(m, "mmgrab_lazy_tlb")
+            self.mmgrab(m, "mmgrab_lazy_tlb" if self.version.has(V.LAZY_TLB_HELPERS) else "mmgrab")
         elif self.m_freed[m]:
             self.violate("use-after-free", f"{self.m_name[m]} borrowed lazily after it was freed",
                          "mmgrab_lazy_tlb (include/linux/sched/mm.h)", m)
 
     def mmdrop_lazy_tlb(self, m: int, function: str = "mmdrop_lazy_tlb") -> None:
-        """mmdrop under MMU_LAZY_TLB_REFCOUNT; only smp_mb() under shootdown."""
+        """mmdrop under MMU_LAZY_TLB_REFCOUNT; only smp_mb() under shootdown.  Before aa464ba9a1e4
+        (v6.4) the kernel called mmdrop itself (finish_task_switch: mmdrop_sched since 8d491de6edc2)."""
         if self.refcount_lazy:
+            if not self.version.has(V.LAZY_TLB_HELPERS):
+                function = "mmdrop_sched" if function.endswith("_sched") and self.version.has(V.MMDROP_SCHED) \
+                    else "mmdrop"
             self.mmdrop(m, function)
 
     def mmget(self, m: int, function: str = "mmget") -> None:
@@ -508,9 +525,9 @@ class Kernel:
             raise Refusal(f"{name} is an idle task; do_exit on it panics (\"Attempted to kill the idle task!\")",
                           "do_exit (kernel/exit.c)")
         if self.t_kind[t] == KTHREAD and self.t_mm[t] is not None:
-            raise Refusal(f"{name} is still inside kthread_use_mm({self.m_name[self.t_mm[t]]}); "
-                          f"a kernel thread must call kthread_unuse_mm before it exits",
-                          "kthread_unuse_mm (kernel/kthread.c)")
+            fn = self._use_mm_fn(unuse=True)
+            raise Refusal(f"{name} is still inside {self._use_mm_fn().split(' ')[0]}({self.m_name[self.t_mm[t]]}); "
+                          f"a kernel thread must call {fn.split(' ')[0]} before it exits", fn)
         return cpu
 
     def exec_mmap_checks(self, t: int) -> int:
@@ -520,8 +537,9 @@ class Kernel:
         if self.t_kind[t] == IDLE:
             raise Refusal(f"{name} is an idle task; the idle task never execs", "exec_mmap (fs/exec.c)")
         if self.t_kind[t] == KTHREAD and self.t_mm[t] is not None:
-            raise Refusal(f"{name} is inside kthread_use_mm({self.m_name[self.t_mm[t]]}); call kthread_unuse_mm "
-                          f"before kernel_execve", "kthread_use_mm (kernel/kthread.c)")
+            fn = self._use_mm_fn()
+            raise Refusal(f"{name} is inside {fn.split(' ')[0]}({self.m_name[self.t_mm[t]]}); call "
+                          f"{self._use_mm_fn(unuse=True).split(' ')[0]} before kernel_execve", fn)
         return cpu
 
     def exec_mmap(self, t: int, mm_name: str) -> int:
@@ -559,35 +577,59 @@ class Kernel:
         self._set_mm(t, new)
 
     # ================================================================ kthread_use_mm
+    def _use_mm_fn(self, unuse: bool = False) -> str:
+        """kthread_use_mm (or kthread_unuse_mm) as this kernel names it, with its file: use_mm and
+        unuse_mm in mm/mmu_context.c until 9bf5b9eb232b moved them to kernel/kthread.c and
+        f5678e7f2ac3 gave them the kthread_ prefix and the WARN_ON_ONCE checks (both v5.8)."""
+        v = self.version
+        name = ("kthread_" if v.has(V.KTHREAD_USE_MM_NAME) else "") + ("unuse_mm" if unuse else "use_mm")
+        return f"{name} ({'kernel/kthread.c' if v.has(V.USE_MM_IN_KTHREAD_C) else 'mm/mmu_context.c'})"
+
+    def _use_mm_refusal(self, fn: str, why: str, warn: str, check: str) -> Refusal:
+        """A call kthread_use_mm's contract forbids: it WARNs since f5678e7f2ac3; before, the contract
+        was the comment (\"intended to be called only from a kernel thread context\")."""
+        if self.version.has(V.KTHREAD_USE_MM_NAME):
+            return Refusal(f"{why}{fn.split(' ')[0]} WARNs {warn}", f"{fn}: WARN_ON_ONCE({check})")
+        return Refusal(f"{why}{fn.split(' ')[0]} must not be called {warn}", fn)
+
     def kthread_use_mm_checks(self, t: int, m: int) -> int:
         """What kthread_use_mm refuses (and the adoption of a torn-down mm it reports); its CPU."""
-        name = self.t_name[t]
-        if not self.version.has(V.USE_MM):
-            raise Refusal(f"kthread_use_mm does not exist in {self.version.name}: it came later (use_mm, for AIO)",
+        name, v = self.t_name[t], self.version
+        if not v.has(V.USE_MM):
+            raise Refusal(f"kthread_use_mm does not exist in {v.name}: it came later (use_mm, for AIO)",
                           "kthread_use_mm (kernel/kthread.c)")
+        fn = self._use_mm_fn()
         if self.t_kind[t] != KTHREAD:
-            raise Refusal(f"{name} is not a kernel thread: kthread_use_mm WARNs unless current has PF_KTHREAD",
-                          "kthread_use_mm (kernel/kthread.c): WARN_ON_ONCE(!(tsk->flags & PF_KTHREAD))")
-        cpu = self._require_current(t, "use_mm", "kthread_use_mm (kernel/kthread.c)")
+            raise self._use_mm_refusal(fn, f"{name} is not a kernel thread: ", "unless current has PF_KTHREAD",
+                                       "!(tsk->flags & PF_KTHREAD)")
+        cpu = self._require_current(t, "use_mm", fn)
         if self.t_mm[t] is not None:
-            raise Refusal(f"{name} already uses {self.m_name[self.t_mm[t]]}; kthread_use_mm WARNs if current->mm "
-                          f"is set (call unuse_mm first)", "kthread_use_mm (kernel/kthread.c): WARN_ON_ONCE(tsk->mm)")
+            raise self._use_mm_refusal(fn, f"{name} already uses {self.m_name[self.t_mm[t]]}; ",
+                                       "if current->mm is set (call unuse_mm first)", "tsk->mm")
         if self.m_users[m] <= 0 and not self.m_freed[m]:
             self.violate("use-after-teardown", f"{name} adopts {self.m_name[m]} whose mm_users is 0: its page "
                          f"tables were torn down by exit_mmap (the caller must hold a reference from "
-                         f"mmget_not_zero)", "kthread_use_mm (kernel/kthread.c), mmget_not_zero", m)
+                         f"mmget_not_zero)", f"{fn}, mmget_not_zero", m)
         return cpu
 
     def kthread_use_mm(self, t: int, m: int) -> None:
-        name = self.t_name[t]
+        """kernel/kthread.c kthread_use_mm.  Since 6cad87b0d216 (v6.4): mmgrab(mm) and drop the old
+        active_mm whatever it is ("these references are not equivalent"); before, `if (active_mm !=
+        mm) { mmgrab(mm); ... }` and `if (active_mm != mm) mmdrop(active_mm)`: a kernel thread lazy on
+        mm turned its lazy reference into the kthread_use_mm one."""
+        name, v = self.t_name[t], self.version
         cpu = self.kthread_use_mm_checks(t, m)
         old = self.t_active[t]
-        self._op(name, "kthread_use_mm", "{} -> {}", self.mm_label(old), self.m_name[m])
-        self.mmgrab(m)
+        self._op(name, self._use_mm_fn().split(" ")[0], "{} -> {}", self.mm_label(old), self.m_name[m])
+        always = v.has(V.KTHREAD_USE_MM_REFCOUNT)
+        if always or old != m:
+            self.mmgrab(m)
         self.kthread_use_mm_store(t, cpu, m)
         self.arch.switch_mm_irqs_off(self, cpu, old, m, t)
-        if old is not None:
+        if old is not None and always:
             self.mmdrop_lazy_tlb(old)
+        elif old is not None and old != m:
+            self.mmdrop(old)                            # plain mmdrop: the lazy reference, counted
 
     def kthread_use_mm_store(self, t: int, cpu: int, m: int) -> None:
         """tsk->active_mm = mm; tsk->mm = mm; membarrier_update_current_mm(mm)."""
@@ -599,31 +641,38 @@ class Kernel:
     def kthread_unuse_mm_checks(self, t: int) -> int:
         """What kthread_unuse_mm refuses; the mm it leaves."""
         name = self.t_name[t]
+        fn = self._use_mm_fn(unuse=True)
         if self.t_kind[t] != KTHREAD:
-            raise Refusal(f"{name} is not a kernel thread: kthread_unuse_mm WARNs unless current has PF_KTHREAD",
-                          "kthread_unuse_mm (kernel/kthread.c): WARN_ON_ONCE(!(tsk->flags & PF_KTHREAD))")
-        self._require_current(t, "unuse_mm", "kthread_unuse_mm (kernel/kthread.c)")
+            raise self._use_mm_refusal(fn, f"{name} is not a kernel thread: ", "unless current has PF_KTHREAD",
+                                       "!(tsk->flags & PF_KTHREAD)")
+        self._require_current(t, "unuse_mm", fn)
         m = self.t_mm[t]
         if m is None:
-            raise Refusal(f"{name} is not inside kthread_use_mm: kthread_unuse_mm WARNs if current->mm is NULL",
-                          "kthread_unuse_mm (kernel/kthread.c): WARN_ON_ONCE(!tsk->mm)")
+            raise self._use_mm_refusal(fn, f"{name} is not inside {self._use_mm_fn().split(' ')[0]}: ",
+                                       "if current->mm is NULL", "!tsk->mm")
         return m
 
     def kthread_unuse_mm(self, t: int) -> None:
+        """kernel/kthread.c kthread_unuse_mm: mm stays active_mm, lazily.  Since aa464ba9a1e4 (v6.4)
+        mmgrab_lazy_tlb(mm) then mmdrop(mm) (the references are not equivalent); before, the
+        kthread_use_mm reference simply became the lazy one."""
         name = self.t_name[t]
         m = self.kthread_unuse_mm_checks(t)
         cpu = self.t_cpu[t]
-        self._op(name, "kthread_unuse_mm", "{} stays active_mm, now lazily", self.m_name[m])
+        self._op(name, self._use_mm_fn(unuse=True).split(" ")[0], "{} stays active_mm, now lazily", self.m_name[m])
         self.kthread_unuse_mm_clear(t, cpu, m)
         self.arch.enter_lazy_tlb(self, cpu, m, t)
-        self.mmdrop(m)
+        if self.version.has(V.LAZY_TLB_HELPERS):
+            self.mmdrop(m)
 
     def kthread_unuse_mm_clear(self, t: int, cpu: int, m: int) -> None:
-        """tsk->mm = NULL; membarrier_update_current_mm(NULL); mmgrab_lazy_tlb(mm) (active_mm stays)."""
+        """tsk->mm = NULL; membarrier_update_current_mm(NULL); since aa464ba9a1e4 mmgrab_lazy_tlb(mm)
+        (active_mm stays)."""
         self._set_mm(t, None)
         if self.version.has(V.MEMBARRIER_USE_MM):
             self._set_rq_membarrier(cpu, None)          # membarrier_update_current_mm(NULL)
-        self.mmgrab_lazy_tlb(m)
+        if self.version.has(V.LAZY_TLB_HELPERS):
+            self.mmgrab_lazy_tlb(m)
 
     # ================================================================ unlazy, hotplug
     def unlazy(self, cpu: int) -> None:

@@ -54,6 +54,17 @@ ARM_ASID_SWITCH = "8678c1f04277"
 IA64_SYSTEM_THREAD_FLUSH = "cfbb1426bd76"
 IA64_REMOVED = "cf8e8658100d"
 
+# --- hist2: the lazy refcount helpers, shoot lazies and kthread_use_mm (kernel-source-notes.md section 5)
+LAZY_TLB_HELPERS = "aa464ba9a1e4"        # mmgrab_lazy_tlb/mmdrop_lazy_tlb (before: mmgrab/mmdrop there)
+LAZY_TLB_REFCOUNT_CONFIG = "88e3009b5283"  # CONFIG_MMU_LAZY_TLB_REFCOUNT: the helpers may count nothing
+SHOOT_LAZIES = "2655421ae69f"            # CONFIG_MMU_LAZY_TLB_SHOOTDOWN: __mmdrop -> cleanup_lazy_tlbs
+PPC_LAZY_TLB_SHOOTDOWN = "77f68ebeee20"  # powerpc/64s selects MMU_LAZY_TLB_SHOOTDOWN
+PPC_EXIT_SHOOTDOWN = "e43c0a0c3c28"      # powerpc radix: the exit flush shoots the lazy users down
+KTHREAD_USE_MM_REFCOUNT = "6cad87b0d216"  # kthread_use_mm always mmgrab(mm), always drops active_mm
+USE_MM_IN_KTHREAD_C = "9bf5b9eb232b"     # use_mm/unuse_mm move from mm/mmu_context.c to kernel/kthread.c
+KTHREAD_USE_MM_NAME = "f5678e7f2ac3"     # ... and become kthread_use_mm/kthread_unuse_mm
+MMDROP_SCHED = "8d491de6edc2"            # finish_task_switch drops the lazy mm with mmdrop_sched
+
 CHANGES = (
     Change(CONTEXT_SWITCH, "", "context_switch() with rq->prev_mm: the lazy mm prev gives back is dropped in "
            "finish_task_switch, after switch_to (2.4's schedule() dropped it at once, before switch_to)",
@@ -69,10 +80,10 @@ CHANGES = (
            "UNVERIFIED: absent from 2.4; the 2.6 release of each architecture's support was not traced"),
     Change(ACTIVE_MM_TRANSFER, "139d025cda1da5484e7287b35c019fe1dcf9b650",
            "sched: Clean up active_mm reference counting", "v5.4",
-           "strong: tip-bot mail, CommitDate 2019-08-08, with the diff (research/history-verified.md, row I)"),
+           "strong: tip-bot mail, CommitDate 2019-08-08, with the diff (docs/history-sources.md, row I)"),
     Change(SCHED_FORCE_INIT_MM, "21641bd9a7a7ce0360106a5a8e5b89a4fc74529d",
            "lazy tlb: fix hotplug exit race with MMU_LAZY_TLB_SHOOTDOWN", "v6.14",
-           "strong: linux-next revlist of the 6.14 merge window (research/history-verified.md, LT-07)"),
+           "strong: linux-next revlist of the 6.14 merge window (docs/history-sources.md, LT-07)"),
     # --- bugs: the bookkeeping of LT-04, LT-06, LT-08, LT-10, LT-11, LT-13 (issue 14 item 5); sources
     # in docs/history-sources.md unless the row names another
     Change(MEMBARRIER_RQ_STATE, "227a4aadc75ba22fcb6c4e1c078817b8cbaae4ce",
@@ -145,6 +156,45 @@ CHANGES = (
            "x86/mm: Opt-in to IRQs-off activate_mm()", "v6.16",
            "verified: \"[GIT PULL] x86 core updates for v6.16\" (tip x86-core-2025-05-25) "
            "(docs/history-sources.md, LT-01c)", ("x86",)),
+    # --- hist2: the big changes of kernel-source-notes.md section 5 (issue 14 item 2); what each row
+    # changes is in its key's comment above; sources: docs/history-sources.md (rows A-I, LT-16) and the
+    # patch mails read in the search store (ids given)
+    Change(USE_MM_IN_KTHREAD_C, "9bf5b9eb232b34738800868e30bea3bad4a6a1ba", "kernel: move use_mm/unuse_mm to "
+           "kthread.c", "v5.8", "verified: AMD kcl \"Copied from v5.7-13665-g9bf5b9eb232b kernel/kthread.c\" (git "
+           "describe: after v5.7, before v5.8-rc1; docs/history-sources.md row G); patch 4/6 read (store id "
+           "32153892144): the functions keep their names"),
+    Change(KTHREAD_USE_MM_NAME, "f5678e7f2ac31c270334b936352f0ef2fe7dd2b3", "kernel: better document the "
+           "use_mm/unuse_mm API contract", "v5.8",
+           "verified: next after 9bf5b9eb232b in the series' revlist (docs/history-sources.md row H, store id "
+           "67605348376), and v5.8 has kthread_use_mm (the 5.8 stable review of 38cf307c1f20, row LT-02); its "
+           "message: \"Also give the functions a kthread_ prefix\" (android-kvm gitiles commit page)"),
+    Change(MMDROP_SCHED, "8d491de6edc27138806cae6e8eca455beb325b62", "sched: Move mmdrop to RCU on RT", "v5.16",
+           "strong: tip-bot sched/core, CommitterDate 2021-10-05, in the 5.16 merge window "
+           "(docs/history-sources.md LT-16); aa464ba9a1e4's diff shows finish_task_switch's mmdrop_sched(mm)"),
+    Change(KTHREAD_USE_MM_REFCOUNT, "6cad87b0d216c6acdc40c5531c7b62db33fef5b1",
+           "kthread: simplify kthread_use_mm refcounting", "v6.4",
+           "verified: torvalds/linux master push of 2023-04-28, in the 6.4 merge window (docs/history-sources.md "
+           "row A); diff read in \"[PATCH v7 1/5]\" (store id 47173800645)"),
+    Change(LAZY_TLB_HELPERS, "aa464ba9a1e444d5ef95bb63ee3b2ef26fc96ed7",
+           "lazy tlb: introduce lazy tlb mm refcount helper functions", "v6.4",
+           "verified: the same push (docs/history-sources.md row B); diff read in \"[PATCH v7 2/5]\" (store id "
+           "31609825503)"),
+    Change(LAZY_TLB_REFCOUNT_CONFIG, "88e3009b5283bbd41447f0352d0b9df16cf6f183",
+           "lazy tlb: allow lazy tlb mm refcounting to be configurable", "v6.4",
+           "verified: the same push (docs/history-sources.md row C); diff read in \"[PATCH v7 3/5]\" (store id "
+           "31272725626)"),
+    Change(SHOOT_LAZIES, "2655421ae69fa479df1575cb2630af9131d28939",
+           "lazy tlb: shoot lazies, non-refcounting lazy tlb mm reference handling scheme", "v6.4",
+           "verified: the same push (docs/history-sources.md row D); diff read in \"[PATCH v7 4/5]\" (store id "
+           "32150796503)"),
+    Change(PPC_LAZY_TLB_SHOOTDOWN, "77f68ebeee201e8960944863c03bd7ac613ca7ed",
+           "powerpc/64s: enable MMU_LAZY_TLB_SHOOTDOWN", "v6.4",
+           "verified: the same push (docs/history-sources.md row E); diff read in \"[PATCH v7 5/5]\" (store id "
+           "31563652023)", ("powerpc",)),
+    Change(PPC_EXIT_SHOOTDOWN, "e43c0a0c3c2870e1ee29519dc249471adf19ab5f",
+           "powerpc/64s/radix: combine final TLB flush and lazy tlb mm shootdown IPIs", "v6.6",
+           "verified: \"powerpc updates for 6.6\" (tag powerpc-6.6-1; docs/history-sources.md row F); diff read in "
+           "\"[PATCH 4/4]\" of 2023-05-24 (store id 24297208841)", ("powerpc",)),
 )
 
 # --- steparch: the keys the sparc64 and xen-pv policies ask about
@@ -217,6 +267,11 @@ def release_problem(text: str) -> Optional[str]:
 def lands(key: str, release: Optional[str] = None) -> bool:
     """Is change ``key`` in ``release`` (None: the newest), before any revert?"""
     return _release(_CHANGE[key].release) <= _release(release or NEWEST)
+
+
+def change(key: str) -> Change:
+    """The row of change ``key`` (a KeyError for a key that is no row)."""
+    return _CHANGE[key]
 
 
 def touches(change: Change, arch: Optional[str]) -> bool:

@@ -91,7 +91,7 @@ def run(args) -> int:
     from mmscn.formats import use_color
     from mmscn.interpreter import policies
     from mmscn.interpreter import version as V
-    from mmscn.interpreter.arches import fixed_kernel
+    from mmscn.interpreter.arches import fixed_kernel, newest_kernel
     from mmscn.loading import load
     loaded = load(args.file, sys.stderr, use_color(sys.stderr), args.arch)
     if loaded is None:
@@ -99,16 +99,19 @@ def run(args) -> int:
     sc, text = loaded
     lines = text.split("\n")
     arch = args.arch or sc.arch
-    start, end = args.start or V.OLDEST, args.end or V.NEWEST
+    # an arch that ends before the newest release (ia64: v6.6) is bisected up to its last release
+    start, end = args.start or V.OLDEST, args.end or newest_kernel(arch) or V.NEWEST
     try:
         kernels.check_release(start, "--from")
         kernels.check_release(end, "--to")
-        if not V.is_before(start, end):
-            raise kernels.FlagError(f"--from {printable(start)} must be older than --to {printable(end)}")
         if fixed_kernel(arch):
             raise kernels.FlagError(f"arch {arch} is the generic architecture at {fixed_kernel(arch)} and names "
                                     f"its own kernel: bisect `arch generic` (--arch generic)")
-        keys = kernels.flag_reverts(args.revert, arch)
+        kernels.check_arch_release(arch, start, "--from")
+        kernels.check_arch_release(arch, end, "--to")
+        if not V.is_before(start, end):
+            raise kernels.FlagError(f"--from {printable(start)} must be older than --to {printable(end)}")
+        keys = kernels.flag_reverts(args.revert, arch, end)
         points, change = bisect(sc, lines, arch, start, end, keys, args.all_releases)
     except kernels.FlagError as e:
         sys.stderr.write(f"mmscn bisect: {e}\n")

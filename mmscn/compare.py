@@ -42,12 +42,15 @@ def compare(scenario, lines: list, arches: list, releases=(None,), reverts=()) -
     A policy that stands for a release of its own (linux-2.3) gets one column, at it."""
     from mmscn.interpreter import policies
     from mmscn.interpreter import version as V
+    from mmscn.interpreter.arches import arch_release, default_kernel
     from mmscn.interpreter.runner import Runner
     cols = []
     for arch, release in [(a, v) for a in arches for v in releases]:
         policy = policies.get(arch)
         if policy.kernel and release != releases[0]:
             continue
+        if arch_release(arch, release or scenario.kernel or default_kernel(arch)):
+            continue        # ia64 in v6.7 on: no such kernel (run() refuses it for an arch --arch names)
         version = V.for_policy(policy, release or scenario.kernel, scenario.reverts + tuple(reverts),
                                scenario.configs)
         if policy.kernel_problem(version):      # an arch this kernel does not have (ia64 from v6.7): no column
@@ -67,6 +70,33 @@ def compare(scenario, lines: list, arches: list, releases=(None,), reverts=()) -
                     for m in range(len(k.m_name))},
         })
     return cols
+
+
+def reverts_of(texts, arches, releases, header_kernel) -> tuple:
+    """The keys --revert names, each checked as `mmscn run` checks it against some column (an arch
+    whose code it changes, a release it is in); FlagError with the reason for the first arch it
+    changes (else the first column) when no column has it."""
+    from mmscn import kernels
+    from mmscn.interpreter import version as V
+    from mmscn.interpreter.arches import default_kernel
+    keys = []
+    for text in texts:
+        errors = []
+        for arch in arches:
+            for v in releases:
+                try:
+                    keys += kernels.flag_reverts([text], arch, v or header_kernel or default_kernel(arch))
+                    break
+                except kernels.FlagError as e:
+                    errors.append((arch, e))
+            else:
+                continue
+            break
+        else:
+            key = next((c.key for c in V.CHANGES if c.key.startswith(text[:12].lower())), None)
+            own = [e for a, e in errors if key and V.touches(V.change(key), a)]
+            raise (own or [e for _, e in errors])[0]
+    return tuple(dict.fromkeys(keys))
 
 
 def table(cols: list) -> str:
@@ -136,7 +166,12 @@ def run(args) -> int:
             if args.kernel else [None]
         if not releases:
             raise kernels.FlagError(f"--kernel takes releases, vA,vB (got {printable(args.kernel)!r})")
-        keys = kernels.flag_reverts(args.revert, sc.arch)
+        if args.arch:       # a policy the command names runs every release it names, or says why not
+            for a in arches:
+                for v in releases:
+                    if not policies.get(a).kernel:
+                        kernels.check_arch_release(a, v or sc.kernel, "--kernel" if v else "kernel")
+        keys = reverts_of(args.revert, arches, releases, sc.kernel)
         cols = compare(sc, text.split("\n"), arches, releases, keys)
     except kernels.FlagError as e:
         sys.stderr.write(f"mmscn compare: {e}\n")

@@ -45,6 +45,15 @@ def check_release(text: str, flag: str = "--kernel") -> str:
     return text
 
 
+def check_arch_release(arch: str, release, flag: str = "--kernel") -> None:
+    """FlagError when ``arch`` cannot run ``release`` (ia64 from v6.7 on): the message names the
+    releases the model runs it on.  Nothing for a release of None (the arch's own default)."""
+    from mmscn.interpreter.arches import arch_release
+    why = release is not None and arch_release(arch, release)
+    if why:
+        raise FlagError(f"{flag} {printable(release)}: {why}")
+
+
 def flag_reverts(texts, arch: str, release=None) -> tuple:
     """The keys of the changes --revert names, checked as the resolver checks `revert`
     (a commit of the table, of this arch, in this release), or FlagError."""
@@ -151,8 +160,8 @@ def is_default(j) -> bool:
 
 
 def _default_release(arch):
-    from mmscn.interpreter import version as V
-    return _fixed(arch) or V.NEWEST
+    from mmscn.interpreter.arches import default_kernel
+    return default_kernel(arch)
 
 
 def names_kernel(sc, args) -> bool:
@@ -182,7 +191,8 @@ def from_args(sc, args) -> list:
         if fixed:
             raise FlagError(f"--kernel {printable(kernel)}: arch {arch} is the generic architecture at {fixed} "
                             f"and names its own kernel; use --arch generic")
-    release = kernel or sc.kernel or _fixed(arch)
+        check_arch_release(arch, kernel)
+    release = kernel or sc.kernel or _default_release(arch)
     keys = flag_reverts(getattr(args, "revert", None) or (), arch, release)
     return judgements(sc, getattr(args, "arch", None), kernel, keys)
 

@@ -87,6 +87,15 @@ _CPU_IMPLIED = {A.Unlazy: "unlazy", A.Offline: "offline", A.Tick: "tick", A.Perf
                 A.Membarrier: "membarrier"}
 
 
+def kernel_lines(model: Model) -> list:
+    """The header lines of the kernel the exploration ran (none for the arch's own default), so that
+    the replay runs the same kernel: `kernel`, a `revert` per reverted change, `config`."""
+    from ..arches import default_kernel
+    v = model.k.version
+    return ([f"kernel {v.release}"] if v.release != default_kernel(model.policy.name) else []) + \
+        [f"revert {key}" for key in sorted(v.reverts)] + [f"config {name}" for name in sorted(v.configs)]
+
+
 def witness_text(model: Model, res: Result) -> str:
     """A scenario that replays the failing interleaving: `mmscn run` fails at its
     last step as the exploration did (the header says `expect fail`).
@@ -118,6 +127,7 @@ def witness_text(model: Model, res: Result) -> str:
            f"scenario {_q('witness: ' + (sc.title if sc.title is not None else path))}",
            f"arch {model.policy.name}",
            f"cpus {sc.ncpus}",
+           *kernel_lines(model),
            "expect fail",
            "",
            "# the prologue"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .. import version as V
 from ..kernel import INIT_MM, Refusal, Violation
 
 
@@ -38,6 +39,9 @@ class Policy:
     #: CONFIG_MMU_LAZY_TLB_REFCOUNT: lazy borrowers hold an mm_count reference (else
     #: MMU_LAZY_TLB_SHOOTDOWN: __mmdrop's cleanup_lazy_tlbs IPIs them off the mm)
     lazy_tlb_refcount = True
+    #: with lazy_tlb_refcount off: the change by which the arch selects MMU_LAZY_TLB_SHOOTDOWN (a key of
+    #: interpreter/version.py's CHANGES; powerpc: 77f68ebeee20); before it the arch refcounts lazy users
+    lazy_tlb_shootdown_by: Optional[str] = None
     #: a secondary CPU's bring-up takes init_mm with mmgrab_lazy_tlb (powerpc's start_secondary),
     #: not plain mmgrab (x86, arm64, riscv)
     bringup_grab_lazy_tlb = False
@@ -57,9 +61,11 @@ class Policy:
 
     def kernel_problem(self, version) -> Optional[str]:
         """Why this architecture cannot run ``version`` (a KernelVersion), None when it can."""
-        if self.removed_by and version.has(self.removed_by):
-            return (f"arch {self.name} was removed from the kernel by {self.removed_by}; {version.name} has no "
-                    f"{self.name}: name `kernel {self.newest_kernel}` or older")
+        # a revert of the removal does not bring the arch back: its code here follows the last release with it
+        if self.removed_by and V.lands(self.removed_by, version.release):
+            return (f"arch {self.name} was removed from the kernel by {self.removed_by} in "
+                    f"{V.change(self.removed_by).release}; {version.name} has no {self.name}: the model runs "
+                    f"{self.name} on {V.OLDEST} to {self.newest_kernel} (name `kernel {self.newest_kernel}` or older)")
         return None
 
     # ---- boot and hotplug ------------------------------------------------

@@ -22,6 +22,16 @@ exiting task itself too, moves to init_mm before the mm is freed.  A plain flush
 except from the only user of a single-threaded mm, which trims the mask
 (exit_flush_lazy_tlbs).  Not modelled: the per-CPU trim clock (every 1073
 flushes), coprocessors, the hash MMU.
+
+Older kernels (the kernel version's changes, docs/history.md): before
+77f68ebeee20 (v6.4; with the shootdown scheme of aa464ba9a1e4, 88e3009b5283
+and 2655421ae69f) powerpc counted lazy users in mm_count like every arch
+(kernel.py's refcount_lazy), start_secondary took init_mm with mmgrab, and
+__mmdrop shot nobody down.  Before e43c0a0c3c28 (v6.6) exit_mmap's fullmm
+flush was __flush_all_mm(mm, true): flush_type_needed returned
+FLUSH_TYPE_GLOBAL for fullmm ("no point doing the exit_flush_lazy_tlbs"),
+a tlbie broadcast without IPIs, so under shootdown (v6.4, v6.5) the lazy
+users were left to __mmdrop's cleanup_lazy_tlbs, a second IPI round.
 """
 from .. import version as V
 from ..kernel import DEAD, INIT_MM, Violation
@@ -32,6 +42,7 @@ class PowerPC(Policy):
     name = "powerpc"
     summary = "MMU_LAZY_TLB_SHOOTDOWN: lazy users hold no mm_count, shot down by IPI before the free (Book3S-64 radix)"
     lazy_tlb_refcount = False           # __mmdrop's cleanup_lazy_tlbs (kernel/fork.c) shoots them down
+    lazy_tlb_shootdown_by = V.PPC_LAZY_TLB_SHOOTDOWN    # `select MMU_LAZY_TLB_SHOOTDOWN if PPC_BOOK3S_64`, v6.4
     bringup_grab_lazy_tlb = True        # start_secondary: mmgrab_lazy_tlb(&init_mm), nothing under shootdown
     hardware_fields = ("loaded_mm", "cpumask")
 
@@ -72,6 +83,13 @@ class PowerPC(Policy):
 
     # ---- exit_mmap's final flush: the lazy users are shot down with it (v6.6, e43c0a0c3c28) ----
     def exit_mmap(self, k, mm):
+        if k.refcount_lazy or not k.version.has(V.PPC_EXIT_SHOOTDOWN):
+            # before e43c0a0c3c28, or without MMU_LAZY_TLB_SHOOTDOWN: __flush_all_mm(mm, true)
+            cpus = k.hw.cpus_in_mask(mm)
+            how = f"only cpu{cpus[0]}: local tlbiel" if cpus == [k.this_cpu] else \
+                "FLUSH_TYPE_GLOBAL: tlbie broadcast, no IPI; lazy users keep the mm"
+            k.hw.event(k.m_name[mm], "radix__tlb_flush", f"fullmm: __flush_all_mm, {how}")
+            return
         k.hw.event(k.m_name[mm], "radix__tlb_flush", "fullmm: exit_flush_lazy_tlbs first")
         self.exit_flush_lazy_tlbs(k, mm, k.this_cpu)
 

@@ -69,9 +69,11 @@ def run(args) -> int:
         return EXIT_BAD_INPUT
     from mmscn import kernels
     try:
+        from mmscn.interpreter.arches import default_kernel
         if args.kernel is not None:
             kernels.check_release(args.kernel)
-        reverts = kernels.flag_reverts(args.revert, args.arch, args.kernel)
+            kernels.check_arch_release(args.arch or "generic", args.kernel)
+        reverts = kernels.flag_reverts(args.revert, args.arch, args.kernel or default_kernel(args.arch or "generic"))
     except kernels.FlagError as e:
         sys.stderr.write(f"mmscn repl: {e}\n")
         return EXIT_BAD_INPUT

@@ -201,6 +201,12 @@ def cmd_arch(s, arg: str) -> bool:
         return True
     if arg not in names:
         return s.fail(policies.unknown(_short(arg)))
+    from mmscn import kernels
+    try:
+        if s.release and not policies.get(arg).kernel:
+            kernels.check_arch_release(arg, s.release, f":arch {arg}: the session runs kernel")
+    except kernels.FlagError as e:
+        return s.fail(str(e))
     old_arch = s.arch
     diff = s.replay_on(arg)
     if diff is not None:
@@ -234,6 +240,8 @@ def cmd_kernel(s, arg: str) -> bool:
         return True
     try:
         kernels.check_release(arg, ":kernel")
+        if not fixed_kernel(s.arch):
+            kernels.check_arch_release(s.arch, arg, ":kernel")
     except kernels.FlagError as e:
         return s.fail(str(e))
     if fixed_kernel(s.arch):
