@@ -23,7 +23,10 @@ from mmscn.interpreter.runner import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY = ROOT / "examples" / "history"
-FILES = sorted(HISTORY.glob("*.mmscn"))
+# the history examples that are regression tests (`expect fail without`); a written witness is not
+FILES = sorted(p for p in HISTORY.glob("*.mmscn") if "\nexpect fail without " in p.read_text())
+# bisect cannot name the fix where the scenario needs something newer than the fix (the file says why)
+NO_BISECT = {"LT-01-exec-mmap-lazy-tlb.mmscn"}
 
 
 def cli(mmscn_cmd, *args, stdin=None):
@@ -38,7 +41,7 @@ def cli(mmscn_cmd, *args, stdin=None):
 def test_mmscn_test_shows_both_verdicts_of_every_history_file(mmscn_cmd):
     p = cli(mmscn_cmd, "test", "examples/history")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.rstrip().endswith(f"{len(FILES)} passed, 0 failed")
+    assert p.stdout.rstrip().endswith(f"{len(list(HISTORY.glob('*.mmscn')))} passed, 0 failed")
     for path in FILES:
         sc, _ = load_file(str(path), known_arches())
         [(_, ()), (_, without)] = [(e.outcome, e.without) for e in sc.expectations()]
@@ -62,6 +65,10 @@ def test_bisect_names_the_fix(mmscn_cmd, path):
     sc, _ = load_file(str(path), known_arches())
     [fix] = sc.expectations()[1].without
     p = cli(mmscn_cmd, "bisect", *bisect_args(path), path)
+    if path.name in NO_BISECT:
+        assert p.returncode == 1 and "the verdict never changes" in p.stdout, p.stdout
+        assert "`mmscn bisect` cannot name" in path.read_text()
+        return
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"\n{fix} is the first commit where the scenario holds\n" in p.stdout, p.stdout
     assert "the verdict changes from fails" in p.stdout
