@@ -225,9 +225,11 @@ class Runner:
             self.inflight[op_cpu] = (st, cpu, None)
         return self.record(o, cpu)
 
-    def record(self, o, cpu):
+    def record(self, o, cpu, hardware: bool = True):
+        """Keep an Outcome: its hardware line (not for an assertion, which changes none), its
+        Problems as located diagnostics, the callback; what step() returns."""
         k = self.k
-        if not o.refused and k.ev is not None and self.hardware and self.policy.hardware_fields:
+        if hardware and not o.refused and k.ev is not None and self.hardware and self.policy.hardware_fields:
             o.hw = hardware_state(k, self.policy, *self.live.update(k))
         self.result.steps.append(o)
         base = len(self.result.diagnostics)
@@ -309,21 +311,9 @@ class Runner:
             return self.stepped_statement(st, cpu)
         if type(st) is A.Assert:
             self.result.assertions += 1
-            o = execute(k, self.policy, st, cpu)
-        else:
-            expect, self.pending_expect = self.pending_expect, None
-            o = execute(k, self.policy, st, cpu, expect)
-            if not o.refused and k.ev is not None and self.hardware and self.policy.hardware_fields:
-                o.hw = hardware_state(k, self.policy, *self.live.update(k))
-        self.result.steps.append(o)
-        base = len(self.result.diagnostics)
-        for p in o.problems:
-            notes = rule_notes(p.function, p.kind == "violation") if p.kind in ("refusal", "violation") else ()
-            self.diag(p.node, p.message, _SEVERITY[p.kind], notes, None if p.cause is None else base + p.cause)
-        go_on = False if o.stops else "end-block" if o.ends_block and cpu is not None else True
-        if self.on_step is not None:
-            self.on_step(st, cpu, o, go_on)
-        return go_on
+            return self.record(execute(k, self.policy, st, cpu), cpu, hardware=False)
+        expect, self.pending_expect = self.pending_expect, None
+        return self.record(execute(k, self.policy, st, cpu, expect), cpu)
 
     def stepped_statement(self, st, cpu: Optional[int]):
         """A statement that runs as kernel steps: its first step; in a block the rest come in the
