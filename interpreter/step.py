@@ -135,26 +135,27 @@ def execute(k: Kernel, policy, st, cpu: Optional[int] = None, expect: Optional[A
     before = len(ev) if ev is not None else 0
     try:
         if cpu is not None and type(st) is not A.Schedule and k.current_dead(cpu):
-            raise StatementError(st, f"cpu{cpu}'s current task {k.t_name[k.c_curr[cpu]]} has exited; nothing "
-                                 f"else runs on cpu{cpu} until it schedules away", "do_task_dead (kernel/exit.c)")
+            raise _dead_current(k, st, cpu)
         o.ends_block = EXEC[type(st)](k, st, cpu) is False
     except (Refusal, StatementError) as e:
-        _forget(k)
-        if ev is not None:
-            o.events = ev[before:]
-            del ev[:]
-        _refused(o, e.node if isinstance(e, StatementError) else st, e.message, e.function)
-        return o
-    violations = k.check()
+        return _refusal(k, o, e, ev, before)
+    _judge(k, o, expect, ev, before)
+    return o
+
+
+def _dead_current(k: Kernel, st, cpu: int) -> StatementError:
+    """A block's statement on a CPU whose current task has exited (do_task_dead never returns)."""
+    return StatementError(st, f"cpu{cpu}'s current task {k.t_name[k.c_curr[cpu]]} has exited; nothing "
+                              f"else runs on cpu{cpu} until it schedules away", "do_task_dead (kernel/exit.c)")
+
+
+def _refusal(k: Kernel, o: Outcome, e, ev, before: int) -> Outcome:
+    """The kernel refused the statement (or its first step): it changed nothing."""
+    _forget(k)
     if ev is not None:
         o.events = ev[before:]
         del ev[:]
-    if violations:
-        _broke(o, violations)
-    elif expect is not None:
-        what = "be refused" if expect.kind == "error" else "break an invariant"
-        o.problems = [Problem("expectation", expect, f"`expect {expect.kind}`: the next statement (line {st.line}) "
-                                                     f"was expected to {what}, but it ran cleanly")]
+    _refused(o, e.node if isinstance(e, StatementError) else o.stmt, e.message, e.function)
     return o
 
 
@@ -170,19 +171,13 @@ def execute_step(k: Kernel, policy, st, cpu: Optional[int], op_cpu: int, expect:
     try:
         if k.c_op[op_cpu] is None:
             if cpu is not None and k.current_dead(cpu):
-                raise StatementError(st, f"cpu{cpu}'s current task {k.t_name[k.c_curr[cpu]]} has exited; nothing "
-                                     f"else runs on cpu{cpu} until it schedules away", "do_task_dead (kernel/exit.c)")
+                raise _dead_current(k, st, cpu)
             op = STEPS.OPERATIONS[type(st)][0]
             s = STEPS.begin(k, op_cpu, op, STEPS.args_of(k, st, cpu, _new_mm_name))
         else:
             s = STEPS.advance(k, op_cpu)
     except (Refusal, StatementError) as e:
-        _forget(k)
-        if ev is not None:
-            o.events = ev[before:]
-            del ev[:]
-        _refused(o, e.node if isinstance(e, StatementError) else st, e.message, e.function)
-        return o
+        return _refusal(k, o, e, ev, before)
     o.step, o.done = s.name, k.c_op[op_cpu] is None
     _judge(k, o, expect, ev, before)
     return o

@@ -160,9 +160,10 @@ class Recorder(Runner):
 
     _in_step = False
 
-    def record(self, o, cpu):
-        """granularity step: a block's later kernel steps, IPIs and interrupts come here, not through step()."""
-        ret = super().record(o, cpu)
+    def record(self, o, cpu, hardware: bool = True):
+        """Every Outcome comes here; step() records a statement's own column, so this records only
+        what comes outside it (granularity step: a block's later kernel steps, IPIs, interrupts)."""
+        ret = super().record(o, cpu, hardware)
         k = self.k
         if not self._in_step:
             if self.want_frames:
