@@ -318,7 +318,7 @@ class KernelVersion:
     ``name`` is what messages call it: the architecture that stands for it
     (``linux-2.3``), else ``Linux vX.Y``.
     """
-    __slots__ = ("release", "name", "reverts", "configs", "_has")
+    __slots__ = ("release", "name", "reverts", "configs", "has")
 
     def __init__(self, release: str = NEWEST, name: Optional[str] = None,
                  reverts: Iterable[str] = (), configs: Iterable[str] = ()):
@@ -332,11 +332,9 @@ class KernelVersion:
         unknown = self.reverts - {c.key for c in CHANGES}
         if unknown:
             raise KeyError(f"no modelled change {sorted(unknown)[0]}")
-        self._has = {c.key: _release(c.release) <= at and c.key not in self.reverts for c in CHANGES}
-
-    def has(self, key: str) -> bool:
-        """Is change ``key`` (a key of CHANGES) in this kernel?  An unknown key is a KeyError."""
-        return self._has[key]
+        # has(key): is change ``key`` (a key of CHANGES) in this kernel?  An unknown key is a KeyError.
+        # The dict's own lookup, not a method around it: context_switch asks on every switch.
+        self.has = {c.key: _release(c.release) <= at and c.key not in self.reverts for c in CHANGES}.__getitem__
 
     def config(self, name: str) -> bool:
         """Is kernel option ``name`` (e.g. ``PREEMPT_RT``) set?"""
