@@ -66,6 +66,10 @@ class Kernel:
         # kernel steps (interpreter/steps.py): a step of an operation in flight is running (its
         # IPIs are queued, not run at once), and the first step's arguments
         "stepping", "step_args",
+        # PREEMPT_RT's deferred __mmdrop (mmdrop_sched): True, its RCU callback is an event a scheduler
+        # delivers (granularity step); False, it runs at once, at the end of the grace period the
+        # statement is taken to contain (granularity operation)
+        "rcu_deferred",
     )
 
     def __init__(self, ncpus: int, arch, trace: bool = True, version: Optional[V.KernelVersion] = None):
@@ -87,6 +91,7 @@ class Kernel:
         self.changed = None
         self.this_cpu = None
         self.stepping, self.step_args = False, ()
+        self.rcu_deferred = False
         # init_mm (mm/init-mm.c): mm_users 2, mm_count 1, static, never freed
         self.mm_ix["@init_mm"] = S.NEW[S.MM](self, m_name="@init_mm", m_users=2, m_count=1)
         for c in range(ncpus):
@@ -238,7 +243,78 @@ class Kernel:
             if not self.version.has(V.LAZY_TLB_HELPERS):
                 function = "mmdrop_sched" if function.endswith("_sched") and self.version.has(V.MMDROP_SCHED) \
                     else "mmdrop"
+            if function.endswith("_sched") and self.version.config("PREEMPT_RT"):
+                self.mmdrop_sched_rt(m, function)
+            else:
+                self.mmdrop(m, function)
+
+    # ---- PREEMPT_RT: finish_task_switch's drop (include/linux/sched/mm.h mmdrop_sched, kernel/fork.c)
+    def mmdrop_sched_rt(self, m: int, function: str) -> None:
+        """finish_task_switch's mmdrop on PREEMPT_RT.  Since 8d491de6edc2 (v5.16) mmdrop_sched():
+        atomic_dec_and_test(&mm->mm_count), and at zero call_rcu(&mm->delayed_drop,
+        __mmdrop_delayed): the count is 0 at once, __mmdrop runs after a grace period.  Before
+        it, mmdrop(): the final __mmdrop ran right here, with preemption disabled (the scheduler
+        holds it through finish_task_switch), and took sleeping locks (on RT spinlock_t is an
+        rtmutex: pgd_free's pgd_lock, the allocator's locks)."""
+        if not self.version.has(V.MMDROP_SCHED):
+            if self.m_count[m] == 1:
+                self.violate("might-sleep", f"{function}({self.m_name[m]}) drops the last mm_count reference in "
+                             f"finish_task_switch, so __mmdrop runs there with preemption disabled; on PREEMPT_RT "
+                             f"its spinlock_t locks sleep: \"BUG: sleeping function called from invalid context\"",
+                             "__might_resched (kernel/sched/core.c), from __mmdrop (kernel/fork.c) in "
+                             "finish_task_switch (kernel/sched/core.c)", m)
             self.mmdrop(m, function)
+            return
+        old = self.m_count[m]
+        self.m_count[m] = old - 1
+        self.cost[C_COUNT] += 1
+        self.d_mms.add(m)
+        self._ref(m, function, "count", old, old - 1)
+        if old == 1:
+            self.call_rcu_mmdrop(m)
+        elif old <= 0:
+            self.violate("refcount-underflow", f"{function}({self.m_name[m]}) takes mm_count below zero "
+                         f"({old} -> {old - 1})", "mmdrop_sched (include/linux/sched/mm.h)", m)
+
+    def call_rcu_mmdrop(self, m: int) -> None:
+        """call_rcu(&mm->delayed_drop, __mmdrop_delayed) on this CPU: the grace period waits for every
+        CPU inside rcu_read_lock() now.  Under granularity operation the callback runs at once."""
+        cpu = self.this_cpu
+        self.m_rcu_cpu[m] = cpu
+        self.m_rcu_wait[m] = sum(1 << c for c in range(self.ncpus) if self.c_rcu_reader[c])
+        self.d_mms.add(m)
+        self._op(self.m_name[m], "call_rcu", "mm_count 0: __mmdrop_delayed queued on cpu{}, runs after a grace "
+                 "period", cpu)
+        if not self.rcu_deferred:
+            self.rcu_do_batch(cpu)
+
+    def rcu_ready(self, cpu: int) -> list:
+        """The mms whose __mmdrop_delayed ``cpu`` queued and whose grace period has ended."""
+        return [m for m in range(len(self.m_rcu_cpu)) if self.m_rcu_cpu[m] == cpu and not self.m_rcu_wait[m]]
+
+    def rcu_do_batch(self, cpu: int) -> None:
+        """rcu_do_batch on ``cpu`` (RCU_SOFTIRQ, or rcuc/N on RT): the ready callbacks run, each
+        __mmdrop_delayed -> __mmdrop."""
+        for m in self.rcu_ready(cpu):
+            self.m_rcu_cpu[m] = None
+            self.d_mms.add(m)
+            self.this_cpu = cpu
+            self._op(self.m_name[m], "__mmdrop_delayed", "the RCU callback on cpu{}: __mmdrop", cpu)
+            self.__mmdrop(m)
+
+    def rcu_read_lock(self, cpu: int) -> None:
+        self.c_rcu_reader[cpu] = True
+        self.d_cpus.add(cpu)
+
+    def rcu_read_unlock(self, cpu: int) -> None:
+        """The reader leaves: the grace periods that waited for it no longer do."""
+        self.c_rcu_reader[cpu] = False
+        self.d_cpus.add(cpu)
+        bit = 1 << cpu
+        for m, wait in enumerate(self.m_rcu_wait):
+            if wait & bit:
+                self.m_rcu_wait[m] = wait & ~bit
+                self.d_mms.add(m)
 
     def mmget(self, m: int, function: str = "mmget") -> None:
         old = self.m_users[m]
@@ -932,48 +1008,84 @@ class Kernel:
         before 227a4aadc75b (v5.4): curr->mm && curr->mm->membarrier_state (the racy load of LT-09);
         227a4aadc75b: rq->membarrier_state, and skip curr with PF_KTHREAD (kthread_use_mm too: LT-10);
         618758ed3a4f (v5.11): rq->membarrier_state, and skip curr without an mm."""
-        self._require_online(cpu, "membarrier")
-        t = self._require_running_on(cpu, "membarrier_global_expedited (kernel/sched/membarrier.c)")
-        self.this_cpu = cpu
-        v = self.version
-        rq_state, kthread_flag = v.has(V.MEMBARRIER_RQ_STATE), not v.has(V.MEMBARRIER_USE_MM)
-        if sum(self.c_online) == 1:
-            self._cpu_op(cpu, "membarrier_global_expedited", "num_online_cpus() == 1: nothing to do")
+        if not self.membarrier_global_expedited_checks(cpu):
             return
         targets, why = [], {}       # the IPI's CPUs; why each other one was skipped
-        for c in range(self.ncpus):
-            if c == cpu or not self.c_online[c]:
-                continue
-            p = self.c_curr[c]
-            if not rq_state:
-                skip = [] if self.t_mm[p] is not None and self.m_membarrier[self.t_mm[p]] else \
-                    ["curr->mm is not registered"]
-            else:       # each test the kernel makes, in its order; the first one skips
-                skip = [w for bad, w in ((not self.c_membarrier[c], "rq->membarrier_state is not set"),
-                                         (kthread_flag and self.t_kind[p] != USER, f"{self.t_name[p]} has PF_KTHREAD"),
-                                         (self.t_mm[p] is None, f"{self.t_name[p]} has no mm")) if bad]
+        for c in self.membarrier_loop_cpus(cpu):
+            skip = self.membarrier_skip(c)
             if skip:
-                why[c] = "; ".join(skip)
+                why[c] = skip
             else:
                 targets.append(c)
+        self.membarrier_ipi_mb(cpu, targets)
+        for c, reason in why.items():
+            self.membarrier_missed(c, reason)
+
+    # the parts of membarrier_global_expedited, which its steps (interpreter/steps.py) call one by one
+    def membarrier_global_expedited_checks(self, cpu: int) -> bool:
+        """The system call's checks; False: nothing to do (one online CPU)."""
+        self._require_online(cpu, "membarrier")
+        self._require_running_on(cpu, "membarrier_global_expedited (kernel/sched/membarrier.c)")
+        self.this_cpu = cpu
+        if sum(self.c_online) == 1:
+            self._cpu_op(cpu, "membarrier_global_expedited", "num_online_cpus() == 1: nothing to do")
+            return False
+        return True
+
+    def membarrier_loop_cpus(self, cpu: int, after: int = -1) -> list:
+        """for_each_online_cpu(cpu), skipping raw_smp_processor_id(): the CPUs after ``after``."""
+        return [c for c in range(after + 1, self.ncpus) if c != cpu and self.c_online[c]]
+
+    def membarrier_skip(self, c: int) -> str:
+        """Why the loop skips cpu ``c`` ("" for an IPI target), its tests in the kernel's order, the
+        first one skipping: before 227a4aadc75b (v5.4) p->mm && p->mm->membarrier_state, a read of
+        the mm (as one step here: steps.py splits it); since, rq->membarrier_state, then PF_KTHREAD
+        (618758ed3a4f, v5.11: then !p->mm)."""
+        v = self.version
+        p = self.c_curr[c]
+        if not v.has(V.MEMBARRIER_RQ_STATE):
+            return "" if self.t_mm[p] is not None and self.m_membarrier[self.t_mm[p]] else "curr->mm is not registered"
+        kthread_flag = not v.has(V.MEMBARRIER_USE_MM)
+        return "; ".join(w for bad, w in ((not self.c_membarrier[c], "rq->membarrier_state is not set"),
+                                          (kthread_flag and self.t_kind[p] != USER, f"{self.t_name[p]} has PF_KTHREAD"),
+                                          (self.t_mm[p] is None, f"{self.t_name[p]} has no mm")) if bad)
+
+    def membarrier_ipi_mb(self, cpu: int, targets: list) -> None:
+        """smp_call_function_many(tmpmask, ipi_mb, NULL, 1): ipi_mb is smp_mb() and changes no modelled
+        state, so it runs at once on each target (no queued IPI) and is counted."""
+        self.this_cpu = cpu
         self._cpu_op(cpu, "membarrier_global_expedited", "smp_call_function_many: {}",
                      ", ".join(f"cpu{c}" for c in targets) or "no CPU")
         for c in targets:
             self.cost[C_IPI] += 1
             self._cpu_op(c, "ipi_mb", "smp_mb()")
-        # what membarrier(2) promises: every CPU whose current task runs a registered mm's user memory
-        # (its own mm, or since 618758ed3a4f one adopted with kthread_use_mm) takes the barrier
-        for c, reason in why.items():
-            p = self.c_curr[c]
-            m = self.t_mm[p]
-            if m is None or not self.m_membarrier[m]:
-                continue
-            user = "through kthread_use_mm" if self.t_kind[p] == KTHREAD else "as its own mm"
-            self.violate("membarrier-missed", f"cpu{c} runs {self.t_name[p]}, which uses the user memory of "
-                         f"{self.m_name[m]} ({user}), registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED, but "
-                         f"membarrier skipped cpu{c} ({reason}): no barrier IPI, so the ordering membarrier(2) "
-                         f"promises towards code using that mm is lost there",
-                         "membarrier_global_expedited (kernel/sched/membarrier.c)", m)
+
+    def membarrier_missed(self, c: int, reason: str) -> None:
+        """What membarrier(2) promises: every CPU whose current task runs a registered mm's user memory
+        (its own mm, or since 618758ed3a4f one adopted with kthread_use_mm) takes the barrier."""
+        p = self.c_curr[c]
+        m = self.t_mm[p]
+        if m is None or not self.m_membarrier[m]:
+            return
+        user = "through kthread_use_mm" if self.t_kind[p] == KTHREAD else "as its own mm"
+        self.violate("membarrier-missed", f"cpu{c} runs {self.t_name[p]}, which uses the user memory of "
+                     f"{self.m_name[m]} ({user}), registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED, but "
+                     f"membarrier skipped cpu{c} ({reason}): no barrier IPI, so the ordering membarrier(2) "
+                     f"promises towards code using that mm is lost there",
+                     "membarrier_global_expedited (kernel/sched/membarrier.c)", m)
+
+    def membarrier_read_state(self, cpu: int, m: int) -> bool:
+        """Before 227a4aadc75b: atomic_read(&mm->membarrier_state) through the bare pointer mm the loop
+        read from p->mm, no reference held: a use after free if the mm was freed since (LT-09)."""
+        self.d_mms.add(m)
+        if self.m_freed[m]:
+            self.violate("use-after-free", f"membarrier_global_expedited on cpu{cpu} reads "
+                         f"{self.m_name[m]}->membarrier_state, but {self.m_name[m]} was freed after the loop read "
+                         f"the pointer from p->mm: the task struct is RCU-protected, its mm is not (KASAN: "
+                         f"use-after-free in membarrier_global_expedited)",
+                         "membarrier_global_expedited (kernel/sched/membarrier.c): "
+                         "atomic_read(&p->mm->membarrier_state), before 227a4aadc75b", m)
+        return self.m_membarrier[m]
 
     # ================================================================ the scheduler tick, task_work
     def scheduler_tick(self, cpu: int) -> None:
@@ -1174,6 +1286,15 @@ class Kernel:
                 if holders:
                     out.append(Violation("use-after-free", self._holders(m, f"{name} was freed (mm_count 0) but "),
                                          "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
+                continue
+            if self.m_rcu_cpu[m] is not None:
+                # PREEMPT_RT, mmdrop_sched: mm_count 0 and __mmdrop pending; nothing may take it back
+                holders = self.m_lazy_tasks[m] + self.m_kthread_users[m] + self.m_task_users[m] + self.m_prev_mm_cpus[m]
+                if holders or count or users:
+                    out.append(Violation("use-after-free", self._holders(
+                        m, f"{name}'s mm_count reached 0 and its __mmdrop_delayed is queued (RCU frees it after a "
+                           f"grace period), but now it has mm_count {count}, mm_users {users}, "),
+                        "mmdrop_sched (include/linux/sched/mm.h)", m))
                 continue
             if users < 0 or count < 0:
                 continue  # already reported by the primitive

@@ -26,7 +26,7 @@ from . import state as S
 from . import steps as STEPS
 from .conditions import cost_dict
 from .kernel import DEAD, RUNNING, Kernel
-from .step import deadlock_message, deliver, execute, execute_step, final_verdict, interrupt
+from .step import deadlock_message, deliver, execute, execute_step, final_verdict, interrupt, rcu_callbacks
 
 
 @dataclass
@@ -81,6 +81,7 @@ class Runner:
         # granularity step (interpreter/steps.py): statements run as the kernel's steps, IPIs
         # are delivered at the first boundary where the target's irqs are on
         self.stepped = scenario.granularity == "step"
+        self.k.rcu_deferred = self.stepped      # PREEMPT_RT's __mmdrop_delayed: an event, like an IPI
         self.handlers = {b.cpu.number: b for b in scenario.interrupts}
         self.inflight: dict = {}        # op CPU -> (statement, block CPU, expect) of an operation in flight
         self.order = [] if scenario.interleave is None else list(scenario.interleave.items)
@@ -163,6 +164,8 @@ class Runner:
                 ok = self.ipi_at(cpu, ref)
             elif kind == "interrupt":
                 ok = self.interrupt_at(cpu, ref)
+            elif kind == "rcu":
+                ok = self.rcu_at(cpu, ref)
             else:
                 i = index.get(cpu)
                 ok = self.block_step(blocks, pcs, i, ref) if i is not None else self.not_here(ref, f"{ref.text} has no "
@@ -257,6 +260,8 @@ class Runner:
             o.step += f" (delivered at the first boundary where cpu{target}'s irqs are on)"
             if not self.record(o, target):
                 return False
+        if not self.run_rcu():
+            return False
         for cpu, b in self.handlers.items():
             if not k.c_irq_done[cpu] and k.c_op[cpu] is not None and not k.c_irqs_off[cpu]:
                 if not self.record(interrupt(k, self.policy, b), cpu):
@@ -271,6 +276,27 @@ class Runner:
         sender = ready[0][1]
         st = self.inflight[sender][0] if sender in self.inflight else None
         return self.record(deliver(k, self.policy, cpu, sender, st), cpu) is not False
+
+    def run_rcu(self) -> bool:
+        """Every RCU callback whose grace period ended runs at the first boundary after it (PREEMPT_RT's
+        __mmdrop_delayed: the grace period is taken to end at once once no reader holds it)."""
+        for cpu in STEPS.rcu_ready(self.k):
+            o = rcu_callbacks(self.k, self.policy, cpu, self.last_stmt())
+            o.step += " (run at the first boundary after the grace period)"
+            if not self.record(o, cpu):
+                return False
+        return True
+
+    def rcu_at(self, cpu, ref) -> bool:
+        if cpu not in STEPS.rcu_ready(self.k):
+            return self.not_here(ref, f"no RCU callback can run on {ref.text} here: none is queued there, or its "
+                                      f"grace period waits for a CPU inside rcu_read_lock(), or its irqs are off")
+        return self.record(rcu_callbacks(self.k, self.policy, cpu, self.last_stmt()), cpu) is not False
+
+    def last_stmt(self):
+        """The statement of the last step taken (the trace's line for an event it caused)."""
+        steps = self.result.steps
+        return steps[-1].stmt if steps else self.sc.stmts[-1] if self.sc.stmts else None
 
     def interrupt_at(self, cpu, ref) -> bool:
         k = self.k
@@ -313,7 +339,10 @@ class Runner:
             self.result.assertions += 1
             return self.record(execute(k, self.policy, st, cpu), cpu, hardware=False)
         expect, self.pending_expect = self.pending_expect, None
-        return self.record(execute(k, self.policy, st, cpu, expect), cpu)
+        ok = self.record(execute(k, self.policy, st, cpu, expect), cpu)
+        if ok and cpu is None and self.stepped and not self.run_rcu():
+            return False        # a top-level statement's RCU callbacks run before the next one
+        return ok
 
     def stepped_statement(self, st, cpu: Optional[int]):
         """A statement that runs as kernel steps: its first step; in a block the rest come in the

@@ -134,6 +134,15 @@ FIELDS = (
     Field("c_ipi_mm", CPU, "the mm that handler is given", MM_REF, KERNEL),
     Field("c_ipi_after", CPU, "what the caller of smp_call_function_many does once it returns", WORD, KERNEL),
     Field("c_irq_done", CPU, "the scenario's `interrupt cpuN { }` handler has run", FLAG, KERNEL, False),
+    # ---- membrt: membarrier's loop as steps (LT-09), RCU read-side sections, PREEMPT_RT's deferred __mmdrop (LT-16)
+    Field("c_op_cpu", CPU, "membarrier's loop variable: the cpu of for_each_online_cpu(cpu)", CPU_REF, KERNEL),
+    Field("c_op_cpus", CPU, "membarrier's tmpmask: the CPUs its smp_call_function_many will IPI", CPUMASK, KERNEL, 0),
+    Field("c_rcu_reader", CPU, "inside rcu_read_lock() (membarrier's loop): a grace period waits for it", FLAG, KERNEL,
+          False),
+    Field("m_rcu_cpu", MM, "the CPU whose call_rcu(&mm->delayed_drop, __mmdrop_delayed) is queued (PREEMPT_RT: "
+          "mm_count 0, the free pending); none: no callback", CPU_REF, KERNEL),
+    Field("m_rcu_wait", MM, "the CPUs inside rcu_read_lock() when that callback was queued: the grace period ends "
+          "once each has left", CPUMASK, KERNEL, 0),
 )
 
 STORED = tuple(f for f in FIELDS if isinstance(f, Field))

@@ -209,6 +209,17 @@ def deliver(k: Kernel, policy, target: int, sender: int, st) -> Outcome:
     return o
 
 
+def rcu_callbacks(k: Kernel, policy, cpu: int, st) -> Outcome:
+    """A grace period ended: the RCU callbacks ``cpu`` queued run there (rcu_do_batch; PREEMPT_RT's
+    __mmdrop_delayed), a step of ``cpu``; ``st``: the statement the trace puts it at."""
+    o = Outcome(st, cpu, kind="rcu", step=f"rcu_do_batch: the RCU callbacks queued on cpu{cpu} (a grace period ended)")
+    ev = k.ev
+    before = len(ev) if ev is not None else 0
+    k.rcu_do_batch(cpu)
+    _judge(k, o, None, ev, before)
+    return o
+
+
 def interrupt(k: Kernel, policy, block: A.InterruptBlock) -> Outcome:
     """The scenario's `interrupt cpuN { }` handler runs, as one step of cpuN: each statement as
     its whole operation; one the kernel refuses is left out (a handler checks before it acts)."""

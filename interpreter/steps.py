@@ -378,6 +378,108 @@ def flush(k) -> tuple:
             Step(f, "the IPIs ran: the flush returns", _flush_return))
 
 
+# ================================================================ membarrier (kernel/sched/membarrier.c)
+# membarrier_global_expedited's loop over the other online CPUs, one row per read it makes of
+# another CPU (227a4aadc75b's diff, tip-bot mail of 2019-09-27: both sides).  The loop variable
+# is c_op_cpu, tmpmask c_op_cpus; p is c_op_task and, before 227a4aadc75b, the bare mm pointer
+# read from p->mm c_op_mm: no reference is taken (_hold is not called), which is the bug (LT-09).
+# The loop's reads mark what they read as touched, so a reduction sees them.
+def _mb_next(k, cpu, after: int) -> str:
+    """for_each_online_cpu: the next CPU after ``after`` (cpus_read_lock holds hotplug off)."""
+    rest = k.membarrier_loop_cpus(cpu, after)
+    if not rest:
+        return "send"
+    _set(k, cpu, c_op_cpu=rest[0])
+    return "cpu"
+
+
+def _mb_begin(k, cpu):
+    if not k.membarrier_global_expedited_checks(cpu):
+        return DONE
+    return _mb_next(k, cpu, -1)
+
+
+def _mb_begin_rcu(k, cpu):
+    if not k.membarrier_global_expedited_checks(cpu):
+        return DONE
+    k.rcu_read_lock(cpu)                # 227a4aadc75b: around the whole loop ("As suggested by Linus")
+    return _mb_next(k, cpu, -1)
+
+
+def _mb_curr(k, cpu):
+    c = k.c_op_cpu[cpu]
+    k.rcu_read_lock(cpu)
+    k.d_cpus.add(c)
+    _set(k, cpu, c_op_task=k.c_curr[c])   # the task_struct stays valid until rcu_read_unlock
+
+
+def _mb_unlock_next(k, cpu) -> str:
+    k.rcu_read_unlock(cpu)
+    _set(k, cpu, c_op_task=None, c_op_mm=None)
+    return _mb_next(k, cpu, k.c_op_cpu[cpu])
+
+
+def _mb_mm(k, cpu):
+    p = k.c_op_task[cpu]
+    k.d_tasks.add(p)
+    m = k.t_mm[p]
+    if m is None:
+        return _mb_unlock_next(k, cpu)  # `p->mm &&` is false: skipped
+    _set(k, cpu, c_op_mm=m)             # a bare pointer: the mm may be freed before the next step
+
+
+def _mb_state(k, cpu):
+    if k.membarrier_read_state(cpu, k.c_op_mm[cpu]):
+        _set(k, cpu, c_op_cpus=k.c_op_cpus[cpu] | 1 << k.c_op_cpu[cpu])
+    return _mb_unlock_next(k, cpu)
+
+
+def _mb_rq(k, cpu):
+    c = k.c_op_cpu[cpu]
+    k.d_cpus.add(c)
+    k.d_tasks.add(k.c_curr[c])
+    skip = k.membarrier_skip(c)
+    if skip:
+        k.membarrier_missed(c, skip)
+    else:
+        _set(k, cpu, c_op_cpus=k.c_op_cpus[cpu] | 1 << c)
+    return _mb_next(k, cpu, c)
+
+
+def _mb_send(k, cpu):
+    if k.c_rcu_reader[cpu]:
+        k.rcu_read_unlock(cpu)
+    mask = k.c_op_cpus[cpu]
+    _set(k, cpu, c_op_cpu=None, c_op_cpus=0)
+    k.membarrier_ipi_mb(cpu, [c for c in range(k.ncpus) if mask >> c & 1])
+
+
+def membarrier(k) -> tuple:
+    f = "membarrier_global_expedited"
+    if not k.version.has(V.MEMBARRIER_RQ_STATE):
+        # before 227a4aadc75b (v5.3): rcu_read_lock() per CPU, and the mm read through p->mm
+        return (Step(f, "cpus_read_lock(); for_each_online_cpu(cpu) but this one", _mb_begin),
+                Step(f, "rcu_read_lock(); p = rcu_dereference(cpu_rq(cpu)->curr)", _mb_curr, label="cpu"),
+                Step(f, "p->mm (the pointer, no reference taken)", _mb_mm),
+                Step(f, "atomic_read(&p->mm->membarrier_state) & MEMBARRIER_STATE_GLOBAL_EXPEDITED: "
+                        "__cpumask_set_cpu(cpu, tmpmask); rcu_read_unlock()", _mb_state),
+                Step(f, "smp_call_function_many(tmpmask, ipi_mb, NULL, 1); cpus_read_unlock()", _mb_send,
+                     label="send"))
+    test = "!p->mm" if k.version.has(V.MEMBARRIER_USE_MM) else "p->flags & PF_KTHREAD"
+    return (Step(f, "cpus_read_lock(); rcu_read_lock(); for_each_online_cpu(cpu) but this one", _mb_begin_rcu),
+            Step(f, f"READ_ONCE(cpu_rq(cpu)->membarrier_state); p = rcu_dereference(cpu_rq(cpu)->curr); {test}: "
+                    f"__cpumask_set_cpu(cpu, tmpmask)", _mb_rq, label="cpu"),
+            Step(f, "rcu_read_unlock(); smp_call_function_many(tmpmask, ipi_mb, NULL, 1); cpus_read_unlock()",
+                 _mb_send, label="send"))
+
+
+def rcu_ready(k) -> list:
+    """The CPUs whose queued RCU callbacks (PREEMPT_RT's __mmdrop_delayed) may run: the grace period
+    ended (no CPU that was inside rcu_read_lock() when call_rcu ran still is) and their irqs are on."""
+    cpus = {c for c in k.m_rcu_cpu if c is not None}
+    return [c for c in sorted(cpus) if not k.c_irqs_off[c] and k.rcu_ready(c)]
+
+
 # ================================================================ the tables
 #: statement type -> (the operation's name in c_op, its table, its arguments from the statement)
 OPERATIONS = {
@@ -386,6 +488,7 @@ OPERATIONS = {
     A.UnuseMm: ("kthread_unuse_mm", kthread_unuse_mm),
     A.Exit: ("exit_mm", exit_mm),
     A.Flush: ("flush_tlb_mm_range", flush),
+    A.Membarrier: ("membarrier_global_expedited", membarrier),
 }
 TABLES = {name: table for name, table in OPERATIONS.values()}
 _cache: dict = {}
@@ -410,7 +513,8 @@ def _index(steps: tuple, label: str, pc: int) -> Optional[int]:
 
 # ================================================================ running a step
 def stepped(st) -> bool:
-    return type(st) in OPERATIONS
+    # `membarrier register` is one step (its IPIs, ipi_sync_rq_state, change only the runqueue's copy)
+    return type(st) in OPERATIONS and not (type(st) is A.Membarrier and st.register)
 
 
 def begin(k, cpu: int, op: str, args: tuple) -> Step:
@@ -480,6 +584,9 @@ def args_of(k, st, cpu: Optional[int], new_mm_name: Callable) -> tuple:
         return (task_of(k, st.task), mm_of(k, st.mm))
     if type(st) is A.Flush:
         return (mm_of(k, st.mm), st.tables)
+    if type(st) is A.Membarrier:
+        from .conditions import cpu_of
+        return (cpu_of(k, st.cpu, cpu),)
     return (task_of(k, st.task),)
 
 
@@ -490,4 +597,6 @@ def op_cpu(k, st, cpu: Optional[int], args: tuple) -> Optional[int]:
         return cpu
     if type(st) is A.Flush:
         return None
+    if type(st) is A.Membarrier:
+        return args[0]
     return k.t_cpu[args[0]]

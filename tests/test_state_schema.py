@@ -60,7 +60,7 @@ def test_every_kernel_list_is_declared():
     # trace, the statement's violations and touched sets, the CPU it runs on
     assert set(Kernel.__slots__) - set(S.SLOTS) == {"arch", "version", "hw", "ncpus", "refcount_lazy", "cost", "ev",
                                                    "violations", "d_tasks", "d_mms", "d_cpus", "changed", "this_cpu",
-                                                       "stepping", "step_args"}
+                                                       "stepping", "step_args", "rcu_deferred"}
     assert len(S.SLOTS) == len(set(S.SLOTS))
     for f in S.STORED:
         assert f.owner in S.OWNERS and f.kernel and f.kind

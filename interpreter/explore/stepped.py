@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from mmscn.dsl.diagnostics import plural, printable
 
 from .. import steps as STEPS
-from ..step import deliver, execute, execute_step, interrupt
+from ..step import deliver, execute, execute_step, interrupt, rcu_callbacks
 from .model import ENDED, FAILED, SAME, Failure, search_move
 
 if TYPE_CHECKING:
@@ -43,6 +43,10 @@ def fire(m: "Model", kind: str, cpu: int, pcs: tuple):
         sender = next(s for s in range(k.ncpus) if k.c_ipi_from[cpu] >> s & 1)
         st = _sender_stmt(m, sender, pcs)
         o = deliver(k, m.policy, cpu, sender, st)
+        move, fail = search_move(o)
+        return (FAILED if move == FAILED else 1), fail, pcs, o
+    if kind == "rcu":           # PREEMPT_RT's __mmdrop_delayed, after a grace period (membrt)
+        o = rcu_callbacks(k, m.policy, cpu, _sender_stmt(m, cpu, pcs))
         move, fail = search_move(o)
         return (FAILED if move == FAILED else 1), fail, pcs, o
     if kind == "interrupt":
@@ -94,6 +98,7 @@ def enabled(m: "Model", s: tuple, pcs: tuple) -> list:
         if target not in seen:
             seen.add(target)
             out.append(("ipi", target))
+    out += [("rcu", c) for c in STEPS.rcu_ready(k)]
     if live:
         for cpu in m.handlers:
             if not k.c_irq_done[cpu] and not k.c_irqs_off[cpu]:
