@@ -240,10 +240,10 @@ class Kernel:
         """mmdrop under MMU_LAZY_TLB_REFCOUNT; only smp_mb() under shootdown.  Before aa464ba9a1e4
         (v6.4) the kernel called mmdrop itself (finish_task_switch: mmdrop_sched since 8d491de6edc2)."""
         if self.refcount_lazy:
+            sched = function.endswith("_sched")     # finish_task_switch's drop
             if not self.version.has(V.LAZY_TLB_HELPERS):
-                function = "mmdrop_sched" if function.endswith("_sched") and self.version.has(V.MMDROP_SCHED) \
-                    else "mmdrop"
-            if function.endswith("_sched") and self.version.config("PREEMPT_RT"):
+                function = "mmdrop_sched" if sched and self.version.has(V.MMDROP_SCHED) else "mmdrop"
+            if sched and self.version.config("PREEMPT_RT"):
                 self.mmdrop_sched_rt(m, function)
             else:
                 self.mmdrop(m, function)
