@@ -283,10 +283,13 @@ class Kernel:
         self.m_rcu_cpu[m] = cpu
         self.m_rcu_wait[m] = sum(1 << c for c in range(self.ncpus) if self.c_rcu_reader[c])
         self.d_mms.add(m)
-        self._op(self.m_name[m], "call_rcu", "mm_count 0: __mmdrop_delayed queued on cpu{}, runs after a grace "
-                 "period", cpu)
-        if not self.rcu_deferred:
-            self.rcu_do_batch(cpu)
+        if self.rcu_deferred:
+            self._op(self.m_name[m], "call_rcu", "mm_count 0: __mmdrop_delayed queued on cpu{}, runs after a grace "
+                     "period", cpu)
+            return
+        self._op(self.m_name[m], "call_rcu", "mm_count 0: __mmdrop_delayed queued on cpu{}; the grace period ends "
+                 "within the statement (granularity operation)", cpu)
+        self.rcu_do_batch(cpu)
 
     def rcu_ready(self, cpu: int) -> list:
         """The mms whose __mmdrop_delayed ``cpu`` queued and whose grace period has ended."""

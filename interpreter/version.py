@@ -207,8 +207,10 @@ NEWEST = "v6.17"        # the release the architecture files follow (v6.15 to v6
 #: The kernel options a scenario's `config NAME` may set (CONFIG_ without the prefix),
 #: with what the model does with each (docs/language.md "The kernel").
 CONFIGS = {
-    "PREEMPT_RT": "the real-time kernel: finish_task_switch drops the lazy mm with mmdrop_sched(), "
-                  "deferred through RCU (8d491de6edc2, v5.16); nothing in the model reads it yet",
+    "PREEMPT_RT": "the real-time kernel: finish_task_switch's final drop of the previous lazy mm is "
+                  "mmdrop_sched() (8d491de6edc2, v5.16): mm_count 0 at once, __mmdrop from an RCU callback after "
+                  "a grace period (under granularity step an event, `rcu cpuN`); before 8d491de6edc2 __mmdrop "
+                  "ran in finish_task_switch, with preemption disabled, and broke might-sleep",
 }
 
 #: The last release of each mainline series (kernel.org's release history): what a
