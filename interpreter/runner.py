@@ -110,6 +110,8 @@ class Runner:
                 self.run_blocks()
             if not r.stopped and self.handlers:
                 self.late_handlers()
+            if not r.stopped and self.stepped and not self.run_rcu():
+                r.stopped = True        # callbacks an `interleave` left queued run before `final`
         if not r.stopped and self.pending_expect is not None:
             self.diag(self.pending_expect, f"`expect {self.pending_expect.kind}` is not followed by a statement",
                       "failure")

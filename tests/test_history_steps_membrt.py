@@ -197,3 +197,12 @@ def test_interleave_rcu_where_no_callback_is_ready_is_a_clean_failure():
     r = run(text, version=V.KernelVersion(configs=["PREEMPT_RT"]))
     assert r.failed
     assert "`interleave` cannot take this step: no RCU callback can run on cpu1 here" in r.diagnostics[0].message
+
+
+def test_callbacks_an_interleave_leaves_queued_run_before_final():
+    # the items end right after the switch that queued the callback: `final forall @A is freed` still holds
+    text = (HISTORY / "LT-16-rt-mmdrop-rcu.mmscn").read_text().replace(
+        "granularity step", "granularity step\ninterleave cpu0 cpu1 cpu1 cpu1 cpu1 cpu1 cpu1")
+    r = run(text, version=V.KernelVersion(configs=["PREEMPT_RT"]))
+    assert not r.failed, r.diagnostics
+    assert r.final[1] and [o.kind for o in r.steps][-1] == "rcu"
