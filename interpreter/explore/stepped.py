@@ -4,7 +4,9 @@ A transition is one kernel step: the next step of a block (the next step of
 the operation in flight on its CPU, or its next statement's first step), an
 IPI queued on a CPU whose irqs are on running its handler there (a step of
 the target; the IPIs queued on one CPU are taken lowest sender first), or
-the scenario's `interrupt cpuN { }` handler firing where cpuN's irqs are on.
+the scenario's `interrupt cpuN { }` handler firing where cpuN's irqs are on,
+or (PREEMPT_RT) the RCU callbacks a CPU queued running there once their
+grace period ended ("rcu").
 A block's program counter moves on when its statement's operation returns.
 A visited state is the kernel state (the operations in flight and the IPIs
 queued included: state.py) and the blocks' program counters.
@@ -16,7 +18,7 @@ Partial-order reduction and symmetry are not applied to steps: the search is
 exhaustive over what remains (docs/explore.md).
 
 A path is a list of (kind, cpu): "cpu" a block's step, "ipi" an IPI taken
-on cpu, "interrupt" cpu's handler; `interleave` writes it out, so a witness
+on cpu, "interrupt" cpu's handler, "rcu" cpu's RCU callbacks; `interleave` writes it out, so a witness
 is the scenario with that line, and `mmscn run` replays it.
 """
 from __future__ import annotations
