@@ -173,8 +173,10 @@ def search_line(res) -> str:
     if res.mode == "prologue":
         return "the prologue failed: nothing to explore"
     if res.mode == "steps":
+        red = "on" if res.fused else ("off (blocks create tasks or mms)" if res.model.creates else "off")
+        sym = f"on (group of {res.symmetry})" if res.symmetry > 1 else "none used"
         return ("exhaustive search over kernel steps (granularity step): IPIs and interrupts at every irqs-on "
-                "boundary, irqs-off steps that touch only their CPU fused" + ("" if res.fused else " (off)"))
+                f"boundary; partial-order reduction and fusion {red}, symmetry {sym}")
     por = "on" if res.por else ("off (blocks create tasks or mms)" if res.model.creates else "off")
     sym = f"on (group of {res.symmetry})" if res.symmetry > 1 else "none found"
     return f"exhaustive search: partial-order reduction {por}, symmetry {sym}"

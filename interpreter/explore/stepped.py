@@ -9,11 +9,26 @@ A block's program counter moves on when its statement's operation returns.
 A visited state is the kernel state (the operations in flight and the IPIs
 queued included: state.py) and the blocks' program counters.
 
-The reduction: a step after which its CPU's irqs are off and that touched
-nothing but its own CPU's fields is fused with that CPU's next step (no IPI
-or interrupt can land between them, and no other CPU can tell them apart).
-Partial-order reduction and symmetry are not applied to steps: the search is
-exhaustive over what remains (docs/explore.md).
+The reductions (docs/explore.md, "Reductions over steps"):
+
+* Partial-order reduction.  A process is a CPU: its block's steps, the IPIs
+  delivered to it and its interrupt handler.  At a state the search fires
+  only the enabled transitions of one CPU p when none of them can depend on
+  anything another CPU may still do: their footprint (the static footprint of
+  p's statement in flight, which covers every step of its operation; for an
+  IPI the sender's operation's and both CPUs') misses the future footprint of
+  every other CPU (its block's remaining statements, the IPIs it may still
+  take, GLOBAL while its interrupt handler may fire).  Those transitions form
+  a persistent set; the graph over steps is acyclic (every step moves a
+  program counter, a step counter, an IPI or a handler on), so every final
+  state, deadlock and failing step stays reachable.
+* Fusion: a step after which its CPU's irqs are off and whose CPU's next step
+  is such a persistent set on its own is fired together with that step (no
+  IPI or interrupt can land between them, no other CPU tell them apart).
+* Symmetry: the operation-granularity group (explore/symmetry.py: the state
+  fields of an operation in flight and the IPI masks rename with the CPUs),
+  past Explorer.SYMMETRY_AFTER states; never with an interrupt handler (it
+  tells its CPU apart).
 
 A path is a list of (kind, cpu): "cpu" a block's step, "ipi" an IPI taken
 on cpu, "interrupt" cpu's handler; `interleave` writes it out, so a witness
@@ -101,12 +116,114 @@ def enabled(m: "Model", s: tuple, pcs: tuple) -> list:
     return out
 
 
+class Persistent:
+    """Persistent sets over steps: which CPU's transitions alone may be fired at a state
+    (module docstring; docs/explore.md "Reductions over steps").  Footprints are the static
+    may-footprints of the statements (explore/footprints.py), one bit per task, mm and CPU."""
+
+    def __init__(self, m: "Model", fp):
+        self.m, self.fp, self.k = m, fp, m.k
+        self.G = fp.GLOBAL
+        self.cb = [fp.cb(c) for c in range(m.k.ncpus)]
+        # per block and pc: the reach of the IPIs its stepped statements from pc on may send (a
+        # handler runs on its target with the sender's operation's reach); only a stepped
+        # operation queues IPIs (hw.smp_call), a statement run whole takes its handlers at once
+        self.sends = []
+        for us in m.units:
+            acc, f = 0, [0] * (len(us) + 1)
+            for i in range(len(us) - 1, -1, -1):
+                if STEPS.stepped(us[i].stmt):
+                    acc |= us[i].fp | self.cb[us[i].cpu]
+                f[i] = acc
+            self.sends.append(f)
+
+    def _ipi(self, sender: int, pcs: tuple) -> int:
+        """The reach of the handler of an IPI ``sender`` queued: its operation in flight's."""
+        m = self.m
+        b = m.block_of.get(sender)
+        if b is None or pcs[b] >= len(m.units[b]) or self.k.c_op[sender] is None:
+            return self.G
+        return m.units[b][pcs[b]].fp | self.cb[sender]
+
+    def _queued(self, q: int, pcs: tuple) -> int:
+        senders, out, s = self.k.c_ipi_from[q], 0, 0
+        while senders:
+            if senders & 1:
+                out |= self._ipi(s, pcs)
+            senders >>= 1
+            s += 1
+        return out
+
+    def future(self, q: int, pcs: tuple, sends: int) -> int:
+        """What CPU q may still touch: its block's remaining statements, the IPIs queued on it
+        and those still to be sent (``sends``: their reach), its handler (anything)."""
+        m, k = self.m, self.k
+        if q in m.handlers and not k.c_irq_done[q]:
+            return self.G
+        f = 0
+        b = m.block_of.get(q)
+        if b is not None:
+            f = self.fp.fut[b][pcs[b]]
+        if k.c_ipi_from[q]:
+            f |= self.cb[q] | self._queued(q, pcs)
+        if sends:
+            f |= self.cb[q] | sends
+        return f
+
+    def independent(self, p: int, moves: list, pcs: tuple) -> bool:
+        """Whether ``moves``, the enabled transitions of CPU p, are a persistent set."""
+        m, k, G = self.m, self.k, self.G
+        b = m.block_of.get(p)
+        mine = self.cb[p]
+        if b is not None and pcs[b] < len(m.units[b]):
+            if ("cpu", p) not in moves:
+                return False        # p's block waits: another CPU may be what it waits for
+            mine |= m.units[b][pcs[b]].fp
+        for kind, _ in moves:
+            if kind == "interrupt":
+                return False
+            if kind == "ipi":
+                mine |= self._queued(p, pcs)
+        if mine & G == G:
+            return False
+        # the IPIs p's own later statements send come after the moves (p's block step is one)
+        others = 0
+        for c, pc in enumerate(pcs):
+            if m.bcpu[c] != p:
+                others |= self.sends[c][pc]
+        for q in range(k.ncpus):
+            if q != p and mine & self.future(q, pcs, others):
+                return False
+        return True
+
+    def reduce(self, moves: list, pcs: tuple) -> list:
+        """The transitions of one CPU that form a persistent set (the fewest), else all."""
+        if len(moves) < 2:
+            return moves
+        by = {}
+        for mv in moves:
+            by.setdefault(mv[1], []).append(mv)
+        if len(by) < 2:
+            return moves
+        for p in sorted(by, key=lambda c: len(by[c])):
+            if self.independent(p, by[p], pcs):
+                return by[p]
+        return moves
+
+
 def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
-    """Breadth-first over steps: the shortest failing interleaving of steps, every final state."""
+    """Breadth-first over steps: the shortest failing interleaving of steps, every final state.
+    ``fuse``: the reductions over steps (partial-order reduction and fusion; ex.por)."""
     m = ex.m
     st = res.stats
     t0 = ex.t0
-    index = {(m.start, m.start_pcs): 0}
+    red = Persistent(m, ex.fp) if fuse and ex.fp is not None else None
+    # an interrupt handler tells its CPU apart from the others: no symmetry then
+    if m.handlers:
+        ex.sym, ex.want_symmetry = None, False
+    canon = ex.sym.canonical if ex.sym is not None else None
+    key0 = (m.start, m.start_pcs)
+    index = {canon(*key0) if canon else key0: 0}
     states, pcs_of, parent, via, depth = [m.start], [m.start_pcs], [-1], [None], [0]
     queue = deque([0])
     final = m.final
@@ -119,14 +236,20 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
         i = queue.popleft()
         s, pcs = states[i], pcs_of[i]
         expanded += 1
-        if ex.max_seconds is not None and expanded % 256 == 0 and time.perf_counter() - t0 > ex.max_seconds:
-            stop = f"stopped after {ex.max_seconds:g} s (--max-seconds)"
-            break
+        if expanded % 256 == 0:
+            if ex.max_seconds is not None and time.perf_counter() - t0 > ex.max_seconds:
+                stop = f"stopped after {ex.max_seconds:g} s (--max-seconds)"
+                break
+            if ex.want_symmetry and len(states) >= ex.symmetry_after:
+                ex._find_symmetry()
+                canon = ex.sym.canonical if ex.sym is not None else None
         m.restore(s)
         moves = enabled(m, s, pcs)
         if not moves:
             if all(pc >= len(us) for pc, us in zip(pcs, m.units)):
                 st.finals += 1
+                if ex.all_finals:
+                    res.finals.append(s)
                 if final is not None:
                     held, detail = m.judge_final()
                     if exists and held:
@@ -141,12 +264,18 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
             failure = _deadlock(m, pcs)
             fail_from = (i, [])
             break
-        for kind, cpu in moves:
+        if red is not None:
+            fire_set = red.reduce(moves, pcs)
+            if len(fire_set) < len(moves):
+                res.pruned = True
+        else:
+            fire_set = moves
+        for kind, cpu in fire_set:
             m.restore(s)
             taken = [(kind, cpu)]
             move, fail, npcs, _ = fire(m, kind, cpu, pcs)
             transitions += 1
-            while fuse and move != FAILED and kind == "cpu" and _fusible(m, cpu):
+            while red is not None and move != FAILED and kind == "cpu" and _fusible(m, red, cpu, npcs):
                 taken.append((kind, cpu))
                 move, fail, npcs, _ = fire(m, kind, cpu, npcs)
                 transitions += 1
@@ -155,6 +284,8 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
                 break
             s2 = m.capture() if move != SAME else s
             key = (s2, npcs)
+            if canon is not None:
+                key = canon(*key)
             j = index.get(key)
             if j is None:
                 j = index[key] = len(states)
@@ -174,7 +305,9 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
     st.seconds = time.perf_counter() - t0
     res.stop_reason = stop
     res.complete = not stop and not queue
-    res.por, res.symmetry, res.mode, res.fused = False, 1, "steps", fuse
+    res.por = red is not None
+    res.symmetry = ex.sym.size() if canon is not None else 1
+    res.mode, res.fused = "steps", red is not None
     if failure is not None:
         res.failure = failure
         i, last = fail_from
@@ -184,14 +317,13 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
     return res
 
 
-def _fusible(m: "Model", cpu: int) -> bool:
-    """The step that just ran on cpu left its irqs off and touched only cpu's own fields, and
-    the operation goes on: nothing can land before its next step, nothing tell them apart."""
+def _fusible(m: "Model", red: Persistent, cpu: int, pcs: tuple) -> bool:
+    """The step that just ran on cpu left its irqs off (no IPI, no interrupt can land before
+    its next step), the operation goes on, and that next step alone is a persistent set."""
     k = m.k
     if k.c_op[cpu] is None or not k.c_irqs_off[cpu] or not STEPS.can_advance(k, cpu):
         return False
-    tasks, mms, cpus = k.changed
-    return not tasks and not mms and cpus <= {cpu}
+    return red.independent(cpu, [("cpu", cpu)], pcs)
 
 
 def _path(parent, via, i) -> list:
