@@ -1,12 +1,15 @@
 """The reductions over steps (interpreter/explore/stepped.py, docs/explore.md "Reductions over
 steps") keep every verdict and every final state: random stepped programs explored with
 partial-order reduction and fusion, with symmetry, and with neither."""
+from pathlib import Path
+
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mmscn.dsl.resolve import load
 from mmscn.interpreter import explore as X
 from mmscn.interpreter.arches import known_arches
 
+HISTORY = Path(__file__).resolve().parent.parent / "examples" / "history"
 PROLOGUE = ["spawn A", "spawn B", "spawn thread A2 of A", "spawn kthread K", "spawn kthread L",
             "schedule cpu0 K", "schedule cpu1 L", "schedule cpu2 A2"]
 # what a block may do: kernel threads adopting and leaving mms, flushes (IPIs to the CPUs of
@@ -83,3 +86,38 @@ def test_independent_kernel_threads_are_reduced_and_agree():
     red, red_finals = explore(sc, text.split("\n"))
     assert full.holds and red.holds and red_finals == full_finals and len(full_finals) == 1
     assert red.pruned and (full.stats.distinct, red.stats.distinct) == (121, 17)
+
+
+# ---- `--random` over steps, and a `final exists` path of steps
+def _lt02(reverts=()):
+    from mmscn.interpreter import version as V
+    path = HISTORY / "LT-02-kthread-use-mm-flush-ipi.mmscn"
+    text = path.read_text()
+    sc = load(text, path.name, known_arches())
+    return X.Model(sc, text.split("\n"), version=V.KernelVersion(reverts=list(reverts)))
+
+
+def test_random_over_steps_runs_random_interleavings_of_steps():
+    from mmscn.interpreter import version as V
+    res = X.random_walks(_lt02([V.KTHREAD_USE_MM_IRQS_OFF]), 40, 3)
+    # walks, not the exhaustive search (which it was before): 40 of them, each a path of steps
+    assert (res.mode, res.walks, res.stats.transitions > 40) == ("random", 40, True)
+    assert res.failure is not None and "stale-tlb" in res.failure.rules
+    assert all(kind in ("cpu", "ipi", "interrupt") for kind, _ in res.path)
+    again = X.random_walks(_lt02([V.KTHREAD_USE_MM_IRQS_OFF]), 40, 3)
+    assert again.path == res.path           # the seed replays
+    fixed = X.random_walks(_lt02(), 40, 3)
+    assert fixed.failure is None and fixed.holds is None     # random walks never prove it holds
+
+
+def test_a_final_exists_path_of_steps_is_printed(tmp_path):
+    import subprocess
+    import sys
+    f = tmp_path / "e.mmscn"
+    f.write_text("\n".join(["arch x86", "cpus 2", "granularity step", "spawn A", "spawn kthread K",
+                            "schedule cpu0 K", "cpu0 {", "  use_mm K @A", "}", "final exists K.mm == @A"]) + "\n")
+    p = subprocess.run([sys.executable, "-m", "mmscn", "explore", str(f)], capture_output=True, text=True)
+    # it was an internal error (exit 70): the path of steps was read as one of statements
+    assert p.returncode == 0, p.stderr
+    assert "shortest interleaving where `final exists` holds (4 steps)" in p.stdout
+    assert "[kthread_use_mm: mmdrop_lazy_tlb(active_mm)]" in p.stdout
