@@ -103,7 +103,7 @@ def test_random_over_steps_runs_random_interleavings_of_steps():
     # walks, not the exhaustive search (which it was before): 40 of them, each a path of steps
     assert (res.mode, res.walks, res.stats.transitions > 40) == ("random", 40, True)
     assert res.failure is not None and "stale-tlb" in res.failure.rules
-    assert all(kind in ("cpu", "ipi", "interrupt") for kind, _ in res.path)
+    assert all(mv[0] in ("cpu", "ipi", "interrupt") for mv in res.path)
     again = X.random_walks(_lt02([V.KTHREAD_USE_MM_IRQS_OFF]), 40, 3)
     assert again.path == res.path           # the seed replays
     fixed = X.random_walks(_lt02(), 40, 3)
@@ -121,3 +121,39 @@ def test_a_final_exists_path_of_steps_is_printed(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "shortest interleaving where `final exists` holds (4 steps)" in p.stdout
     assert "[kthread_use_mm: mmdrop_lazy_tlb(active_mm)]" in p.stdout
+
+
+# ---- IPIs queued on one CPU by several senders run in either order (kernel/smp.c: each sender's
+# smp_call_function_many_cond llist_adds its csd to each target's call_single_queue in turn, and
+# the target runs the list in the order the adds happened: two senders' adds race)
+TWO_SENDERS = "\n".join(["arch alpha", "cpus 3", "granularity step", "{interleave}", "spawn T", "spawn thread T2 of T",
+                         "spawn thread T3 of T", "schedule cpu0 T", "schedule cpu1 T2", "schedule cpu2 T3",
+                         "cpu0 {", "  flush @T", "}", "cpu1 {", "  flush @T", "}"]) + "\n"
+
+
+def test_ipis_of_two_senders_queued_on_one_cpu_may_run_in_either_order():
+    from mmscn.interpreter.explore.stepped import enabled, fire, interleave_line
+    text = TWO_SENDERS.replace("{interleave}", "")
+    m = X.Model(load(text, "t.mmscn", known_arches()), text.split("\n"))
+    pcs = m.start_pcs
+    for cpu in (0, 1):              # each flush's first step sends to the two other CPUs
+        _, _, pcs, _ = fire(m, "cpu", cpu, pcs)
+    moves = enabled(m, m.capture(), pcs)
+    # cpu2 holds both IPIs: the lowest sender's (cpu0) and cpu1's, each a transition
+    assert ("ipi", 2) in moves and ("ipi", 2, 1) in moves
+    assert interleave_line([("cpu", 0), ("cpu", 1), ("ipi", 2, 1)]) == "interleave cpu0 cpu1 ipi cpu2 from cpu1"
+
+
+def test_interleave_takes_the_ipi_of_the_sender_it_names():
+    ok = TWO_SENDERS.replace("{interleave}", "interleave cpu0 cpu1 ipi cpu2 from cpu1 ipi cpu2")
+    sc = load(ok, "t.mmscn", known_arches())
+    assert [len(it) for it in sc.interleave.items] == [2, 2, 3, 2]
+    from mmscn.interpreter.runner import Runner
+    r = Runner(sc, ok.split("\n")).run()
+    assert not r.failed
+    taken = [o.step for o in r.steps if o.kind == "ipi"][:2]
+    assert taken == ["ipi_flush_tlb_mm: the IPI from cpu1", "ipi_flush_tlb_mm: the IPI from cpu0"]
+    bad = TWO_SENDERS.replace("{interleave}", "interleave cpu0 ipi cpu2 from cpu1")
+    r = Runner(load(bad, "t.mmscn", known_arches()), bad.split("\n")).run()
+    d = r.diagnostics[0]
+    assert (d.line, d.col) == (4, 31) and "no IPI from cpu1 is queued on cpu2" in d.message

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from mmscn.dsl.diagnostics import plural, printable
 
@@ -51,11 +51,13 @@ if TYPE_CHECKING:
     from .search import Explorer, Result
 
 
-def fire(m: "Model", kind: str, cpu: int, pcs: tuple):
-    """One transition on the kernel as it stands: (move, Failure or None, the new pcs, Outcome)."""
+def fire(m: "Model", kind: str, cpu: int, pcs: tuple, sender: Optional[int] = None):
+    """One transition on the kernel as it stands: (move, Failure or None, the new pcs, Outcome).
+    An IPI is ``sender``'s, by default the lowest sender's queued on cpu."""
     k = m.k
     if kind == "ipi":
-        sender = next(s for s in range(k.ncpus) if k.c_ipi_from[cpu] >> s & 1)
+        if sender is None:
+            sender = next(s for s in range(k.ncpus) if k.c_ipi_from[cpu] >> s & 1)
         st = _sender_stmt(m, sender, pcs)
         o = deliver(k, m.policy, cpu, sender, st)
         move, fail = search_move(o)
@@ -104,11 +106,12 @@ def enabled(m: "Model", s: tuple, pcs: tuple) -> list:
                 out.append(("cpu", cpu))
         elif not (us[pcs[b]].waits_for is not None and m.waiting(s, us[pcs[b]])):
             out.append(("cpu", cpu))
+    # every IPI queued on a CPU may run first there (steps.deliverable): ("ipi", target) takes the
+    # lowest sender's, ("ipi", target, sender) another's
     seen = set()
-    for target, _ in STEPS.deliverable(k):
-        if target not in seen:
-            seen.add(target)
-            out.append(("ipi", target))
+    for target, sender in STEPS.deliverable(k):
+        out.append(("ipi", target) if target not in seen else ("ipi", target, sender))
+        seen.add(target)
     if live:
         for cpu in m.handlers:
             if not k.c_irq_done[cpu] and not k.c_irqs_off[cpu]:
@@ -179,10 +182,10 @@ class Persistent:
             if ("cpu", p) not in moves:
                 return False        # p's block waits: another CPU may be what it waits for
             mine |= m.units[b][pcs[b]].fp
-        for kind, _ in moves:
-            if kind == "interrupt":
+        for mv in moves:
+            if mv[0] == "interrupt":
                 return False
-            if kind == "ipi":
+            if mv[0] == "ipi":
                 mine |= self._queued(p, pcs)
         if mine & G == G:
             return False
@@ -270,10 +273,11 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
                 res.pruned = True
         else:
             fire_set = moves
-        for kind, cpu in fire_set:
+        for mv in fire_set:
             m.restore(s)
-            taken = [(kind, cpu)]
-            move, fail, npcs, _ = fire(m, kind, cpu, pcs)
+            kind, cpu = mv[0], mv[1]
+            taken = [mv]
+            move, fail, npcs, _ = fire(m, *mv[:2], pcs, *mv[2:])
             transitions += 1
             while red is not None and move != FAILED and kind == "cpu" and _fusible(m, red, cpu, npcs):
                 taken.append((kind, cpu))
@@ -355,11 +359,11 @@ def random_walks(m: "Model", n: int, seed: int, max_seconds=None, progress=None)
                     st.deadlocks += 1
                     fail = (_deadlock(m, pcs), list(path))
                 break
-            kind, cpu = rng.choice(moves)
-            move, f, pcs, _ = fire(m, kind, cpu, pcs)
+            mv = rng.choice(moves)
+            move, f, pcs, _ = fire(m, *mv[:2], pcs, *mv[2:])
             st.transitions += 1
             st.states += 1
-            path.append((kind, cpu))
+            path.append(mv)
             if move == FAILED:
                 fail = (f, path)
                 break
@@ -413,8 +417,9 @@ def replay(m: "Model", path: list) -> list:
     pcs = m.start_pcs
     before = m.fields()
     out = []
-    for kind, cpu in path:
-        move, fail, npcs, o = fire(m, kind, cpu, pcs)
+    for mv in path:
+        kind, cpu = mv[0], mv[1]
+        move, fail, npcs, o = fire(m, kind, cpu, pcs, *mv[2:])
         after = m.fields()
         changes = [(key, before.get(key), after.get(key)) for key in after if before.get(key) != after.get(key)]
         expect = o.expect if kind == "cpu" else None
@@ -426,7 +431,8 @@ def replay(m: "Model", path: list) -> list:
 
 
 def interleave_line(path: list) -> str:
-    return "interleave " + " ".join(f"cpu{c}" if kind == "cpu" else f"{kind} cpu{c}" for kind, c in path)
+    return "interleave " + " ".join(f"cpu{mv[1]}" if mv[0] == "cpu" else f"{mv[0]} cpu{mv[1]}"
+                                    + ("" if len(mv) < 3 else f" from cpu{mv[2]}") for mv in path)
 
 
 def witness_text(m: "Model", res: "Result") -> str:
