@@ -496,7 +496,9 @@ def can_advance(k, cpu: int) -> bool:
 
 
 def deliverable(k) -> list:
-    """(target, sender) of every queued IPI whose target's irqs are on, targets in order."""
+    """(target, sender) of every queued IPI whose target's irqs are on, targets in order, each
+    target's senders lowest first; any of a target's may run first (kernel/smp.c: the senders'
+    llist_adds to its call_single_queue race), `mmscn run` takes the first."""
     out = []
     for c in range(k.ncpus):
         senders = k.c_ipi_from[c]

@@ -3,7 +3,8 @@
 A transition is one kernel step: the next step of a block (the next step of
 the operation in flight on its CPU, or its next statement's first step), an
 IPI queued on a CPU whose irqs are on running its handler there (a step of
-the target; the IPIs queued on one CPU are taken lowest sender first), or
+the target; the IPIs several CPUs queued on one CPU in every order, as the
+kernel's call_single_queue allows: docs/kernel-model.md), or
 the scenario's `interrupt cpuN { }` handler firing where cpuN's irqs are on.
 A block's program counter moves on when its statement's operation returns.
 A visited state is the kernel state (the operations in flight and the IPIs
@@ -31,8 +32,9 @@ The reductions (docs/explore.md, "Reductions over steps"):
   tells its CPU apart).
 
 A path is a list of (kind, cpu): "cpu" a block's step, "ipi" an IPI taken
-on cpu, "interrupt" cpu's handler; `interleave` writes it out, so a witness
-is the scenario with that line, and `mmscn run` replays it.
+on cpu (the lowest sender's; ("ipi", cpu, sender) another's), "interrupt"
+cpu's handler; `interleave` writes it out (`ipi cpuN from cpuM`), so a
+witness is the scenario with that line, and `mmscn run` replays it.
 """
 from __future__ import annotations
 
