@@ -58,16 +58,41 @@ def test_partial_order_reduction_and_fusion_keep_verdicts_and_final_states(arch,
         assert red.stats.distinct <= full.stats.distinct
 
 
+# two CPUs running one program, each on its own thread of A: symmetric under swapping them
+MIRRORED = st.sampled_from(["flush @A", "mmget @A", "mmput @A", "mmgrab @A", "mmdrop @A", "schedule idle",
+                            "schedule SELF", "exit SELF", "unlazy"])
+
+
+def mirrored(arch, prog):
+    lines = [f"arch {arch}", "cpus 2", "granularity step", "spawn A", "spawn thread A2 of A", "schedule cpu0 A",
+             "schedule cpu1 A2"]
+    for c, me in ((0, "A"), (1, "A2")):
+        lines += [f"cpu{c} {{"] + [f"  {x.replace('SELF', me)}" for x in prog] + ["}"]
+    text = "\n".join(lines) + "\n"
+    return load(text, "t.mmscn", known_arches()), text.split("\n")
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(arch=st.sampled_from(["generic", "x86", "alpha"]),
-       blocks=st.lists(st.lists(BLOCK, max_size=3), min_size=2, max_size=3))
-def test_symmetry_over_steps_keeps_verdicts(arch, blocks):
-    sc, lines = scenario(arch, blocks, False)
+@given(arch=st.sampled_from(["generic", "x86", "alpha"]), prog=st.lists(MIRRORED, min_size=1, max_size=4))
+def test_symmetry_over_steps_keeps_verdicts(arch, prog):
+    sc, lines = mirrored(arch, prog)
+    full, full_finals = explore(sc, lines, por=False, symmetry=False)
+    for por in (False, True):
+        sym, sym_finals = explore(sc, lines, por=por, symmetry=True, symmetry_after=0)
+        assert sym.holds == full.holds, (por, sym.failure, full.failure)
+        if full.failure is None:
+            # one final state per orbit, each one the search reached
+            assert sym_finals <= full_finals and bool(sym_finals) == bool(full_finals)
+
+
+def test_symmetry_works_on_steps():
+    # alpha's flush IPIs the other thread's CPU: the two CPUs' programs are one up to swapping
+    # cpu0/A with cpu1/A2, and symmetry takes one of each pair of mirrored states
+    sc, lines = mirrored("alpha", ["flush @A", "mmget @A", "flush @A", "mmput @A"])
     full, full_finals = explore(sc, lines, por=False, symmetry=False)
     sym, sym_finals = explore(sc, lines, por=False, symmetry=True, symmetry_after=0)
-    assert sym.holds == full.holds, (sym.failure, full.failure)
-    if full.failure is None:
-        assert sym_finals <= full_finals and bool(sym_finals) == bool(full_finals)
+    assert full.holds and sym.holds and sym.symmetry == 2
+    assert sym.stats.distinct < full.stats.distinct and sym_finals <= full_finals
 
 
 def test_independent_kernel_threads_are_reduced_and_agree():
