@@ -182,3 +182,16 @@ def test_interleave_takes_the_ipi_of_the_sender_it_names():
     r = Runner(load(bad, "t.mmscn", known_arches()), bad.split("\n")).run()
     d = r.diagnostics[0]
     assert (d.line, d.col) == (4, 31) and "no IPI from cpu1 is queued on cpu2" in d.message
+
+
+def test_the_picture_of_a_witness_of_steps(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / "w.svg"
+    p = subprocess.run([sys.executable, "-m", "mmscn", "explore", str(HISTORY / "LT-02-kthread-use-mm-flush-ipi.mmscn"),
+                        "--revert", "38cf307c1f20", "--svg", str(out)], capture_output=True, text=True)
+    # it was an internal error (exit 70): the path of steps was read as one of statements
+    assert p.returncode == 1 and "internal error" not in p.stderr, p.stderr
+    svg = out.read_text()
+    assert svg.startswith("<svg") or "<svg" in svg[:200]
+    assert "stale-tlb" in svg
