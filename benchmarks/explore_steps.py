@@ -2,10 +2,11 @@
 """Every examples/history file under `granularity step`, with and without the reductions.
 
 For each file and each of its `expect` lines (each one its own kernel), runs `mmscn explore
-FILE --granularity step --json` end to end, once with the defaults (fusion of the steps a CPU
-runs with irqs off that touch nothing shared; partial-order reduction and symmetry where the
-search applies them) and once with `--no-por --no-symmetry`, and prints the states explored,
-the distinct states, the transitions, the verdict and the time (process start to verdict).
+FILE --granularity step --json` end to end, once with the defaults (partial-order reduction and
+fusion over steps, symmetry past Explorer.SYMMETRY_AFTER states: interpreter/explore/stepped.py)
+and once with `--no-por --no-symmetry`, and prints both side by side on one row per expect
+line: the distinct states, the transitions and the time (process start to verdict), and the
+reduction factor (distinct states without the reductions over those with them).
 
     python3 benchmarks/explore_steps.py                   # every file of examples/history
     python3 benchmarks/explore_steps.py examples/history/LT-02-kthread-use-mm-flush-ipi.mmscn
@@ -36,21 +37,24 @@ def explore(path: Path, *flags) -> tuple:
 
 def main(argv) -> int:
     files = [Path(a) for a in argv] or sorted((ROOT / "examples" / "history").glob("*.mmscn"))
-    print(f"{'file':<42} {'expect line':<34} {'mode':<12} {'states':>8} {'distinct':>9} {'trans':>8} "
-          f"{'verdict':<8} {'wall s':>7}")
+    print(f"{'file':<40} {'expect':<26} {'verdict':<7} | {'defaults: distinct':>18} {'trans':>6} {'wall s':>6} "
+          f"| {'no reductions: distinct':>23} {'trans':>6} {'wall s':>6} | {'factor':>6}")
     worst = 0.0
     for f in files:
-        for mode, flags in (("defaults", ()), ("no reduct.", ("--no-por", "--no-symmetry"))):
-            wall, reports = explore(f, *flags)
-            if mode == "defaults":
-                worst = max(worst, wall)
-            for r in reports:
-                st = r.get("stats", {})
-                label = r.get("expect", {}).get("line", "") if isinstance(r.get("expect"), dict) else r.get("expect", "")
-                print(f"{f.name[:42]:<42} {str(label)[:34]:<34} {mode:<12} {st.get('states_explored', 0):>8,} "
-                      f"{st.get('distinct_states', 0):>9,} {st.get('transitions', 0):>8,} "
-                      f"{str(r.get('holds'))[:8]:<8} {wall:>7.2f}")
-    print(f"slowest file with the defaults: {worst:.2f} s end to end (bound: 10 s)")
+        runs = [explore(f), explore(f, "--no-por", "--no-symmetry")]
+        worst = max(worst, runs[0][0])
+        (wall, reps), (wall0, reps0) = runs
+        for r, r0 in zip(reps, reps0):
+            st, st0 = r.get("stats", {}), r0.get("stats", {})
+            d, d0 = st.get("distinct_states", 0), st0.get("distinct_states", 0)
+            label = r.get("expect", {}).get("line", "") if isinstance(r.get("expect"), dict) else r.get("expect", "")
+            same = "" if r.get("holds") == r0.get("holds") else " VERDICTS DIFFER"
+            factor = f"{d0 / d:.2f}" if d else "-"
+            print(f"{f.name[:40]:<40} {str(label)[:26]:<26} {str(r.get('holds'))[:7]:<7} | {d:>18,} "
+                  f"{st.get('transitions', 0):>6,} {wall:>6.2f} | {d0:>23,} {st0.get('transitions', 0):>6,} "
+                  f"{wall0:>6.2f} | {factor:>6}{same}")
+    print(f"slowest file with the defaults: {worst:.2f} s end to end (bound: 10 s); factor: distinct states "
+          f"without the reductions / with them")
     return 0
 
 

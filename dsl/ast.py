@@ -289,7 +289,8 @@ class InterruptBlock:
 class Interleave:
     """`interleave cpu1 cpu0 ipi cpu1 ...`: one interleaving of the blocks' steps, written out
     (a witness of `mmscn explore`): ``items`` are (kind, Ref), kind "cpu" (the next step of
-    the CPU's block), "ipi" (deliver an IPI pending there) or "interrupt" (its handler)."""
+    the CPU's block), "ipi" (deliver an IPI pending there) or "interrupt" (its handler); an
+    "ipi" item may end with the Ref of its sender (`ipi cpuN from cpuM`): (kind, Ref, Ref)."""
     items: tuple
     line: int
     col: int

@@ -72,6 +72,8 @@ class _Build(Transformer):
         return A.Header("granularity", str(c[1]), c[1].line, c[1].column)
 
     def interleave_item(self, c):
+        if len(c) == 4:             # `ipi cpuN from cpuM`: the IPI cpuM queued on cpuN
+            return ("ipi", _ref(c[1]), _ref(c[3]))
         return ("cpu" if len(c) == 1 else str(c[0]), _ref(c[-1]))
 
     def interleave(self, c):

@@ -225,8 +225,9 @@ class _Resolver:
                 self.stmt(st, sc, b.cpu)
         self.interrupts(sc)
         if sc.interleave is not None:
-            for _, ref in sc.interleave.items:
-                self.cpu(ref, sc)
+            for item in sc.interleave.items:
+                for ref in item[1:]:
+                    self.cpu(ref, sc)
         if sc.final is not None:
             self.conds(sc.final.conds, sc)
         return sc

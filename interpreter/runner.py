@@ -160,10 +160,10 @@ class Runner:
         pcs = [0] * len(blocks)
         index = {cpu: i for i, (cpu, _) in enumerate(blocks)}
         while self.order:
-            kind, ref = self.order.pop(0)
+            kind, ref, *sender = self.order.pop(0)
             cpu = ref.number
             if kind == "ipi":
-                ok = self.ipi_at(cpu, ref)
+                ok = self.ipi_at(cpu, ref, *sender)
             elif kind == "interrupt":
                 ok = self.interrupt_at(cpu, ref)
             elif kind == "rcu":
@@ -175,6 +175,11 @@ class Runner:
             if ok is False:
                 self.result.stopped = True
                 return
+        if self.sc.interleave is not None and not self.after_step():
+            # the line ended at a boundary: what is queued there is taken before round robin goes on
+            # (without this, IPIs left queued on CPUs that only wait were never delivered: deadlock)
+            self.result.stopped = True
+            return
         while True:
             progressed = live = False
             for i, (cpu, stmts) in enumerate(blocks):
@@ -270,12 +275,17 @@ class Runner:
                     return False
         return True
 
-    def ipi_at(self, cpu, ref) -> bool:
+    def ipi_at(self, cpu, ref, sender_ref=None) -> bool:
+        """`ipi cpuN`: the lowest sender's IPI queued on cpuN runs; `ipi cpuN from cpuM`: cpuM's."""
         k = self.k
         ready = [(t, s) for t, s in STEPS.deliverable(k) if t == cpu]
         if not ready:
             return self.not_here(ref, f"no IPI can be taken on {ref.text} here")
         sender = ready[0][1]
+        if sender_ref is not None:
+            if not any(s == sender_ref.number for _, s in ready):
+                return self.not_here(sender_ref, f"no IPI from {sender_ref.text} is queued on {ref.text}")
+            sender = sender_ref.number
         st = self.inflight[sender][0] if sender in self.inflight else None
         return self.record(deliver(k, self.policy, cpu, sender, st), cpu) is not False
 

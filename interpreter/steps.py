@@ -256,8 +256,38 @@ def _use_drop(k, cpu):
         k.mmdrop_lazy_tlb(old)
 
 
+def _use_store_shared(k, cpu):
+    """Before 6cad87b0d216: ``if (active_mm != mm) { mmgrab(mm); tsk->active_mm = mm; }`` under
+    the lock; a kernel thread lazy on mm turns its lazy reference into the kthread_use_mm one."""
+    t, m = k.c_op_task[cpu], k.c_op_mm[cpu]
+    old = k.t_active[t]
+    _set(k, cpu, c_op_old=old)
+    if old != m:
+        k.mmgrab(m)
+        _hold(k, old, count=_lazy(k))   # the lazy reference on the old active_mm, mmdrop'd at the end
+    k.kthread_use_mm_store(t, cpu, m)
+
+
+def _use_drop_shared(k, cpu):
+    old = k.c_op_old[cpu]
+    if old is not None and old != k.c_op_mm[cpu]:
+        _hold(k, old, count=-_lazy(k))
+        k.mmdrop(old)                   # plain mmdrop: the lazy reference, counted
+
+
 def kthread_use_mm(k) -> tuple:
     f = "kthread_use_mm"
+    if not k.version.has(V.KTHREAD_USE_MM_REFCOUNT):
+        # before 6cad87b0d216 (v6.4): mmgrab(mm) only when active_mm != mm, after reading it under
+        # the lock (inside the irqs-off region since 38cf307c1f20); mmdrop(active_mm) likewise
+        irqs = k.version.has(V.KTHREAD_USE_MM_IRQS_OFF)
+        store = ("task_lock(tsk); " + ("local_irq_disable(); " if irqs else "") + "active_mm = tsk->active_mm; "
+                 "if (active_mm != mm) { mmgrab(mm); tsk->active_mm = mm; } tsk->mm = mm")
+        switch = ("switch_mm_irqs_off(active_mm, mm, tsk); local_irq_enable(); task_unlock(tsk)" if irqs
+                  else "switch_mm(active_mm, mm, tsk); task_unlock(tsk)")
+        return (Step(f, store, _then(_use_begin, _use_store_shared), irqs_off=irqs),
+                Step(f, switch, _use_switch),
+                Step(f, "if (active_mm != mm) mmdrop(active_mm)", _use_drop_shared))
     if k.version.has(V.KTHREAD_USE_MM_IRQS_OFF):
         # 38cf307c1f20: "Hold off tlb flush IPIs while switching mm's"
         body = (Step(f, "mmgrab(mm)", _then(_use_begin, _use_grab)),
@@ -283,7 +313,9 @@ def _unuse_begin(k, cpu):
 def _unuse_clear(k, cpu):
     t, m = k.c_op_task[cpu], k.c_op_mm[cpu]
     k.kthread_unuse_mm_clear(t, cpu, m)
-    _hold(k, m, count=1)                # the use reference, dropped by the mmdrop at the end
+    if k.version.has(V.LAZY_TLB_HELPERS):
+        _hold(k, m, count=1)            # the use reference, dropped by the mmdrop at the end
+    # (before aa464ba9a1e4 the use reference simply becomes the lazy one: nothing held)
 
 
 def _unuse_lazy(k, cpu):
@@ -310,6 +342,8 @@ def kthread_unuse_mm(k) -> tuple:
     else:
         body = (Step(f, "task_lock(tsk); tsk->mm = NULL; mmgrab_lazy_tlb(mm)", _then(_unuse_begin, _unuse_clear)),
                 Step(f, "enter_lazy_tlb(mm, tsk); task_unlock(tsk)", _unuse_lazy))
+    if not k.version.has(V.LAZY_TLB_HELPERS):
+        return body                     # before aa464ba9a1e4 (v6.4): no mmgrab_lazy_tlb, no mmdrop
     return body + (Step(f, "mmdrop(mm)", _unuse_drop),)
 
 
@@ -566,7 +600,9 @@ def can_advance(k, cpu: int) -> bool:
 
 
 def deliverable(k) -> list:
-    """(target, sender) of every queued IPI whose target's irqs are on, targets in order."""
+    """(target, sender) of every queued IPI whose target's irqs are on, targets in order, each
+    target's senders lowest first; any of a target's may run first (kernel/smp.c: the senders'
+    llist_adds to its call_single_queue race), `mmscn run` takes the first."""
     out = []
     for c in range(k.ncpus):
         senders = k.c_ipi_from[c]

@@ -173,8 +173,10 @@ def search_line(res) -> str:
     if res.mode == "prologue":
         return "the prologue failed: nothing to explore"
     if res.mode == "steps":
+        red = "on" if res.fused else ("off (blocks create tasks or mms)" if res.model.creates else "off")
+        sym = f"on (group of {res.symmetry})" if res.symmetry > 1 else "none used"
         return ("exhaustive search over kernel steps (granularity step): IPIs and interrupts at every irqs-on "
-                "boundary, irqs-off steps that touch only their CPU fused" + ("" if res.fused else " (off)"))
+                f"boundary; partial-order reduction and fusion {red}, symmetry {sym}")
     por = "on" if res.por else ("off (blocks create tasks or mms)" if res.model.creates else "off")
     sym = f"on (group of {res.symmetry})" if res.symmetry > 1 else "none found"
     return f"exhaustive search: partial-order reduction {por}, symmetry {sym}"
@@ -248,9 +250,15 @@ def write_text(model, res, steps, out, color, *, quiet=False, witness=None, all_
     elif res.exists_path is not None and not quiet:
         steps_text = plural(len(res.exists_path), "step", fmt=",")
         w(f"{B}shortest interleaving where `final exists` holds{Z} ({steps_text}):\n")
-        for n, (b, i) in enumerate(res.exists_path, 1):
-            u = model.units[b][i]
-            w(f"  {n:3d}  cpu{u.cpu}  line {u.stmt.line:<4d} {P(stmt_source(model, u.stmt, u.cpu))}\n")
+        if model.stepped:       # a path of kernel steps (explore/stepped.py), not of statements
+            from mmscn.interpreter.explore.stepped import replay as replay_steps
+            for n, r in enumerate(replay_steps(model, res.exists_path), 1):
+                step = f"  [{r.step}]" if r.step else ""
+                w(f"  {n:3d}  cpu{r.cpu}  line {r.stmt.line:<4d} {P(stmt_source(model, r.stmt, r.cpu))}{P(step)}\n")
+        else:
+            for n, (b, i) in enumerate(res.exists_path, 1):
+                u = model.units[b][i]
+                w(f"  {n:3d}  cpu{u.cpu}  line {u.stmt.line:<4d} {P(stmt_source(model, u.stmt, u.cpu))}\n")
     if all_finals and res.finals:
         w(f"{B}final states{Z} ({len(res.finals):,}{', up to symmetry' if res.symmetry > 1 else ''}):\n")
         for n, s in enumerate(res.finals, 1):

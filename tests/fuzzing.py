@@ -331,7 +331,7 @@ WRITERS: dict = {
     "granularity": lambda d, c, b: "granularity " + ("steps" if odd(d, c, 8) else d(st.sampled_from(["step",
                                                                                                     "operation"]))),
     "interleave": lambda d, c, b: "interleave " + " ".join(
-        _event(d(st.sampled_from(["", "ipi ", "interrupt "])), cpu(d, c)) for _ in range(d(st.integers(1, 4)))),
+        _from(_event(d(st.sampled_from(["", "ipi ", "interrupt "])), cpu(d, c))) for _ in range(d(st.integers(1, 4)))),
     "expect": _expect,
     "spawn": _spawn,
     "schedule": _schedule,
@@ -355,6 +355,11 @@ WRITERS: dict = {
     "final": lambda d, c, b: f"final {d(st.sampled_from(W['QUANTIFIER']))} {conds(d, c)}",
 }
 HEADER_WORDS = ("scenario", "arch", "cpus")
+
+
+def _from(item: str) -> str:
+    """`ipi cpuN from cpu0` for an odd N, drawing nothing more (the other draws stay as they were)."""
+    return item + " from cpu0" if item.startswith("ipi ") and item[-1] in "13579" else item
 KERNEL_WORDS = ("kernel", "revert", "config", "granularity", "interleave")   # header lines too, written less often
 RELEASES = ("v6.14", "v6.13", "v5.4", "v5.3", "v2.6.0", "v5.8.3", "v3.0", "v2.3.13")
 # what a statement in the prologue or a block can be (headers and final have their own place)

@@ -57,8 +57,8 @@ option after `config'.")
     "tick" "task_work_run" "perf_sample" "rollover" "final")
   "Words that begin a statement, a header line or the final clause.")
 (defconst mmscn-keyword-words
-  '("without" "ipi" "interrupt" "rcu" "thread" "of" "kthread" "mm"
-    "cost")
+  '("without" "ipi" "from" "interrupt" "rcu" "thread" "of" "kthread"
+    "mm" "cost")
   "Other reserved words written inside a statement.")
 (defconst mmscn-operator-words
   '("or" "and" "not" "is")

@@ -390,8 +390,9 @@ class Explorer:
 # ====================================================================== random interleavings
 def random_walks(model: Model, n: int, seed: int, max_seconds: Optional[float] = None,
                  progress: Optional[Callable] = None) -> Result:
-    if model.stepped:       # over kernel steps the search is exhaustive (explore/stepped.py): no walks
-        return Explorer(model, max_seconds=max_seconds).run()
+    if model.stepped:       # random interleavings of kernel steps (explore/stepped.py)
+        from .stepped import random_walks as stepped_walks
+        return stepped_walks(model, n, seed, max_seconds, progress)
     rng = _random.Random(seed)
     t0 = time.perf_counter()
     stats = Stats()

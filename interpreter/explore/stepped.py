@@ -3,7 +3,8 @@
 A transition is one kernel step: the next step of a block (the next step of
 the operation in flight on its CPU, or its next statement's first step), an
 IPI queued on a CPU whose irqs are on running its handler there (a step of
-the target; the IPIs queued on one CPU are taken lowest sender first), or
+the target; the IPIs several CPUs queued on one CPU in every order, as the
+kernel's call_single_queue allows: docs/kernel-model.md), or
 the scenario's `interrupt cpuN { }` handler firing where cpuN's irqs are on,
 or (PREEMPT_RT) the RCU callbacks a CPU queued running there once their
 grace period ended ("rcu").
@@ -11,21 +12,37 @@ A block's program counter moves on when its statement's operation returns.
 A visited state is the kernel state (the operations in flight and the IPIs
 queued included: state.py) and the blocks' program counters.
 
-The reduction: a step after which its CPU's irqs are off and that touched
-nothing but its own CPU's fields is fused with that CPU's next step (no IPI
-or interrupt can land between them, and no other CPU can tell them apart).
-Partial-order reduction and symmetry are not applied to steps: the search is
-exhaustive over what remains (docs/explore.md).
+The reductions (docs/explore.md, "Reductions over steps"):
+
+* Partial-order reduction.  A process is a CPU: its block's steps, the IPIs
+  delivered to it and its interrupt handler.  At a state the search fires
+  only the enabled transitions of one CPU p when none of them can depend on
+  anything another CPU may still do: their footprint (the static footprint of
+  p's statement in flight, which covers every step of its operation; for an
+  IPI the sender's operation's and both CPUs') misses the future footprint of
+  every other CPU (its block's remaining statements, the IPIs it may still
+  take, GLOBAL while its interrupt handler may fire).  Those transitions form
+  a persistent set; the graph over steps is acyclic (every step moves a
+  program counter, a step counter, an IPI or a handler on), so every final
+  state, deadlock and failing step stays reachable.
+* Fusion: a step after which its CPU's irqs are off and whose CPU's next step
+  is such a persistent set on its own is fired together with that step (no
+  IPI or interrupt can land between them, no other CPU tell them apart).
+* Symmetry: the operation-granularity group (explore/symmetry.py: the state
+  fields of an operation in flight and the IPI masks rename with the CPUs),
+  past Explorer.SYMMETRY_AFTER states; never with an interrupt handler (it
+  tells its CPU apart).
 
 A path is a list of (kind, cpu): "cpu" a block's step, "ipi" an IPI taken
-on cpu, "interrupt" cpu's handler, "rcu" cpu's RCU callbacks; `interleave` writes it out, so a witness
-is the scenario with that line, and `mmscn run` replays it.
+on cpu (the lowest sender's; ("ipi", cpu, sender) another's), "interrupt"
+cpu's handler, "rcu" cpu's RCU callbacks; `interleave` writes it out (`ipi cpuN from cpuM`),
+so a witness is the scenario with that line, and `mmscn run` replays it.
 """
 from __future__ import annotations
 
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from mmscn.dsl.diagnostics import plural, printable
 
@@ -38,11 +55,13 @@ if TYPE_CHECKING:
     from .search import Explorer, Result
 
 
-def fire(m: "Model", kind: str, cpu: int, pcs: tuple):
-    """One transition on the kernel as it stands: (move, Failure or None, the new pcs, Outcome)."""
+def fire(m: "Model", kind: str, cpu: int, pcs: tuple, sender: Optional[int] = None):
+    """One transition on the kernel as it stands: (move, Failure or None, the new pcs, Outcome).
+    An IPI is ``sender``'s, by default the lowest sender's queued on cpu."""
     k = m.k
     if kind == "ipi":
-        sender = next(s for s in range(k.ncpus) if k.c_ipi_from[cpu] >> s & 1)
+        if sender is None:
+            sender = next(s for s in range(k.ncpus) if k.c_ipi_from[cpu] >> s & 1)
         st = _sender_stmt(m, sender, pcs)
         o = deliver(k, m.policy, cpu, sender, st)
         move, fail = search_move(o)
@@ -95,11 +114,12 @@ def enabled(m: "Model", s: tuple, pcs: tuple) -> list:
                 out.append(("cpu", cpu))
         elif not (us[pcs[b]].waits_for is not None and m.waiting(s, us[pcs[b]])):
             out.append(("cpu", cpu))
+    # every IPI queued on a CPU may run first there (steps.deliverable): ("ipi", target) takes the
+    # lowest sender's, ("ipi", target, sender) another's
     seen = set()
-    for target, _ in STEPS.deliverable(k):
-        if target not in seen:
-            seen.add(target)
-            out.append(("ipi", target))
+    for target, sender in STEPS.deliverable(k):
+        out.append(("ipi", target) if target not in seen else ("ipi", target, sender))
+        seen.add(target)
     out += [("rcu", c) for c in STEPS.rcu_ready(k)]
     if live:
         for cpu in m.handlers:
@@ -108,12 +128,114 @@ def enabled(m: "Model", s: tuple, pcs: tuple) -> list:
     return out
 
 
+class Persistent:
+    """Persistent sets over steps: which CPU's transitions alone may be fired at a state
+    (module docstring; docs/explore.md "Reductions over steps").  Footprints are the static
+    may-footprints of the statements (explore/footprints.py), one bit per task, mm and CPU."""
+
+    def __init__(self, m: "Model", fp):
+        self.m, self.fp, self.k = m, fp, m.k
+        self.G = fp.GLOBAL
+        self.cb = [fp.cb(c) for c in range(m.k.ncpus)]
+        # per block and pc: the reach of the IPIs its stepped statements from pc on may send (a
+        # handler runs on its target with the sender's operation's reach); only a stepped
+        # operation queues IPIs (hw.smp_call), a statement run whole takes its handlers at once
+        self.sends = []
+        for us in m.units:
+            acc, f = 0, [0] * (len(us) + 1)
+            for i in range(len(us) - 1, -1, -1):
+                if STEPS.stepped(us[i].stmt):
+                    acc |= us[i].fp | self.cb[us[i].cpu]
+                f[i] = acc
+            self.sends.append(f)
+
+    def _ipi(self, sender: int, pcs: tuple) -> int:
+        """The reach of the handler of an IPI ``sender`` queued: its operation in flight's."""
+        m = self.m
+        b = m.block_of.get(sender)
+        if b is None or pcs[b] >= len(m.units[b]) or self.k.c_op[sender] is None:
+            return self.G
+        return m.units[b][pcs[b]].fp | self.cb[sender]
+
+    def _queued(self, q: int, pcs: tuple) -> int:
+        senders, out, s = self.k.c_ipi_from[q], 0, 0
+        while senders:
+            if senders & 1:
+                out |= self._ipi(s, pcs)
+            senders >>= 1
+            s += 1
+        return out
+
+    def future(self, q: int, pcs: tuple, sends: int) -> int:
+        """What CPU q may still touch: its block's remaining statements, the IPIs queued on it
+        and those still to be sent (``sends``: their reach), its handler (anything)."""
+        m, k = self.m, self.k
+        if q in m.handlers and not k.c_irq_done[q]:
+            return self.G
+        f = 0
+        b = m.block_of.get(q)
+        if b is not None:
+            f = self.fp.fut[b][pcs[b]]
+        if k.c_ipi_from[q]:
+            f |= self.cb[q] | self._queued(q, pcs)
+        if sends:
+            f |= self.cb[q] | sends
+        return f
+
+    def independent(self, p: int, moves: list, pcs: tuple) -> bool:
+        """Whether ``moves``, the enabled transitions of CPU p, are a persistent set."""
+        m, k, G = self.m, self.k, self.G
+        b = m.block_of.get(p)
+        mine = self.cb[p]
+        if b is not None and pcs[b] < len(m.units[b]):
+            if ("cpu", p) not in moves:
+                return False        # p's block waits: another CPU may be what it waits for
+            mine |= m.units[b][pcs[b]].fp
+        for mv in moves:
+            if mv[0] in ("interrupt", "rcu"):
+                return False        # a handler, or __mmdrop_delayed freeing an mm: not p's alone
+            if mv[0] == "ipi":
+                mine |= self._queued(p, pcs)
+        if mine & G == G:
+            return False
+        # the IPIs p's own later statements send come after the moves (p's block step is one)
+        others = 0
+        for c, pc in enumerate(pcs):
+            if m.bcpu[c] != p:
+                others |= self.sends[c][pc]
+        for q in range(k.ncpus):
+            if q != p and mine & self.future(q, pcs, others):
+                return False
+        return True
+
+    def reduce(self, moves: list, pcs: tuple) -> list:
+        """The transitions of one CPU that form a persistent set (the fewest), else all."""
+        if len(moves) < 2:
+            return moves
+        by = {}
+        for mv in moves:
+            by.setdefault(mv[1], []).append(mv)
+        if len(by) < 2:
+            return moves
+        for p in sorted(by, key=lambda c: len(by[c])):
+            if self.independent(p, by[p], pcs):
+                return by[p]
+        return moves
+
+
 def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
-    """Breadth-first over steps: the shortest failing interleaving of steps, every final state."""
+    """Breadth-first over steps: the shortest failing interleaving of steps, every final state.
+    ``fuse``: the reductions over steps (partial-order reduction and fusion; ex.por)."""
     m = ex.m
     st = res.stats
     t0 = ex.t0
-    index = {(m.start, m.start_pcs): 0}
+    red = Persistent(m, ex.fp) if fuse and ex.fp is not None else None
+    # an interrupt handler tells its CPU apart from the others: no symmetry then
+    if m.handlers:
+        ex.sym, ex.want_symmetry = None, False
+    canon = ex.sym.canonical if ex.sym is not None else None
+    key0 = (m.start, m.start_pcs)
+    index = {canon(*key0) if canon else key0: 0}
     states, pcs_of, parent, via, depth = [m.start], [m.start_pcs], [-1], [None], [0]
     queue = deque([0])
     final = m.final
@@ -126,14 +248,20 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
         i = queue.popleft()
         s, pcs = states[i], pcs_of[i]
         expanded += 1
-        if ex.max_seconds is not None and expanded % 256 == 0 and time.perf_counter() - t0 > ex.max_seconds:
-            stop = f"stopped after {ex.max_seconds:g} s (--max-seconds)"
-            break
+        if expanded % 256 == 0:
+            if ex.max_seconds is not None and time.perf_counter() - t0 > ex.max_seconds:
+                stop = f"stopped after {ex.max_seconds:g} s (--max-seconds)"
+                break
+            if ex.want_symmetry and len(states) >= ex.symmetry_after:
+                ex._find_symmetry()
+                canon = ex.sym.canonical if ex.sym is not None else None
         m.restore(s)
         moves = enabled(m, s, pcs)
         if not moves:
             if all(pc >= len(us) for pc, us in zip(pcs, m.units)):
                 st.finals += 1
+                if ex.all_finals:
+                    res.finals.append(s)
                 if final is not None:
                     held, detail = m.judge_final()
                     if exists and held:
@@ -148,12 +276,19 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
             failure = _deadlock(m, pcs)
             fail_from = (i, [])
             break
-        for kind, cpu in moves:
+        if red is not None:
+            fire_set = red.reduce(moves, pcs)
+            if len(fire_set) < len(moves):
+                res.pruned = True
+        else:
+            fire_set = moves
+        for mv in fire_set:
             m.restore(s)
-            taken = [(kind, cpu)]
-            move, fail, npcs, _ = fire(m, kind, cpu, pcs)
+            kind, cpu = mv[0], mv[1]
+            taken = [mv]
+            move, fail, npcs, _ = fire(m, *mv[:2], pcs, *mv[2:])
             transitions += 1
-            while fuse and move != FAILED and kind == "cpu" and _fusible(m, cpu):
+            while red is not None and move != FAILED and kind == "cpu" and _fusible(m, red, cpu, npcs):
                 taken.append((kind, cpu))
                 move, fail, npcs, _ = fire(m, kind, cpu, npcs)
                 transitions += 1
@@ -162,6 +297,8 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
                 break
             s2 = m.capture() if move != SAME else s
             key = (s2, npcs)
+            if canon is not None:
+                key = canon(*key)
             j = index.get(key)
             if j is None:
                 j = index[key] = len(states)
@@ -181,7 +318,9 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
     st.seconds = time.perf_counter() - t0
     res.stop_reason = stop
     res.complete = not stop and not queue
-    res.por, res.symmetry, res.mode, res.fused = False, 1, "steps", fuse
+    res.por = red is not None
+    res.symmetry = ex.sym.size() if canon is not None else 1
+    res.mode, res.fused = "steps", red is not None
     if failure is not None:
         res.failure = failure
         i, last = fail_from
@@ -191,14 +330,72 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
     return res
 
 
-def _fusible(m: "Model", cpu: int) -> bool:
-    """The step that just ran on cpu left its irqs off and touched only cpu's own fields, and
-    the operation goes on: nothing can land before its next step, nothing tell them apart."""
+def random_walks(m: "Model", n: int, seed: int, max_seconds=None, progress=None) -> "Result":
+    """``n`` random interleavings of steps: at each boundary one enabled transition (a block's
+    next step, an IPI taken, an interrupt) picked uniformly; the shortest failing one is kept."""
+    import random as _random
+    from .search import Result, Stats
+    rng = _random.Random(seed)
+    t0 = time.perf_counter()
+    st = Stats()
+    res = Result(m, st, complete=False, por=False, mode="random", seed=seed)
+    final = m.final
+    finals = set()
+    shortest = None
+    for w in range(n):
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            res.stop_reason = f"stopped after {max_seconds:g} s (--max-seconds)"
+            break
+        if progress is not None and w % 64 == 0:
+            progress(st.states, len(finals), st.depth, time.perf_counter() - t0)
+        m.restore(m.start)
+        s, pcs, path, fail = m.start, m.start_pcs, [], None
+        while True:
+            moves = enabled(m, s, pcs)
+            if not moves:
+                if all(pc >= len(us) for pc, us in zip(pcs, m.units)):
+                    finals.add((s, pcs))
+                    if final is not None:
+                        held, detail = m.judge_final()
+                        if final.quantifier == "exists" and held:
+                            res.exists_count += 1
+                            if res.exists_path is None or len(path) < len(res.exists_path):
+                                res.exists_path = list(path)
+                        elif not held and final.quantifier == "forall":
+                            fail = (Failure("final", f"final forall does not hold: {detail}", "", final.line,
+                                            final.col), list(path))
+                else:
+                    st.deadlocks += 1
+                    fail = (_deadlock(m, pcs), list(path))
+                break
+            mv = rng.choice(moves)
+            move, f, pcs, _ = fire(m, *mv[:2], pcs, *mv[2:])
+            st.transitions += 1
+            st.states += 1
+            path.append(mv)
+            if move == FAILED:
+                fail = (f, path)
+                break
+            if move != SAME:
+                s = m.capture()
+        st.depth = max(st.depth, len(path))
+        res.walks += 1
+        if fail is not None and (shortest is None or len(fail[1]) < len(shortest[1])):
+            shortest = fail
+    if shortest is not None:
+        res.failure, res.path = shortest
+    st.finals = st.distinct = len(finals)
+    st.seconds = time.perf_counter() - t0
+    return res
+
+
+def _fusible(m: "Model", red: Persistent, cpu: int, pcs: tuple) -> bool:
+    """The step that just ran on cpu left its irqs off (no IPI, no interrupt can land before
+    its next step), the operation goes on, and that next step alone is a persistent set."""
     k = m.k
     if k.c_op[cpu] is None or not k.c_irqs_off[cpu] or not STEPS.can_advance(k, cpu):
         return False
-    tasks, mms, cpus = k.changed
-    return not tasks and not mms and cpus <= {cpu}
+    return red.independent(cpu, [("cpu", cpu)], pcs)
 
 
 def _path(parent, via, i) -> list:
@@ -229,8 +426,9 @@ def replay(m: "Model", path: list) -> list:
     pcs = m.start_pcs
     before = m.fields()
     out = []
-    for kind, cpu in path:
-        move, fail, npcs, o = fire(m, kind, cpu, pcs)
+    for mv in path:
+        kind, cpu = mv[0], mv[1]
+        move, fail, npcs, o = fire(m, kind, cpu, pcs, *mv[2:])
         after = m.fields()
         changes = [(key, before.get(key), after.get(key)) for key in after if before.get(key) != after.get(key)]
         expect = o.expect if kind == "cpu" else None
@@ -242,7 +440,8 @@ def replay(m: "Model", path: list) -> list:
 
 
 def interleave_line(path: list) -> str:
-    return "interleave " + " ".join(f"cpu{c}" if kind == "cpu" else f"{kind} cpu{c}" for kind, c in path)
+    return "interleave " + " ".join(f"cpu{mv[1]}" if mv[0] == "cpu" else f"{mv[0]} cpu{mv[1]}"
+                                    + ("" if len(mv) < 3 else f" from cpu{mv[2]}") for mv in path)
 
 
 def witness_text(m: "Model", res: "Result") -> str:

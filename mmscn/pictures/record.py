@@ -290,6 +290,15 @@ def witness_timeline(model, res, arch=None) -> Optional[Timeline]:
     if res.failure is None:
         return None
     sc, f = model.sc, res.failure
+    if model.stepped:
+        # a path of kernel steps, not of statements: run the witness, whose `interleave` line the
+        # run follows, under the kernel the search ran (it was an internal error, exit 70)
+        from mmscn.dsl.resolve import load
+        from mmscn.interpreter.arches import known_arches
+        from mmscn.interpreter.explore.stepped import witness_text
+        text = witness_text(model, res)
+        rec = record_run(load(text, sc.path, known_arches()), text.split("\n"), arch, version=model.k.version)
+        return _witness(rec, res, f)
     rec = Recorder(sc, model.lines, arch)
     for st in sc.stmts:
         if not rec.step(st, None):
@@ -303,6 +312,10 @@ def witness_timeline(model, res, arch=None) -> Optional[Timeline]:
                 break
         if f.kind == "final" and sc.final is not None:
             rec.judge_final()
+    return _witness(rec, res, f)
+
+
+def _witness(rec, res, f) -> Timeline:
     note = (f"the shortest failing interleaving mmscn explore found ({len(res.path)} steps)"
             if res.mode != "random" else f"a failing interleaving (random, seed {res.seed})")
     tl = timeline_of(rec, note)
