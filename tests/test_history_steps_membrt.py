@@ -25,7 +25,7 @@ EXAMPLES = [
     ("LT-09-membarrier-freed-mm.mmscn", V.MEMBARRIER_RQ_STATE, "use-after-free", 9,
      MB + "atomic_read(&p->mm->membarrier_state) & MEMBARRIER_STATE_GLOBAL_EXPEDITED: __cpumask_set_cpu(cpu, "
           "tmpmask); rcu_read_unlock()"),
-    ("LT-16-rt-mmdrop-rcu.mmscn", V.MMDROP_SCHED, "might-sleep", 5, None),
+    ("LT-16-rt-mmdrop-rcu.mmscn", V.MMDROP_SCHED, "might-sleep", 6, None),
 ]
 
 
