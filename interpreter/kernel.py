@@ -718,6 +718,12 @@ class Kernel:
 
     def cpu_down(self, cpu: int) -> None:
         """Hot-unplug: the checks of cpu_down (kernel/cpu.c), then its stages in order (offline_stages)."""
+        self.cpu_down_checks(cpu)
+        for stage in self.offline_stages():
+            stage(cpu)
+
+    def cpu_down_checks(self, cpu: int) -> None:
+        """What cpu_down refuses (granularity step runs it as the first step, interpreter/steps.py)."""
         self._require_online(cpu, "offline")
         self._require_hotplug()
         if sum(self.c_online) == 1:
@@ -728,8 +734,6 @@ class Kernel:
             raise Refusal(f"cpu{cpu} runs {self.t_name[self.c_curr[cpu]]}; schedule it to its idle task before "
                           f"taking it offline (the model leaves task migration to the scenario)",
                           "sched_cpu_wait_empty (kernel/sched/core.c)")
-        for stage in self.offline_stages():
-            stage(cpu)
 
     def offline_stages(self) -> tuple:
         """cpu_down's stages, each a kernel operation of its own that another CPU's operations may come
@@ -784,13 +788,14 @@ class Kernel:
         if m is not None:
             self.mmdrop_lazy_tlb(m)
 
-    def finish_cpu(self, cpu: int) -> None:
-        """kernel/cpu.c, on the control CPU once the CPU is dead.  Since 21641bd9a7a7 (v6.14):
+    def finish_cpu(self, cpu: int, ctrl: Optional[int] = None) -> None:
+        """kernel/cpu.c, on the control CPU ``ctrl`` (the one that called cpu_down; by default
+        _control_cpu's) once the CPU is dead.  Since 21641bd9a7a7 (v6.14):
         WARN_ON(mm != &init_mm); idle->active_mm = NULL; mmdrop_lazy_tlb(mm).  v5.8 to v6.13:
         idle->active_mm = &init_mm; mmdrop(mm): a last reference is dropped on an online CPU."""
         idle = self._idle(cpu)
         m = self.t_active[idle]
-        ctrl = self._control_cpu(cpu)
+        ctrl = self._control_cpu(cpu) if ctrl is None else ctrl
         self.this_cpu = ctrl
         if self.version.has(V.SCHED_FORCE_INIT_MM):
             if m != INIT_MM:

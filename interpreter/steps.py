@@ -378,6 +378,64 @@ def flush(k) -> tuple:
             Step(f, "the IPIs ran: the flush returns", _flush_return))
 
 
+# ================================================================ cpu_down (kernel/cpu.c)
+# One row per stage of Kernel.offline_stages (the release decides which there are); the effects
+# are those stages.  The rows run on the CPU whose block has the `offline` (at the top level, the
+# CPU going down); the stages take the CPU going down from c_op_task (its idle task, whose index
+# is its number) and run where the kernel runs them: sched_cpu_wait_empty, take_cpu_down and
+# arch_cpu_idle_dead on the CPU going down, finish_cpu on the CPU that called cpu_down.
+# take_cpu_down is one step: stop_machine runs it with irqs off on the CPU going down while every
+# other online CPU spins in multi_cpu_stop with irqs off, so nothing comes between its parts.
+# irqs_off is the dying CPU's: off from take_cpu_down on (do_idle calls arch_cpu_idle_dead with
+# irqs off, and an offline CPU takes no interrupt).
+DOWN_ROWS = {
+    "sched_cpu_wait_empty": ("balance_hotplug_wait(); sched_force_init_mm(): mmgrab_lazy_tlb(&init_mm); "
+                             "local_irq_disable(); current->active_mm = &init_mm; switch_mm_irqs_off(mm, "
+                             "&init_mm); local_irq_enable(); mmdrop_lazy_tlb(mm)", False),
+    "take_cpu_down": ("stop_machine: __cpu_disable() (powerpc: cleanup_cpu_mmu_context -> "
+                      "clear_tasks_mm_cpumask), set_cpu_online(cpu, false); the CPU_DYING callbacks "
+                      "(smpcfd_dying_cpu runs the IPIs still queued here)", True),
+    "arch_cpu_idle_dead": ("do_idle: cpuhp_report_idle_dead(); arch_cpu_idle_dead() -> idle_task_exit()", True),
+    "finish_cpu": ("on the control CPU: idle->active_mm, mmdrop_lazy_tlb(mm)", False),
+}
+
+
+def _down_begin(k, cpu):
+    dying = k.step_args[0]
+    k.cpu_down_checks(dying)
+    other = next((c for c, op in enumerate(k.c_op) if op == "cpu_down" and c != cpu), None)
+    if other is not None:
+        # cpu_down takes cpu_maps_update_begin() (cpu_add_remove_lock): one hotplug at a time
+        raise Refusal(f"cpu{other} is in the middle of cpu_down; hotplug operations are serialized "
+                      f"(cpu_maps_update_begin), so cpu{dying} goes down after it", "cpu_down (kernel/cpu.c)")
+    _set(k, cpu, c_op_task=k._idle(dying))
+
+
+def _stage(name: str) -> Callable:
+    def run(k, cpu):
+        dying = k.c_op_task[cpu]
+        if name == "finish_cpu":
+            k.finish_cpu(dying, None if cpu == dying else cpu)
+            return
+        getattr(k, name)(dying)
+        if name == "take_cpu_down":
+            for sender in range(k.ncpus):       # smpcfd_dying_cpu: __flush_smp_call_function_queue
+                if k.c_ipi_from[dying] >> sender & 1:
+                    k.run_ipi(dying, sender)
+    run.__name__ = name
+    return run
+
+
+def cpu_down(k) -> tuple:
+    rows = []
+    for stage in k.offline_stages():
+        name = stage.__name__
+        code, irqs_off = DOWN_ROWS[name]
+        run = _stage(name)
+        rows.append(Step(name, code, _then(_down_begin, run) if not rows else run, irqs_off=irqs_off))
+    return tuple(rows)
+
+
 # ================================================================ the tables
 #: statement type -> (the operation's name in c_op, its table, its arguments from the statement)
 OPERATIONS = {
@@ -386,6 +444,7 @@ OPERATIONS = {
     A.UnuseMm: ("kthread_unuse_mm", kthread_unuse_mm),
     A.Exit: ("exit_mm", exit_mm),
     A.Flush: ("flush_tlb_mm_range", flush),
+    A.Offline: ("cpu_down", cpu_down),
 }
 TABLES = {name: table for name, table in OPERATIONS.values()}
 _cache: dict = {}
@@ -473,13 +532,15 @@ def deliverable(k) -> list:
 
 def args_of(k, st, cpu: Optional[int], new_mm_name: Callable) -> tuple:
     """The first step's arguments, from the statement (task and mm indexes as the kernel has them)."""
-    from .conditions import mm_of, task_of
+    from .conditions import cpu_of, mm_of, task_of
     if type(st) is A.Exec:
         return (task_of(k, st.task), new_mm_name(k, st))
     if type(st) is A.UseMm:
         return (task_of(k, st.task), mm_of(k, st.mm))
     if type(st) is A.Flush:
         return (mm_of(k, st.mm), st.tables)
+    if type(st) is A.Offline:
+        return (cpu_of(k, st.cpu, cpu),)
     return (task_of(k, st.task),)
 
 
@@ -490,4 +551,6 @@ def op_cpu(k, st, cpu: Optional[int], args: tuple) -> Optional[int]:
         return cpu
     if type(st) is A.Flush:
         return None
+    if type(st) is A.Offline:
+        return args[0]              # at the top level: the CPU going down
     return k.t_cpu[args[0]]
