@@ -788,14 +788,13 @@ class Kernel:
         if m is not None:
             self.mmdrop_lazy_tlb(m)
 
-    def finish_cpu(self, cpu: int, ctrl: Optional[int] = None) -> None:
-        """kernel/cpu.c, on the control CPU ``ctrl`` (the one that called cpu_down; by default
-        _control_cpu's) once the CPU is dead.  Since 21641bd9a7a7 (v6.14):
+    def finish_cpu(self, cpu: int) -> None:
+        """kernel/cpu.c, on the control CPU once the CPU is dead.  Since 21641bd9a7a7 (v6.14):
         WARN_ON(mm != &init_mm); idle->active_mm = NULL; mmdrop_lazy_tlb(mm).  v5.8 to v6.13:
         idle->active_mm = &init_mm; mmdrop(mm): a last reference is dropped on an online CPU."""
         idle = self._idle(cpu)
         m = self.t_active[idle]
-        ctrl = self._control_cpu(cpu) if ctrl is None else ctrl
+        ctrl = self._control_cpu(cpu)
         self.this_cpu = ctrl
         if self.version.has(V.SCHED_FORCE_INIT_MM):
             if m != INIT_MM:

@@ -380,14 +380,12 @@ def flush(k) -> tuple:
 
 # ================================================================ cpu_down (kernel/cpu.c)
 # One row per stage of Kernel.offline_stages (the release decides which there are); the effects
-# are those stages.  The rows run on the CPU whose block has the `offline` (at the top level, the
-# CPU going down); the stages take the CPU going down from c_op_task (its idle task, whose index
-# is its number) and run where the kernel runs them: sched_cpu_wait_empty, take_cpu_down and
-# arch_cpu_idle_dead on the CPU going down, finish_cpu on the CPU that called cpu_down.
-# take_cpu_down is one step: stop_machine runs it with irqs off on the CPU going down while every
-# other online CPU spins in multi_cpu_stop with irqs off, so nothing comes between its parts.
-# irqs_off is the dying CPU's: off from take_cpu_down on (do_idle calls arch_cpu_idle_dead with
-# irqs off, and an offline CPU takes no interrupt).
+# are those stages.  `offline cpuN` is cpuN's statement (in a block, only cpuN's), so the operation
+# is in flight on the CPU going down, as the kernel's cpuhp/N thread is.  finish_cpu runs on the control CPU (Kernel.finish_cpu says which).  take_cpu_down is one
+# step: stop_machine runs it with irqs off on the CPU going down while every other online CPU
+# spins in multi_cpu_stop with irqs off, so nothing comes between its parts.  irqs off from
+# take_cpu_down on: do_idle calls arch_cpu_idle_dead with irqs off, and an offline CPU takes no
+# interrupt.
 DOWN_ROWS = {
     "sched_cpu_wait_empty": ("balance_hotplug_wait(); sched_force_init_mm(): mmgrab_lazy_tlb(&init_mm); "
                              "local_irq_disable(); current->active_mm = &init_mm; switch_mm_irqs_off(mm, "
@@ -408,20 +406,15 @@ def _down_begin(k, cpu):
         # cpu_down takes cpu_maps_update_begin() (cpu_add_remove_lock): one hotplug at a time
         raise Refusal(f"cpu{other} is in the middle of cpu_down; hotplug operations are serialized "
                       f"(cpu_maps_update_begin), so cpu{dying} goes down after it", "cpu_down (kernel/cpu.c)")
-    _set(k, cpu, c_op_task=k._idle(dying))
 
 
 def _stage(name: str) -> Callable:
     def run(k, cpu):
-        dying = k.c_op_task[cpu]
-        if name == "finish_cpu":
-            k.finish_cpu(dying, None if cpu == dying else cpu)
-            return
-        getattr(k, name)(dying)
+        getattr(k, name)(cpu)
         if name == "take_cpu_down":
             for sender in range(k.ncpus):       # smpcfd_dying_cpu: __flush_smp_call_function_queue
-                if k.c_ipi_from[dying] >> sender & 1:
-                    k.run_ipi(dying, sender)
+                if k.c_ipi_from[cpu] >> sender & 1:
+                    k.run_ipi(cpu, sender)
     run.__name__ = name
     return run
 
