@@ -189,6 +189,17 @@ def test_two_cpu_downs_at_once_are_refused_not_a_traceback():
     assert (d.line, d.col) == (8, 3) and "cpu0 is in the middle of cpu_down" in d.message
 
 
+def test_online_waits_for_a_cpu_down_in_flight():
+    # cpu_up takes the same lock: cpu1 cannot come back between take_cpu_down and finish_cpu
+    text = ("arch x86\ncpus 2\ngranularity step\ninterleave cpu1 cpu1 cpu0\ncpu0 {\n  online cpu1\n}\n"
+            "cpu1 {\n  offline cpu1\n}\n")
+    r = run(text)
+    assert r.failed
+    d = r.diagnostics[0]
+    assert (d.line, d.col) == (6, 3) and "cpu1 is in the middle of cpu_down" in d.message, d.message
+    assert "so cpu_up waits for it" in d.message
+
+
 def test_take_cpu_down_runs_the_ipis_still_queued_on_the_dying_cpu():
     # smpcfd_dying_cpu (a CPU_DYING callback of take_cpu_down) flushes the call-function queue:
     # an IPI cpu0 queued on cpu1 runs there, and cpu0's wait ends
