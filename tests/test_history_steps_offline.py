@@ -55,7 +55,7 @@ def test_lt07_both_ways_and_its_witness_replays(tmp_path):
     p = mmscn("explore", str(LT07), "--witness", str(w))
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"expect fail without {FIX}" in p.stdout and ": holds" in p.stdout
-    assert "fails, as the line expects: line 52:3: use-after-free: @U was freed (mm_count 0) but still in use by " \
+    assert "fails, as the line expects: line 53:3: use-after-free: @U was freed (mm_count 0) but still in use by " \
            "idle1" in p.stdout
     # exit_mm's first two steps, take_cpu_down, and the bite: exit_mm's mmput frees @U
     assert "shortest failing interleaving (4 steps)" in p.stdout
@@ -78,7 +78,7 @@ def test_lt07_bites_once_take_cpu_down_ran_and_before_finish_cpu():
     for order, fails in [("cpu1 cpu0 cpu0 cpu0", True), ("cpu0 cpu0 cpu0", False),
                          ("cpu1 cpu1 cpu0 cpu0 cpu0", True), ("cpu1 cpu1 cpu1 cpu0 cpu0 cpu0", False)]:
         r = run(text.replace("granularity step\n", f"granularity step\ninterleave {order}\n"),
-                version=ver(reverts=[FIX]))
+                version=ver("v6.14", [FIX]))
         uaf = [d for d in r.diagnostics if "use-after-free" in d.message]
         assert bool(uaf) == fails, (order, [d.message for d in r.diagnostics])
 
@@ -86,8 +86,8 @@ def test_lt07_bites_once_take_cpu_down_ran_and_before_finish_cpu():
 def test_lt07_holds_with_the_fix_and_fails_without_it_with_and_without_reductions():
     text = LT07.read_text()
     for por, sym in [(True, True), (False, False)]:
-        assert explore(text, por=por, symmetry=sym).holds
-        res = explore(text, [FIX], por=por, symmetry=sym)
+        assert explore(text, por=por, symmetry=sym, release="v6.14").holds
+        res = explore(text, [FIX], por=por, symmetry=sym, release="v6.14")
         assert not res.holds and res.failure.rules == ("use-after-free",) and len(res.path) == 4
 
 
@@ -96,16 +96,16 @@ def test_lt07_on_x86_holds_both_ways(reverts):
     # refcounted lazy mm: idle1's lazy reference keeps @U alive (a zombie) until sched_force_init_mm
     # (fixed) or finish_cpu (before) drops it, on an online CPU: no interleaving frees it under cpu1
     text = LT07.read_text().replace("arch powerpc", "arch x86")
-    res = explore(text, reverts)
+    res = explore(text, reverts, release="v6.14")
     assert res.holds and res.complete, res.failure
-    assert explore(text, reverts, por=False, symmetry=False).holds
+    assert explore(text, reverts, por=False, symmetry=False, release="v6.14").holds
 
 
 def test_bisect_names_21641bd9a7a7():
     p = mmscn("bisect", "--from", "v6.13", str(LT07))
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"\n{FIX} is the first commit where the scenario holds\n" in p.stdout
-    assert "v6.13     fails  line 52: use-after-free" in p.stdout
+    assert "v6.13     fails  line 53: use-after-free" in p.stdout
 
 
 # ---- the table: one row per stage of Kernel.offline_stages, by release
