@@ -797,8 +797,15 @@ class Kernel:
 
     def cpu_down(self, cpu: int) -> None:
         """Hot-unplug: the checks of cpu_down (kernel/cpu.c), then its stages in order (offline_stages)."""
+        self.cpu_down_checks(cpu)
+        for stage in self.offline_stages():
+            stage(cpu)
+
+    def cpu_down_checks(self, cpu: int) -> None:
+        """What cpu_down refuses (granularity step runs it as the first step, interpreter/steps.py)."""
         self._require_online(cpu, "offline")
         self._require_hotplug()
+        self._hotplug_serialized("cpu_down", cpu)
         if sum(self.c_online) == 1:
             raise Refusal(f"cpu{cpu} is the last online CPU; cpu_down refuses to take it down",
                           "cpu_down (kernel/cpu.c)")
@@ -807,8 +814,6 @@ class Kernel:
             raise Refusal(f"cpu{cpu} runs {self.t_name[self.c_curr[cpu]]}; schedule it to its idle task before "
                           f"taking it offline (the model leaves task migration to the scenario)",
                           "sched_cpu_wait_empty (kernel/sched/core.c)")
-        for stage in self.offline_stages():
-            stage(cpu)
 
     def offline_stages(self) -> tuple:
         """cpu_down's stages, each a kernel operation of its own that another CPU's operations may come
@@ -884,6 +889,15 @@ class Kernel:
             self.mmdrop_lazy_tlb(m)
         self.d_cpus.add(cpu)
 
+    def _hotplug_serialized(self, function: str, own: Optional[int] = None) -> None:
+        """cpu_maps_update_begin (cpu_add_remove_lock): one hotplug operation at a time.  Only a
+        cpu_down in flight (granularity step; on the CPU going down, ``own`` for its own first
+        step) can be in the way; the kernel would wait, the model refuses."""
+        other = next((c for c, op in enumerate(self.c_op) if op == "cpu_down" and c != own), None)
+        if other is not None:
+            raise Refusal(f"cpu{other} is in the middle of cpu_down; hotplug operations are serialized "
+                          f"(cpu_maps_update_begin), so {function} waits for it", f"{function} (kernel/cpu.c)")
+
     def _control_cpu(self, cpu: int) -> int:
         """The CPU that runs cpu_down's teardown callbacks (finish_cpu): the model takes the
         lowest-numbered online CPU other than the one going down."""
@@ -892,6 +906,7 @@ class Kernel:
     def cpu_up(self, cpu: int) -> None:
         """Bring-up: the CPU's idle task takes init_mm (mmgrab, or the lazy helper on powerpc)."""
         self._require_hotplug()
+        self._hotplug_serialized("cpu_up")
         if self.c_online[cpu]:
             raise Refusal(f"cpu{cpu} is already online", "cpu_up (kernel/cpu.c)")
         idle = self._idle(cpu)

@@ -2,7 +2,7 @@
 
 Under `granularity step` the statements whose kernel code an interrupt or
 another CPU can land inside (exec_mmap, kthread_use_mm, kthread_unuse_mm,
-exit_mm, the TLB flush) run as the sequences of steps below, one table row
+exit_mm, the TLB flush, cpu_down's stages) run as the sequences of steps below, one table row
 per step, each naming the kernel function and the code it runs, with the
 CPU's interrupt state at the boundary after it.  The effects are the
 Kernel's own operations (interpreter/kernel.py: mmgrab, _set_active_mm,
@@ -514,6 +514,60 @@ def rcu_ready(k) -> list:
     return [c for c in sorted(cpus) if not k.c_irqs_off[c] and k.rcu_ready(c)]
 
 
+# ================================================================ cpu_down (kernel/cpu.c)
+# One row per stage of Kernel.offline_stages (the release decides which there are); the effects
+# are those stages.  `offline cpuN` is cpuN's statement (in a block, only cpuN's), so the
+# operation is in flight on the CPU going down, as the kernel's cpuhp/N thread is; finish_cpu
+# runs on the control CPU (Kernel.finish_cpu says which).  take_cpu_down is one step:
+# stop_machine runs it with irqs off on the CPU going down while every other online CPU spins in
+# multi_cpu_stop with irqs off, so nothing comes between its parts.  Irqs off from take_cpu_down
+# on: do_idle calls arch_cpu_idle_dead with irqs off, and an offline CPU takes no interrupt.
+def _down_code(k, name: str) -> tuple:
+    """(code, irqs_off) of stage ``name``'s row on this kernel."""
+    fixed = k.version.has(V.SCHED_FORCE_INIT_MM)
+    if name == "sched_cpu_wait_empty":
+        return ("balance_hotplug_wait(); sched_force_init_mm(): mmgrab_lazy_tlb(&init_mm); local_irq_disable(); "
+                "current->active_mm = &init_mm; switch_mm_irqs_off(mm, &init_mm); local_irq_enable(); "
+                "mmdrop_lazy_tlb(mm)", False)
+    if name == "take_cpu_down":
+        trim = k.arch.name == "powerpc" and k.version.has(V.PPC_TRIM_OFFLINE)
+        return ("stop_machine: __cpu_disable()" + (" (cleanup_cpu_mmu_context -> clear_tasks_mm_cpumask)" if trim
+                                                   else "") +
+                ", set_cpu_online(cpu, false); the CPU_DYING callbacks (smpcfd_dying_cpu runs the IPIs still "
+                "queued here)", True)
+    if name == "arch_cpu_idle_dead":
+        return ("do_idle: cpuhp_report_idle_dead(); arch_cpu_idle_dead()" +
+                (": the mm was left at sched_cpu_wait_empty" if fixed else " -> idle_task_exit()"), True)
+    drop = "mmdrop_lazy_tlb(mm)" if k.version.has(V.LAZY_TLB_HELPERS) else "mmdrop(mm)"
+    return ("on the control CPU: " + ("WARN_ON(mm != &init_mm); idle->active_mm = NULL" if fixed else
+                                      "idle->active_mm = &init_mm") + "; " + drop, False)
+
+
+def _down_begin(k, cpu):
+    k.cpu_down_checks(k.step_args[0])
+
+
+def _stage(name: str) -> Callable:
+    def run(k, cpu):
+        getattr(k, name)(cpu)
+        if name == "take_cpu_down":
+            for sender in range(k.ncpus):       # smpcfd_dying_cpu: __flush_smp_call_function_queue
+                if k.c_ipi_from[cpu] >> sender & 1:
+                    k.run_ipi(cpu, sender)
+    run.__name__ = name
+    return run
+
+
+def cpu_down(k) -> tuple:
+    rows = []
+    for stage in k.offline_stages():
+        name = stage.__name__
+        code, irqs_off = _down_code(k, name)
+        run = _stage(name)
+        rows.append(Step(name, code, _then(_down_begin, run) if not rows else run, irqs_off=irqs_off))
+    return tuple(rows)
+
+
 # ================================================================ the tables
 #: statement type -> (the operation's name in c_op, its table, its arguments from the statement)
 OPERATIONS = {
@@ -523,6 +577,9 @@ OPERATIONS = {
     A.Exit: ("exit_mm", exit_mm),
     A.Flush: ("flush_tlb_mm_range", flush),
     A.Membarrier: ("membarrier_global_expedited", membarrier),
+
+
+    A.Offline: ("cpu_down", cpu_down),
 }
 TABLES = {name: table for name, table in OPERATIONS.values()}
 _cache: dict = {}
@@ -613,7 +670,7 @@ def deliverable(k) -> list:
 
 def args_of(k, st, cpu: Optional[int], new_mm_name: Callable) -> tuple:
     """The first step's arguments, from the statement (task and mm indexes as the kernel has them)."""
-    from .conditions import mm_of, task_of
+    from .conditions import cpu_of, mm_of, task_of
     if type(st) is A.Exec:
         return (task_of(k, st.task), new_mm_name(k, st))
     if type(st) is A.UseMm:
@@ -622,6 +679,9 @@ def args_of(k, st, cpu: Optional[int], new_mm_name: Callable) -> tuple:
         return (mm_of(k, st.mm), st.tables)
     if type(st) is A.Membarrier:
         from .conditions import cpu_of
+
+
+    if type(st) is A.Offline:
         return (cpu_of(k, st.cpu, cpu),)
     return (task_of(k, st.task),)
 
@@ -635,4 +695,8 @@ def op_cpu(k, st, cpu: Optional[int], args: tuple) -> Optional[int]:
         return None
     if type(st) is A.Membarrier:
         return args[0]
+
+
+    if type(st) is A.Offline:
+        return args[0]              # at the top level: the CPU going down
     return k.t_cpu[args[0]]
