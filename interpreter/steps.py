@@ -373,9 +373,44 @@ def _flush_return(k, cpu):
 
 def flush(k) -> tuple:
     f = "flush_tlb_mm_range"
+    if k.arch.name == "sparc64" and not k.version.has(V.SPARC64_NO_CPUMASK_CLEAR):
+        return sparc64_flush(k)
     return (Step(f, "decide the targets, flush locally, send the IPIs", _flush_send),
             _wait(f),
             Step(f, "the IPIs ran: the flush returns", _flush_return))
+
+
+# sparc64 before bafb056ce279 (arch/sparc/kernel/smp_64.c smp_flush_tlb_pending, read in the v4.19
+# stable backport's diff): the single-user test and the cpumask_copy are two steps, get_cpu()
+# (preemption off, irqs on) between them; the cross call is one step, its xcalls atomic (LT-03)
+def _sparc_test(k, cpu):
+    m, tables = k.step_args
+    k.flush_begin(m, tables, cpu)
+    _set(k, cpu, c_op_mm=m)
+    if k.arch.flush_test(k, m, cpu):
+        _set(k, cpu, c_op_flushing=m)
+        return None                 # the next row: the reset
+    k._flush_reached_all(m)
+    k.flush_returned(m)
+    return DONE
+
+
+def _sparc_reset(k, cpu):
+    m = k.c_op_mm[cpu]
+    k.this_cpu = cpu
+    k.arch.flush_reset(k, m, cpu)
+    _set(k, cpu, c_op_flushing=None)
+    k._flush_reached_all(m)
+    k.flush_returned(m)
+
+
+def sparc64_flush(k) -> tuple:
+    f = "smp_flush_tlb_pending"
+    return (Step(f, "get_cpu(); if (mm == current->mm && atomic_read(&mm->mm_users) == 1) ... else "
+                    "smp_call_function_many(mm_cpumask(mm), tlb_pending_func); __flush_tlb_pending; put_cpu()",
+                 _sparc_test),
+            Step(f, "cpumask_copy(mm_cpumask(mm), cpumask_of(cpu)); __flush_tlb_pending(ctx, nr, vaddrs); "
+                    "put_cpu()", _sparc_reset, label="reset"))
 
 
 # ================================================================ the tables
