@@ -267,9 +267,24 @@ def kthread_use_mm(k) -> tuple:
     else:
         # before it (v5.8): the stores and switch_mm() with irqs on, under task_lock only
         body = (Step(f, "task_lock(tsk); active_mm = tsk->active_mm; mmgrab(mm); tsk->active_mm = mm; "
-                        "tsk->mm = mm", _then(_use_begin, _use_grab_store)),
-                Step(f, "switch_mm(active_mm, mm, tsk); task_unlock(tsk)", _use_switch))
-    return body + (Step(f, "mmdrop_lazy_tlb(active_mm)", _use_drop),)
+                        "tsk->mm = mm", _then(_use_begin, _use_grab_store)),)
+        if hasattr(k.arch, "switch_mm_state_ok"):
+            # x86 (x86.py): an IPI can land inside this switch_mm (LT-15)
+            body += (Step("switch_mm", "percpu_write(cpu_tlbstate.state, TLBSTATE_OK)", _use_state_ok),
+                     Step("switch_mm", "percpu_write(cpu_tlbstate.active_mm, next); cpumask_set_cpu(cpu, "
+                                       "mm_cpumask(next)); load_cr3(next->pgd); cpumask_clear_cpu(cpu, "
+                                       "mm_cpumask(prev)); task_unlock(tsk)", _use_switch_finish))
+        else:
+            body += (Step(f, "switch_mm(active_mm, mm, tsk); task_unlock(tsk)", _use_switch),)
+    return body + (Step(f, "mmdrop_lazy_tlb(active_mm)", _use_drop, label="drop"),)
+
+
+def _use_state_ok(k, cpu):
+    return "drop" if k.arch.switch_mm_state_ok(k, cpu, k.c_op_mm[cpu]) else None
+
+
+def _use_switch_finish(k, cpu):
+    k.arch.switch_mm_finish(k, cpu, k.c_op_mm[cpu])
 
 
 # ================================================================ kthread_unuse_mm (kernel/kthread.c)
