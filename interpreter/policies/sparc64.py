@@ -28,7 +28,9 @@ after the test (io_uring's SQPOLL thread; LT-03): it keeps running the mm
 outside the mask, and later flushes miss it.  The rule ``mm_cpumask`` here
 is that: a CPU whose current task runs an mm (its own, or through
 kthread_use_mm) is in the mm's mask; the flush that then misses it breaks
-``stale-tlb``.  A switch_mm leaves the CPU's TLB up to date for the mm
+``stale-tlb``.  Under `granularity step` the test and the reset are two
+steps (flush_test, flush_reset; docs/kernel-model.md "smp_flush_tlb_pending
+under granularity step").  A switch_mm leaves the CPU's TLB up to date for the mm
 (the model's flush generations): in the mask it was reached by every flush,
 out of it it flushes the context.
 

@@ -24,8 +24,10 @@ sender's pick and the IPI the target may have left lazy mode (LT-15; the
 rule ``leave_mm-not-lazy``).  Since the 2017 rework leave_mm itself warns
 when the CPU is not lazy; the model keeps 7899891c7d16's test, which decides
 the same in every state the model reaches (a CPU with the dying mm loaded is
-lazy once its mm_users are 0, unless a step lands inside a switch: issue 15's
-kernel steps).  TLB flushes are xen_flush_tlb_multi: one
+lazy once its mm_users are 0, unless the IPI lands inside a switch_mm: under
+`granularity step` the IPIs are queued (hw.smp_call) and x86's switch_mm of
+a kthread_use_mm before 38cf307c1f20 is two steps, docs/kernel-model.md
+"xen_drop_mm_ref under granularity step").  TLB flushes are xen_flush_tlb_multi: one
 MMUEXT_TLB_FLUSH_MULTI hypercall for the online CPUs of mm_cpumask, no IPI,
 lazy or not (exit_mmap's final flush too: the lazy CPUs left in
 xen_drop_mm_ref).
