@@ -213,3 +213,17 @@ def test_lt15_the_ipi_inside_the_switch(version, rule):
     assert not r.failed, r.diagnostics
     # @U is not freed: the dead U still has it as active_mm (exit_mm's lazy reference) until cpu0 switches
     assert k.c_loaded == [INIT_MM, k.mm_ix["@V"]] and k.cost[C_IPI] == 1 and not k.m_freed[k.mm_ix["@U"]]
+
+
+def test_lt15_a_context_switch_between_the_snapshot_and_the_ipi_is_harmless(tmp_path):
+    """cpu1 switches K -> V (a user task) after xen_drop_mm_ref picked it: the switch runs with irqs off,
+    so the IPI lands after it and finds @V loaded; even v3.4's handler does nothing.  Every order holds."""
+    order = "cpu0 cpu0 cpu0 cpu1 ipi cpu1"
+    r, k = play(XEN.format(order=order).replace("use_mm K @V", "schedule V"), V34)
+    assert not r.failed, r.diagnostics
+    assert [(o.cpu, o.kind, o.stmt.line) for o in r.steps[-5:-3]] == [(1, "", 16), (1, "ipi", 13)]
+    assert k.c_loaded[1] == k.mm_ix["@V"] and not k.c_lazy[1] and k.cost[C_IPI] == 1
+    text = XEN.format(order=order).replace(f"interleave {order}\n", "").replace("use_mm K @V", "schedule V")
+    (tmp_path / "cs.mmscn").write_text(text.replace("kernel v3.5", "kernel v3.4"))
+    p = mmscn("explore", str(tmp_path / "cs.mmscn"))
+    assert p.returncode == 0 and "verdict: holds: no interleaving fails" in p.stdout, p.stdout + p.stderr
