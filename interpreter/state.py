@@ -127,6 +127,7 @@ FIELDS = (
     Field("c_op_mm", CPU, "its mm: exec's bprm->mm, kthread_use_mm's mm, the mm flushed or mmput", MM_REF, KERNEL),
     Field("c_op_old", CPU, "the local active_mm it read (exec_mmap, kthread_use_mm)", MM_REF, KERNEL),
     Field("c_op_old_mm", CPU, "exec_mmap's local old_mm", MM_REF, KERNEL),
+    Field("c_op_flushing", CPU, "the mm a flush in flight changed and has not flushed yet (sparc64's test, then reset)", MM_REF, KERNEL),
     Field("m_step_count", MM, "mm_count references held in a local of an operation in flight", COUNT, KERNEL, 0),
     Field("m_step_users", MM, "mm_users references held in a local of an operation in flight", COUNT, KERNEL, 0),
     Field("c_ipi_from", CPU, "the CPUs whose smp_call_function_many IPI is queued here", CPUMASK, KERNEL, 0),

@@ -285,9 +285,9 @@ def kthread_use_mm(k) -> tuple:
                  "if (active_mm != mm) { mmgrab(mm); tsk->active_mm = mm; } tsk->mm = mm")
         switch = ("switch_mm_irqs_off(active_mm, mm, tsk); local_irq_enable(); task_unlock(tsk)" if irqs
                   else "switch_mm(active_mm, mm, tsk); task_unlock(tsk)")
-        return (Step(f, store, _then(_use_begin, _use_store_shared), irqs_off=irqs),
-                Step(f, switch, _use_switch),
-                Step(f, "if (active_mm != mm) mmdrop(active_mm)", _use_drop_shared))
+        return ((Step(f, store, _then(_use_begin, _use_store_shared), irqs_off=irqs),)
+                + (_use_switch_rows(f, switch) if irqs else _use_switch_irqs_on(k, f))
+                + (Step(f, "if (active_mm != mm) mmdrop(active_mm)", _use_drop_shared, label="drop"),))
     if k.version.has(V.KTHREAD_USE_MM_IRQS_OFF):
         # 38cf307c1f20: "Hold off tlb flush IPIs while switching mm's"
         body = (Step(f, "mmgrab(mm)", _then(_use_begin, _use_grab)),
@@ -297,9 +297,31 @@ def kthread_use_mm(k) -> tuple:
     else:
         # before it (v5.8): the stores and switch_mm() with irqs on, under task_lock only
         body = (Step(f, "task_lock(tsk); active_mm = tsk->active_mm; mmgrab(mm); tsk->active_mm = mm; "
-                        "tsk->mm = mm", _then(_use_begin, _use_grab_store)),
-                Step(f, "switch_mm(active_mm, mm, tsk); task_unlock(tsk)", _use_switch))
-    return body + (Step(f, "mmdrop_lazy_tlb(active_mm)", _use_drop),)
+                        "tsk->mm = mm", _then(_use_begin, _use_grab_store)),) + _use_switch_irqs_on(k, f)
+    return body + (Step(f, "mmdrop_lazy_tlb(active_mm)", _use_drop, label="drop"),)
+
+
+def _use_switch_rows(f, code) -> tuple:
+    return (Step(f, code, _use_switch),)
+
+
+def _use_switch_irqs_on(k, f) -> tuple:
+    """switch_mm() with irqs on, before 38cf307c1f20: x86's (x86.py) as two steps, since an IPI
+    can land inside it (LT-15)."""
+    if hasattr(k.arch, "switch_mm_state_ok"):
+        return (Step("switch_mm", "percpu_write(cpu_tlbstate.state, TLBSTATE_OK)", _use_state_ok),
+                Step("switch_mm", "percpu_write(cpu_tlbstate.active_mm, next); cpumask_set_cpu(cpu, "
+                                  "mm_cpumask(next)); load_cr3(next->pgd); cpumask_clear_cpu(cpu, "
+                                  "mm_cpumask(prev)); task_unlock(tsk)", _use_switch_finish))
+    return _use_switch_rows(f, "switch_mm(active_mm, mm, tsk); task_unlock(tsk)")
+
+
+def _use_state_ok(k, cpu):
+    return "drop" if k.arch.switch_mm_state_ok(k, cpu, k.c_op_mm[cpu]) else None
+
+
+def _use_switch_finish(k, cpu):
+    k.arch.switch_mm_finish(k, cpu, k.c_op_mm[cpu])
 
 
 # ================================================================ kthread_unuse_mm (kernel/kthread.c)
@@ -407,6 +429,8 @@ def _flush_return(k, cpu):
 
 def flush(k) -> tuple:
     f = "flush_tlb_mm_range"
+    if k.arch.name == "sparc64" and not k.version.has(V.SPARC64_NO_CPUMASK_CLEAR):
+        return sparc64_flush(k)
     return (Step(f, "decide the targets, flush locally, send the IPIs", _flush_send),
             _wait(f),
             Step(f, "the IPIs ran: the flush returns", _flush_return))
@@ -568,6 +592,38 @@ def cpu_down(k) -> tuple:
     return tuple(rows)
 
 
+# sparc64 before bafb056ce279 (arch/sparc/kernel/smp_64.c smp_flush_tlb_pending, read in the v4.19
+# stable backport's diff): the single-user test and the cpumask_copy are two steps, get_cpu()
+# (preemption off, irqs on) between them; the cross call is one step, its xcalls atomic (LT-03).
+# sparc64 says which CPUs its flushes reach (tlb_generations): nothing else to catch up here
+def _sparc_test(k, cpu):
+    m, tables = k.step_args
+    k.flush_begin(m, tables, cpu)
+    _set(k, cpu, c_op_mm=m)
+    if k.arch.flush_test(k, m, cpu):
+        _set(k, cpu, c_op_flushing=m)
+        return None                 # the next row: the reset
+    k.flush_returned(m)
+    return DONE
+
+
+def _sparc_reset(k, cpu):
+    m = k.c_op_mm[cpu]
+    k.this_cpu = cpu
+    k.arch.flush_reset(k, m, cpu)
+    _set(k, cpu, c_op_flushing=None)
+    k.flush_returned(m)
+
+
+def sparc64_flush(k) -> tuple:
+    f = "smp_flush_tlb_pending"
+    return (Step(f, "get_cpu(); if (mm == current->mm && atomic_read(&mm->mm_users) == 1) ... else "
+                    "smp_call_function_many(mm_cpumask(mm), tlb_pending_func); __flush_tlb_pending; put_cpu()",
+                 _sparc_test),
+            Step(f, "cpumask_copy(mm_cpumask(mm), cpumask_of(cpu)); __flush_tlb_pending(ctx, nr, vaddrs); "
+                    "put_cpu()", _sparc_reset))
+
+
 # ================================================================ the tables
 #: statement type -> (the operation's name in c_op, its table, its arguments from the statement)
 OPERATIONS = {
@@ -577,8 +633,6 @@ OPERATIONS = {
     A.Exit: ("exit_mm", exit_mm),
     A.Flush: ("flush_tlb_mm_range", flush),
     A.Membarrier: ("membarrier_global_expedited", membarrier),
-
-
     A.Offline: ("cpu_down", cpu_down),
 }
 TABLES = {name: table for name, table in OPERATIONS.values()}
@@ -677,11 +731,7 @@ def args_of(k, st, cpu: Optional[int], new_mm_name: Callable) -> tuple:
         return (task_of(k, st.task), mm_of(k, st.mm))
     if type(st) is A.Flush:
         return (mm_of(k, st.mm), st.tables)
-    if type(st) is A.Membarrier:
-        from .conditions import cpu_of
-
-
-    if type(st) is A.Offline:
+    if type(st) in (A.Membarrier, A.Offline):
         return (cpu_of(k, st.cpu, cpu),)
     return (task_of(k, st.task),)
 
@@ -693,10 +743,6 @@ def op_cpu(k, st, cpu: Optional[int], args: tuple) -> Optional[int]:
         return cpu
     if type(st) is A.Flush:
         return None
-    if type(st) is A.Membarrier:
-        return args[0]
-
-
-    if type(st) is A.Offline:
-        return args[0]              # at the top level: the CPU going down
+    if type(st) in (A.Membarrier, A.Offline):
+        return args[0]              # at the top level: the CPU that calls membarrier, the CPU going down
     return k.t_cpu[args[0]]

@@ -28,7 +28,9 @@ after the test (io_uring's SQPOLL thread; LT-03): it keeps running the mm
 outside the mask, and later flushes miss it.  The rule ``mm_cpumask`` here
 is that: a CPU whose current task runs an mm (its own, or through
 kthread_use_mm) is in the mm's mask; the flush that then misses it breaks
-``stale-tlb``.  A switch_mm leaves the CPU's TLB up to date for the mm
+``stale-tlb``.  Under `granularity step` the test and the reset are two
+steps (flush_test, flush_reset; docs/kernel-model.md "smp_flush_tlb_pending
+under granularity step").  A switch_mm leaves the CPU's TLB up to date for the mm
 (the model's flush generations): in the mask it was reached by every flush,
 out of it it flushes the context.
 
@@ -70,20 +72,42 @@ class Sparc64(Policy):
     def flush_tlb_mm_range(self, k, mm, freed_tables, from_cpu):
         """smp_flush_tlb_pending (flush_tlb_pending of a tlb_batch): the single-user shortcut
         before bafb056ce279, else smp_call_function_many(mm_cpumask(mm)); then the local flush."""
-        hw, name = k.hw, k.m_name[mm]
         if from_cpu is not None and self.single_user(k, mm, from_cpu) \
                 and not k.version.has(V.SPARC64_NO_CPUMASK_CLEAR):
             self.cpumask_copy(k, mm, from_cpu)
+            self.flush_context(k, from_cpu, mm)
         else:
-            targets = [c for c in hw.cpus_in_mask(mm) if c != from_cpu]
-            hw.event(name, "smp_flush_tlb_pending", "smp_call_function_many(mm_cpumask): "
-                     + (", ".join(f"cpu{c}" for c in targets) or "no other CPU"))
-            for c in targets:
-                hw.ipi(c)
-                self.flush_context(k, c, mm)
-                hw.event(f"cpu{c}", "tlb_pending_func", f"__flush_tlb_pending of {name}'s context")
+            self.cross_call(k, mm, from_cpu)
+
+    def cross_call(self, k, mm, from_cpu):
+        """smp_call_function_many(mm_cpumask(mm), tlb_pending_func), then __flush_tlb_pending here."""
+        hw, name = k.hw, k.m_name[mm]
+        targets = [c for c in hw.cpus_in_mask(mm) if c != from_cpu]
+        hw.event(name, "smp_flush_tlb_pending", "smp_call_function_many(mm_cpumask): "
+                 + (", ".join(f"cpu{c}" for c in targets) or "no other CPU"))
+        for c in targets:
+            hw.ipi(c)
+            self.flush_context(k, c, mm)
+            hw.event(f"cpu{c}", "tlb_pending_func", f"__flush_tlb_pending of {name}'s context")
         if from_cpu is not None:
             self.flush_context(k, from_cpu, mm)
+
+    # granularity step (interpreter/steps.py flush_steps): before bafb056ce279 the test and the
+    # reset are two steps, with preemption off (get_cpu) and irqs on between them, and another
+    # CPU's mmget_not_zero + kthread_use_mm can run in between (LT-03)
+    def flush_test(self, k, mm, cpu):
+        """``if (mm == current->mm && atomic_read(&mm->mm_users) == 1)``: True takes the reset."""
+        if not k.version.has(V.SPARC64_NO_CPUMASK_CLEAR) and self.single_user(k, mm, cpu):
+            k.hw.event(k.m_name[mm], "smp_flush_tlb_pending", f"mm == current->mm && mm_users == 1 on cpu{cpu}: "
+                       f"the single-user path")
+            return True
+        self.cross_call(k, mm, cpu)
+        return False
+
+    def flush_reset(self, k, mm, cpu):
+        """The single-user path, after its test: cpumask_copy, then __flush_tlb_pending here."""
+        self.cpumask_copy(k, mm, cpu)
+        self.flush_context(k, cpu, mm)
 
     @staticmethod
     def flush_context(k, cpu, mm):
@@ -112,7 +136,9 @@ class Sparc64(Policy):
         for cpu in range(k.ncpus):
             t = k.c_curr[cpu]
             m = k.t_mm[t]
-            if k.c_online[cpu] and m is not None and not k.m_freed[m] and not k.hw.in_cpumask(m, cpu):
+            # (granularity step: kthread_use_mm between its stores and its switch_mm has not loaded m yet)
+            if k.c_online[cpu] and m is not None and not k.m_freed[m] and not k.hw.in_cpumask(m, cpu) \
+                    and (k.c_op[cpu] is None or k.c_loaded[cpu] == m):
                 out.append(Violation("mm_cpumask", f"cpu{cpu} runs {k.t_name[t]} on {k.m_name[m]} but is not in "
                                      f"its mm_cpumask: the cross call of the next flush of {k.m_name[m]} misses "
                                      f"cpu{cpu}, whose TLB keeps the stale translations",

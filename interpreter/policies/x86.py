@@ -58,10 +58,32 @@ class X86(Policy):
         k.hw.event(f"cpu{cpu}", "enter_lazy_tlb", f"is_lazy = true; CR3 keeps {k.m_name[loaded]}")
 
     def switch_mm_irqs_off(self, k, cpu, prev_mm, next_mm, task):
+        was_lazy = k.c_lazy[cpu]
+        k.hw.switch_mm(cpu)
+        self._switch_mm_rest(k, cpu, next_mm, was_lazy)
+
+    # granularity step, a switch_mm with irqs on (kthread_use_mm before 38cf307c1f20): the 2012
+    # switch_mm (arch/x86/include/asm/mmu_context.h, v3.4/v3.5) wrote cpu_tlbstate.state =
+    # TLBSTATE_OK first, then cpu_tlbstate.active_mm = next and CR3 (and, since 831d52bc1539, cleared
+    # the old mm's mm_cpumask bit last).  An IPI between the two finds the CPU not lazy with the old
+    # mm still loaded: the window of LT-15.  A switch to the mm already loaded writes no CR3: one step.
+    def switch_mm_state_ok(self, k, cpu, next_mm):
+        """The first store; True when the switch is already whole (nothing to load)."""
+        if k.c_loaded[cpu] == next_mm:
+            self.switch_mm_irqs_off(k, cpu, None, next_mm, None)
+            return True
+        k.hw.switch_mm(cpu)
+        k.hw.event(f"cpu{cpu}", "switch_mm", "cpu_tlbstate.state = TLBSTATE_OK: not lazy; CR3 still "
+                   f"{k.mm_label(k.c_loaded[cpu])}")
+        return False
+
+    def switch_mm_finish(self, k, cpu, next_mm):
+        """The rest of the switch after switch_mm_state_ok: cpu_tlbstate.active_mm = next, CR3."""
+        self._switch_mm_rest(k, cpu, next_mm, False)
+
+    def _switch_mm_rest(self, k, cpu, next_mm, was_lazy):
         hw = k.hw
         real_prev = k.c_loaded[cpu]      # not prev_mm: x86 trusts cpu_tlbstate.loaded_mm
-        was_lazy = k.c_lazy[cpu]
-        hw.switch_mm(cpu)
         if real_prev == next_mm:
             hw.event(f"cpu{cpu}", "switch_mm_irqs_off", f"loaded_mm is already {k.m_name[next_mm]}: no CR3 write"
                      + (" (leaves lazy mode)" if was_lazy else ""))

@@ -24,8 +24,10 @@ sender's pick and the IPI the target may have left lazy mode (LT-15; the
 rule ``leave_mm-not-lazy``).  Since the 2017 rework leave_mm itself warns
 when the CPU is not lazy; the model keeps 7899891c7d16's test, which decides
 the same in every state the model reaches (a CPU with the dying mm loaded is
-lazy once its mm_users are 0, unless a step lands inside a switch: issue 15's
-kernel steps).  TLB flushes are xen_flush_tlb_multi: one
+lazy once its mm_users are 0, unless the IPI lands inside a switch_mm: under
+`granularity step` the IPIs are queued (hw.smp_call) and x86's switch_mm of
+a kthread_use_mm before 38cf307c1f20 is two steps, docs/kernel-model.md
+"xen_drop_mm_ref under granularity step").  TLB flushes are xen_flush_tlb_multi: one
 MMUEXT_TLB_FLUSH_MULTI hypercall for the online CPUs of mm_cpumask, no IPI,
 lazy or not (exit_mmap's final flush too: the lazy CPUs left in
 xen_drop_mm_ref).
@@ -44,27 +46,39 @@ class XenPV(X86):
         # an mm emptied in place keeps its user and its pinned pgd (2.4's exec, long before Xen PV)
         if k.m_users[mm] == 0:
             self.xen_exit_mmap(k, mm, k.this_cpu)
-        k.hw.event(k.m_name[mm], "tlb_flush", "exit_mmap's final flush: xen_flush_tlb_multi")
-        self.xen_flush_tlb_multi(k, mm, k.this_cpu)
+        else:
+            self.final_flush(k, mm, k.this_cpu)
 
     def xen_exit_mmap(self, k, mm, this_cpu):
-        """xen_drop_mm_ref, then xen_pgd_unpin, which needs no CR3 left on the pgd."""
+        """xen_drop_mm_ref: here, then an IPI to the CPUs whose xen_current_cr3 is the pgd (the
+        sender's snapshot; granularity step: queued, and exit_mmap waits); then xen_pgd_unpin."""
         hw = k.hw
         if this_cpu is not None:
             self.drop_mm_ref_this_cpu(k, this_cpu, mm, "local")
         targets = [c for c in range(k.ncpus) if c != this_cpu and k.c_online[c] and k.c_loaded[c] == mm]
         hw.event(k.m_name[mm], "xen_drop_mm_ref", "xen_current_cr3 is its pgd on: "
                  + (", ".join(f"cpu{c}" for c in targets) or "no other CPU"))
-        for c in targets:
-            hw.ipi(c)
-            self.drop_mm_ref_this_cpu(k, c, mm, "IPI")
-        hw.event(k.m_name[mm], "xen_pgd_unpin", "MMUEXT_UNPIN_TABLE: the page tables are writable again")
+        hw.smp_call(targets, "drop_other_mm_ref", mm, after="xen_pgd_unpin")
+
+    def drop_other_mm_ref(self, k, cpu, mm):
+        """The IPI's handler, on the target: what it finds at delivery, not what the sender saw."""
+        self.drop_mm_ref_this_cpu(k, cpu, mm, "IPI")
+
+    def xen_pgd_unpin(self, k, mm, this_cpu):
+        """smp_call_function_many returned: unpin, which needs no CR3 left on the pgd; then the rest
+        of exit_mmap, its final flush."""
+        k.hw.event(k.m_name[mm], "xen_pgd_unpin", "MMUEXT_UNPIN_TABLE: the page tables are writable again")
         for c in range(k.ncpus):
             if k.c_online[c] and k.c_loaded[c] == mm:
                 k.violate("xen-pinned-pgd", f"cpu{c} still has {k.m_name[mm]}'s pgd in CR3 when xen_exit_mmap "
                           f"unpins it: the hypervisor refuses the unpin, or the guest runs on page tables it no "
                           f"longer validates", "xen_exit_mmap (arch/x86/xen/mmu_pv.c): xen_drop_mm_ref before "
                           "xen_pgd_unpin", mm)
+        self.final_flush(k, mm, this_cpu)
+
+    def final_flush(self, k, mm, this_cpu):
+        k.hw.event(k.m_name[mm], "tlb_flush", "exit_mmap's final flush: xen_flush_tlb_multi")
+        self.xen_flush_tlb_multi(k, mm, this_cpu)
 
     def drop_mm_ref_this_cpu(self, k, cpu, mm, how):
         """The handler (drop_other_mm_ref before v4.14): leave_mm if this CPU has the mm loaded

@@ -42,7 +42,7 @@ IPI_HANDLERS = {
     "local_flush_tlb_all": lambda detail: detail.startswith("IPI"),      # arm's rollover, ia64's flush_tlb_all
     "tlb_pending_func": lambda detail: True,                             # sparc64's cross call
     "drop_mm_ref_this_cpu": lambda detail: detail.startswith("IPI"),    # xen-pv's xen_drop_mm_ref
-    "drop_other_mm_ref": lambda detail: detail.startswith("IPI"),       # xen-pv before 7899891c7d16
+    "drop_other_mm_ref": lambda detail: detail.startswith(("IPI", "the IPI from")),  # xen-pv (stepped: queued)
 }
 # functions that start a new round of IPIs (a CPU may be sent one per round)
 IPI_ROUNDS = {"flush_tlb_mm_range", "tlb_flush", "radix__tlb_flush", "cleanup_lazy_tlbs"}
