@@ -165,11 +165,12 @@ def test_x86_switch_mm_is_two_steps_where_kthread_use_mm_switches_with_irqs_on()
     r, _ = play(XEN.format(order="cpu1 cpu1 cpu1 cpu1 cpu0 cpu0 cpu0"), V35)
     assert not r.failed, r.diagnostics
     assert [o.step for o in r.steps if o.stmt.line == 16] == [
-        "kthread_use_mm: task_lock(tsk); active_mm = tsk->active_mm; mmgrab(mm); tsk->active_mm = mm; tsk->mm = mm",
+        "kthread_use_mm: task_lock(tsk); active_mm = tsk->active_mm; if (active_mm != mm) { mmgrab(mm); "
+        "tsk->active_mm = mm; } tsk->mm = mm",
         "switch_mm: percpu_write(cpu_tlbstate.state, TLBSTATE_OK)",
         "switch_mm: percpu_write(cpu_tlbstate.active_mm, next); cpumask_set_cpu(cpu, mm_cpumask(next)); "
         "load_cr3(next->pgd); cpumask_clear_cpu(cpu, mm_cpumask(prev)); task_unlock(tsk)",
-        "kthread_use_mm: mmdrop_lazy_tlb(active_mm)"]
+        "kthread_use_mm: if (active_mm != mm) mmdrop(active_mm)"]
     # v6.17 (38cf307c1f20: irqs off from the stores through switch_mm_irqs_off): one switch step
     r, _ = play(XEN.format(order="cpu1 cpu1 cpu1 cpu0 cpu0 cpu0").replace("kernel v3.5\n", ""), V.KernelVersion())
     assert [o.step for o in r.steps if o.stmt.line == 15] == [
