@@ -134,6 +134,8 @@ FIELDS = (
     Field("c_ipi_mm", CPU, "the mm that handler is given", MM_REF, KERNEL),
     Field("c_ipi_after", CPU, "what the caller of smp_call_function_many does once it returns", WORD, KERNEL),
     Field("c_irq_done", CPU, "the scenario's `interrupt cpuN { }` handler has run", FLAG, KERNEL, False),
+    Field("c_exit_lazy", CPU, "powerpc exit_lazy_flush_tlb of the exiting task itself, left to exit_mm's steps: "
+          "the lazy mm it switches away from", MM_REF, KERNEL),
 )
 
 STORED = tuple(f for f in FIELDS if isinstance(f, Field))
