@@ -146,3 +146,14 @@ def test_lt04_whole_operation_ipis_run_at_once():
     r = run(LT04.replace("granularity step\n", ""))
     assert not [o for o in r.steps if o.kind == "ipi"]
     assert r.kernel.cost[5] == 1
+
+
+def test_the_rule_also_sees_exec_mmap_before_d53c3dfb23c4_on_powerpc():
+    # the TLB half of d53c3dfb23c4: before it exec_mmap stored tsk->mm/active_mm and only then
+    # activate_mm()'d, irqs on between; an interrupt there finds active_mm @K on @U's page tables
+    text = ("arch powerpc\ncpus 1\ngranularity step\ninterleave cpu0 cpu0 cpu0 interrupt cpu0\nspawn U\n"
+            "spawn kthread K\nschedule cpu0 U\nschedule cpu0 K\ninterrupt cpu0 {\n}\ncpu0 {\n  exec K\n}\n")
+    r = run(text, [V.EXEC_IRQS_OFF])
+    assert r.failed and "active_mm-not-loaded: an interrupt on cpu0 finds K's active_mm @K while the MMU is " \
+                         "still on @U's page tables" in r.diagnostics[0].message
+    assert not run(text.replace("interleave cpu0 cpu0 cpu0 interrupt cpu0\n", "")).failed

@@ -201,11 +201,14 @@ class PowerPC(Policy):
         t = k.c_curr[cpu]
         active, loaded = k.t_active[t], k.c_loaded[cpu]
         if k.c_online[cpu] and k.c_op[cpu] is not None and active != loaded:
+            where = "exit_lazy_flush_tlb (arch/powerpc/mm/book3s64/radix_tlb.c): local_irq_save around the switch " \
+                "(dfaed3e1fa70); linux-next's kthread_end_lazy_tlb_mm: WARN_ON_ONCE(!irqs_disabled())" \
+                if k.c_exit_lazy[cpu] is not None else \
+                f"{k.c_op[cpu]}: the callers of switch_mm_irqs_off (arch/powerpc/mm/mmu_context.c) switch with irqs off"
             k.violate("active_mm-not-loaded", f"an interrupt on cpu{cpu} finds {k.t_name[t]}'s active_mm "
                       f"{k.mm_label(active)} while the MMU is still on {k.mm_label(loaded)}'s page tables: "
                       f"{k.t_name[t]} is halfway through a mm switch with irqs on",
-                      "exit_lazy_flush_tlb (arch/powerpc/mm/book3s64/radix_tlb.c): local_irq_save around the "
-                      "switch (dfaed3e1fa70); kthread_end_lazy_tlb_mm: WARN_ON_ONCE(!irqs_disabled())", loaded)
+                      where, loaded)
 
     def check(self, k, out):
         super().check(k, out)
