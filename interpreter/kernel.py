@@ -350,7 +350,8 @@ class Kernel:
         if old == 1:
             if defer:
                 self._exit_mmap(m)
-                if self.this_cpu is not None and self.smp_call_waiting(self.this_cpu):
+                if self.this_cpu is not None and (self.smp_call_waiting(self.this_cpu)
+                                                  or self.c_exit_lazy[self.this_cpu] is not None):
                     return True
                 self.mmput_finish(m)
             else:
@@ -788,12 +789,36 @@ class Kernel:
         """A task without an mm leaves its borrowed active_mm for init_mm: mmgrab_lazy_tlb(&init_mm);
         active_mm = &init_mm; switch_mm_irqs_off(mm, &init_mm); mmdrop_lazy_tlb(mm).  The steps of
         sched_force_init_mm (kernel/sched/core.c), which powerpc's exit_lazy_flush_tlb repeats."""
+        self.switch_to_init_mm_finish(cpu, t, self.switch_to_init_mm_store(t))
+
+    def switch_to_init_mm_store(self, t: int) -> Optional[int]:
+        """switch_to_init_mm's first half: mmgrab_lazy_tlb(&init_mm); active_mm = &init_mm.  Returns
+        the mm left, whose lazy reference the second half drops."""
         m = self.t_active[t]
         self.mmgrab_lazy_tlb(INIT_MM)
         self._set_active_mm(t, INIT_MM)
+        return m
+
+    def switch_to_init_mm_finish(self, cpu: int, t: int, m: Optional[int]) -> None:
+        """Its second half: switch_mm_irqs_off(mm, &init_mm); mmdrop_lazy_tlb(mm)."""
         self.arch.switch_mm_irqs_off(self, cpu, m, INIT_MM, t)
         if m is not None:
             self.mmdrop_lazy_tlb(m)
+
+    def exit_lazy_in_steps(self, cpu: int, m: int) -> bool:
+        """Granularity step: powerpc's exit_lazy_flush_tlb, called by the exiting task itself from
+        exit_mmap's flush, switches it to init_mm in exit_mm's own steps (interpreter/steps.py,
+        exit_lazy_flush_tlb), so an interrupt can land between them; True when it is left to them."""
+        if not self.stepping or self.c_op[cpu] != "exit_mm" or self.this_cpu != cpu:
+            return False
+        self.c_exit_lazy[cpu] = m
+        self.d_cpus.add(cpu)
+        return True
+
+    def interrupt_entry(self, cpu: int) -> None:
+        """irq_enter on ``cpu`` (the scenario's `interrupt` handler): what the interrupted code left
+        is what the handler sees; the arch may check it (powerpc: active_mm against the MMU)."""
+        self.arch.interrupt_entry(self, cpu)
 
     def cpu_down(self, cpu: int) -> None:
         """Hot-unplug: the checks of cpu_down (kernel/cpu.c), then its stages in order (offline_stages)."""

@@ -144,6 +144,8 @@ FIELDS = (
           "mm_count 0, the free pending); none: no callback", CPU_REF, KERNEL),
     Field("m_rcu_wait", MM, "the CPUs inside rcu_read_lock() when that callback was queued: the grace period ends "
           "once each has left", CPUMASK, KERNEL, 0),
+    Field("c_exit_lazy", CPU, "powerpc exit_lazy_flush_tlb of the exiting task itself, left to exit_mm's steps: "
+          "the lazy mm it switches away from", MM_REF, KERNEL),
 )
 
 STORED = tuple(f for f in FIELDS if isinstance(f, Field))

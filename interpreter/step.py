@@ -230,6 +230,7 @@ def interrupt(k: Kernel, policy, block: A.InterruptBlock) -> Outcome:
     k.c_irq_done[cpu] = True
     k.d_cpus.add(cpu)
     k._cpu_op(cpu, "interrupt", "the handler of line {} runs", block.line)
+    k.interrupt_entry(cpu)
     stepping = k.stepping
     for st in block.stmts:
         if type(st) is A.Assert:

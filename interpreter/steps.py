@@ -397,7 +397,8 @@ def _exit_mmput(k, cpu):
     _hold(k, m, users=-1)
     if k.mmput_begin(m):
         _hold(k, m, count=1)        # the users' mm_count reference, which __mmput drops once exit_mmap returns
-        return "wait"
+        # powerpc: exit_mmap's flush called exit_lazy_flush_tlb on this task itself (its steps next)
+        return "exit_lazy" if k.c_exit_lazy[cpu] is not None else "wait"
     return "dead"
 
 
@@ -409,10 +410,49 @@ def exit_mm(k) -> tuple:
     return (Step("exit_mm", "mmgrab_lazy_tlb(mm)", _exit_begin),
             Step("exit_mm", "task_lock(current); local_irq_disable(); current->mm = NULL; enter_lazy_tlb(mm, current); "
                             "local_irq_enable(); task_unlock(current)", _exit_clear),
-            Step("exit_mm", "mmput(mm)", _exit_mmput),
+            Step("exit_mm", "mmput(mm)", _exit_mmput)) + exit_lazy_flush_tlb(k) + (
             _wait("__mmput"),
             Step("__mmput", "exit_mmap returned: mmdrop(mm)", _mmput_end),
             Step("do_exit", "TASK_DEAD: exit_mm returned", _exit_dead, label="dead"))
+
+
+# ================================================================ exit_lazy_flush_tlb (arch/powerpc/mm/book3s64/radix_tlb.c)
+# powerpc radix, from a665eec0a22e (v5.10): exit_mmap -> tlb_finish_mmu -> radix__tlb_flush ->
+# __flush_all_mm(mm, true) -> flush_type_needed, when the trim clock fires on the mm's only CPU and
+# current->mm != mm, calls exit_lazy_flush_tlb(mm, true) on the exiting task itself, lazy on mm
+# since exit_mm (before e43c0a0c3c28, v6.6: then the fullmm flush IPIs the others instead).  Its
+# switch to init_mm ran with irqs on (preempt_disable only) until dfaed3e1fa70 (v6.4) put it under
+# local_irq_save.  exit_mm's mmput step runs exit_mmap up to that call (kernel.exit_lazy_in_steps);
+# these rows are the rest, then __mmput goes on.
+def _exit_lazy_store(k, cpu):
+    t = k.c_op_task[cpu]
+    m = k.switch_to_init_mm_store(t)
+    _hold(k, m, count=_lazy(k))         # the lazy reference on mm, which the local mm holds until mmdrop_lazy_tlb
+
+
+def _exit_lazy_switch(k, cpu):
+    t, m = k.c_op_task[cpu], k.c_exit_lazy[cpu]
+    _hold(k, m, count=-_lazy(k))
+    k.switch_to_init_mm_finish(cpu, t, m)
+    _set(k, cpu, c_exit_lazy=None)
+    k.arch.exit_lazy_trim(k, cpu, m)
+
+
+def exit_lazy_flush_tlb(k) -> tuple:
+    if k.arch.name != "powerpc" or not k.version.has(V.PPC_TRIM_SELF):
+        return ()
+    f = "exit_lazy_flush_tlb"
+    grab = "mmgrab_lazy_tlb(&init_mm)" if k.version.has(V.LAZY_TLB_HELPERS) else "mmgrab(&init_mm)"
+    drop = "mmdrop_lazy_tlb(mm)" if k.version.has(V.LAZY_TLB_HELPERS) else "mmdrop(mm)"
+    if k.version.has(V.PPC_EXIT_LAZY_IRQS_OFF):
+        return (Step(f, f"local_irq_save(flags); {grab}; current->active_mm = &init_mm", _exit_lazy_store,
+                     irqs_off=True, label="exit_lazy"),
+                Step(f, f"switch_mm_irqs_off(mm, &init_mm, current); {drop}; local_irq_restore(flags); "
+                        f"cpumask_clear_cpu(cpu, mm_cpumask(mm)); _tlbiel_pid", _exit_lazy_switch))
+    # before it: irqs on between the store of active_mm and the switch (LT-05)
+    return (Step(f, f"{grab}; current->active_mm = &init_mm", _exit_lazy_store, label="exit_lazy"),
+            Step(f, f"switch_mm_irqs_off(mm, &init_mm, current); {drop}; cpumask_clear_cpu(cpu, mm_cpumask(mm)); "
+                    f"_tlbiel_pid", _exit_lazy_switch))
 
 
 # ================================================================ the TLB flush (arch/*/mm)

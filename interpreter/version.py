@@ -64,6 +64,8 @@ KTHREAD_USE_MM_REFCOUNT = "6cad87b0d216"  # kthread_use_mm always mmgrab(mm), al
 USE_MM_IN_KTHREAD_C = "9bf5b9eb232b"     # use_mm/unuse_mm move from mm/mmu_context.c to kernel/kthread.c
 KTHREAD_USE_MM_NAME = "f5678e7f2ac3"     # ... and become kthread_use_mm/kthread_unuse_mm
 MMDROP_SCHED = "8d491de6edc2"            # finish_task_switch drops the lazy mm with mmdrop_sched
+# --- ppcsteps
+PPC_EXIT_LAZY_IRQS_OFF = "dfaed3e1fa70"     # exit_lazy_flush_tlb switches current to init_mm under local_irq_save (LT-05)
 
 CHANGES = (
     Change(CONTEXT_SWITCH, "", "context_switch() with rq->prev_mm: the lazy mm prev gives back is dropped in "
@@ -195,6 +197,11 @@ CHANGES = (
            "powerpc/64s/radix: combine final TLB flush and lazy tlb mm shootdown IPIs", "v6.6",
            "verified: \"powerpc updates for 6.6\" (tag powerpc-6.6-1; docs/history-sources.md row F); diff read in "
            "\"[PATCH 4/4]\" of 2023-05-24 (store id 24297208841)", ("powerpc",)),
+    # --- ppcsteps: powerpc's exit_lazy_flush_tlb of the exiting task itself (LT-05)
+    Change(PPC_EXIT_LAZY_IRQS_OFF, "dfaed3e1fa7099de8de4e89cbe7eb9c1bca27dfe",
+           "powerpc/64s/radix: Fix exit lazy tlb mm switch with irqs enabled", "v6.4",
+           "verified: \"powerpc fixes for 6.4 #5\" (tag powerpc-6.4-5, up to dfaed3e1fa70; docs/history-sources.md "
+           "LT-05); the patch mail of 2023-06-07 read (store id 24702092681)", ("powerpc",)),
 )
 
 # --- steparch: the keys the sparc64 and xen-pv policies ask about
@@ -211,6 +218,11 @@ CONFIGS = {
                   "mmdrop_sched() (8d491de6edc2, v5.16): mm_count 0 at once, __mmdrop from an RCU callback after "
                   "a grace period (under granularity step an event, `rcu cpuN`); before 8d491de6edc2 __mmdrop "
                   "ran in finish_task_switch, with preemption disabled, and broke might-sleep",
+    # ppcsteps: not a Kconfig option but the constant tlb_mm_cpumask_trim_timer of
+    # arch/powerpc/mm/book3s64/radix_tlb.c set to 1, as dfaed3e1fa70's mail says to stress the path
+    "PPC_TRIM_CLOCK_EVERY_FLUSH": "powerpc radix: tick_and_test_trim_clock() fires on every flush "
+                                  "(tlb_mm_cpumask_trim_timer = 1, not 1073): flush_type_needed trims a mm this CPU "
+                                  "alone has but does not run, with exit_lazy_flush_tlb on this CPU (LT-05)"
 }
 
 #: The last release of each mainline series (kernel.org's release history): what a

@@ -105,6 +105,9 @@ class Policy:
     def flush_tlb_mm_range(self, k, mm: int, freed_tables: bool, from_cpu) -> None:
         """A TLB flush of ``mm`` requested by `flush @M` (generic: no IPIs modelled)."""
 
+    def interrupt_entry(self, k, cpu: int) -> None:
+        """An interrupt lands on ``cpu`` at an irqs-on boundary: the arch may check what it sees."""
+
     def asid_rollover(self, k, cpu: int) -> None:
         """`rollover cpuN`: the CPU's address-space ids run out at its next allocation."""
         raise Refusal(f"arch {self.name} has no address-space ids with generations in the model; `rollover` "

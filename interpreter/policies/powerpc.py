@@ -86,6 +86,11 @@ class PowerPC(Policy):
         if k.refcount_lazy or not k.version.has(V.PPC_EXIT_SHOOTDOWN):
             # before e43c0a0c3c28, or without MMU_LAZY_TLB_SHOOTDOWN: __flush_all_mm(mm, true)
             cpus = k.hw.cpus_in_mask(mm)
+            if cpus == [k.this_cpu] and self.trim_clock_fires(k, k.this_cpu, mm):
+                k.hw.event(k.m_name[mm], "radix__tlb_flush", f"fullmm: __flush_all_mm, only cpu{cpus[0]}, which does "
+                           f"not run it, and the trim clock fires: exit_lazy_flush_tlb here, FLUSH_TYPE_NONE")
+                self.exit_lazy_flush_tlb(k, k.this_cpu, mm)
+                return
             how = f"only cpu{cpus[0]}: local tlbiel" if cpus == [k.this_cpu] else \
                 "FLUSH_TYPE_GLOBAL: tlbie broadcast, no IPI; lazy users keep the mm"
             k.hw.event(k.m_name[mm], "radix__tlb_flush", f"fullmm: __flush_all_mm, {how}")
@@ -94,13 +99,13 @@ class PowerPC(Policy):
         self.exit_flush_lazy_tlbs(k, mm, k.this_cpu)
 
     def exit_flush_lazy_tlbs(self, k, mm, this_cpu):
-        """smp_call_function_many(mm_cpumask(mm)): every other online CPU in the mask."""
-        for c in k.hw.cpus_in_mask(mm):
-            if c != this_cpu:
-                k.hw.ipi(c)
-                self.exit_lazy_flush_tlb(k, c, mm)
+        """smp_call_function_many(mm_cpumask(mm), do_exit_flush_lazy_tlb, mm, 1): every other online
+        CPU in the mask (granularity step: queued, each run where its target's irqs are on)."""
+        k.hw.smp_call([c for c in k.hw.cpus_in_mask(mm) if c != this_cpu], "exit_lazy_flush_tlb", mm)
 
     def exit_lazy_flush_tlb(self, k, cpu, mm):
+        """The IPI's handler (do_exit_flush_lazy_tlb), or a call on this CPU from flush_type_needed:
+        each CPU decides for itself (a665eec0a22e)."""
         hw = k.hw
         t = k.c_curr[cpu]
         if k.t_mm[t] == mm:     # a user of mm, or a kthread inside kthread_use_mm: stays in the mask
@@ -110,7 +115,14 @@ class PowerPC(Policy):
             return
         if k.t_active[t] == mm:
             hw.event(f"cpu{cpu}", "exit_lazy_flush_tlb", f"{k.t_name[t]} is lazy on {k.m_name[mm]}: moves to init_mm")
+            if k.exit_lazy_in_steps(cpu, mm):
+                return          # the exiting task itself: exit_mm's steps switch it and trim (steps.py)
             k.switch_to_init_mm(cpu, t)
+        self.exit_lazy_trim(k, cpu, mm)
+
+    def exit_lazy_trim(self, k, cpu, mm):
+        """exit_lazy_flush_tlb's end: the CPU, no longer on mm, leaves its mask (atomic_dec active_cpus)."""
+        hw = k.hw
         if hw.in_cpumask(mm, cpu):
             hw.cpumask_clear(mm, cpu)
             hw.event(f"cpu{cpu}", "exit_lazy_flush_tlb", f"cpu{cpu} clears itself from {k.m_name[mm]}'s mm_cpumask")
@@ -121,6 +133,10 @@ class PowerPC(Policy):
         cpus = [c for c in range(k.ncpus) if k.hw.in_cpumask(mm, c)]
         if not cpus:
             k.hw.event(k.m_name[mm], "flush_type_needed", "no CPU in mm_cpumask: FLUSH_TYPE_NONE")
+        elif from_cpu is not None and cpus == [from_cpu] and self.trim_clock_fires(k, from_cpu, mm):
+            k.hw.event(k.m_name[mm], "flush_type_needed", f"only cpu{from_cpu}, which does not run it, and the trim "
+                       f"clock fires: exit_lazy_flush_tlb here, FLUSH_TYPE_NONE")
+            self.exit_lazy_flush_tlb(k, from_cpu, mm)
         elif from_cpu is not None and cpus == [from_cpu]:
             k.hw.event(k.m_name[mm], "flush_type_needed", f"only cpu{from_cpu}: local tlbiel")
         elif from_cpu is not None and k.m_users[mm] <= 1 and k.t_mm[k.c_curr[from_cpu]] == mm:
@@ -139,11 +155,9 @@ class PowerPC(Policy):
         exit_flush_lazy_tlbs = smp_call_function_many(mm_cpumask(mm), do_exit_flush_lazy_tlb),
         then mm_reset_thread_local: the mask becomes this CPU alone, whatever the others did."""
         k.hw.event(k.m_name[mm], "mm_is_singlethreaded", "exit_flush_lazy_tlbs, then mm_reset_thread_local")
-        for c in k.hw.cpus_in_mask(mm):
-            if c != this_cpu:
-                k.hw.ipi(c)
-                self.do_exit_flush_lazy_tlb(k, c, mm)
-        self.mm_reset_thread_local(k, mm, this_cpu)
+        # granularity step: the IPIs queued, the reset once they all ran (the check, the IPIs, the reset)
+        k.hw.smp_call([c for c in k.hw.cpus_in_mask(mm) if c != this_cpu], "do_exit_flush_lazy_tlb", mm,
+                      after="mm_reset_thread_local")
 
     def do_exit_flush_lazy_tlb(self, k, cpu, mm):
         """The IPI: current->mm == mm is taken for the sender ("Local CPU") and left alone; a task
@@ -169,6 +183,32 @@ class PowerPC(Policy):
         if not k.hw.in_cpumask(mm, cpu):
             k.hw.cpumask_set(mm, cpu)
         k.hw.event(k.m_name[mm], "mm_reset_thread_local", f"mm_cpumask {{cpu{cpu}}}, active_cpus 1")
+
+    @staticmethod
+    def trim_clock_fires(k, cpu, mm):
+        """flush_type_needed's first branch (active_cpus == 1, this CPU in the mask): when
+        current->mm != mm, `if (tick_and_test_trim_clock()) { exit_lazy_flush_tlb(mm, true); return
+        FLUSH_TYPE_NONE; }` (a665eec0a22e).  The clock fires once in 1073 flushes; the model lets it
+        fire only under `config PPC_TRIM_CLOCK_EVERY_FLUSH` (tlb_mm_cpumask_trim_timer = 1)."""
+        return k.version.config("PPC_TRIM_CLOCK_EVERY_FLUSH") and k.version.has(V.PPC_TRIM_SELF) \
+            and k.t_mm[k.c_curr[cpu]] != mm
+
+    def interrupt_entry(self, k, cpu):
+        """An interrupt inside a mm switch: the CPU's current->active_mm is not what its MMU (SPRN_PID)
+        runs.  The kernel switches the two together with irqs off (switch_mm_irqs_off's callers;
+        dfaed3e1fa70 put exit_lazy_flush_tlb's under local_irq_save), and linux-next's
+        kthread_end_lazy_tlb_mm (kernel/sched/core.c) asserts it: WARN_ON_ONCE(!irqs_disabled())."""
+        t = k.c_curr[cpu]
+        active, loaded = k.t_active[t], k.c_loaded[cpu]
+        if k.c_online[cpu] and k.c_op[cpu] is not None and active != loaded:
+            where = "exit_lazy_flush_tlb (arch/powerpc/mm/book3s64/radix_tlb.c): local_irq_save around the switch " \
+                "(dfaed3e1fa70); linux-next's kthread_end_lazy_tlb_mm: WARN_ON_ONCE(!irqs_disabled())" \
+                if k.c_exit_lazy[cpu] is not None else \
+                f"{k.c_op[cpu]}: the callers of switch_mm_irqs_off (arch/powerpc/mm/mmu_context.c) switch with irqs off"
+            k.violate("active_mm-not-loaded", f"an interrupt on cpu{cpu} finds {k.t_name[t]}'s active_mm "
+                      f"{k.mm_label(active)} while the MMU is still on {k.mm_label(loaded)}'s page tables: "
+                      f"{k.t_name[t]} is halfway through a mm switch with irqs on",
+                      where, loaded)
 
     def check(self, k, out):
         super().check(k, out)
