@@ -17,7 +17,7 @@ HISTORY = Path(__file__).resolve().parent.parent / "examples" / "history"
 
 # file, the fix, the rule its revert breaks, the witness's length, the step where the bug bites
 EXAMPLES = [
-    ("LT-04-powerpc-trim-race-steps.mmscn", V.PPC_TRIM_SELF, "mm_cpumask", 7,
+    ("LT-04-powerpc-trim-race-steps.mmscn", V.PPC_TRIM_SELF, "mm_cpumask", 6,
      "flush_tlb_mm_range: wait for the IPIs (smp_call_function_many, wait=1)"),
     ("LT-05-powerpc-exit-lazy-irqs-on.mmscn", V.PPC_EXIT_LAZY_IRQS_OFF, "active_mm-not-loaded", 5,
      "interrupt on cpu0: the scenario's handler"),
