@@ -28,13 +28,14 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import os
-import queue as _queue
 import resource
 import signal
+import threading
 import time
 import traceback
 from array import array
 from bisect import bisect_left
+from multiprocessing.connection import wait
 
 from .model import ENDED, FAILED, SAME, Failure
 from .search import Explorer, Result, Stats
@@ -119,9 +120,11 @@ def canonical(sym, rows: Rows, s, pcs):
 class Worker:
     """One partition of the search, in its own process (forked: it inherits the explorer)."""
 
-    def __init__(self, ex: Explorer, w: int, n: int, inboxes, to_coord):
+    def __init__(self, ex: Explorer, w: int, n: int, links: "Links"):
         self.ex, self.m, self.w, self.n = ex, ex.m, w, n
-        self.inbox, self.inboxes, self.to_coord = inboxes[w], inboxes, to_coord
+        self.cmd, self.reply = links.cmd[w][0], links.rep[w][1]
+        self.peers_in = [links.peer[v, w][0] for v in range(n) if v != w]
+        self.peers_out = {v: links.peer[w, v][1] for v in range(n) if v != w}
         self.rows = Rows(self.m)
         self.B = max(1, self.m.nblocks)
         self.index = {}
@@ -238,14 +241,12 @@ class Worker:
                 else:
                     out[o].append((travels, rows.export(s2), npcs, disc, (b, pcs[b])))
             recs.append((g, nt, len(fire_set) < len(enabled), ev))
-        for o in range(n):
-            if o != w:
-                self.inboxes[o].put(("batch", out[o]))
-        got = 0
-        while got < n - 1:
-            msg = self.get()
-            got += 1
-            for travels, sp, npcs, disc, via in msg[1]:
+        # sent from a thread while this one receives: a batch larger than a pipe holds would
+        # otherwise block two workers sending to each other
+        sender = threading.Thread(target=lambda: [c.send(out[v]) for v, c in self.peers_out.items()])
+        sender.start()
+        for batch in self.batches():
+            for travels, sp, npcs, disc, via in batch:
                 s2 = rows.import_(sp)
                 if travels is None:
                     k = (s2, npcs)
@@ -256,7 +257,8 @@ class Worker:
                 self.keep(k, s2, npcs, disc, via, fresh)
         found = array("q", sorted(self.disc[j] for j in fresh))
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        self.to_coord.put(("done", self.w, recs, found, rss))
+        sender.join()
+        self.reply.send(("done", recs, found, rss))
 
     def number(self, gids) -> None:
         """The level ends: its new states get their ids (in the order of their discovery keys)."""
@@ -265,13 +267,25 @@ class Worker:
             self.gid[j] = g
         self.frontier, self.at_front, self.cand = self.cand, 0, []
 
+    def alive(self) -> None:
+        if os.getppid() != self.ppid:       # the coordinator is gone: so is this worker
+            os._exit(0)
+
     def get(self):
-        while True:
-            try:
-                return self.inbox.get(timeout=POLL)
-            except _queue.Empty:
-                if os.getppid() != self.ppid:       # the coordinator is gone: so is this worker
-                    os._exit(0)
+        while not self.cmd.poll(POLL):
+            self.alive()
+        return self.cmd.recv()
+
+    def batches(self):
+        """One batch from each other worker, as they come."""
+        left = list(self.peers_in)
+        while left:
+            ready = wait(left, POLL)
+            if not ready:
+                self.alive()
+            for c in ready:
+                left.remove(c)
+                yield c.recv()
 
     def serve(self) -> None:
         m = self.m
@@ -296,29 +310,39 @@ class Worker:
                 if self.local_of is None:
                     self.local_of = {g: j for j, g in enumerate(self.gid) if g >= 0}
                 j = self.local_of[msg[1]]
-                self.to_coord.put(("parent", self.parent[j], self.via[j]))
+                self.reply.send(("parent", self.parent[j], self.via[j]))
             elif op == "finals":
-                self.to_coord.put(("finals", [(self.gid[j], self.rows.export(self.st[j])) for j in self.finals]))
+                self.reply.send(("finals", [(self.gid[j], self.rows.export(self.st[j])) for j in self.finals]))
             elif op == "edges":
                 e0, e1 = self.edges
-                self.to_coord.put(("edges", array("q", self.gid), array("q", [sum(p) for p in self.pc]), e0,
+                self.reply.send(("edges", array("q", self.gid), array("q", [sum(p) for p in self.pc]), e0,
                                    array("q", [self.gid[j] for j in e1])))
             elif op == "symmetry":
-                self.to_coord.put(("symmetry", self.canon.size() if self.canon is not None else 1))
+                self.reply.send(("symmetry", self.canon.size() if self.canon is not None else 1))
             elif op == "stop":
                 return
 
 
-def _work(ex, w, n, inboxes, to_coord) -> None:
+class Links:
+    """The pipes: coordinator -> worker (cmd), worker -> coordinator (rep), worker -> worker (peer)."""
+
+    def __init__(self, ctx, n: int):
+        self.cmd = [ctx.Pipe(duplex=False) for _ in range(n)]
+        self.rep = [ctx.Pipe(duplex=False) for _ in range(n)]
+        self.peer = {(a, b): ctx.Pipe(duplex=False) for a in range(n) for b in range(n) if a != b}
+
+    def close(self) -> None:
+        for r, s in self.cmd + self.rep + list(self.peer.values()):
+            r.close()
+            s.close()
+
+
+def _work(ex, w, n, links) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is the coordinator's: it ends the workers
     try:
-        Worker(ex, w, n, inboxes, to_coord).serve()
+        Worker(ex, w, n, links).serve()
     except BaseException:
-        to_coord.put(("error", w, traceback.format_exc()))
-    for q in inboxes:
-        q.cancel_join_thread()
-    to_coord.close()
-    to_coord.join_thread()      # what this worker said reaches the coordinator before it ends
+        links.rep[w][1].send(("error", traceback.format_exc()))
     os._exit(0)
 
 
@@ -342,9 +366,8 @@ class ParallelExplorer(Explorer):
             return res
         ctx = mp.get_context("fork")
         n = self.jobs
-        self._to_coord = ctx.Queue()
-        self._inboxes = [ctx.Queue() for _ in range(n)]
-        self._procs = [ctx.Process(target=_work, args=(self, w, n, self._inboxes, self._to_coord), daemon=True)
+        self._links = Links(ctx, n)
+        self._procs = [ctx.Process(target=_work, args=(self, w, n, self._links), daemon=True)
                        for w in range(n)]
         done = False
         try:
@@ -359,8 +382,8 @@ class ParallelExplorer(Explorer):
     def _shutdown(self, done: bool) -> None:
         """Stop the workers: asked to when the search ended, killed when it was interrupted."""
         if done:
-            for q in self._inboxes:
-                q.put(("stop",))
+            for r, s in self._links.cmd:
+                s.send(("stop",))
         for p in self._procs:
             if p.pid is not None:
                 if done:
@@ -368,28 +391,24 @@ class ParallelExplorer(Explorer):
                 if p.is_alive():
                     p.kill()
                 p.join()
-        for q in self._inboxes + [self._to_coord]:
-            q.cancel_join_thread()
-            q.close()
+        self._links.close()
+        self._procs = self._links = None        # the explorer is in its workers' arguments: no cycle left
 
-    def _get(self, want: str):
-        while True:
-            try:
-                msg = self._to_coord.get(timeout=POLL)
-            except _queue.Empty:
-                dead = [p for p in self._procs if not p.is_alive()]
-                if dead:
-                    raise WorkerFailed(f"explore --jobs: worker process {dead[0].pid} ended "
-                                       f"(exit status {dead[0].exitcode})")
-                continue
-            if msg[0] == "error":
-                raise WorkerFailed(f"explore --jobs: worker {msg[1]} failed:\n{msg[2]}")
-            assert msg[0] == want, msg[0]
-            return msg
+    def _get(self, w: int, want: str):
+        c = self._links.rep[w][0]
+        while not c.poll(POLL):
+            p = self._procs[w]
+            if not p.is_alive():
+                raise WorkerFailed(f"explore --jobs: worker process {p.pid} ended (exit status {p.exitcode})")
+        msg = c.recv()
+        if msg[0] == "error":
+            raise WorkerFailed(f"explore --jobs: worker {w} failed:\n{msg[1]}")
+        assert msg[0] == want, msg[0]
+        return msg
 
     def _ask(self, w: int, *msg):
-        self._inboxes[w].put(msg)
-        return self._get(msg[0])
+        self._links.cmd[w][1].send(msg)
+        return self._get(w, msg[0])
 
     def _search(self) -> Result:
         m, t0, n = self.m, self.t0, self.jobs
@@ -437,11 +456,11 @@ class ParallelExplorer(Explorer):
                     expanded = lo + 1
                     break
             for w in range(n):
-                self._inboxes[w].put(("segment", hi, gids[w], symmetry))
+                self._links.cmd[w][1].send(("segment", hi, gids[w], symmetry))
             gids = [None] * n
             recs, found, rss = [], [], 0
-            for _ in range(n):
-                _, w, r, f, mem = self._get("done")
+            for w in range(n):
+                _, r, f, mem = self._get(w, "done")
                 recs += r
                 found.append(f)
                 rss += mem
