@@ -363,6 +363,8 @@ def report_json(model, res, steps, *, witness=None, all_finals=False) -> dict:
                           **({"failure": s.failure.kind} if s.failure is not None else {})}
                          for n, s in enumerate(steps, 1)],
     }
+    if getattr(st, "peak_kb", None):     # --jobs N: every process's peak resident memory, added up
+        doc["stats"]["peak_memory_kb"] = st.peak_kb
     if res.mode == "random":
         doc["seed"], doc["walks"] = res.seed, res.walks
     if res.compact is not None:

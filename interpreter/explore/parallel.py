@@ -564,6 +564,7 @@ class ParallelExplorer(Explorer):
         if res.complete and failure is None and not self.compact:
             stats.interleavings = self._interleavings(distinct)
         stats.seconds = time.perf_counter() - t0
+        stats.peak_kb = self._rss       # the processes' peaks added up (JSON: peak_memory_kb)
         return res
 
     _rss = 0
