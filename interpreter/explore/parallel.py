@@ -1,7 +1,7 @@
 """`mmscn explore --jobs N`: the breadth-first search partitioned over N worker processes.
 
-Worker w owns the states whose fingerprint is w modulo N (docs/explore.md,
-"Every core").  The search goes level by level, and within a level in
+Worker w owns the states whose key's program counters hash to w modulo N
+(docs/explore.md, "Every core").  The search goes level by level, and within a level in
 segments that end where the one-process search (search.py) checks its
 bounds (every 1,024 states expanded): each worker expands the states it owns
 in the segment, sends each successor to its owner in one batch per worker,
@@ -16,18 +16,19 @@ worker did past that point is thrown away.
 
 A captured state is a tuple of row ids into tables each process builds for
 itself (model.Store), so a state crosses between processes as its rows
-(``_export``) and is interned again by its receiver (``_import``); its
-fingerprint hashes the rows, never the ids.  Symmetry's least image is
-chosen by that fingerprint too (the one-process search compares ids), so
-that every worker picks the same representative: an orbit is still one
-state.  Fork is needed: the workers inherit the model, the reductions and
-Python's string hash, which the fingerprint depends on.
+(``Rows.export``) and is interned again by its receiver (``Rows.import_``).
+Symmetry's least image is chosen by a fingerprint that hashes the rows,
+never the ids (the one-process search compares ids), so that every worker
+picks the same representative: an orbit is still one state; --compact keeps
+that fingerprint.  Fork is needed: the workers inherit the model, the
+reductions and Python's string hash, which the fingerprint depends on.
 """
 from __future__ import annotations
 
 import math
 import multiprocessing as mp
 import os
+import pickle
 import resource
 import signal
 import threading
@@ -41,6 +42,7 @@ from .model import ENDED, FAILED, SAME, Failure
 from .search import Explorer, Result, Stats
 
 SEGMENT = 1024          # search.py checks its bounds (and looks for symmetry) every 1,024 states
+PIPE_BYTES = 60_000     # less than a Linux pipe holds (64 KiB): a send that never waits for its reader
 POLL = 0.5              # seconds between a worker's checks that its coordinator still lives
 
 
@@ -139,15 +141,17 @@ class Worker:
 
     # ---- the keys ---------------------------------------------------------------
     def key(self, s, pcs):
-        """(key, fingerprint, the key as it travels) of a state."""
+        """(key, its owner, the key as it travels) of a state.  The owner is read off the key's
+        program counters (a tuple of ints hashes alike in every process, and costs little):
+        the states of one level mostly differ in them.  --compact keys are fingerprints."""
         if self.canon is not None:
             k = canonical(self.canon, self.rows, s, pcs)
         else:
             k = (s, pcs)
-        f = self.rows.fingerprint(*k)
         if self.ex.compact:
-            return f, f, f
-        return k, f, None if self.canon is None else (self.rows.export(k[0]), k[1])
+            f = self.rows.fingerprint(*k)
+            return f, hash((f, 1)) % self.n, f
+        return k, hash(k[1]) % self.n, None if self.canon is None else (self.rows.export(k[0]), k[1])
 
     def keep(self, k, s, pcs, disc, via, fresh):
         """An owner's side of a successor: a new state, a shorter way to one, or one seen."""
@@ -233,18 +237,25 @@ class Worker:
                 npcs = list(pcs)
                 npcs[b] = lens[b] if outcome == ENDED else pcs[b] + 1
                 npcs = tuple(npcs)
-                k, f, travels = self.key(s2, npcs)
-                o = f % n
+                k, o, travels = self.key(s2, npcs)
                 disc = g * B + pos
                 if o == w:
                     self.keep(k, s2, npcs, disc, (b, pcs[b]), fresh)
                 else:
                     out[o].append((travels, rows.export(s2), npcs, disc, (b, pcs[b])))
             recs.append((g, nt, len(fire_set) < len(enabled), ev))
-        # sent from a thread while this one receives: a batch larger than a pipe holds would
-        # otherwise block two workers sending to each other
-        sender = threading.Thread(target=lambda: [c.send(out[v]) for v, c in self.peers_out.items()])
-        sender.start()
+        # a batch larger than a pipe holds goes from a thread while this one receives: two
+        # workers sending each other one would otherwise block
+        big = []
+        for v, c in self.peers_out.items():
+            data = pickle.dumps(out[v], pickle.HIGHEST_PROTOCOL)
+            if len(data) < PIPE_BYTES:
+                c.send_bytes(data)
+            else:
+                big.append((c, data))
+        sender = threading.Thread(target=lambda: [c.send_bytes(d) for c, d in big]) if big else None
+        if sender is not None:
+            sender.start()
         for batch in self.batches():
             for travels, sp, npcs, disc, via in batch:
                 s2 = rows.import_(sp)
@@ -257,7 +268,8 @@ class Worker:
                 self.keep(k, s2, npcs, disc, via, fresh)
         found = array("q", sorted(self.disc[j] for j in fresh))
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        sender.join()
+        if sender is not None:
+            sender.join()
         self.reply.send(("done", recs, found, rss))
 
     def number(self, gids) -> None:
@@ -291,8 +303,8 @@ class Worker:
         m = self.m
         if self.ex.sym is not None:
             self.canon = self.ex.sym
-        k, f, _ = self.key(m.start, m.start_pcs)
-        if f % self.n == self.w:
+        k, o, _ = self.key(m.start, m.start_pcs)
+        if o == self.w:
             self.keep(k, m.start, m.start_pcs, -self.B, None, [])
             self.number([0])
         while True:
@@ -417,8 +429,7 @@ class ParallelExplorer(Explorer):
         res = Result(m, stats, complete=False, por=self.por)
         B = max(1, m.nblocks)
         rows = Rows(m)
-        start = (m.start, m.start_pcs) if self.sym is None else canonical(self.sym, rows, m.start, m.start_pcs)
-        owner = bytearray([rows.fingerprint(*start) % n])
+        owner = bytearray(1)            # per id, the worker that holds the state (the start: never asked)
         max_states, max_seconds, max_memory = self.max_states, self.max_seconds, self.max_memory
         all_finals, final = self.all_finals, m.final
         exists = final is not None and final.quantifier == "exists"
