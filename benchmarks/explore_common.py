@@ -101,10 +101,12 @@ def mmscn(path: Path, extra: list, max_seconds: Optional[float], base: bool = Tr
     doc = json.loads(out)
     st = doc["stats"]
     verdict = doc["verdict"] if doc["complete"] or doc["verdict"] != "holds" else "incomplete"
-    # with --jobs the processes' peaks add up (wait4 gives the largest one's): the search says the sum
+    # with --jobs the processes' peaks add up (wait4 gives the largest one's): the search says the sum,
+    # and each process (the coordinator and its workers) has the interpreter's own baseline
     peak = max(peak, st.get("peak_memory_kb") or 0)
+    procs = st.get("jobs", 1) + 1 if st.get("jobs", 1) > 1 else 1
     return Figures("mmscn", verdict, st["distinct_states"], wall, cpu, peak, st["seconds"],
-                   baseline("mmscn") if base else 0)
+                   baseline("mmscn") * procs if base else 0)
 
 
 def spin(pml: str, timeout: Optional[float] = None, width: int = 24, base: bool = True) -> Optional[Figures]:
