@@ -267,7 +267,8 @@ class Worker:
                     k = (rows.import_(travels[0]), travels[1])
                 self.keep(k, s2, npcs, disc, via, fresh)
         found = array("q", sorted(self.disc[j] for j in fresh))
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # the peak only where --max-memory asks each segment (getrusage is a system call)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if ex.max_memory is not None else 0
         if sender is not None:
             sender.join()
         self.reply.send(("done", recs, found, rss))
@@ -329,6 +330,8 @@ class Worker:
                 e0, e1 = self.edges
                 self.reply.send(("edges", array("q", self.gid), array("q", [sum(p) for p in self.pc]), e0,
                                    array("q", [self.gid[j] for j in e1])))
+            elif op == "rss":
+                self.reply.send(("rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
             elif op == "symmetry":
                 self.reply.send(("symmetry", self.canon.size() if self.canon is not None else 1))
             elif op == "stop":
@@ -575,7 +578,9 @@ class ParallelExplorer(Explorer):
         if res.complete and failure is None and not self.compact:
             stats.interleavings = self._interleavings(distinct)
         stats.seconds = time.perf_counter() - t0
-        stats.peak_kb = self._rss       # the processes' peaks added up (JSON: peak_memory_kb)
+        # the processes' peaks added up (JSON: peak_memory_kb)
+        stats.peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + \
+            sum(self._ask(w, "rss")[1] for w in range(n))
         return res
 
     _rss = 0
