@@ -226,3 +226,10 @@ def test_an_mm_freed_while_it_has_users_is_a_use_after_free():
     v = k.check()
     assert k.m_freed[m] and [x.rule for x in v] == ["use-after-free"]
     assert "mm_users is 1" in v[0].message and "KASAN" in v[0].function
+
+
+@pytest.mark.parametrize("bound", [{"max_seconds": 1e-9}, {"max_memory": 1.0}])
+def test_a_time_or_memory_bound_leaves_the_verdict_incomplete(bound):
+    res = ParallelExplorer(model_of(WIDE), 2, por=False, symmetry=False, **bound).run()
+    assert res.holds is None and not res.complete and res.failure is None
+    assert ("--max-seconds" if "max_seconds" in bound else "--max-memory") in res.stop_reason

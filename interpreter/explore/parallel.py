@@ -438,7 +438,7 @@ class ParallelExplorer(Explorer):
         exists = final is not None and final.quantifier == "exists"
         expanded = transitions = 0
         distinct = 1
-        level_lo, level_hi = 0, 1       # the ids of the level being expanded
+        level_hi = 1                    # the ids of the level being expanded end here
         level = 0
         gids = [None] * n               # ids for each worker's new states, sent with the next segment
         found_level = []                # the level's new states: discovery key * n + worker
@@ -547,7 +547,7 @@ class ParallelExplorer(Explorer):
                     owner.append(w)
                     g += 1
                 found_level = []
-                level_lo, level_hi = level_hi, g
+                level_hi = g
                 level += 1
         stats.states, stats.transitions, stats.distinct = expanded, transitions, distinct
         stats.finals = len(final_ids)
