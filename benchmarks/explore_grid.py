@@ -4,7 +4,8 @@
 For each grid entry (CPUs:tasks) this writes the scenario and the Promela model with grid.py
 of the SPIN reference model (--spin-dir DIR, default ../shared/anchors/spin beside the
 repository; it is not part of it), runs `mmscn explore FILE --json` in every mode (all
-reductions, each one off, both off, and --jobs 2 where explore has it) and SPIN (spin -a,
+reductions, each one off, both off, and --jobs 2 with all reductions and with none, where
+explore has it) and SPIN (spin -a,
 gcc -O2 -DSAFETY, pan, as the anchor's measure.sh does), and prints for each run the states
 stored, the time end to end (process start to verdict, SPIN's compile included), the CPU
 time, states per CPU second and peak memory (benchmarks/explore_common.py).

@@ -1334,6 +1334,12 @@ class Kernel:
                 if holders:
                     out.append(Violation("use-after-free", self._holders(m, f"{name} was freed (mm_count 0) but "),
                                          "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
+                elif users > 0:
+                    # mm_users > 0 holds the users' mm_count (mm_init): a step dropped one it did not hold
+                    out.append(Violation("use-after-free", f"{name} was freed (mm_count 0) while its mm_users is "
+                                         f"{users}: the holders' mmput will decrement freed memory",
+                                         "__mmdrop (kernel/fork.c) with mm_users > 0: KASAN reports the "
+                                         "holders' mmput (atomic_dec_and_test(&mm->mm_users))", m))
                 continue
             if self.m_rcu_cpu[m] is not None:
                 # PREEMPT_RT, mmdrop_sched: mm_count 0 and __mmdrop pending; nothing may take it back

@@ -54,6 +54,9 @@ def add_arguments(p) -> None:
     p.add_argument("--no-symmetry", action="store_true", help="turn symmetry reduction off")
     p.add_argument("--random", type=positive_int, metavar="N", help="run N random interleavings instead of all")
     p.add_argument("--seed", type=int, metavar="S", help="seed for --random (printed, so a failure replays)")
+    p.add_argument("--jobs", type=positive_int, metavar="N", default=1, help="search with N worker processes "
+                   "(hash-partitioned breadth first: the same verdict, counts and shortest interleaving as 1, "
+                   "the default)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict and failures")
 
 
@@ -92,6 +95,11 @@ def run(args) -> int:
         sys.stderr.write("mmscn explore: error: --seed S goes with --random N (the exhaustive search "
                          "uses no randomness)\n")
         return EXIT_BAD_INPUT
+    if args.jobs > 1 and args.random is not None:
+        # each walk is one process's sequence of choices: a pool of them would not replay from one seed
+        sys.stderr.write("mmscn explore: error: --jobs N partitions the exhaustive search; --random N runs its "
+                         "interleavings in one process (drop one of them)\n")
+        return EXIT_BAD_INPUT
     from mmscn.dsl.files import Unwritable, check_target, write_file
     if args.witness:
         try:    # refused now, not after a search that may take minutes
@@ -126,10 +134,18 @@ def run(args) -> int:
             seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
             res = X.random_walks(model, args.random, seed, args.max_seconds, progress)
         elif res is None:
-            ex = X.Explorer(model, por=not args.no_por, symmetry=not args.no_symmetry,
-                            max_states=args.max_states, max_seconds=args.max_seconds,
-                            all_finals=args.all_finals, progress=progress, max_memory=args.max_memory,
-                            compact=args.compact)
+            opts = dict(por=not args.no_por, symmetry=not args.no_symmetry,
+                        max_states=args.max_states, max_seconds=args.max_seconds,
+                        all_finals=args.all_finals, progress=progress, max_memory=args.max_memory,
+                        compact=args.compact)
+            if args.jobs > 1:
+                from mmscn.interpreter.explore.parallel import ParallelExplorer
+                ex = ParallelExplorer(model, args.jobs, **opts)
+                if model.stepped and not args.json:
+                    sys.stderr.write(f"mmscn explore: note: {printable(model.sc.path)} explores kernel steps "
+                                     "(granularity step), which one process searches: --jobs ignored\n")
+            else:
+                ex = X.Explorer(model, **opts)
             res = ex.run()
         if progress is not None:
             progress.done()
@@ -179,7 +195,8 @@ def search_line(res) -> str:
                 f"boundary; partial-order reduction and fusion {red}, symmetry {sym}")
     por = "on" if res.por else ("off (blocks create tasks or mms)" if res.model.creates else "off")
     sym = f"on (group of {res.symmetry})" if res.symmetry > 1 else "none found"
-    return f"exhaustive search: partial-order reduction {por}, symmetry {sym}"
+    jobs = f", {res.stats.jobs} worker processes" if res.stats.jobs > 1 else ""
+    return f"exhaustive search: partial-order reduction {por}, symmetry {sym}{jobs}"
 
 
 def verdict_text(model, res) -> tuple:
@@ -342,7 +359,8 @@ def report_json(model, res, steps, *, witness=None, all_finals=False) -> dict:
         "reductions": {"partial_order": res.por, "pruned": res.pruned, "symmetry_group": res.symmetry},
         "stats": {"states_explored": st.states, "distinct_states": st.distinct, "transitions": st.transitions,
                   "final_states": st.finals, "deadlocks": st.deadlocks, "interleavings": st.interleavings,
-                  "depth": st.depth, "seconds": round(st.seconds, 6), "states_per_second": round(st.rate, 1)},
+                  "depth": st.depth, "seconds": round(st.seconds, 6), "states_per_second": round(st.rate, 1),
+                  "jobs": st.jobs},
         "complete": res.complete, "stop_reason": res.stop_reason or None,
         "verdict": head, "holds": res.holds, "passed": res.passed, "detail": detail,
         "failure": res.failure.to_json() if res.failure is not None else None,
@@ -353,6 +371,8 @@ def report_json(model, res, steps, *, witness=None, all_finals=False) -> dict:
                           **({"failure": s.failure.kind} if s.failure is not None else {})}
                          for n, s in enumerate(steps, 1)],
     }
+    if getattr(st, "peak_kb", None):     # --jobs N: every process's peak resident memory, added up
+        doc["stats"]["peak_memory_kb"] = st.peak_kb
     if res.mode == "random":
         doc["seed"], doc["walks"] = res.seed, res.walks
     if res.compact is not None:

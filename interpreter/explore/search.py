@@ -25,6 +25,7 @@ class Stats:
     interleavings: Optional[int] = None
     depth: int = 0
     seconds: float = 0.0
+    jobs: int = 1               # worker processes (explore --jobs: explore/parallel.py)
 
     @property
     def rate(self) -> float:
