@@ -10,10 +10,11 @@ from typing import Optional
 from mmscn.dsl import ast as A
 
 from .. import state as S
-from ..kernel import RUNNING
+from ..conditions import StatementError
+from ..kernel import RUNNING, Refusal
 from ..runner import Runner
-from ..step import (ENDED, FAILED, MOVED, SAME, Failure, deadlock_message, execute,  # noqa: F401 (re-exported)
-                    final_verdict, search_move)
+from ..step import (ENDED, EXEC, FAILED, MOVED, SAME, Failure, Outcome, _broke, _dead_current,  # noqa: F401
+                    _refusal, deadlock_message, execute, final_verdict, search_move)
 
 
 class Store:
@@ -223,7 +224,7 @@ def capture(touched, ids, undo):
 class Unit:
     """One step of a block: a statement (with the `expect` before it, if any)."""
     __slots__ = ("block", "index", "cpu", "stmt", "expect", "waits_for", "fp", "enable_fp", "loc", "mms", "soft",
-                 "dec")
+                 "dec", "run", "dead_check")
 
     def __init__(self, block, index, cpu, stmt, expect):
         self.block, self.index, self.cpu, self.stmt, self.expect = block, index, cpu, stmt, expect
@@ -234,6 +235,10 @@ class Unit:
         self.mms = ()               # the mms it may touch (init_mm aside)
         self.soft = False           # it touches them only through their counters (footprints.COUNTER_ONLY)
         self.dec = {}               # mm -> the most mm_users, external mm_users and mm_count references it drops
+        # Model.fire's way to run it, step.EXEC's (None: through execute(): an assertion, an `expect`)
+        self.run = EXEC.get(type(stmt)) if expect is None else None
+        # execute() refuses a block's statement but `schedule` on a CPU whose current task has exited
+        self.dead_check = cpu is not None and type(stmt) is not A.Schedule
 
 
 # ====================================================================== the model
@@ -310,8 +315,32 @@ class Model:
         return t is not None and self.k.t_state[t] == RUNNING and self.k.t_cpu[t] != u.cpu
 
     def fire(self, u: Unit):
-        """Run a unit on the kernel as it stands: (outcome, Failure or None)."""
-        o = execute(self.k, self.policy, u.stmt, u.cpu, u.expect)
+        """Run a unit on the kernel as it stands: (outcome, Failure or None).
+
+        A statement without an `expect` that runs cleanly is the common case of a search:
+        it is run here through step.EXEC, as execute() would, without the Outcome that only
+        says so; anything else (a refusal, a broken invariant, an assertion, an `expect`, a
+        traced kernel) takes execute()'s own paths, so the words are written once."""
+        k = self.k
+        run = u.run
+        if run is not None and k.ev is None:
+            cpu = u.cpu
+            try:
+                if u.dead_check and k.current_dead(cpu):
+                    raise _dead_current(k, u.stmt, cpu)
+                ends = run(k, u.stmt, cpu) is False
+            except (Refusal, StatementError) as e:
+                o = _refusal(k, Outcome(u.stmt, cpu), e, None, 0)
+                self.refusal = o.message
+                return search_move(o)
+            violations = k.check()
+            if violations:
+                o = Outcome(u.stmt, cpu)
+                o.ends_block = ends
+                _broke(o, violations)
+                return search_move(o)
+            return (ENDED if ends else MOVED), None
+        o = execute(k, self.policy, u.stmt, u.cpu, u.expect)
         if o.refused:
             self.refusal = o.message
         return search_move(o)
