@@ -418,7 +418,11 @@ def pack(t: tuple) -> bytes:
         pass
     except TypeError:
         return _MARSHALLED + marshal.dumps(t, 2)
-    if max(t) >= 1 << 24:
+    try:
+        large = max(t) >= 1 << 24
+    except TypeError:           # the cost counters' tuple, after a row id above 255
+        large = True
+    if large:
         return _MARSHALLED + marshal.dumps(t, 2)
     out = bytearray()
     for v in t:
