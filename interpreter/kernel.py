@@ -1270,7 +1270,10 @@ class Kernel:
         c_tlb_gen, m_tlb_gen, c_asid_gen, m_asid_gen = self.c_tlb_gen, self.m_tlb_gen, self.c_asid_gen, self.m_asid_gen
         for c in cpus:
             m = loaded[c]
-            if m is None or not c_online[c] or t_mm[c_curr[c]] != m or m == INIT_MM or m_freed[m]:
+            # a CPU caught up with its loaded mm's generations breaks neither rule (the common case)
+            if m is None or c_tlb_gen[c] >= m_tlb_gen[m] and c_asid_gen[c] >= m_asid_gen[m]:
+                continue
+            if not c_online[c] or t_mm[c_curr[c]] != m or m == INIT_MM or m_freed[m]:
                 continue
             if c_tlb_gen[c] < m_tlb_gen[m] and m not in self.c_ipi_mm:
                 # (granularity step: a flush of m still waiting for its IPIs has not returned yet)
