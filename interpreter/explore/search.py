@@ -302,8 +302,15 @@ class Explorer:
                 if canon:
                     key = canon(s2, npcs)
                     key = hash(key) if compact else pack(key[0] + key[1])
-                else:
-                    key = hash((s2, npcs)) if compact else pack(s2 + npcs)
+                elif compact:
+                    key = hash((s2, npcs))
+                else:                       # pack()'s common case, written out
+                    key = s2 + npcs
+                    try:
+                        b2 = bytes(key)
+                        key = pack(key) if 255 in b2 else b2
+                    except (ValueError, TypeError):
+                        key = pack(key)
                 j = index.get(key)
                 if j is None:
                     j = len(index)
