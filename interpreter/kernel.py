@@ -1325,75 +1325,16 @@ class Kernel:
         """Check the rules the kernel relies on for what the last statement touched."""
         out = self.violations
         own = len(out)      # the statement's own, found by the primitives as they ran
-        refcount_lazy = self.refcount_lazy
-        for m in self.d_mms:
-            name = self.m_name[m]
-            users, count = self.m_users[m], self.m_count[m]
-            if self.m_freed[m]:
-                holders = self.m_lazy_tasks[m] + self.m_kthread_users[m] + self.m_task_users[m] + self.m_prev_mm_cpus[m]
-                if holders:
-                    out.append(Violation("use-after-free", self._holders(m, f"{name} was freed (mm_count 0) but "),
-                                         "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
-                elif users > 0:
-                    # mm_users > 0 holds the users' mm_count (mm_init): a step dropped one it did not hold
-                    out.append(Violation("use-after-free", f"{name} was freed (mm_count 0) while its mm_users is "
-                                         f"{users}: the holders' mmput will decrement freed memory",
-                                         "__mmdrop (kernel/fork.c) with mm_users > 0: KASAN reports the "
-                                         "holders' mmput (atomic_dec_and_test(&mm->mm_users))", m))
-                continue
-            if self.m_rcu_cpu[m] is not None:
-                # PREEMPT_RT, mmdrop_sched: mm_count 0 and __mmdrop pending; nothing may take it back
-                holders = self.m_lazy_tasks[m] + self.m_kthread_users[m] + self.m_task_users[m] + self.m_prev_mm_cpus[m]
-                if holders or count or users:
-                    out.append(Violation("use-after-free", self._holders(
-                        m, f"{name}'s mm_count reached 0 and its __mmdrop_delayed is queued (RCU frees it after a "
-                           f"grace period), but now it has mm_count {count}, mm_users {users}, "),
-                        "mmdrop_sched (include/linux/sched/mm.h)", m))
-                continue
-            if users < 0 or count < 0:
-                continue  # already reported by the primitive
-            base_users = 2 if m == INIT_MM else 0
-            want_users = self.m_task_users[m] + self.m_ext_users[m] + base_users + self.m_step_users[m]
-            if users != want_users:
-                out.append(Violation(
-                    "mm_users-accounting",
-                    f"{name} has mm_users {users}, but {want_users} can be accounted for "
-                    f"({self.m_task_users[m]} tasks with it as mm, {self.m_ext_users[m]} external mmget"
-                    + (f", {self.m_step_users[m]} held by an operation in flight" if self.m_step_users[m] else "")
-                    + ")",
-                    "mmget/mmput (kernel/fork.c)", m))
-            lazy = (self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m]) if refcount_lazy else 0
-            pins = self.arch.init_mm_boot_pins if m == INIT_MM else 0
-            held = self.m_step_count[m]    # in a local of an operation in flight (granularity step)
-            want = (1 if users > 0 else 0) + lazy + self.m_kthread_users[m] + self.m_ext_count[m] + pins + held
-            if count != want:
-                parts = [f"{1 if users > 0 else 0} for the users"]
-                if refcount_lazy:
-                    parts.append(f"{self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m]} lazy")
-                parts += [f"{self.m_kthread_users[m]} kthread_use_mm", f"{self.m_ext_count[m]} external mmgrab"]
-                if held:
-                    parts.append(f"{held} held by an operation in flight")
-                if pins:
-                    parts.append(f"{pins} never dropped since boot")
-                out.append(Violation(
-                    "mm_count-accounting",
-                    f"{name} has mm_count {count}, but {want} can be accounted for ({', '.join(parts)})",
-                    "mmgrab/mmdrop and the _lazy_tlb helpers (include/linux/sched/mm.h)", m))
-            if self.m_torn[m] and users > 0:
-                out.append(Violation("users-resurrected", f"{name}'s mm_users went back up from 0 to {users}",
-                                     "mmget_not_zero (include/linux/sched/mm.h)", m))
-        for t in self.d_tasks:
-            m = self.t_mm[t]
-            if m is not None:
-                if self.t_active[t] != m:
-                    out.append(Violation("active_mm-mismatch",
-                                         f"{self.t_name[t]} has mm {self.m_name[m]} but active_mm "
-                                         f"{self.mm_label(self.t_active[t])}",
-                                         "context_switch (kernel/sched/core.c) relies on active_mm == mm"))
-                if m == INIT_MM:
-                    out.append(Violation("init_mm-as-mm", f"{self.t_name[t]} has init_mm as its mm: init_mm is "
-                                         f"never a task's real mm", "Documentation/mm/active_mm.rst"))
-        if self.d_cpus or self.d_mms:
+        d_mms, d_tasks, d_cpus = self.d_mms, self.d_tasks, self.d_cpus
+        if d_mms:
+            self._check_mms(out)
+        if d_tasks:
+            t_mm, t_active = self.t_mm, self.t_active
+            for t in d_tasks:
+                m = t_mm[t]
+                if m is not None and (t_active[t] != m or m == INIT_MM):
+                    self._check_task(out, t, m)
+        if d_cpus or d_mms:
             self._check_tlb(out)
             self.arch.check(self, out)
         if own and len(out) > 1:
@@ -1407,10 +1348,85 @@ class Kernel:
                         first[v.mm] = i
         if self.changed is not None:
             ct, cm, cc = self.changed
-            ct |= self.d_tasks; cm |= self.d_mms; cc |= self.d_cpus
-        self.d_tasks.clear(); self.d_mms.clear(); self.d_cpus.clear()
+            ct |= d_tasks; cm |= d_mms; cc |= d_cpus
+        d_tasks.clear(); d_mms.clear(); d_cpus.clear()
         self.violations = []
         return out
+
+    def _check_mms(self, out: list) -> None:
+        """check()'s accounting of each touched mm: its counters against the references the
+        model can name.  The lists are read into locals once (this runs after every statement)."""
+        refcount_lazy = self.refcount_lazy
+        m_users, m_count, m_freed = self.m_users, self.m_count, self.m_freed
+        m_lazy, m_kt, m_task, m_prev = self.m_lazy_tasks, self.m_kthread_users, self.m_task_users, self.m_prev_mm_cpus
+        m_ext_users, m_ext_count, m_step_users, m_step_count = \
+            self.m_ext_users, self.m_ext_count, self.m_step_users, self.m_step_count
+        m_torn, m_rcu_cpu = self.m_torn, self.m_rcu_cpu
+        for m in self.d_mms:
+            users, count = m_users[m], m_count[m]
+            if m_freed[m]:
+                if m_lazy[m] + m_kt[m] + m_task[m] + m_prev[m]:
+                    out.append(Violation("use-after-free",
+                                         self._holders(m, f"{self.m_name[m]} was freed (mm_count 0) but "),
+                                         "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
+                elif users > 0:
+                    # mm_users > 0 holds the users' mm_count (mm_init): a step dropped one it did not hold
+                    out.append(Violation("use-after-free", f"{self.m_name[m]} was freed (mm_count 0) while its "
+                                         f"mm_users is {users}: the holders' mmput will decrement freed memory",
+                                         "__mmdrop (kernel/fork.c) with mm_users > 0: KASAN reports the "
+                                         "holders' mmput (atomic_dec_and_test(&mm->mm_users))", m))
+                continue
+            if m_rcu_cpu[m] is not None:
+                # PREEMPT_RT, mmdrop_sched: mm_count 0 and __mmdrop pending; nothing may take it back
+                if m_lazy[m] + m_kt[m] + m_task[m] + m_prev[m] or count or users:
+                    out.append(Violation("use-after-free", self._holders(
+                        m, f"{self.m_name[m]}'s mm_count reached 0 and its __mmdrop_delayed is queued (RCU frees it "
+                           f"after a grace period), but now it has mm_count {count}, mm_users {users}, "),
+                        "mmdrop_sched (include/linux/sched/mm.h)", m))
+                continue
+            if users < 0 or count < 0:
+                continue  # already reported by the primitive
+            want_users = m_task[m] + m_ext_users[m] + m_step_users[m] + (2 if m == INIT_MM else 0)
+            if users != want_users:
+                name = self.m_name[m]
+                out.append(Violation(
+                    "mm_users-accounting",
+                    f"{name} has mm_users {users}, but {want_users} can be accounted for "
+                    f"({m_task[m]} tasks with it as mm, {m_ext_users[m]} external mmget"
+                    + (f", {m_step_users[m]} held by an operation in flight" if m_step_users[m] else "")
+                    + ")",
+                    "mmget/mmput (kernel/fork.c)", m))
+            lazy = (m_lazy[m] + m_prev[m]) if refcount_lazy else 0
+            pins = self.arch.init_mm_boot_pins if m == INIT_MM else 0
+            held = m_step_count[m]    # in a local of an operation in flight (granularity step)
+            want = (1 if users > 0 else 0) + lazy + m_kt[m] + m_ext_count[m] + pins + held
+            if count != want:
+                parts = [f"{1 if users > 0 else 0} for the users"]
+                if refcount_lazy:
+                    parts.append(f"{m_lazy[m] + m_prev[m]} lazy")
+                parts += [f"{m_kt[m]} kthread_use_mm", f"{m_ext_count[m]} external mmgrab"]
+                if held:
+                    parts.append(f"{held} held by an operation in flight")
+                if pins:
+                    parts.append(f"{pins} never dropped since boot")
+                out.append(Violation(
+                    "mm_count-accounting",
+                    f"{self.m_name[m]} has mm_count {count}, but {want} can be accounted for ({', '.join(parts)})",
+                    "mmgrab/mmdrop and the _lazy_tlb helpers (include/linux/sched/mm.h)", m))
+            if m_torn[m] and users > 0:
+                out.append(Violation("users-resurrected", f"{self.m_name[m]}'s mm_users went back up from 0 to "
+                                     f"{users}", "mmget_not_zero (include/linux/sched/mm.h)", m))
+
+    def _check_task(self, out: list, t: int, m: int) -> None:
+        """check()'s rules of a touched task with an mm: active_mm is mm, and mm is not init_mm."""
+        if self.t_active[t] != m:
+            out.append(Violation("active_mm-mismatch",
+                                 f"{self.t_name[t]} has mm {self.m_name[m]} but active_mm "
+                                 f"{self.mm_label(self.t_active[t])}",
+                                 "context_switch (kernel/sched/core.c) relies on active_mm == mm"))
+        if m == INIT_MM:
+            out.append(Violation("init_mm-as-mm", f"{self.t_name[t]} has init_mm as its mm: init_mm is "
+                                 f"never a task's real mm", "Documentation/mm/active_mm.rst"))
 
     def _check_tlb(self, out: list) -> None:
         """The TLB's truth, on the CPUs the statement touched and those with a touched mm loaded: a CPU
@@ -1418,26 +1434,35 @@ class Kernel:
         loaded holds nothing older than M's flush generation (a lazy CPU may, until it runs user code
         of M again), and uses M's address-space id of M's generation, not an older one."""
         d_cpus, d_mms = self.d_cpus, self.d_mms
-        for c in range(self.ncpus):
-            m = self.c_loaded[c]
-            if m is None or not self.c_online[c] or (c not in d_cpus and m not in d_mms):
+        loaded = self.c_loaded
+        # the CPUs to look at, in order: those touched, and those with a touched mm loaded
+        if d_mms:
+            cpus = [c for c in range(self.ncpus) if c in d_cpus or loaded[c] in d_mms]
+        else:
+            cpus = sorted(d_cpus) if len(d_cpus) > 1 else d_cpus
+        c_online, c_curr, t_mm, m_freed = self.c_online, self.c_curr, self.t_mm, self.m_freed
+        c_tlb_gen, m_tlb_gen, c_asid_gen, m_asid_gen = self.c_tlb_gen, self.m_tlb_gen, self.c_asid_gen, self.m_asid_gen
+        for c in cpus:
+            m = loaded[c]
+            # a CPU caught up with its loaded mm's generations breaks neither rule (the common case)
+            if m is None or c_tlb_gen[c] >= m_tlb_gen[m] and c_asid_gen[c] >= m_asid_gen[m]:
                 continue
-            t = self.c_curr[c]
-            if self.t_mm[t] != m or m == INIT_MM or self.m_freed[m]:
+            if not c_online[c] or t_mm[c_curr[c]] != m or m == INIT_MM or m_freed[m]:
                 continue
-            who, name = self.t_name[t], self.m_name[m]
-            if self.c_tlb_gen[c] < self.m_tlb_gen[m] and m not in self.c_ipi_mm and m not in self.c_op_flushing:
+            if c_tlb_gen[c] < m_tlb_gen[m] and m not in self.c_ipi_mm and m not in self.c_op_flushing:
                 # (granularity step: a flush of m still waiting for its IPIs, or between sparc64's
                 # single-user test and its reset, LT-03, has not returned yet)
+                who, name = self.t_name[c_curr[c]], self.m_name[m]
                 out.append(Violation(
                     "stale-tlb", f"cpu{c} runs {who} on {name} with translations of flush generation "
-                    f"{self.c_tlb_gen[c]}, but {name} was flushed to generation {self.m_tlb_gen[m]}: the "
+                    f"{c_tlb_gen[c]}, but {name} was flushed to generation {m_tlb_gen[m]}: the "
                     f"flush returned without reaching cpu{c}'s TLB", "flush_tlb_mm_range: every CPU that runs "
                     "the mm is flushed before the flush returns (x86 flush_tlb_func, tlb_gen)", m))
-            elif self.c_asid_gen[c] < self.m_asid_gen[m]:
+            elif c_asid_gen[c] < m_asid_gen[m]:
+                who, name = self.t_name[c_curr[c]], self.m_name[m]
                 out.append(Violation(
-                    "stale-asid", f"cpu{c} runs {who} on an address-space id of generation {self.c_asid_gen[c]}, "
-                    f"but {name}'s id (mm->context) is of generation {self.m_asid_gen[m]}: flushes of {name} by "
+                    "stale-asid", f"cpu{c} runs {who} on an address-space id of generation {c_asid_gen[c]}, "
+                    f"but {name}'s id (mm->context) is of generation {m_asid_gen[m]}: flushes of {name} by "
                     f"its id miss cpu{c}, and the old id may be handed to another mm",
                     "switch_mm: check_context / check_and_switch_context loads the mm's current id", m))
 

@@ -10,10 +10,11 @@ from typing import Optional
 from mmscn.dsl import ast as A
 
 from .. import state as S
-from ..kernel import RUNNING
+from ..conditions import StatementError
+from ..kernel import RUNNING, Refusal
 from ..runner import Runner
-from ..step import (ENDED, FAILED, MOVED, SAME, Failure, deadlock_message, execute,  # noqa: F401 (re-exported)
-                    final_verdict, search_move)
+from ..step import (ENDED, EXEC, FAILED, MOVED, SAME, Failure, Outcome, _broke, _dead_current,  # noqa: F401
+                    _refusal, deadlock_message, execute, final_verdict, search_move)
 
 
 class Store:
@@ -79,6 +80,7 @@ class Store:
         self.owners = tuple(_Rows(cs, table, rows, off, end) for cs, table, rows, off, end
                             in zip(self.cols, self.ids, self.rows, [self.HEAD] + ends[:2], ends))
         self.slot = [None] * self.HEAD + [(w, i) for w in self.owners for i in range(w.end - w.off)]
+        self.touched = _touched(self.cols, self.ids, self.rows, [w.off for w in self.owners])
         self.cur = self.undo = None
         return False
 
@@ -95,24 +97,12 @@ class Store:
                 ch.clear()
             if self.cost:
                 ids.append(tuple(k.cost))
-        else:                                   # the rows touched since cur, owner by owner
+        else:                                   # the rows touched since cur
             cur = self.cur
-            ids = list(cur)
-            tasks, mms, cpus = changed
-            wt, wm, wc = self.owners
-            ut, um, uc = [], [], []
-            if tasks:
-                wt.capture(tasks, ids, ut)
-                tasks.clear()
-            if mms:
-                wm.capture(mms, ids, um)
-                mms.clear()
-            if cpus:
-                wc.capture(cpus, ids, uc)
-                cpus.clear()
+            ids, undo = self.touched(cur, *changed)
             if self.cost:
                 ids[-1] = tuple(k.cost)
-            self.undo = (cur, (ut, um, uc))
+            self.undo = (cur, undo)
         s = self.cur = tuple(ids)
         return s
 
@@ -181,16 +171,42 @@ class Store:
         self._known()
 
 
+def _touched(cols: tuple, tables: tuple, rows: tuple, offs: list):
+    """touched(cur, tasks, mms, cpus): the row ids of state cur with the rows of the tasks, mms
+    and CPUs given interned anew from the kernel's lists (the sets are emptied), and per owner
+    [(index, the row it replaced)] for Store.restore's undo; written out field by field, all
+    three owners in one function (Store.capture runs after every statement)."""
+    env = {}
+    body = ["def touched(cur, tasks, mms, cpus):", "    ids = list(cur)"]
+    for o, (name, cs) in enumerate(zip(("tasks", "mms", "cpus"), cols)):
+        env.update({f"c{o}_{j}": c for j, c in enumerate(cs)})
+        env.update({f"table{o}": tables[o], f"tget{o}": tables[o].get, f"rows{o}": rows[o]})
+        each = "".join(f"c{o}_{j}[i], " for j in range(len(cs)))
+        body += [f"    u{o} = []",
+                 f"    if {name}:",
+                 f"        for i in {name}:",
+                 f"            row = ({each})",
+                 f"            rid = tget{o}(row)",
+                 f"            if rid is None:",
+                 f"                rid = table{o}[row] = len(rows{o})",
+                 f"                rows{o}.append(row)",
+                 f"            p = {offs[o]} + i",
+                 f"            u{o}.append((i, rows{o}[ids[p]]))",
+                 f"            ids[p] = rid",
+                 f"        {name}.clear()"]
+    body.append("    return ids, (u0, u1, u2)")
+    exec("\n".join(body) + "\n", env)
+    return env["touched"]
+
+
 class _Rows:
-    """One owner's rows over the kernel's lists: get(i) and put(i, row) a row; capture(ids,
-    touched, undo) interns the touched rows into the state's ids (the rows they replace go
-    to undo); unput(undo) writes those back.  Each is written out field by field, once per
-    owner, as a loop over the fields costs about three times as much."""
+    """One owner's rows over the kernel's lists: get(i) and put(i, row) a row; unput(undo)
+    writes back the rows a capture replaced (_touched).  Each is written out field by field,
+    once per owner, as a loop over the fields costs about three times as much."""
 
     def __init__(self, cols: list, table: dict, rows: list, off: int, end: int):
         self.table, self.rows, self.off, self.end = table, rows, off, end
         env = {f"c{j}": c for j, c in enumerate(cols)}
-        env.update(table=table, tget=table.get, rows=rows, off=off)
         each = "".join(f"c{j}[i], " for j in range(len(cols)))
         exec(f"""
 def get(i):
@@ -200,17 +216,8 @@ def put(i, row):
 def unput(undo):
     for i, row in undo:
         {each}= row
-def capture(touched, ids, undo):
-    for i in touched:
-        row = ({each})
-        rid = tget(row)
-        if rid is None:
-            rid = table[row] = len(rows)
-            rows.append(row)
-        undo.append((i, rows[ids[off + i]]))
-        ids[off + i] = rid
 """, env)
-        self.get, self.put, self.unput, self.capture = env["get"], env["put"], env["unput"], env["capture"]
+        self.get, self.put, self.unput = env["get"], env["put"], env["unput"]
 
     def intern(self, row: tuple) -> int:
         rid = self.table.get(row)
@@ -223,7 +230,7 @@ def capture(touched, ids, undo):
 class Unit:
     """One step of a block: a statement (with the `expect` before it, if any)."""
     __slots__ = ("block", "index", "cpu", "stmt", "expect", "waits_for", "fp", "enable_fp", "loc", "mms", "soft",
-                 "dec")
+                 "dec", "run", "dead_check")
 
     def __init__(self, block, index, cpu, stmt, expect):
         self.block, self.index, self.cpu, self.stmt, self.expect = block, index, cpu, stmt, expect
@@ -234,6 +241,10 @@ class Unit:
         self.mms = ()               # the mms it may touch (init_mm aside)
         self.soft = False           # it touches them only through their counters (footprints.COUNTER_ONLY)
         self.dec = {}               # mm -> the most mm_users, external mm_users and mm_count references it drops
+        # Model.fire's way to run it, step.EXEC's (None: through execute(): an assertion, an `expect`)
+        self.run = EXEC.get(type(stmt)) if expect is None else None
+        # execute() refuses a block's statement but `schedule` on a CPU whose current task has exited
+        self.dead_check = cpu is not None and type(stmt) is not A.Schedule
 
 
 # ====================================================================== the model
@@ -310,8 +321,32 @@ class Model:
         return t is not None and self.k.t_state[t] == RUNNING and self.k.t_cpu[t] != u.cpu
 
     def fire(self, u: Unit):
-        """Run a unit on the kernel as it stands: (outcome, Failure or None)."""
-        o = execute(self.k, self.policy, u.stmt, u.cpu, u.expect)
+        """Run a unit on the kernel as it stands: (outcome, Failure or None).
+
+        A statement without an `expect` that runs cleanly is the common case of a search:
+        it is run here through step.EXEC, as execute() would, without the Outcome that only
+        says so; anything else (a refusal, a broken invariant, an assertion, an `expect`, a
+        traced kernel) takes execute()'s own paths, so the words are written once."""
+        k = self.k
+        run = u.run
+        if run is not None and k.ev is None:
+            cpu = u.cpu
+            try:
+                if u.dead_check and k.current_dead(cpu):
+                    raise _dead_current(k, u.stmt, cpu)
+                ends = run(k, u.stmt, cpu) is False
+            except (Refusal, StatementError) as e:
+                o = _refusal(k, Outcome(u.stmt, cpu), e, None, 0)
+                self.refusal = o.message
+                return search_move(o)
+            violations = k.check()
+            if violations:
+                o = Outcome(u.stmt, cpu)
+                o.ends_block = ends
+                _broke(o, violations)
+                return search_move(o)
+            return (ENDED if ends else MOVED), None
+        o = execute(k, self.policy, u.stmt, u.cpu, u.expect)
         if o.refused:
             self.refusal = o.message
         return search_move(o)

@@ -1,8 +1,10 @@
 """The breadth-first search over interleavings, and random interleavings."""
 from __future__ import annotations
 
+import marshal
 import math
 import random as _random
+from array import array
 import resource
 import time
 from collections import deque
@@ -168,19 +170,28 @@ class Explorer:
         lens = [len(us) for us in units]
         canon = self.sym.canonical if self.sym else None
         start_key = canon(m.start, m.start_pcs) if canon else (m.start, m.start_pcs)
-        if self.compact:
-            start_key = hash(start_key)
+        compact = self.compact
+        start_key = hash(start_key) if compact else pack(start_key[0] + start_key[1])
+        # the visited states, packed (pack()): key -> id; per id, packed in arrays, its parent, the
+        # block and statement that led to it and the progress (sum of the pcs) the path count needs;
+        # the successors of each id, one flat array (succ_at[i]: where i's begin)
         index = {start_key: 0}
-        states = [m.start]
-        pcs_of = [m.start_pcs]
-        parent = [-1]
-        via = [None]
-        depth = [0]
-        succ = [None]
+        parent = array("i", [-1])
+        via_b, via_pc = array("i", [-1]), array("i", [-1])
+        progress = array("i", [sum(m.start_pcs)])
+        succ, succ_at = array("i"), array("i")
+        count = not compact             # the successors are kept for the interleaving count
+        level_end, level = 1, 0          # breadth first: the ids of one depth are consecutive
         final_ids = []
+        kept = {}                        # id -> state of the final states --all-finals lists
         final = m.final
         exists = final is not None and final.quantifier == "exists"
-        queue = deque([0])
+        # the states still to expand, in the order of their ids: each as its packed key, unpacked
+        # when its turn comes (a key is a fifth of the tuples' size), or as (state, pcs) where the
+        # key is not the state (symmetry's canonical image, --compact's fingerprint)
+        queue = deque([(m.start, m.start_pcs)])
+        i = -1
+        nb = len(m.start_pcs)
         restore, capture, fire, waiting = m.restore, m.capture, m.fire, m.waiting
         persistent = self.persistent if self.por else None
         on_edge = self.on_edge
@@ -190,8 +201,7 @@ class Explorer:
         exists_id = None
         next_check = 1024
         max_states, max_seconds, max_memory = self.max_states, self.max_seconds, self.max_memory
-        compact = self.compact
-        keep = self.all_finals          # --compact keeps only the final states asked for
+        keep = self.all_finals
         stop = ""
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             queue = deque()     # finding the reductions used the time up
@@ -199,20 +209,28 @@ class Explorer:
         expanded = transitions = 0      # kept in locals, not in stats, on the hot path
         blocks = range(nblocks)
         while queue:
-            i = queue.popleft()
-            s, pcs = states[i], pcs_of[i]
-            if compact:
-                states[i] = pcs_of[i] = None
+            s = queue.popleft()
+            i += 1
+            if type(s) is bytes:
+                s = unpack(s)
+                s, pcs = s[:-nb], s[-nb:]
+            else:
+                s, pcs = s
+            if i >= level_end:
+                level += 1
+                level_end = len(index)
+            if count:
+                succ_at.append(len(succ))
             expanded += 1
             if expanded >= next_check:
                 next_check += 1024
-                if self.want_symmetry and len(states) >= self.symmetry_after:
+                if self.want_symmetry and len(index) >= self.symmetry_after:
                     self._find_symmetry()
                     canon = self.sym.canonical if self.sym else None
                     at = -1
                 el = time.perf_counter() - t0
                 if self.progress is not None:
-                    self.progress(expanded, len(states), depth[i], el)
+                    self.progress(expanded, len(index), level, el)
                 if max_seconds is not None and el > max_seconds:
                     stop = f"stopped after {max_seconds:g} s (--max-seconds)"
                     break
@@ -222,8 +240,8 @@ class Explorer:
             live = tuple([b for b in blocks if pcs[b] < lens[b]])
             if not live:
                 final_ids.append(i)
-                if compact and keep:
-                    states[i] = s
+                if keep:
+                    kept[i] = s
                 if final is not None:
                     restore(s)
                     at = i
@@ -239,7 +257,6 @@ class Explorer:
                             fail_from = (i, None)
                         if not self.all_finals:
                             break
-                succ[i] = ()
                 continue
             enabled = tuple([b for b in live if units[b][pcs[b]].waits_for is None
                              or not waiting(s, units[b][pcs[b]])])
@@ -248,7 +265,6 @@ class Explorer:
                 if failure is None:
                     failure = m.deadlock(pcs)
                     fail_from = (i, None)
-                succ[i] = ()
                 if not self.all_finals:
                     break
                 continue
@@ -258,8 +274,7 @@ class Explorer:
                     res.pruned = True
             else:
                 fire_set = enabled
-            out = []
-            d1 = depth[i] + 1
+            d1 = level + 1
             for b in fire_set:
                 if at != i:
                     restore(s)
@@ -285,38 +300,45 @@ class Explorer:
                 npcs = list(pcs)
                 npcs[b] = lens[b] if outcome == ENDED else pcs[b] + 1
                 npcs = tuple(npcs)
-                key = canon(s2, npcs) if canon else (s2, npcs)
-                if compact:
-                    key = hash(key)
+                if canon:
+                    key = canon(s2, npcs)
+                    key = hash(key) if compact else pack(key[0] + key[1])
+                elif compact:
+                    key = hash((s2, npcs))
+                else:                       # pack()'s common case, written out
+                    key = s2 + npcs
+                    try:
+                        b2 = bytes(key)
+                        key = pack(key) if 255 in b2 else b2
+                    except (ValueError, TypeError):
+                        key = pack(key)
                 j = index.get(key)
                 if j is None:
-                    j = len(states)
+                    j = len(index)
                     index[key] = j
-                    states.append(s2)
-                    pcs_of.append(npcs)
                     parent.append(i)
-                    via.append((b, pcs[b]))
-                    depth.append(d1)
-                    succ.append(None)
-                    queue.append(j)
+                    via_b.append(b)
+                    via_pc.append(pcs[b])
+                    progress.append(sum(npcs))
+                    queue.append((s2, npcs) if canon or compact else key)
                     if d1 > stats.depth:
                         stats.depth = d1
-                out.append(j)
+                if count:
+                    succ.append(j)
                 if on_edge is not None:
                     on_edge(i, j, u, s2, npcs, None)
-            succ[i] = () if compact else out
             if failure is not None and not self.all_finals:
                 break
-            if max_states is not None and len(states) >= max_states:
+            if max_states is not None and len(index) >= max_states:
                 stop = f"stopped at {max_states:,} states (--max-states)"
                 break
         stats.states, stats.transitions = expanded, transitions
         res.symmetry = self.sym.size() if self.sym else 1
-        stats.distinct = len(states)
+        stats.distinct = len(index)
         stats.finals = len(final_ids)
         stats.seconds = time.perf_counter() - t0
         if compact:
-            n = len(states)
+            n = len(index)
             p = -math.expm1(-n * (n - 1) / 2.0 ** 65)
             res.compact = {"fingerprint_bits": 64, "collision_probability": p}
             if not stop and not queue and failure is None:
@@ -328,15 +350,18 @@ class Explorer:
         if failure is not None:
             res.failure = failure
             i, last = fail_from
-            res.path = self._path(parent, via, i) + ([last] if last is not None else [])
+            res.path = self._path(parent, _Via(via_b, via_pc), i) + ([last] if last is not None else [])
             if last is not None and self.por:
                 res.path = self.causal(res.path, failure)
         if exists_id is not None:
-            res.exists_path = self._path(parent, via, exists_id)
+            res.exists_path = self._path(parent, _Via(via_b, via_pc), exists_id)
         if self.all_finals:
-            res.finals = [states[i] for i in final_ids]
-        if res.complete and failure is None and not compact:
-            stats.interleavings = self._count(succ, pcs_of)
+            res.finals = [kept[i] for i in final_ids]
+        if res.complete and failure is None and count:
+            # the visited set is done with: the count's lists take its place, not more room
+            index = parent = via_b = via_pc = None
+            succ_at.append(len(succ))
+            stats.interleavings = _count_packed(succ, succ_at, progress)
         return res
 
     def causal(self, path: list, failure: Failure) -> list:
@@ -386,6 +411,81 @@ class Explorer:
             out = succ[i]
             paths[i] = 1 if not out else sum(paths[j] for j in out)
         return paths[0]
+
+
+def pack(t: tuple) -> bytes:
+    """A visited state (its row ids, then its pcs) as bytes: a number below 255 is one byte, a
+    larger one 255 and three bytes (a prefix code, so two packed states are equal exactly when
+    the states are); a state holding more than numbers (the cost counters) is 255 0 0 0 and
+    marshal's bytes.  A key of bytes is about a fifth of a tuple's size and hashes once."""
+    try:
+        b = bytes(t)
+        if 255 not in b:
+            return b
+    except ValueError:
+        pass
+    except TypeError:
+        return _MARSHALLED + marshal.dumps(t, 2)
+    try:
+        large = max(t) >= 1 << 24
+    except TypeError:           # the cost counters' tuple, after a row id above 255
+        large = True
+    if large:
+        return _MARSHALLED + marshal.dumps(t, 2)
+    out = bytearray()
+    for v in t:
+        if v < 255:
+            out.append(v)
+        else:
+            out.extend((255, v >> 16, v >> 8 & 255, v & 255))
+    return bytes(out)
+
+
+_MARSHALLED = b"\xff\x00\x00\x00"
+
+
+def unpack(b: bytes) -> tuple:
+    """The tuple pack() packed."""
+    if 255 not in b:
+        return tuple(b)
+    if b.startswith(_MARSHALLED):
+        return marshal.loads(b[4:])
+    out, i, n = [], 0, len(b)
+    while i < n:
+        v = b[i]
+        if v == 255:
+            v = b[i + 1] << 16 | b[i + 2] << 8 | b[i + 3]
+            i += 3
+        out.append(v)
+        i += 1
+    return tuple(out)
+
+
+class _Via:
+    """via[i]: the (block, pc) that led to state i, from the two arrays that keep it."""
+    __slots__ = ("b", "pc")
+
+    def __init__(self, b, pc):
+        self.b, self.pc = b, pc
+
+    def __getitem__(self, i):
+        return self.b[i], self.pc[i]
+
+
+def _count_packed(succ, succ_at, progress) -> int:
+    """Explorer._count over the flat successor array: complete paths through the explored graph,
+    a DP in order of progress (every step adds to the sum of the pcs)."""
+    n = len(progress)
+    order = sorted(range(n), key=progress.__getitem__, reverse=True)
+    paths = [0] * n
+    expanded = len(succ_at) - 1
+    for i in order:
+        if i >= expanded:
+            paths[i] = 1
+            continue
+        a, b = succ_at[i], succ_at[i + 1]
+        paths[i] = 1 if a == b else sum(paths[j] for j in succ[a:b])
+    return paths[0]
 
 
 # ====================================================================== random interleavings

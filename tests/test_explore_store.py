@@ -1,0 +1,76 @@
+"""The explorer's fast paths say what the slow ones say: the packed visited keys (search.pack)
+are one-to-one, and Model.fire's way past execute() for a statement that runs cleanly gives the
+move, the failure and the kernel state that execute() gives, statement by statement."""
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mmscn.dsl.resolve import load_file
+from mmscn.interpreter import explore as X
+from mmscn.interpreter import policies
+from mmscn.interpreter.explore.search import pack, unpack
+from mmscn.interpreter.step import execute, search_move
+
+from conftest import EXAMPLES
+
+numbers = st.one_of(st.integers(0, 300), st.sampled_from([254, 255, 256, 65535, 65536, (1 << 24) - 1, 1 << 24]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(numbers, min_size=1, max_size=12), st.lists(numbers, min_size=1, max_size=12))
+def test_packed_keys_are_one_to_one(a, b):
+    a, b = tuple(a), tuple(b)
+    assert unpack(pack(a)) == a
+    assert (pack(a) == pack(b)) == (a == b)
+
+
+def test_packed_key_with_cost_counters_round_trips():
+    t = (3, 2, 0, 1, 255, 300, (4, 0, 7))
+    assert unpack(pack(t)) == t
+    assert pack(t) != pack(t[:-1] + ((4, 0, 8),))
+
+
+def _models():
+    for p in sorted(EXAMPLES.rglob("*.mmscn")):
+        sc, text = load_file(p, policies.KnownArches())[:2]
+        if not sc.blocks or sc.granularity == "step" or sc.interrupts:
+            continue
+        m = X.Model(sc, text.split("\n"))
+        if m.prologue_failure is None:
+            yield p, m
+
+
+def test_fast_fire_is_execute():
+    """Along random walks of every example with blocks, each unit fired by Model.fire and by
+    execute() from the same state: the same move and failure, and the same state after."""
+    rng = random.Random(13)
+    fast = 0
+    for p, m in _models():
+        for _ in range(4):
+            m.restore(m.start)
+            pcs = list(m.start_pcs)
+            s = m.start
+            while True:
+                live = [b for b in range(m.nblocks) if pcs[b] < len(m.units[b]) and not m.waiting(s, m.units[b][pcs[b]])]
+                if not live:
+                    break
+                b = rng.choice(live)
+                u = m.units[b][pcs[b]]
+                m.restore(s)
+                o = execute(m.k, m.policy, u.stmt, u.cpu, u.expect)
+                want = search_move(o)
+                after = m.capture()
+                m.restore(s)
+                got = m.fire(u)
+                fast += u.run is not None
+                assert got[0] == want[0], (p, u.stmt)
+                assert (got[1] is None) == (want[1] is None), (p, u.stmt)
+                if want[1] is not None:
+                    assert (got[1].kind, got[1].message, got[1].line) == (want[1].kind, want[1].message,
+                                                                            want[1].line), (p, u.stmt)
+                    break
+                assert m.capture() == after, (p, u.stmt)
+                s = after
+                pcs[b] = len(m.units[b]) if want[0] == X.ENDED else pcs[b] + 1
+    assert fast > 100      # the fast path was taken
