@@ -215,17 +215,19 @@ class Kernel:
         self.d_mms.add(m)
         self._ref(m, function, "count", old, old + 1)
 
-    def mmdrop(self, m: int, function: str = "mmdrop") -> None:
+    def mmdrop(self, m: int, function: str = "mmdrop", free=None) -> None:
+        """mmdrop: at zero __mmdrop, or ``free`` (PREEMPT_RT's mmdrop_sched queues it through RCU)."""
         old = self.m_count[m]
         self.m_count[m] = old - 1
         self.cost[C_COUNT] += 1
         self.d_mms.add(m)
         self._ref(m, function, "count", old, old - 1)
         if old == 1:
-            self.__mmdrop(m)
+            (free or self.__mmdrop)(m)
         elif old <= 0:
             self.violate("refcount-underflow", f"{function}({self.m_name[m]}) takes mm_count below zero "
-                         f"({old} -> {old - 1})", "mmdrop (include/linux/sched/mm.h)", m)
+                         f"({old} -> {old - 1})", f"{'mmdrop_sched' if free else 'mmdrop'} "
+                         f"(include/linux/sched/mm.h)", m)
 
     def mmgrab_lazy_tlb(self, m: int) -> None:
         """mmgrab under MMU_LAZY_TLB_REFCOUNT; nothing under MMU_LAZY_TLB_SHOOTDOWN.  Before
@@ -265,16 +267,7 @@ class Kernel:
                              "finish_task_switch (kernel/sched/core.c)", m)
             self.mmdrop(m, function)
             return
-        old = self.m_count[m]
-        self.m_count[m] = old - 1
-        self.cost[C_COUNT] += 1
-        self.d_mms.add(m)
-        self._ref(m, function, "count", old, old - 1)
-        if old == 1:
-            self.call_rcu_mmdrop(m)
-        elif old <= 0:
-            self.violate("refcount-underflow", f"{function}({self.m_name[m]}) takes mm_count below zero "
-                         f"({old} -> {old - 1})", "mmdrop_sched (include/linux/sched/mm.h)", m)
+        self.mmdrop(m, function, free=self.call_rcu_mmdrop)
 
     def call_rcu_mmdrop(self, m: int) -> None:
         """call_rcu(&mm->delayed_drop, __mmdrop_delayed) on this CPU: the grace period waits for every
