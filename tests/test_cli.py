@@ -367,12 +367,13 @@ import sys
 import mmscn.cli as cli
 status = cli.main(["run", "--quiet", "a.mmscn"])
 print(sorted(m for m in ("mmscn.explore", "mmscn.suite", "mmscn.compare", "mmscn.traces.record",
-                         "mmscn.traces.validate") if m in sys.modules), status)
+                         "mmscn.traces.validate", "mmscn.traces.importer") if m in sys.modules), status)
 """
 
 
 def test_run_imports_no_other_commands_module(tmp_path):
-    # `mmscn run` builds only its own options: importing every command's module cost its start-up
+    # `mmscn run` builds only its own options, and imports the trace importer only for a trace:
+    # importing every command's module cost its start-up
     (tmp_path / "a.mmscn").write_text("spawn A\nschedule cpu0 A\n")
     p = subprocess.run([sys.executable, "-c", ONLY_ITS_MODULE], capture_output=True, text=True, cwd=tmp_path,
                        timeout=120)
