@@ -120,6 +120,7 @@ class _Resolver:
         self.errors: list = []
         self.tasks: dict = {}       # name -> line of its spawn (0 for idle tasks)
         self.mms: set = {INIT_MM_NAME}
+        self.cpus_ok: dict = {}     # cpuN -> N for the CPU names cpu() accepted (the header's `cpus` is read first)
 
     def err(self, node, message: str, notes=()):
         line, col = node.line, node.col
@@ -390,6 +391,9 @@ class _Resolver:
 
     # ---- names
     def cpu(self, ref: A.Ref, sc) -> Optional[int]:
+        n = self.cpus_ok.get(ref.text)
+        if n is not None:       # named before and found good (every statement names its CPU)
+            return n
         one = cpu_spelling(ref.text)
         if ref.text != one:
             # one spelling per CPU: blocks and statements compare CPU names as written
@@ -402,6 +406,7 @@ class _Resolver:
                           f"(cpu0 to cpu{sc.ncpus - 1}); "
                           f"raise `cpus` in the header")
             return None
+        self.cpus_ok[ref.text] = n
         return n
 
     def task(self, ref: A.Ref):
@@ -442,7 +447,14 @@ class _Resolver:
             self.mms.add(fresh_mm_name(st.task.text, self.mms))
 
     def stmt(self, st, sc, block_cpu: Optional[A.Ref]):
-        if isinstance(st, A.Spawn):
+        # the statement classes are disjoint: the commonest (schedule, assert) are asked first
+        if isinstance(st, A.Schedule):
+            self.where(st, st.cpu, block_cpu, sc, "schedule", "schedule cpu0 A")
+            if st.task is not None:
+                self.task(st.task)
+        elif isinstance(st, A.Assert):
+            self.conds(st.conds, sc)
+        elif isinstance(st, A.Spawn):
             if block_cpu is None:
                 self.declare_task(st.task)
                 self.declare_mm(st)
@@ -453,10 +465,6 @@ class _Resolver:
         elif isinstance(st, A.SpawnKthread):
             if block_cpu is None:
                 self.declare_task(st.task)
-        elif isinstance(st, A.Schedule):
-            self.where(st, st.cpu, block_cpu, sc, "schedule", "schedule cpu0 A")
-            if st.task is not None:
-                self.task(st.task)
         elif isinstance(st, A.Exec):
             self.task(st.task)
             if block_cpu is None:
@@ -477,8 +485,6 @@ class _Resolver:
             self.task(st.task)
         elif isinstance(st, (A.MmRef, A.MmgetNotZero, A.Flush)):
             self.mm(st.mm)
-        elif isinstance(st, A.Assert):
-            self.conds(st.conds, sc)
 
     def where(self, st, cpu, block_cpu, sc, word, example):
         if cpu is None and block_cpu is None:

@@ -107,7 +107,9 @@ def cmd_run(args) -> int:
     return status
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command=None) -> argparse.ArgumentParser:
+    """The command line's parser; given the command about to run, only that command's module is
+    imported for its options (`mmscn run` need not import the explorer, the suite, the tracers, ...)."""
     p = argparse.ArgumentParser(
         prog="mmscn",
         description="Run .mmscn scenarios against a model of how Linux lends address spaces "
@@ -155,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (modname, helptext) in EXTRA_COMMANDS.items():
         sp = sub.add_parser(name, help=helptext)
         sp.set_defaults(func=_lazy(modname), subparser=sp)
-        importlib.import_module(modname).add_arguments(sp)
+        if command is None or command == name:
+            importlib.import_module(modname).add_arguments(sp)
     return p
 
 
@@ -169,7 +172,9 @@ def main(argv=None) -> int:
     # A run allocates many small objects and frees none until it ends; the
     # cyclic collector would rescan them all again and again for nothing.
     gc.disable()
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    # the first word names the command, or is an option of mmscn's own (--help: every command)
+    parser = build_parser(words[0] if words and not words[0].startswith("-") else None)
     # argparse reports a command's surplus arguments with the top-level usage;
     # the command's own usage says what `mmscn explore` actually takes.
     args, surplus = parser.parse_known_args(argv)

@@ -360,3 +360,24 @@ def test_statement_as_written_ends_at_the_right_character(line, want):
     from mmscn.interpreter.report import statement_text
     st = SimpleNamespace(line=1, col=len(line) - len(line.lstrip()) + 1)
     assert statement_text([line], st) == want
+
+
+ONLY_ITS_MODULE = """
+import sys
+import mmscn.cli as cli
+status = cli.main(["run", "--quiet", "a.mmscn"])
+print(sorted(m for m in ("mmscn.explore", "mmscn.suite", "mmscn.compare", "mmscn.traces.record",
+                         "mmscn.traces.validate", "mmscn.traces.importer") if m in sys.modules), status)
+"""
+
+
+def test_run_imports_no_other_commands_module(tmp_path):
+    # `mmscn run` builds only its own options, and imports the trace importer only for a trace:
+    # importing every command's module cost its start-up
+    (tmp_path / "a.mmscn").write_text("spawn A\nschedule cpu0 A\n")
+    p = subprocess.run([sys.executable, "-c", ONLY_ITS_MODULE], capture_output=True, text=True, cwd=tmp_path,
+                       timeout=120)
+    assert (p.stdout, p.stderr) == ("[] 0\n", "")
+    explore = subprocess.run([sys.executable, "-m", "mmscn", "explore", "--help"], capture_output=True, text=True,
+                             cwd=tmp_path, timeout=120)
+    assert "--no-por" in explore.stdout     # a command's own options are still there when it runs

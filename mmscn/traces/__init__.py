@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from .importer import TraceError
+from .errors import TraceError
 
 
 def is_trace(path: str) -> bool:

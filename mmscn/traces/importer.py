@@ -31,6 +31,7 @@ import sys
 from typing import Iterator, Optional
 
 from . import parse
+from .errors import TraceError
 
 CLONE_VM = 0x100
 # A CPU whose next event needs a task that another CPU still runs waits this long (trace
@@ -48,20 +49,6 @@ KTHREAD_NAMES = (
     r"(kworker/|ksoftirqd/|migration/|rcu|cpuhp/|idle_inject/|watchdog|irq/|jbd2/|napi/|scsi_|card\d+-|"
     r"kthreadd$|khugepaged$|kswapd|kcompactd|ksmd$|oom_reaper$|kauditd$|khungtaskd$|kdevtmpfs$|kblockd$|"
     r"writeback$|pool_workqueue|psimon$|kthrotld$|kintegrityd$|kstrp$|zswap|hwrng$|kdamond)")
-
-
-class TraceError(Exception):
-    """A trace that cannot be imported: located like every other error."""
-
-    def __init__(self, message: str, path: str = "", lineno: int = 0, col: int = 0, line: Optional[str] = None):
-        super().__init__(message)
-        self.message, self.path, self.lineno, self.col, self.line = message, path, lineno, col, line
-
-    def render(self) -> str:
-        from mmscn.dsl.diagnostics import Diagnostic
-        if not self.lineno:
-            return f"mmscn: {self.path}: {self.message}" if self.path else f"mmscn: {self.message}"
-        return Diagnostic(self.path, self.lineno, self.col or 1, self.message, source_line=self.line).render()
 
 
 class Rec:
