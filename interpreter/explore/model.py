@@ -35,11 +35,15 @@ class Store:
 
     HEAD = 2                    # (number of tasks, number of mms) before the row ids
 
-    def __init__(self, k, names: bool, cost: bool):
+    def __init__(self, k, names: bool, cost: bool, fixed: tuple = ()):
         self.k = k
         self.cost = cost
         self.names = names
-        self.layout = tuple(tuple(f for f in S.OF[o] if names or f.role != S.IDENTITY) for o in S.OWNERS)
+        # fixed: CPU fields the search never writes (state.STEP_ONLY outside granularity step), left
+        # out of the rows where every CPU holds the declared default (a value any renaming keeps)
+        fixed = {f.attr for f in S.OF[S.CPU] if f.attr in fixed and all(v == f.default for v in getattr(k, f.attr))}
+        self.layout = tuple(tuple(f for f in S.OF[o] if (names or f.role != S.IDENTITY) and f.attr not in fixed)
+                            for o in S.OWNERS)
         self.ids = tuple({} for _ in S.OWNERS)          # per owner: row -> id
         self.rows = tuple([] for _ in S.OWNERS)         # per owner: id -> row
         self.cur = None             # the state the kernel's lists hold (but for Kernel.changed), when known
@@ -177,10 +181,13 @@ def _touched(cols: tuple, tables: tuple, rows: tuple, offs: list):
     [(index, the row it replaced)] for Store.restore's undo; written out field by field, all
     three owners in one function (Store.capture runs after every statement)."""
     env = {}
-    body = ["def touched(cur, tasks, mms, cpus):", "    ids = list(cur)"]
+    body = ["def touched(cur, tasks, mms, cpus{lists}):", "    ids = list(cur)"]
     for o, (name, cs) in enumerate(zip(("tasks", "mms", "cpus"), cols)):
         env.update({f"c{o}_{j}": c for j, c in enumerate(cs)})
         env.update({f"table{o}": tables[o], f"tget{o}": tables[o].get, f"rows{o}": rows[o]})
+    # the lists and tables as default arguments: locals read faster than globals
+    body[0] = body[0].format(lists="".join(f", {n}={n}" for n in env))
+    for o, (name, cs) in enumerate(zip(("tasks", "mms", "cpus"), cols)):
         each = "".join(f"c{o}_{j}[i], " for j in range(len(cs)))
         body += [f"    u{o} = []",
                  f"    if {name}:",
@@ -208,12 +215,14 @@ class _Rows:
         self.table, self.rows, self.off, self.end = table, rows, off, end
         env = {f"c{j}": c for j, c in enumerate(cols)}
         each = "".join(f"c{j}[i], " for j in range(len(cols)))
+        # the lists as default arguments: locals read faster than globals
+        lists = "".join(f", c{j}=c{j}" for j in range(len(cols)))
         exec(f"""
-def get(i):
+def get(i{lists}):
     return ({each})
-def put(i, row):
+def put(i, row{lists}):
     {each}= row
-def unput(undo):
+def unput(undo{lists}):
     for i, row in undo:
         {each}= row
 """, env)
@@ -298,7 +307,7 @@ class Model:
                            for us in self.units for u in us)
         self.uses_cost = _mentions_cost(scenario)
         self.final = scenario.final
-        self.store = Store(k, names=self.creates, cost=self.uses_cost)
+        self.store = Store(k, names=self.creates, cost=self.uses_cost, fixed=() if self.stepped else S.STEP_ONLY)
         self.capture, self.restore = self.store.capture, self.store.restore
         self._t_state, self._t_cpu = self.store.pos(S.TASK, "t_state"), self.store.pos(S.TASK, "t_cpu")
         self.start = self.capture()
