@@ -11,7 +11,7 @@ from mmscn.dsl import ast as A
 
 from .. import state as S
 from ..conditions import StatementError
-from ..kernel import RUNNING, Refusal
+from ..kernel import DEAD, RUNNING, Refusal
 from ..runner import Runner
 from ..step import (ENDED, EXEC, FAILED, MOVED, SAME, Failure, Outcome, _broke, _dead_current,  # noqa: F401
                     _refusal, deadlock_message, execute, final_verdict, search_move)
@@ -39,9 +39,11 @@ class Store:
         self.k = k
         self.cost = cost
         self.names = names
-        # fixed: CPU fields the search never writes (state.STEP_ONLY outside granularity step), left
-        # out of the rows where every CPU holds the declared default (a value any renaming keeps)
-        fixed = {f.attr for f in S.OF[S.CPU] if f.attr in fixed and all(v == f.default for v in getattr(k, f.attr))}
+        # fixed: fields the search never writes (state.STEP_ONLY outside granularity step), left out
+        # of the rows where every owner holds the declared default (a value any renaming keeps); an
+        # mm's only while the blocks make none (a new one gets its values from its row)
+        fixed = {f.attr for o in ((S.CPU,) if names else (S.CPU, S.MM)) for f in S.OF[o]
+                 if f.attr in fixed and all(v == f.default for v in getattr(k, f.attr))}
         self.layout = tuple(tuple(f for f in S.OF[o] if (names or f.role != S.IDENTITY) and f.attr not in fixed)
                             for o in S.OWNERS)
         self.ids = tuple({} for _ in S.OWNERS)          # per owner: row -> id
@@ -341,7 +343,7 @@ class Model:
         if run is not None and k.ev is None:
             cpu = u.cpu
             try:
-                if u.dead_check and k.current_dead(cpu):
+                if u.dead_check and k.t_state[k.c_curr[cpu]] == DEAD:       # k.current_dead(cpu)
                     raise _dead_current(k, u.stmt, cpu)
                 ends = run(k, u.stmt, cpu) is False
             except (Refusal, StatementError) as e:
