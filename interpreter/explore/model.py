@@ -200,8 +200,9 @@ def _touched(cols: tuple, tables: tuple, rows: tuple, offs: list):
                  f"                rid = table{o}[row] = len(rows{o})",
                  f"                rows{o}.append(row)",
                  f"            p = {offs[o]} + i",
-                 f"            u{o}.append((i, rows{o}[ids[p]]))",
-                 f"            ids[p] = rid",
+                 f"            if rid != ids[p]:      # (a row touched but unchanged needs no undo)",
+                 f"                u{o}.append((i, rows{o}[ids[p]]))",
+                 f"                ids[p] = rid",
                  f"        {name}.clear()"]
     body.append("    return ids, (u0, u1, u2)")
     exec("\n".join(body) + "\n", env)
