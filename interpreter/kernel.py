@@ -518,8 +518,9 @@ class Kernel:
                 self.violate("active_mm-not-cleared", f"{nn} is a kernel task switched in with active_mm "
                              f"{self.mm_label(self.t_active[nxt])} still set",
                              "schedule (2.4 kernel/sched.c): BUG_ON(next->active_mm)")
-            how = ", atomic_inc(&oldmm->mm_count)" if inline else " (enter_lazy_tlb)"
-            self._cpu_op(cpu, fn, "{} -> {}: {} borrows {}{}", pn, nn, nn, self.mm_label(prev_active), how)
+            if self.ev is not None:        # (the words only where a trace is kept: this runs on every switch)
+                how = ", atomic_inc(&oldmm->mm_count)" if inline else " (enter_lazy_tlb)"
+                self._cpu_op(cpu, fn, "{} -> {}: {} borrows {}{}", pn, nn, nn, self.mm_label(prev_active), how)
             self.arch.enter_lazy_tlb(self, cpu, prev_active, nxt)
             self.cost[C_LAZY] += 1
             self._set_active_mm(nxt, prev_active)
@@ -533,7 +534,9 @@ class Kernel:
                 self.violate("active_mm-mismatch", f"{nn} has mm {self.m_name[nm]} but active_mm "
                              f"{self.mm_label(self.t_active[nxt])}",
                              "schedule (2.4 kernel/sched.c): BUG_ON(next->active_mm != mm)")
-            self._cpu_op(cpu, fn, "{} -> {}: switch_mm {} -> {}", pn, nn, self.mm_label(prev_active), self.m_name[nm])
+            if self.ev is not None:
+                self._cpu_op(cpu, fn, "{} -> {}: switch_mm {} -> {}", pn, nn, self.mm_label(prev_active),
+                             self.m_name[nm])
             if prev_active != nm and v.has(V.MEMBARRIER_RQ_STATE):
                 self._set_rq_membarrier(cpu, nm)        # membarrier_switch_mm (kernel/sched/sched.h)
             self.arch.switch_mm_irqs_off(self, cpu, prev_active, nm, nxt)
@@ -693,7 +696,8 @@ class Kernel:
         name, v = self.t_name[t], self.version
         cpu = self.kthread_use_mm_checks(t, m)
         old = self.t_active[t]
-        self._op(name, self._use_mm_fn().split(" ")[0], "{} -> {}", self.mm_label(old), self.m_name[m])
+        if self.ev is not None:
+            self._op(name, self._use_mm_fn().split(" ")[0], "{} -> {}", self.mm_label(old), self.m_name[m])
         always = v.has(V.KTHREAD_USE_MM_REFCOUNT)
         if always or old != m:
             self.mmgrab(m)
@@ -1426,6 +1430,10 @@ class Kernel:
         that runs user code of M (a user task of M, or a kernel thread inside kthread_use_mm(M)) with M
         loaded holds nothing older than M's flush generation (a lazy CPU may, until it runs user code
         of M again), and uses M's address-space id of M's generation, not an older one."""
+        c_tlb_gen, m_tlb_gen, c_asid_gen, m_asid_gen = self.c_tlb_gen, self.m_tlb_gen, self.c_asid_gen, self.m_asid_gen
+        # no CPU is behind any mm's generations (the common case: no flush yet): neither rule can break
+        if max(m_tlb_gen) <= min(c_tlb_gen) and max(m_asid_gen) <= min(c_asid_gen):
+            return
         d_cpus, d_mms = self.d_cpus, self.d_mms
         loaded = self.c_loaded
         # the CPUs to look at, in order: those touched, and those with a touched mm loaded
@@ -1434,7 +1442,6 @@ class Kernel:
         else:
             cpus = sorted(d_cpus) if len(d_cpus) > 1 else d_cpus
         c_online, c_curr, t_mm, m_freed = self.c_online, self.c_curr, self.t_mm, self.m_freed
-        c_tlb_gen, m_tlb_gen, c_asid_gen, m_asid_gen = self.c_tlb_gen, self.m_tlb_gen, self.c_asid_gen, self.m_asid_gen
         for c in cpus:
             m = loaded[c]
             # a CPU caught up with its loaded mm's generations breaks neither rule (the common case)

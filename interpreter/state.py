@@ -155,6 +155,10 @@ BY_ATTR = {f.attr: f for f in STORED}
 SLOTS = tuple(f.attr for f in STORED) + ("task_ix", "mm_ix")
 #: what the hashable key holds: everything but names and bookkeeping
 KEY = tuple(f.attr for f in STORED if f.role in (KERNEL, HARDWARE))
+#: the fields only kernel steps write (interpreter/steps.py; step.interrupt c_irq_done): a search
+#: of whole statements never changes them, so its store leaves them out of its rows
+STEP_ONLY = ("c_op", "c_pc", "c_irqs_off", "c_op_task", "c_op_mm", "c_op_old", "c_op_old_mm", "c_op_flushing",
+             "c_op_cpu", "c_op_cpus", "c_irq_done", "m_step_count", "m_step_users")
 
 
 def _appender(owner: str):

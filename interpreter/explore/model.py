@@ -11,7 +11,7 @@ from mmscn.dsl import ast as A
 
 from .. import state as S
 from ..conditions import StatementError
-from ..kernel import RUNNING, Refusal
+from ..kernel import DEAD, RUNNING, Refusal
 from ..runner import Runner
 from ..step import (ENDED, EXEC, FAILED, MOVED, SAME, Failure, Outcome, _broke, _dead_current,  # noqa: F401
                     _refusal, deadlock_message, execute, final_verdict, search_move)
@@ -35,11 +35,17 @@ class Store:
 
     HEAD = 2                    # (number of tasks, number of mms) before the row ids
 
-    def __init__(self, k, names: bool, cost: bool):
+    def __init__(self, k, names: bool, cost: bool, fixed: tuple = ()):
         self.k = k
         self.cost = cost
         self.names = names
-        self.layout = tuple(tuple(f for f in S.OF[o] if names or f.role != S.IDENTITY) for o in S.OWNERS)
+        # fixed: fields the search never writes (state.STEP_ONLY outside granularity step), left out
+        # of the rows where every owner holds the declared default (a value any renaming keeps); an
+        # mm's only while the blocks make none (a new one gets its values from its row)
+        fixed = {f.attr for o in ((S.CPU,) if names else (S.CPU, S.MM)) for f in S.OF[o]
+                 if f.attr in fixed and all(v == f.default for v in getattr(k, f.attr))}
+        self.layout = tuple(tuple(f for f in S.OF[o] if (names or f.role != S.IDENTITY) and f.attr not in fixed)
+                            for o in S.OWNERS)
         self.ids = tuple({} for _ in S.OWNERS)          # per owner: row -> id
         self.rows = tuple([] for _ in S.OWNERS)         # per owner: id -> row
         self.cur = None             # the state the kernel's lists hold (but for Kernel.changed), when known
@@ -177,10 +183,13 @@ def _touched(cols: tuple, tables: tuple, rows: tuple, offs: list):
     [(index, the row it replaced)] for Store.restore's undo; written out field by field, all
     three owners in one function (Store.capture runs after every statement)."""
     env = {}
-    body = ["def touched(cur, tasks, mms, cpus):", "    ids = list(cur)"]
+    body = ["def touched(cur, tasks, mms, cpus{lists}):", "    ids = list(cur)"]
     for o, (name, cs) in enumerate(zip(("tasks", "mms", "cpus"), cols)):
         env.update({f"c{o}_{j}": c for j, c in enumerate(cs)})
         env.update({f"table{o}": tables[o], f"tget{o}": tables[o].get, f"rows{o}": rows[o]})
+    # the lists and tables as default arguments: locals read faster than globals
+    body[0] = body[0].format(lists="".join(f", {n}={n}" for n in env))
+    for o, (name, cs) in enumerate(zip(("tasks", "mms", "cpus"), cols)):
         each = "".join(f"c{o}_{j}[i], " for j in range(len(cs)))
         body += [f"    u{o} = []",
                  f"    if {name}:",
@@ -191,8 +200,9 @@ def _touched(cols: tuple, tables: tuple, rows: tuple, offs: list):
                  f"                rid = table{o}[row] = len(rows{o})",
                  f"                rows{o}.append(row)",
                  f"            p = {offs[o]} + i",
-                 f"            u{o}.append((i, rows{o}[ids[p]]))",
-                 f"            ids[p] = rid",
+                 f"            if rid != ids[p]:      # (a row touched but unchanged needs no undo)",
+                 f"                u{o}.append((i, rows{o}[ids[p]]))",
+                 f"                ids[p] = rid",
                  f"        {name}.clear()"]
     body.append("    return ids, (u0, u1, u2)")
     exec("\n".join(body) + "\n", env)
@@ -208,12 +218,14 @@ class _Rows:
         self.table, self.rows, self.off, self.end = table, rows, off, end
         env = {f"c{j}": c for j, c in enumerate(cols)}
         each = "".join(f"c{j}[i], " for j in range(len(cols)))
+        # the lists as default arguments: locals read faster than globals
+        lists = "".join(f", c{j}=c{j}" for j in range(len(cols)))
         exec(f"""
-def get(i):
+def get(i{lists}):
     return ({each})
-def put(i, row):
+def put(i, row{lists}):
     {each}= row
-def unput(undo):
+def unput(undo{lists}):
     for i, row in undo:
         {each}= row
 """, env)
@@ -298,7 +310,7 @@ class Model:
                            for us in self.units for u in us)
         self.uses_cost = _mentions_cost(scenario)
         self.final = scenario.final
-        self.store = Store(k, names=self.creates, cost=self.uses_cost)
+        self.store = Store(k, names=self.creates, cost=self.uses_cost, fixed=() if self.stepped else S.STEP_ONLY)
         self.capture, self.restore = self.store.capture, self.store.restore
         self._t_state, self._t_cpu = self.store.pos(S.TASK, "t_state"), self.store.pos(S.TASK, "t_cpu")
         self.start = self.capture()
@@ -332,7 +344,7 @@ class Model:
         if run is not None and k.ev is None:
             cpu = u.cpu
             try:
-                if u.dead_check and k.current_dead(cpu):
+                if u.dead_check and k.t_state[k.c_curr[cpu]] == DEAD:       # k.current_dead(cpu)
                     raise _dead_current(k, u.stmt, cpu)
                 ends = run(k, u.stmt, cpu) is False
             except (Refusal, StatementError) as e:
