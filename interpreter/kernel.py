@@ -1431,9 +1431,6 @@ class Kernel:
         loaded holds nothing older than M's flush generation (a lazy CPU may, until it runs user code
         of M again), and uses M's address-space id of M's generation, not an older one."""
         c_tlb_gen, m_tlb_gen, c_asid_gen, m_asid_gen = self.c_tlb_gen, self.m_tlb_gen, self.c_asid_gen, self.m_asid_gen
-        # no CPU is behind any mm's generations (the common case: no flush yet): neither rule can break
-        if max(m_tlb_gen) <= min(c_tlb_gen) and max(m_asid_gen) <= min(c_asid_gen):
-            return
         d_cpus, d_mms = self.d_cpus, self.d_mms
         loaded = self.c_loaded
         # the CPUs to look at, in order: those touched, and those with a touched mm loaded
