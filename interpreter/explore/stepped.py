@@ -44,7 +44,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Optional
 
-from mmscn.dsl.diagnostics import plural, printable
+from mmscn.dsl.diagnostics import printable
 
 from .. import steps as STEPS
 from ..step import deliver, execute, execute_step, interrupt, rcu_callbacks
@@ -447,17 +447,10 @@ def interleave_line(path: list) -> str:
 def witness_text(m: "Model", res: "Result") -> str:
     """The scenario with the failing interleaving of steps as its `interleave` line, under the
     kernel the search ran: `mmscn run` on it fails at the last step (`expect fail`)."""
-    sc, f, v = m.sc, res.failure, m.k.version
-    path = printable(str(sc.path))
+    from .witness import witness_head
+    sc, v = m.sc, m.k.version
     first = min([x.line for x in sc.stmts + sc.blocks + sc.interrupts] + ([sc.final.line] if sc.final else []))
-    out = [f"# Witness written by `mmscn explore` for {path}: an interleaving of its",
-           f"# kernel steps ({plural(len(res.path), 'step')}) that fails:",
-           printable(f"#   {f.kind}: {f.message}"[:400]),
-           "# `mmscn run` on this file replays it and fails at the last step; the header's",
-           "# `expect fail` makes that failure the pass.",
-           f"scenario \"{('witness: ' + (sc.title if sc.title is not None else path)).replace(chr(34), chr(39))}\"",
-           f"arch {m.policy.name}",
-           f"cpus {sc.ncpus}"]
+    out = witness_head(m, res, "kernel steps")
     if not m.policy.kernel:
         out.append(f"kernel {v.release}")
     out += [f"revert {key}" for key in sorted(v.reverts)] + [f"config {c}" for c in sorted(v.configs)]

@@ -96,6 +96,23 @@ def kernel_lines(model: Model) -> list:
         [f"revert {key}" for key in sorted(v.reverts)] + [f"config {name}" for name in sorted(v.configs)]
 
 
+def witness_head(model: Model, res: Result, what: str) -> list:
+    """A witness's first lines: what it replays and how it fails, its title, arch and CPUs.  A file
+    name or message with a newline (or any control character) must not end the comment or the
+    title early: printable() keeps them on their line."""
+    from mmscn.dsl.diagnostics import printable
+    sc, f = model.sc, res.failure
+    path = printable(str(sc.path))
+    return [f"# Witness written by `mmscn explore` for {path}: an interleaving of its",
+            f"# {what} ({plural(len(res.path), 'step')}) that fails:",
+            printable(f"#   {f.kind}: {f.message}"[:400]),
+            "# `mmscn run` on this file replays it and fails at the last step; the header's",
+            "# `expect fail` makes that failure the pass.",
+            f"scenario {_q('witness: ' + (sc.title if sc.title is not None else path))}",
+            f"arch {model.policy.name}",
+            f"cpus {sc.ncpus}"]
+
+
 def witness_text(model: Model, res: Result) -> str:
     """A scenario that replays the failing interleaving: `mmscn run` fails at its
     last step as the exploration did (the header says `expect fail`).
@@ -111,22 +128,11 @@ def witness_text(model: Model, res: Result) -> str:
     error` said, and a refusal changes nothing, so the step is left out; the
     third gets a note.  A step refused as expected keeps the refusal's own
     words as its expectation, so that the replay judges the same refusal."""
-    from mmscn.dsl.diagnostics import printable
     if model.stepped:
         from .stepped import witness_text as stepped_witness
         return stepped_witness(model, res)
     sc, f, k = model.sc, res.failure, model.k
-    # a file name or message with a newline (or any control character) must not end the
-    # comment or the title early: printable() keeps them on their line
-    path = printable(str(sc.path))
-    out = [f"# Witness written by `mmscn explore` for {path}: an interleaving of its",
-           f"# per-CPU blocks ({plural(len(res.path), 'step')}) that fails:",
-           printable(f"#   {f.kind}: {f.message}"[:400]),
-           "# `mmscn run` on this file replays it and fails at the last step; the header's",
-           "# `expect fail` makes that failure the pass.",
-           f"scenario {_q('witness: ' + (sc.title if sc.title is not None else path))}",
-           f"arch {model.policy.name}",
-           f"cpus {sc.ncpus}",
+    out = [*witness_head(model, res, "per-CPU blocks"),
            *kernel_lines(model),
            "expect fail",
            "",
