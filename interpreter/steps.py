@@ -574,6 +574,8 @@ def membarrier(k) -> tuple:
 def rcu_ready(k) -> list:
     """The CPUs whose queued RCU callbacks (PREEMPT_RT's __mmdrop_delayed) may run: the grace period
     ended (no CPU that was inside rcu_read_lock() when call_rcu ran still is) and their irqs are on."""
+    if not k.version.config("PREEMPT_RT"):
+        return []           # only mmdrop_sched on RT queues one: no scan of every mm after each step
     cpus = {c for c in k.m_rcu_cpu if c is not None}
     return [c for c in sorted(cpus) if not k.c_irqs_off[c] and k.rcu_ready(c)]
 
