@@ -135,7 +135,6 @@ class _Resolver:
         kernel_lines: list = []     # `revert`, `config` and `expect` headers, checked once the arch is known
         first_stmt = None
         in_blocks = False
-        block_cpus: dict = {}
         for it in items:
             if isinstance(it, A.Header):
                 kind, value = it.kind, it.value
@@ -213,12 +212,7 @@ class _Resolver:
         self.expects(sc.stmts)
         for b in sc.blocks:
             self.expects(b.stmts)
-        for b in sc.blocks:
-            cpu = self.cpu(b.cpu, sc)
-            if cpu is not None:
-                if cpu in block_cpus:
-                    self.err(b.cpu, f"{b.cpu.text} already has a block (line {block_cpus[cpu]})")
-                block_cpus[cpu] = b.line
+        self.one_per_cpu(sc.blocks, sc, "a block")
         for b in sc.blocks:
             self.declare_block(b)
         for b in sc.blocks:
@@ -233,16 +227,21 @@ class _Resolver:
             self.conds(sc.final.conds, sc)
         return sc
 
-    def interrupts(self, sc) -> None:
-        """`interrupt cpuN { }`: one per CPU; its handler runs in interrupt context, so it
-        holds only statements an interrupt may do (no schedule, no task's own operation)."""
+    def one_per_cpu(self, blocks, sc, what: str) -> None:
+        """A CPU has at most one block (or one interrupt handler): a second is an error at its CPU."""
         seen: dict = {}
-        for b in sc.interrupts:
+        for b in blocks:
             cpu = self.cpu(b.cpu, sc)
             if cpu is not None:
                 if cpu in seen:
-                    self.err(b.cpu, f"{b.cpu.text} already has an interrupt handler (line {seen[cpu]})")
+                    self.err(b.cpu, f"{b.cpu.text} already has {what} (line {seen[cpu]})")
                 seen[cpu] = b.line
+
+    def interrupts(self, sc) -> None:
+        """`interrupt cpuN { }`: one per CPU; its handler runs in interrupt context, so it
+        holds only statements an interrupt may do (no schedule, no task's own operation)."""
+        self.one_per_cpu(sc.interrupts, sc, "an interrupt handler")
+        for b in sc.interrupts:
             for st in b.stmts:
                 if not isinstance(st, IN_INTERRUPT):
                     word = self.lines[st.line - 1][st.col - 1:].split()[0] if 0 < st.line <= len(self.lines) else ""
