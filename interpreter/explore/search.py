@@ -491,15 +491,16 @@ def _count_packed(succ, succ_at, progress) -> int:
 # ====================================================================== random interleavings
 def random_walks(model: Model, n: int, seed: int, max_seconds: Optional[float] = None,
                  progress: Optional[Callable] = None) -> Result:
-    if model.stepped:       # random interleavings of kernel steps (explore/stepped.py)
-        from .stepped import random_walks as stepped_walks
-        return stepped_walks(model, n, seed, max_seconds, progress)
+    """``n`` random interleavings (of statements, or of kernel steps: explore/stepped.py's walk);
+    the shortest failing one is kept."""
+    if model.stepped:
+        from .stepped import walk
+    else:
+        walk = _walk
     rng = _random.Random(seed)
     t0 = time.perf_counter()
     stats = Stats()
     res = Result(model, stats, complete=False, por=False, mode="random", seed=seed)
-    units = model.units
-    lens = [len(us) for us in units]
     final = model.final
     finals = set()
     shortest = None
@@ -510,39 +511,18 @@ def random_walks(model: Model, n: int, seed: int, max_seconds: Optional[float] =
         if progress is not None and w % 64 == 0:
             progress(stats.states, len(finals), stats.depth, time.perf_counter() - t0)
         model.restore(model.start)
-        s, pcs, path = model.start, list(model.start_pcs), []
-        fail = None
-        while True:
-            live = [b for b in range(len(units)) if pcs[b] < lens[b]]
-            if not live:
-                finals.add(s)
-                if final is not None:
-                    held, detail = model.judge_final()
-                    if final.quantifier == "exists" and held:
-                        res.exists_count += 1
-                        if res.exists_path is None or len(path) < len(res.exists_path):
-                            res.exists_path = list(path)
-                    elif not held and final.quantifier == "forall":
-                        fail = (Failure("final", f"final forall does not hold: {detail}", "",
-                                        final.line, final.col), list(path))
-                break
-            enabled = [b for b in live if not model.waiting(s, units[b][pcs[b]])]
-            if not enabled:
-                stats.deadlocks += 1
-                fail = (model.deadlock(tuple(pcs)), list(path))
-                break
-            b = rng.choice(enabled)
-            u = units[b][pcs[b]]
-            outcome, f = model.fire(u)
-            stats.transitions += 1
-            stats.states += 1
-            path.append((b, pcs[b]))
-            if outcome == FAILED:
-                fail = (f, path)
-                break
-            pcs[b] = lens[b] if outcome == ENDED else pcs[b] + 1
-            if outcome != SAME:
-                s = model.capture()
+        path, end, fail = walk(model, rng, stats)
+        if end is not None:         # every block ended: a final state
+            finals.add(end)
+            if final is not None:
+                held, detail = model.judge_final()
+                if final.quantifier == "exists" and held:
+                    res.exists_count += 1
+                    if res.exists_path is None or len(path) < len(res.exists_path):
+                        res.exists_path = list(path)
+                elif not held and final.quantifier == "forall":
+                    fail = (Failure("final", f"final forall does not hold: {detail}", "",
+                                    final.line, final.col), list(path))
         stats.depth = max(stats.depth, len(path))
         res.walks += 1
         if fail is not None and (shortest is None or len(fail[1]) < len(shortest[1])):
@@ -553,6 +533,33 @@ def random_walks(model: Model, n: int, seed: int, max_seconds: Optional[float] =
     stats.distinct = len(finals)
     stats.seconds = time.perf_counter() - t0
     return res
+
+
+def _walk(model: Model, rng, stats: Stats) -> tuple:
+    """One random interleaving of statements: (path, the final state or None, (failure, path) or
+    None)."""
+    units = model.units
+    lens = [len(us) for us in units]
+    s, pcs, path = model.start, list(model.start_pcs), []
+    while True:
+        live = [b for b in range(len(units)) if pcs[b] < lens[b]]
+        if not live:
+            return path, s, None
+        enabled = [b for b in live if not model.waiting(s, units[b][pcs[b]])]
+        if not enabled:
+            stats.deadlocks += 1
+            return path, None, (model.deadlock(tuple(pcs)), list(path))
+        b = rng.choice(enabled)
+        u = units[b][pcs[b]]
+        outcome, f = model.fire(u)
+        stats.transitions += 1
+        stats.states += 1
+        path.append((b, pcs[b]))
+        if outcome == FAILED:
+            return path, None, (f, path)
+        pcs[b] = lens[b] if outcome == ENDED else pcs[b] + 1
+        if outcome != SAME:
+            s = model.capture()
 
 
 def prologue_result(model: Model) -> Optional[Result]:

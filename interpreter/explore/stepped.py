@@ -330,63 +330,27 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
     return res
 
 
-def random_walks(m: "Model", n: int, seed: int, max_seconds=None, progress=None) -> "Result":
-    """``n`` random interleavings of steps: at each boundary one enabled transition (a block's
-    next step, an IPI taken, an interrupt) picked uniformly; the shortest failing one is kept."""
-    import random as _random
-    from .search import Result, Stats
-    rng = _random.Random(seed)
-    t0 = time.perf_counter()
-    st = Stats()
-    res = Result(m, st, complete=False, por=False, mode="random", seed=seed)
-    final = m.final
-    finals = set()
-    shortest = None
-    for w in range(n):
-        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
-            res.stop_reason = f"stopped after {max_seconds:g} s (--max-seconds)"
-            break
-        if progress is not None and w % 64 == 0:
-            progress(st.states, len(finals), st.depth, time.perf_counter() - t0)
-        m.restore(m.start)
-        s, pcs, path, fail = m.start, m.start_pcs, [], None
-        while True:
-            moves = enabled(m, s, pcs)
-            if not moves:
-                if all(pc >= len(us) for pc, us in zip(pcs, m.units)):
-                    finals.add((s, pcs))
-                    if final is not None:
-                        held, detail = m.judge_final()
-                        if final.quantifier == "exists" and held:
-                            res.exists_count += 1
-                            if res.exists_path is None or len(path) < len(res.exists_path):
-                                res.exists_path = list(path)
-                        elif not held and final.quantifier == "forall":
-                            fail = (Failure("final", f"final forall does not hold: {detail}", "", final.line,
-                                            final.col), list(path))
-                else:
-                    st.deadlocks += 1
-                    fail = (_deadlock(m, pcs), list(path))
-                break
-            mv = rng.choice(moves)
-            move, f, pcs, _ = fire(m, *mv[:2], pcs, *mv[2:])
-            st.transitions += 1
-            st.states += 1
-            path.append(mv)
-            if move == FAILED:
-                fail = (f, path)
-                break
-            if move != SAME:
-                s = m.capture()
-        st.depth = max(st.depth, len(path))
-        res.walks += 1
-        if fail is not None and (shortest is None or len(fail[1]) < len(shortest[1])):
-            shortest = fail
-    if shortest is not None:
-        res.failure, res.path = shortest
-    st.finals = st.distinct = len(finals)
-    st.seconds = time.perf_counter() - t0
-    return res
+def walk(m: "Model", rng, st) -> tuple:
+    """One random interleaving of steps (search.random_walks drives it): at each boundary one
+    enabled transition (a block's next step, an IPI taken, an interrupt) picked uniformly.
+    (path, the final state or None, (failure, path) or None)."""
+    s, pcs, path = m.start, m.start_pcs, []
+    while True:
+        moves = enabled(m, s, pcs)
+        if not moves:
+            if all(pc >= len(us) for pc, us in zip(pcs, m.units)):
+                return path, (s, pcs), None
+            st.deadlocks += 1
+            return path, None, (_deadlock(m, pcs), list(path))
+        mv = rng.choice(moves)
+        move, f, pcs, _ = fire(m, *mv[:2], pcs, *mv[2:])
+        st.transitions += 1
+        st.states += 1
+        path.append(mv)
+        if move == FAILED:
+            return path, None, (f, path)
+        if move != SAME:
+            s = m.capture()
 
 
 def _fusible(m: "Model", red: Persistent, cpu: int, pcs: tuple) -> bool:
