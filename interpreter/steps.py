@@ -286,7 +286,7 @@ def kthread_use_mm(k) -> tuple:
         switch = ("switch_mm_irqs_off(active_mm, mm, tsk); local_irq_enable(); task_unlock(tsk)" if irqs
                   else "switch_mm(active_mm, mm, tsk); task_unlock(tsk)")
         return ((Step(f, store, _then(_use_begin, _use_store_shared), irqs_off=irqs),)
-                + (_use_switch_rows(f, switch) if irqs else _use_switch_irqs_on(k, f))
+                + ((Step(f, switch, _use_switch),) if irqs else _use_switch_irqs_on(k, f))
                 + (Step(f, "if (active_mm != mm) mmdrop(active_mm)", _use_drop_shared, label="drop"),))
     if k.version.has(V.KTHREAD_USE_MM_IRQS_OFF):
         # 38cf307c1f20: "Hold off tlb flush IPIs while switching mm's"
@@ -301,10 +301,6 @@ def kthread_use_mm(k) -> tuple:
     return body + (Step(f, "mmdrop_lazy_tlb(active_mm)", _use_drop, label="drop"),)
 
 
-def _use_switch_rows(f, code) -> tuple:
-    return (Step(f, code, _use_switch),)
-
-
 def _use_switch_irqs_on(k, f) -> tuple:
     """switch_mm() with irqs on, before 38cf307c1f20: x86's (x86.py) as two steps, since an IPI
     can land inside it (LT-15)."""
@@ -313,7 +309,7 @@ def _use_switch_irqs_on(k, f) -> tuple:
                 Step("switch_mm", "percpu_write(cpu_tlbstate.active_mm, next); cpumask_set_cpu(cpu, "
                                   "mm_cpumask(next)); load_cr3(next->pgd); cpumask_clear_cpu(cpu, "
                                   "mm_cpumask(prev)); task_unlock(tsk)", _use_switch_finish))
-    return _use_switch_rows(f, "switch_mm(active_mm, mm, tsk); task_unlock(tsk)")
+    return (Step(f, "switch_mm(active_mm, mm, tsk); task_unlock(tsk)", _use_switch),)
 
 
 def _use_state_ok(k, cpu):
