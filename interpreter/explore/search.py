@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .footprints import Footprints
+from .memo import Memo
 from .model import ENDED, FAILED, SAME, Failure, Model
 from .symmetry import Symmetry
 from .witness import replay
@@ -84,7 +85,7 @@ class Explorer:
                  max_states: Optional[int] = None, max_seconds: Optional[float] = None,
                  all_finals: bool = False, progress: Optional[Callable] = None,
                  on_edge: Optional[Callable] = None, symmetry_after: Optional[int] = None,
-                 max_memory: Optional[float] = None, compact: bool = False):
+                 max_memory: Optional[float] = None, compact: bool = False, memo: Optional[str] = None):
         # --max-seconds counts from here: finding the reductions is part of the search
         self.t0 = time.perf_counter()
         self.m = model
@@ -109,6 +110,7 @@ class Explorer:
         # dst None (and the Failure) when it failed the interleaving
         self.on_edge = on_edge
         self._ps_cache: dict = {}
+        self.memo = Memo(model, memo)      # "on", "off", "verify" (None: MMSCN_MEMO, else on)
 
     def _find_symmetry(self) -> None:
         """Look for the symmetry group now (at the start, or once the search has grown)."""
@@ -193,6 +195,8 @@ class Explorer:
         i = -1
         nb = len(m.start_pcs)
         restore, capture, fire, waiting = m.restore, m.capture, m.fire, m.waiting
+        memo = self.memo if self.memo.on else None
+        changed = m.k.changed
         persistent = self.persistent if self.por else None
         on_edge = self.on_edge
         at = -1                         # the id of the state the kernel holds, if known
@@ -276,12 +280,37 @@ class Explorer:
                 fire_set = enabled
             d1 = level + 1
             for b in fire_set:
-                if at != i:
-                    restore(s)
-                    at = i
                 u = units[b][pcs[b]]
-                outcome, fail = fire(u)
                 transitions += 1
+                if u.memo is not None and memo is not None:
+                    hit = memo.get(u, s)
+                    if hit is not None and not memo.verify:
+                        outcome, s2 = hit
+                        fail = None
+                    else:
+                        if at != i:
+                            restore(s)
+                            at = i
+                        outcome, fail = fire(u)
+                        if outcome != FAILED:
+                            ch = (set(changed[0]), set(changed[1]), set(changed[2]))
+                            at = -1
+                            s2 = capture()
+                            if hit is not None:
+                                memo.check(u, s, hit, (outcome, s2))
+                            else:
+                                memo.put(u, s, ch, outcome, s2)
+                else:
+                    if at != i:
+                        restore(s)
+                        at = i
+                    outcome, fail = fire(u)
+                    if outcome != FAILED:
+                        if outcome != SAME:
+                            at = -1
+                            s2 = capture()
+                        else:
+                            s2 = s
                 if outcome == FAILED:
                     at = -1         # a violation changed the kernel (the store knows what)
                     if on_edge is not None:
@@ -292,11 +321,6 @@ class Explorer:
                     if not self.all_finals:
                         break
                     continue
-                if outcome != SAME:
-                    at = -1
-                    s2 = capture()
-                else:
-                    s2 = s
                 npcs = list(pcs)
                 npcs[b] = lens[b] if outcome == ENDED else pcs[b] + 1
                 npcs = tuple(npcs)

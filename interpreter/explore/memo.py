@@ -1,0 +1,168 @@
+"""Transitions remembered by the rows they read: a statement fired once from a state is not
+run again from another state that agrees with it on every row the first run could read.
+
+A captured state is a tuple of row ids, one per task, mm and CPU (model.Store).  Running a
+unit's statement reads some of those rows and writes some; the kernel marks every row it
+writes (d_tasks, d_mms, d_cpus, gathered in Kernel.changed), and a run is deterministic, so
+if state s2 agrees with s1 on every row the run from s1 read, the run from s2 reads the same
+values, takes the same path and writes the same rows: its successor is s2 with s1's writes
+applied.  The rows a run reads are those it marked, and the base rows of the unit (read_base):
+its CPU's row, the rows of the CPU's current task and of the tasks named in the statement,
+and of the mms those rows point at.  Two readers look further and are handled apart:
+
+- check()'s TLB rule looks at every CPU with a touched mm loaded, and the generic policy's
+  check at every CPU with a freed mm loaded.  Every state the search keeps has passed every
+  earlier check, so such a CPU that the statement did not touch can break a rule only if the
+  statement changed its mm's flush or address-space generation or freed it; a run that did
+  (or a policy whose check reads every CPU: x86, powerpc, sparc64) is remembered by the whole
+  state, which no other state matches.
+- A run that fails (a refusal, a broken invariant) is never remembered: its words quote rows
+  beyond these, and it ends the interleaving anyway.
+
+Statements outside READS_LOCAL (flushes and shootdowns, which walk every CPU, hotplug,
+membarrier, assertions, anything with an `expect`), scenarios whose blocks make tasks or mms
+(the rows move), read the cost counters, or run kernel steps are never remembered.
+
+MMSCN_MEMO=off turns it off (benchmarks compare); MMSCN_MEMO=verify runs every remembered
+transition again and raises if the kernel disagrees (the tests run the examples so).
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+from operator import itemgetter
+
+from mmscn.dsl import ast as A
+
+from .. import state as S
+from ..kernel import INIT_MM
+from ..policies.base import Policy
+
+# statements whose kernel functions read only the rows named above: schedule (__schedule,
+# context_switch), exit (do_exit's exit_mm, mmput), use_mm/unuse_mm (kthread_use_mm,
+# kthread_unuse_mm), mmget/mmput/mmgrab/mmdrop and mmget_not_zero, unlazy, idle
+READS_LOCAL = (A.Schedule, A.Exit, A.UseMm, A.UnuseMm, A.MmRef, A.MmgetNotZero, A.Unlazy)
+PER_UNIT = 8            # position sets kept per unit; a unit seen with more is run as it is
+ENTRIES = 500_000       # remembered transitions in all (a bound on the memory they take)
+
+
+class Memo:
+    def __init__(self, model, mode: Optional[str] = None):
+        mode = mode or os.environ.get("MMSCN_MEMO", "on")
+        if mode not in ("on", "off", "verify"):
+            mode = "on"
+        st, k = model.store, model.k
+        self.on = (mode != "off" and not st.names and not st.cost and not model.stepped and k.ev is None
+                   and type(model.policy).check is Policy.check)
+        self.verify = mode == "verify"
+        self.entries = 0
+        self.hits = self.misses = 0
+        if not self.on:
+            return
+        self.k, self.store = k, st
+        nt, nm = len(k.t_name), len(k.m_name)
+        self.nt, self.nm = nt, nm
+        H = st.HEAD
+        self.t0, self.m0, self.c0 = H, H + nt, H + nt + nm
+        self.size = H + nt + nm + k.ncpus
+        lay = st.layout
+        ti = {f.attr: j for j, f in enumerate(lay[0])}
+        mi = {f.attr: j for j, f in enumerate(lay[1])}
+        ci = {f.attr: j for j, f in enumerate(lay[2])}
+        self.t_refs = [ti[a] for a in ("t_mm", "t_active") if a in ti]
+        self.c_curr = ci["c_curr"]
+        self.c_refs = [ci[a] for a in ("c_loaded", "c_prev_mm") if a in ci]
+        # fields of an mm whose change makes check() look at CPUs the statement did not touch
+        self.m_far = [mi[a] for a in ("m_tlb_gen", "m_asid_gen", "m_freed") if a in mi]
+        for us in model.units:
+            for u in us:
+                u.memo = self._unit(u) if u.run is not None and type(u.stmt) in READS_LOCAL else None
+
+    def _unit(self, u):
+        """The unit's fixed base: its CPU's row, the rows of the tasks, mms and CPUs it names
+        (`schedule idle`: the CPU's idle task, task cpuN), and the position sets seen."""
+        k, st = self.k, u.stmt
+        cpu = u.cpu if getattr(st, "cpu", None) is None else st.cpu.number
+        base = {self.c0 + u.cpu, self.c0 + cpu}
+        if type(st) is A.Schedule and st.task is None:
+            base.add(self.t0 + cpu)
+        r = getattr(st, "task", None)
+        if r is not None:
+            base.add(self.t0 + k.task_ix[r.text])
+        r = getattr(st, "mm", None)
+        if r is not None:
+            base.add(self.m0 + k.mm_ix[r.text])
+        return (tuple(sorted(base)), [])
+
+    def read_base(self, u, s: tuple) -> set:
+        """The rows a run of u from s reads whether it writes them or not (the module's list)."""
+        rows = self.store.rows
+        ps = set(u.memo[0])
+        for p in u.memo[0]:
+            if p >= self.c0:
+                crow = rows[2][s[p]]
+                ps.add(self.t0 + crow[self.c_curr])
+                for j in self.c_refs:
+                    if crow[j] is not None:
+                        ps.add(self.m0 + crow[j])
+        for p in [p for p in ps if self.t0 <= p < self.m0]:
+            trow = rows[0][s[p]]
+            for j in self.t_refs:
+                if trow[j] is not None:
+                    ps.add(self.m0 + trow[j])
+        ps.add(self.m0 + INIT_MM)   # the idle task's and a lazy switch's: read by the accounting
+        return ps
+
+    def get(self, u, s: tuple):
+        """(outcome, successor) remembered for u from s, or None."""
+        for _, get, table in u.memo[1]:
+            r = table.get(get(s))
+            if r is not None:
+                outcome, writes = r
+                if writes:
+                    s2 = list(s)
+                    for p, v in writes:
+                        s2[p] = v
+                    s2 = tuple(s2)
+                else:
+                    s2 = s
+                self.hits += 1
+                return outcome, s2
+        return None
+
+    def check(self, u, s: tuple, remembered: tuple, ran: tuple) -> None:
+        """MMSCN_MEMO=verify: what was remembered is what the kernel does."""
+        if remembered != ran:
+            raise AssertionError(f"explore's memo of line {u.stmt.line} ({type(u.stmt).__name__} on cpu{u.cpu}) "
+                                 f"gave {remembered}, the kernel {ran}")
+
+    def put(self, u, s: tuple, changed: tuple, outcome, s2: tuple) -> None:
+        """Remember the run of u from s that marked ``changed`` (before capture emptied it)."""
+        self.misses += 1
+        sets = u.memo[1]
+        if self.entries >= ENTRIES:
+            return
+        ps = self.read_base(u, s)
+        t0, m0, c0 = self.t0, self.m0, self.c0
+        ps.update(t0 + t for t in changed[0])
+        ps.update(m0 + m for m in changed[1])
+        ps.update(c0 + c for c in changed[2])
+        rows = self.store.rows[1]
+        for m in changed[1]:
+            a, b = rows[s[m0 + m]], rows[s2[m0 + m]]
+            if any(a[j] != b[j] for j in self.m_far):
+                ps = range(self.size)       # check() read CPUs beyond these: the whole state
+                break
+        ps = tuple(sorted(ps))
+        for have, get, table in sets:
+            if have == ps:
+                break
+        else:
+            if len(sets) >= PER_UNIT:
+                return
+            get, table = itemgetter(*ps), {}
+            sets.append((ps, get, table))
+        writes = tuple((p, s2[p]) for p in ps if s2[p] != s[p])
+        table[get(s)] = (outcome, writes)
+        self.entries += 1
+
