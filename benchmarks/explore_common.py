@@ -17,9 +17,12 @@ from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# the mmscn runs of each entry: (label, extra options); `--jobs 2` is added where explore has it
+# the mmscn runs of each entry: (label, extra options); `--jobs 2` is added where explore has it.
+# An option NAME=VALUE is an environment variable of the run: MMSCN_MEMO=off is the search
+# without explore/memo.py's remembered runs (the state store before it, in the same run)
 MODES = [("mmscn", []), ("no-symmetry", ["--no-symmetry"]), ("no-por", ["--no-por"]),
-         ("no-reductions", ["--no-por", "--no-symmetry"])]
+         ("no-reductions", ["--no-por", "--no-symmetry"]),
+         ("no-red memo-off", ["--no-por", "--no-symmetry", "MMSCN_MEMO=off"])]
 
 
 @dataclass
@@ -69,12 +72,12 @@ def modes(jobs: bool = True) -> list:
     return out
 
 
-def timed(cmd: list, cwd=None, timeout: Optional[float] = None) -> tuple:
+def timed(cmd: list, cwd=None, timeout: Optional[float] = None, env: Optional[dict] = None) -> tuple:
     """(returncode, stdout, stderr, wall s, CPU s, peak KB) of one child, measured with wait4
     (its own rusage, not the sum over every child so far)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err)
+        p = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, env=None if env is None else {**os.environ, **env})
         deadline = None if timeout is None else t0 + timeout
         while True:
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
@@ -95,7 +98,9 @@ def timed(cmd: list, cwd=None, timeout: Optional[float] = None) -> tuple:
 
 def mmscn(path: Path, extra: list, max_seconds: Optional[float], base: bool = True) -> Figures:
     bound = ["--max-seconds", f"{max_seconds:g}"] if max_seconds else []
-    rc, out, err, wall, cpu, peak = timed([*mmscn_cmd(), "explore", str(path), "--json", *extra, *bound])
+    env = dict(x.split("=", 1) for x in extra if "=" in x)
+    extra = [x for x in extra if "=" not in x]
+    rc, out, err, wall, cpu, peak = timed([*mmscn_cmd(), "explore", str(path), "--json", *extra, *bound], env=env)
     if rc not in (0, 1, 3):
         sys.exit(f"mmscn explore {path} {' '.join(extra)} failed ({rc}):\n{err[-2000:]}")
     doc = json.loads(out)

@@ -34,8 +34,8 @@ from operator import itemgetter
 
 from mmscn.dsl import ast as A
 
-from .. import state as S
 from ..kernel import INIT_MM
+from ..step import FAILED, SAME
 from ..policies.base import Policy
 
 # statements whose kernel functions read only the rows named above: schedule (__schedule,
@@ -57,6 +57,7 @@ class Memo:
         self.verify = mode == "verify"
         self.entries = 0
         self.hits = self.misses = 0
+        self.model = model
         if not self.on:
             return
         self.k, self.store = k, st
@@ -112,6 +113,32 @@ class Memo:
                     ps.add(self.m0 + trow[j])
         ps.add(self.m0 + INIT_MM)   # the idle task's and a lazy switch's: read by the accounting
         return ps
+
+    def step(self, u, s: tuple, held: bool) -> tuple:
+        """Fire unit u from state s, where ``held`` says whether the kernel holds s: (outcome,
+        Failure or None, successor or None, whether the kernel still holds s).  A remembered run
+        is replayed; any other is run on the kernel (restoring s first where it is not held)."""
+        memo = u.memo is not None and self.on
+        hit = self.get(u, s) if memo else None
+        if hit is not None and not self.verify:
+            return hit[0], None, hit[1], held
+        m = self.model
+        if not held:
+            m.restore(s)
+        outcome, fail = m.fire(u)
+        if outcome == FAILED:
+            return outcome, fail, None, False       # a violation changed the kernel (the store knows what)
+        if outcome == SAME:
+            return outcome, None, s, True
+        if memo:
+            ch = m.k.changed
+            ch = (set(ch[0]), set(ch[1]), set(ch[2]))
+        s2 = m.capture()
+        if hit is not None:
+            self.check(u, s, hit, (outcome, s2))
+        elif memo:
+            self.put(u, s, ch, outcome, s2)
+        return outcome, None, s2, False
 
     def get(self, u, s: tuple):
         """(outcome, successor) remembered for u from s, or None."""

@@ -38,7 +38,7 @@ from array import array
 from bisect import bisect_left
 from multiprocessing.connection import wait
 
-from .model import ENDED, FAILED, SAME, Failure
+from .model import ENDED, FAILED, Failure
 from .search import Explorer, Result, Stats
 
 SEGMENT = 1024          # search.py checks its bounds (and looks for symmetry) every 1,024 states
@@ -179,7 +179,7 @@ class Worker:
         """Expand the states this worker owns with ids below hi; exchange their successors."""
         ex, m, rows = self.ex, self.m, self.rows
         units, lens = m.units, [len(us) for us in m.units]
-        restore, capture, fire, waiting = m.restore, m.capture, m.fire, m.waiting
+        restore, waiting, step = m.restore, m.waiting, ex.memo.step
         final, all_finals, compact = m.final, ex.all_finals, ex.compact
         persistent = ex.persistent if ex.por else None
         B, n, w = self.B, self.n, self.w
@@ -216,24 +216,16 @@ class Worker:
             ev = None
             nt = 0
             for pos, b in enumerate(fire_set):
-                if at is not li:
-                    restore(s)
-                    at = li
                 u = units[b][pcs[b]]
-                outcome, fail = fire(u)
+                outcome, fail, s2, held = step(u, s, at is li)
+                at = li if held else None
                 nt += 1
                 if outcome == FAILED:
-                    at = None
                     if ev is None:
                         ev = ("fail", pos, (b, pcs[b]), fail)
                     if not all_finals:
                         break
                     continue
-                if outcome != SAME:
-                    at = None
-                    s2 = capture()
-                else:
-                    s2 = s
                 npcs = list(pcs)
                 npcs[b] = lens[b] if outcome == ENDED else pcs[b] + 1
                 npcs = tuple(npcs)

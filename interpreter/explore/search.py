@@ -194,9 +194,7 @@ class Explorer:
         queue = deque([(m.start, m.start_pcs)])
         i = -1
         nb = len(m.start_pcs)
-        restore, capture, fire, waiting = m.restore, m.capture, m.fire, m.waiting
-        memo = self.memo if self.memo.on else None
-        changed = m.k.changed
+        restore, waiting, step = m.restore, m.waiting, self.memo.step
         persistent = self.persistent if self.por else None
         on_edge = self.on_edge
         at = -1                         # the id of the state the kernel holds, if known
@@ -282,37 +280,9 @@ class Explorer:
             for b in fire_set:
                 u = units[b][pcs[b]]
                 transitions += 1
-                if u.memo is not None and memo is not None:
-                    hit = memo.get(u, s)
-                    if hit is not None and not memo.verify:
-                        outcome, s2 = hit
-                        fail = None
-                    else:
-                        if at != i:
-                            restore(s)
-                            at = i
-                        outcome, fail = fire(u)
-                        if outcome != FAILED:
-                            ch = (set(changed[0]), set(changed[1]), set(changed[2]))
-                            at = -1
-                            s2 = capture()
-                            if hit is not None:
-                                memo.check(u, s, hit, (outcome, s2))
-                            else:
-                                memo.put(u, s, ch, outcome, s2)
-                else:
-                    if at != i:
-                        restore(s)
-                        at = i
-                    outcome, fail = fire(u)
-                    if outcome != FAILED:
-                        if outcome != SAME:
-                            at = -1
-                            s2 = capture()
-                        else:
-                            s2 = s
+                outcome, fail, s2, held = step(u, s, at == i)
+                at = i if held else -1
                 if outcome == FAILED:
-                    at = -1         # a violation changed the kernel (the store knows what)
                     if on_edge is not None:
                         on_edge(i, None, u, None, None, fail)
                     if failure is None:
