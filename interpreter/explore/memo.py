@@ -56,6 +56,7 @@ class Memo:
                    and type(model.policy).check is Policy.check)
         self.verify = mode == "verify"
         self.entries = 0
+        self.results = {}           # each distinct remembered result, once
         self.hits = self.misses = 0
         self.model = model
         if not self.on:
@@ -148,8 +149,8 @@ class Memo:
                 outcome, writes = r
                 if writes:
                     s2 = list(s)
-                    for p, v in writes:
-                        s2[p] = v
+                    for j in range(0, len(writes), 2):
+                        s2[writes[j]] = writes[j + 1]
                     s2 = tuple(s2)
                 else:
                     s2 = s
@@ -189,7 +190,9 @@ class Memo:
                 return
             get, table = itemgetter(*ps), {}
             sets.append((ps, get, table))
-        writes = tuple((p, s2[p]) for p in ps if s2[p] != s[p])
-        table[get(s)] = (outcome, writes)
+        # (position, row id, ...) flat, and one tuple for each distinct result: most repeat
+        writes = tuple(x for p in ps if s2[p] != s[p] for x in (p, s2[p]))
+        r = (outcome, writes)
+        table[get(s)] = self.results.setdefault(r, r)
         self.entries += 1
 
