@@ -1327,21 +1327,17 @@ class Kernel:
         own = len(out)      # the statement's own, found by the primitives as they ran
         d_mms, d_tasks, d_cpus = self.d_mms, self.d_tasks, self.d_cpus
         if d_mms:
-            m_users, m_count, m_freed, m_rcu_cpu, m_torn = \
-                self.m_users, self.m_count, self.m_freed, self.m_rcu_cpu, self.m_torn
-            m_task, m_ext_users, m_step_users, m_kt, m_ext_count, m_step_count = \
-                self.m_task_users, self.m_ext_users, self.m_step_users, self.m_kthread_users, \
-                self.m_ext_count, self.m_step_count
-            m_lazy, m_prev = (self.m_lazy_tasks, self.m_prev_mm_cpus) if self.refcount_lazy else (None, None)
+            # (one or two mms a statement: the lists are read from self, not into locals first)
+            lazy = self.refcount_lazy
             for m in d_mms:
-                users, count = m_users[m], m_count[m]
+                users, count = self.m_users[m], self.m_count[m]
                 # a live mm other than init_mm (no boot pins, no base users) whose counters are what
                 # the references the model can name account for breaks no rule of _check_mm
-                if m == INIT_MM or m_freed[m] or m_rcu_cpu[m] is not None or users < 0 or count < 0 \
-                        or users != m_task[m] + m_ext_users[m] + m_step_users[m] \
-                        or count != (users > 0) + m_kt[m] + m_ext_count[m] + m_step_count[m] + \
-                        (m_lazy[m] + m_prev[m] if m_lazy is not None else 0) \
-                        or m_torn[m] and users > 0:
+                if m == INIT_MM or self.m_freed[m] or self.m_rcu_cpu[m] is not None or users < 0 or count < 0 \
+                        or users != self.m_task_users[m] + self.m_ext_users[m] + self.m_step_users[m] \
+                        or count != (users > 0) + self.m_kthread_users[m] + self.m_ext_count[m] \
+                        + self.m_step_count[m] + (self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m] if lazy else 0) \
+                        or self.m_torn[m] and users > 0:
                     self._check_mm(out, m)
         if d_tasks:
             t_mm, t_active = self.t_mm, self.t_active
@@ -1353,8 +1349,11 @@ class Kernel:
             # the TLB's truth (_stale_tlb) on the CPUs touched, and (a touched mm) those with it
             # loaded, in CPU order; a CPU caught up with its loaded mm's generations breaks neither
             # rule (the common case), so that cheap test comes first
-            loaded, c_tlb_gen, m_tlb_gen, c_asid_gen, m_asid_gen = \
-                self.c_loaded, self.c_tlb_gen, self.m_tlb_gen, self.c_asid_gen, self.m_asid_gen
+            loaded = self.c_loaded
+            c_tlb_gen = self.c_tlb_gen
+            m_tlb_gen = self.m_tlb_gen
+            c_asid_gen = self.c_asid_gen
+            m_asid_gen = self.m_asid_gen
             for c in (range(self.ncpus) if d_mms else sorted(d_cpus) if len(d_cpus) > 1 else d_cpus):
                 m = loaded[c]
                 if m is None or c_tlb_gen[c] >= m_tlb_gen[m] and c_asid_gen[c] >= m_asid_gen[m]:

@@ -242,10 +242,11 @@ class Runner:
         if hardware and not o.refused and k.ev is not None and self.hardware and self.policy.hardware_fields:
             o.hw = hardware_state(k, self.policy, *self.live.update(k))
         self.result.steps.append(o)
-        base = len(self.result.diagnostics)
-        for p in o.problems:
-            notes = rule_notes(p.function, p.kind == "violation") if p.kind in ("refusal", "violation") else ()
-            self.diag(p.node, p.message, _SEVERITY[p.kind], notes, None if p.cause is None else base + p.cause)
+        if o.problems:
+            base = len(self.result.diagnostics)
+            for p in o.problems:
+                notes = rule_notes(p.function, p.kind == "violation") if p.kind in ("refusal", "violation") else ()
+                self.diag(p.node, p.message, _SEVERITY[p.kind], notes, None if p.cause is None else base + p.cause)
         go_on = False if o.stops else "end-block" if o.ends_block and cpu is not None else True
         if self.on_step is not None:
             self.on_step(o.stmt, cpu, o, go_on)
