@@ -245,7 +245,7 @@ class Kernel:
             sched = function.endswith("_sched")     # finish_task_switch's drop
             if not self.version.has(V.LAZY_TLB_HELPERS):
                 function = "mmdrop_sched" if sched and self.version.has(V.MMDROP_SCHED) else "mmdrop"
-            if sched and self.version.config("PREEMPT_RT"):
+            if sched and "PREEMPT_RT" in self.version.configs:       # (version.config, without the call)
                 self.mmdrop_sched_rt(m, function)
             else:
                 self.mmdrop(m, function)
