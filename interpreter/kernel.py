@@ -245,7 +245,7 @@ class Kernel:
             sched = function.endswith("_sched")     # finish_task_switch's drop
             if not self.version.has(V.LAZY_TLB_HELPERS):
                 function = "mmdrop_sched" if sched and self.version.has(V.MMDROP_SCHED) else "mmdrop"
-            if sched and self.version.config("PREEMPT_RT"):
+            if sched and "PREEMPT_RT" in self.version.configs:       # (version.config, without the call)
                 self.mmdrop_sched_rt(m, function)
             else:
                 self.mmdrop(m, function)
@@ -1319,12 +1319,26 @@ class Kernel:
 
     # ================================================================ invariants
     def check(self) -> list:
-        """Check the rules the kernel relies on for what the last statement touched."""
+        """Check the rules the kernel relies on for what the last statement touched.  (This runs
+        after every statement: the common case, an mm or CPU that breaks nothing, is tested inline
+        and cheaply; only one that may break a rule is looked at closely, by _check_mm and
+        _stale_tlb, which say what.)"""
         out = self.violations
         own = len(out)      # the statement's own, found by the primitives as they ran
         d_mms, d_tasks, d_cpus = self.d_mms, self.d_tasks, self.d_cpus
         if d_mms:
-            self._check_mms(out)
+            # (one or two mms a statement: the lists are read from self, not into locals first)
+            lazy = self.refcount_lazy
+            for m in d_mms:
+                users, count = self.m_users[m], self.m_count[m]
+                # a live mm other than init_mm (no boot pins, no base users) whose counters are what
+                # the references the model can name account for breaks no rule of _check_mm
+                if m == INIT_MM or self.m_freed[m] or self.m_rcu_cpu[m] is not None or users < 0 or count < 0 \
+                        or users != self.m_task_users[m] + self.m_ext_users[m] + self.m_step_users[m] \
+                        or count != (users > 0) + self.m_kthread_users[m] + self.m_ext_count[m] \
+                        + self.m_step_count[m] + (self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m] if lazy else 0) \
+                        or self.m_torn[m] and users > 0:
+                    self._check_mm(out, m)
         if d_tasks:
             t_mm, t_active = self.t_mm, self.t_active
             for t in d_tasks:
@@ -1332,7 +1346,21 @@ class Kernel:
                 if m is not None and (t_active[t] != m or m == INIT_MM):
                     self._check_task(out, t, m)
         if d_cpus or d_mms:
-            self._check_tlb(out)
+            # the TLB's truth (_stale_tlb) on the CPUs touched, and (a touched mm) those with it
+            # loaded, in CPU order; a CPU caught up with its loaded mm's generations breaks neither
+            # rule (the common case), so that cheap test comes first
+            loaded = self.c_loaded
+            c_tlb_gen = self.c_tlb_gen
+            m_tlb_gen = self.m_tlb_gen
+            c_asid_gen = self.c_asid_gen
+            m_asid_gen = self.m_asid_gen
+            for c in (range(self.ncpus) if d_mms else sorted(d_cpus) if len(d_cpus) > 1 else d_cpus):
+                m = loaded[c]
+                if m is None or c_tlb_gen[c] >= m_tlb_gen[m] and c_asid_gen[c] >= m_asid_gen[m]:
+                    continue
+                if d_mms and c not in d_cpus and m not in d_mms:
+                    continue
+                self._stale_tlb(out, c, m)
             self.arch.check(self, out)
         if own and len(out) > 1:
             # what breaks on an mm the statement itself already broke follows from that
@@ -1350,69 +1378,68 @@ class Kernel:
         self.violations = []
         return out
 
-    def _check_mms(self, out: list) -> None:
-        """check()'s accounting of each touched mm: its counters against the references the
-        model can name.  The lists are read into locals once (this runs after every statement)."""
+    def _check_mm(self, out: list, m: int) -> None:
+        """check()'s accounting of touched mm ``m``: its counters against the references the model
+        can name."""
         refcount_lazy = self.refcount_lazy
         m_users, m_count, m_freed = self.m_users, self.m_count, self.m_freed
         m_lazy, m_kt, m_task, m_prev = self.m_lazy_tasks, self.m_kthread_users, self.m_task_users, self.m_prev_mm_cpus
         m_ext_users, m_ext_count, m_step_users, m_step_count = \
             self.m_ext_users, self.m_ext_count, self.m_step_users, self.m_step_count
         m_torn, m_rcu_cpu = self.m_torn, self.m_rcu_cpu
-        for m in self.d_mms:
-            users, count = m_users[m], m_count[m]
-            if m_freed[m]:
-                if m_lazy[m] + m_kt[m] + m_task[m] + m_prev[m]:
-                    out.append(Violation("use-after-free",
-                                         self._holders(m, f"{self.m_name[m]} was freed (mm_count 0) but "),
-                                         "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
-                elif users > 0:
-                    # mm_users > 0 holds the users' mm_count (mm_init): a step dropped one it did not hold
-                    out.append(Violation("use-after-free", f"{self.m_name[m]} was freed (mm_count 0) while its "
-                                         f"mm_users is {users}: the holders' mmput will decrement freed memory",
-                                         "__mmdrop (kernel/fork.c) with mm_users > 0: KASAN reports the "
-                                         "holders' mmput (atomic_dec_and_test(&mm->mm_users))", m))
-                continue
-            if m_rcu_cpu[m] is not None:
-                # PREEMPT_RT, mmdrop_sched: mm_count 0 and __mmdrop pending; nothing may take it back
-                if m_lazy[m] + m_kt[m] + m_task[m] + m_prev[m] or count or users:
-                    out.append(Violation("use-after-free", self._holders(
-                        m, f"{self.m_name[m]}'s mm_count reached 0 and its __mmdrop_delayed is queued (RCU frees it "
-                           f"after a grace period), but now it has mm_count {count}, mm_users {users}, "),
-                        "mmdrop_sched (include/linux/sched/mm.h)", m))
-                continue
-            if users < 0 or count < 0:
-                continue  # already reported by the primitive
-            want_users = m_task[m] + m_ext_users[m] + m_step_users[m] + (2 if m == INIT_MM else 0)
-            if users != want_users:
-                name = self.m_name[m]
-                out.append(Violation(
-                    "mm_users-accounting",
-                    f"{name} has mm_users {users}, but {want_users} can be accounted for "
-                    f"({m_task[m]} tasks with it as mm, {m_ext_users[m]} external mmget"
-                    + (f", {m_step_users[m]} held by an operation in flight" if m_step_users[m] else "")
-                    + ")",
-                    "mmget/mmput (kernel/fork.c)", m))
-            lazy = (m_lazy[m] + m_prev[m]) if refcount_lazy else 0
-            pins = self.arch.init_mm_boot_pins if m == INIT_MM else 0
-            held = m_step_count[m]    # in a local of an operation in flight (granularity step)
-            want = (1 if users > 0 else 0) + lazy + m_kt[m] + m_ext_count[m] + pins + held
-            if count != want:
-                parts = [f"{1 if users > 0 else 0} for the users"]
-                if refcount_lazy:
-                    parts.append(f"{m_lazy[m] + m_prev[m]} lazy")
-                parts += [f"{m_kt[m]} kthread_use_mm", f"{m_ext_count[m]} external mmgrab"]
-                if held:
-                    parts.append(f"{held} held by an operation in flight")
-                if pins:
-                    parts.append(f"{pins} never dropped since boot")
-                out.append(Violation(
-                    "mm_count-accounting",
-                    f"{self.m_name[m]} has mm_count {count}, but {want} can be accounted for ({', '.join(parts)})",
-                    "mmgrab/mmdrop and the _lazy_tlb helpers (include/linux/sched/mm.h)", m))
-            if m_torn[m] and users > 0:
-                out.append(Violation("users-resurrected", f"{self.m_name[m]}'s mm_users went back up from 0 to "
-                                     f"{users}", "mmget_not_zero (include/linux/sched/mm.h)", m))
+        users, count = m_users[m], m_count[m]
+        if m_freed[m]:
+            if m_lazy[m] + m_kt[m] + m_task[m] + m_prev[m]:
+                out.append(Violation("use-after-free",
+                                     self._holders(m, f"{self.m_name[m]} was freed (mm_count 0) but "),
+                                     "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
+            elif users > 0:
+                # mm_users > 0 holds the users' mm_count (mm_init): a step dropped one it did not hold
+                out.append(Violation("use-after-free", f"{self.m_name[m]} was freed (mm_count 0) while its "
+                                     f"mm_users is {users}: the holders' mmput will decrement freed memory",
+                                     "__mmdrop (kernel/fork.c) with mm_users > 0: KASAN reports the "
+                                     "holders' mmput (atomic_dec_and_test(&mm->mm_users))", m))
+            return
+        if m_rcu_cpu[m] is not None:
+            # PREEMPT_RT, mmdrop_sched: mm_count 0 and __mmdrop pending; nothing may take it back
+            if m_lazy[m] + m_kt[m] + m_task[m] + m_prev[m] or count or users:
+                out.append(Violation("use-after-free", self._holders(
+                    m, f"{self.m_name[m]}'s mm_count reached 0 and its __mmdrop_delayed is queued (RCU frees it "
+                       f"after a grace period), but now it has mm_count {count}, mm_users {users}, "),
+                    "mmdrop_sched (include/linux/sched/mm.h)", m))
+            return
+        if users < 0 or count < 0:
+            return  # already reported by the primitive
+        want_users = m_task[m] + m_ext_users[m] + m_step_users[m] + (2 if m == INIT_MM else 0)
+        if users != want_users:
+            name = self.m_name[m]
+            out.append(Violation(
+                "mm_users-accounting",
+                f"{name} has mm_users {users}, but {want_users} can be accounted for "
+                f"({m_task[m]} tasks with it as mm, {m_ext_users[m]} external mmget"
+                + (f", {m_step_users[m]} held by an operation in flight" if m_step_users[m] else "")
+                + ")",
+                "mmget/mmput (kernel/fork.c)", m))
+        lazy = (m_lazy[m] + m_prev[m]) if refcount_lazy else 0
+        pins = self.arch.init_mm_boot_pins if m == INIT_MM else 0
+        held = m_step_count[m]    # in a local of an operation in flight (granularity step)
+        want = (1 if users > 0 else 0) + lazy + m_kt[m] + m_ext_count[m] + pins + held
+        if count != want:
+            parts = [f"{1 if users > 0 else 0} for the users"]
+            if refcount_lazy:
+                parts.append(f"{m_lazy[m] + m_prev[m]} lazy")
+            parts += [f"{m_kt[m]} kthread_use_mm", f"{m_ext_count[m]} external mmgrab"]
+            if held:
+                parts.append(f"{held} held by an operation in flight")
+            if pins:
+                parts.append(f"{pins} never dropped since boot")
+            out.append(Violation(
+                "mm_count-accounting",
+                f"{self.m_name[m]} has mm_count {count}, but {want} can be accounted for ({', '.join(parts)})",
+                "mmgrab/mmdrop and the _lazy_tlb helpers (include/linux/sched/mm.h)", m))
+        if m_torn[m] and users > 0:
+            out.append(Violation("users-resurrected", f"{self.m_name[m]}'s mm_users went back up from 0 to "
+                                 f"{users}", "mmget_not_zero (include/linux/sched/mm.h)", m))
 
     def _check_task(self, out: list, t: int, m: int) -> None:
         """check()'s rules of a touched task with an mm: active_mm is mm, and mm is not init_mm."""
@@ -1425,43 +1452,31 @@ class Kernel:
             out.append(Violation("init_mm-as-mm", f"{self.t_name[t]} has init_mm as its mm: init_mm is "
                                  f"never a task's real mm", "Documentation/mm/active_mm.rst"))
 
-    def _check_tlb(self, out: list) -> None:
-        """The TLB's truth, on the CPUs the statement touched and those with a touched mm loaded: a CPU
-        that runs user code of M (a user task of M, or a kernel thread inside kthread_use_mm(M)) with M
-        loaded holds nothing older than M's flush generation (a lazy CPU may, until it runs user code
-        of M again), and uses M's address-space id of M's generation, not an older one."""
+    def _stale_tlb(self, out: list, c: int, m: int) -> None:
+        """check()'s TLB rules on cpu ``c``, whose TLB or address-space id is older than loaded ``m``'s:
+        a CPU that runs user code of M (a user task of M, or a kernel thread inside kthread_use_mm(M))
+        with M loaded holds nothing older than M's flush generation (a lazy CPU may, until it runs user
+        code of M again), and uses M's address-space id of M's generation, not an older one."""
         c_tlb_gen, m_tlb_gen, c_asid_gen, m_asid_gen = self.c_tlb_gen, self.m_tlb_gen, self.c_asid_gen, self.m_asid_gen
-        d_cpus, d_mms = self.d_cpus, self.d_mms
-        loaded = self.c_loaded
-        # the CPUs to look at, in order: those touched, and those with a touched mm loaded
-        if d_mms:
-            cpus = [c for c in range(self.ncpus) if c in d_cpus or loaded[c] in d_mms]
-        else:
-            cpus = sorted(d_cpus) if len(d_cpus) > 1 else d_cpus
-        c_online, c_curr, t_mm, m_freed = self.c_online, self.c_curr, self.t_mm, self.m_freed
-        for c in cpus:
-            m = loaded[c]
-            # a CPU caught up with its loaded mm's generations breaks neither rule (the common case)
-            if m is None or c_tlb_gen[c] >= m_tlb_gen[m] and c_asid_gen[c] >= m_asid_gen[m]:
-                continue
-            if not c_online[c] or t_mm[c_curr[c]] != m or m == INIT_MM or m_freed[m]:
-                continue
-            if c_tlb_gen[c] < m_tlb_gen[m] and m not in self.c_ipi_mm and m not in self.c_op_flushing:
-                # (granularity step: a flush of m still waiting for its IPIs, or between sparc64's
-                # single-user test and its reset, LT-03, has not returned yet)
-                who, name = self.t_name[c_curr[c]], self.m_name[m]
-                out.append(Violation(
-                    "stale-tlb", f"cpu{c} runs {who} on {name} with translations of flush generation "
-                    f"{c_tlb_gen[c]}, but {name} was flushed to generation {m_tlb_gen[m]}: the "
-                    f"flush returned without reaching cpu{c}'s TLB", "flush_tlb_mm_range: every CPU that runs "
-                    "the mm is flushed before the flush returns (x86 flush_tlb_func, tlb_gen)", m))
-            elif c_asid_gen[c] < m_asid_gen[m]:
-                who, name = self.t_name[c_curr[c]], self.m_name[m]
-                out.append(Violation(
-                    "stale-asid", f"cpu{c} runs {who} on an address-space id of generation {c_asid_gen[c]}, "
-                    f"but {name}'s id (mm->context) is of generation {m_asid_gen[m]}: flushes of {name} by "
-                    f"its id miss cpu{c}, and the old id may be handed to another mm",
-                    "switch_mm: check_context / check_and_switch_context loads the mm's current id", m))
+        c_curr = self.c_curr
+        if not self.c_online[c] or self.t_mm[c_curr[c]] != m or m == INIT_MM or self.m_freed[m]:
+            return
+        if c_tlb_gen[c] < m_tlb_gen[m] and m not in self.c_ipi_mm and m not in self.c_op_flushing:
+            # (granularity step: a flush of m still waiting for its IPIs, or between sparc64's
+            # single-user test and its reset, LT-03, has not returned yet)
+            who, name = self.t_name[c_curr[c]], self.m_name[m]
+            out.append(Violation(
+                "stale-tlb", f"cpu{c} runs {who} on {name} with translations of flush generation "
+                f"{c_tlb_gen[c]}, but {name} was flushed to generation {m_tlb_gen[m]}: the "
+                f"flush returned without reaching cpu{c}'s TLB", "flush_tlb_mm_range: every CPU that runs "
+                "the mm is flushed before the flush returns (x86 flush_tlb_func, tlb_gen)", m))
+        elif c_asid_gen[c] < m_asid_gen[m]:
+            who, name = self.t_name[c_curr[c]], self.m_name[m]
+            out.append(Violation(
+                "stale-asid", f"cpu{c} runs {who} on an address-space id of generation {c_asid_gen[c]}, "
+                f"but {name}'s id (mm->context) is of generation {m_asid_gen[m]}: flushes of {name} by "
+                f"its id miss cpu{c}, and the old id may be handed to another mm",
+                "switch_mm: check_context / check_and_switch_context loads the mm's current id", m))
 
     def _holders(self, m: int, head: str) -> str:
         who = [f"{self.t_name[t]}" for t in range(len(self.t_name))

@@ -242,10 +242,11 @@ class Runner:
         if hardware and not o.refused and k.ev is not None and self.hardware and self.policy.hardware_fields:
             o.hw = hardware_state(k, self.policy, *self.live.update(k))
         self.result.steps.append(o)
-        base = len(self.result.diagnostics)
-        for p in o.problems:
-            notes = rule_notes(p.function, p.kind == "violation") if p.kind in ("refusal", "violation") else ()
-            self.diag(p.node, p.message, _SEVERITY[p.kind], notes, None if p.cause is None else base + p.cause)
+        if o.problems:
+            base = len(self.result.diagnostics)
+            for p in o.problems:
+                notes = rule_notes(p.function, p.kind == "violation") if p.kind in ("refusal", "violation") else ()
+                self.diag(p.node, p.message, _SEVERITY[p.kind], notes, None if p.cause is None else base + p.cause)
         go_on = False if o.stops else "end-block" if o.ends_block and cpu is not None else True
         if self.on_step is not None:
             self.on_step(o.stmt, cpu, o, go_on)
@@ -349,9 +350,19 @@ class Runner:
             return self.stepped_statement(st, cpu)
         if type(st) is A.Assert:
             self.result.assertions += 1
-            return self.record(execute(k, self.policy, st, cpu), cpu, hardware=False)
+            o = execute(k, self.policy, st, cpu)
+            if o.problems or k.ev is not None or self.on_step is not None:
+                return self.record(o, cpu, hardware=False)
+            self.result.steps.append(o)     # (as record() keeps a clean step of an untraced run)
+            return True
         expect, self.pending_expect = self.pending_expect, None
-        ok = self.record(execute(k, self.policy, st, cpu, expect), cpu)
+        o = execute(k, self.policy, st, cpu, expect)
+        if o.problems or o.stops or o.ends_block or k.ev is not None or self.on_step is not None:
+            ok = self.record(o, cpu)
+        else:
+            # a clean step of an untraced run (`run --quiet`): record() would only keep it
+            self.result.steps.append(o)
+            ok = True
         if ok and cpu is None and self.stepped and not self.run_rcu():
             return False        # a top-level statement's RCU callbacks run before the next one
         return ok

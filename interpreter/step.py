@@ -139,7 +139,10 @@ def execute(k: Kernel, policy, st, cpu: Optional[int] = None, expect: Optional[A
         o.ends_block = EXEC[type(st)](k, st, cpu) is False
     except (Refusal, StatementError) as e:
         return _refusal(k, o, e, ev, before)
-    _judge(k, o, expect, ev, before)
+    violations = k.check()
+    # a clean statement, no `expect`, no trace kept (`run --quiet`, explore): nothing to add to o
+    if violations or expect is not None or ev is not None:
+        _judged(o, violations, expect, ev, before)
     return o
 
 
@@ -184,7 +187,11 @@ def execute_step(k: Kernel, policy, st, cpu: Optional[int], op_cpu: int, expect:
 
 
 def _judge(k: Kernel, o: Outcome, expect, ev, before: int) -> None:
-    violations = k.check()
+    _judged(o, k.check(), expect, ev, before)
+
+
+def _judged(o: Outcome, violations: list, expect, ev, before: int) -> None:
+    """What the check found after o's step, and the `expect` it ran under, into o."""
     if ev is not None:
         o.events = ev[before:]
         del ev[:]

@@ -142,15 +142,20 @@ class Policy:
     # ---- invariants of this policy ---------------------------------------------
     def check(self, k, out: list) -> None:
         """No CPU's loaded page tables belong to a freed mm (use-after-free)."""
-        touched_cpus = k.hw.touched_cpus()
+        hw = k.hw
+        touched_cpus = hw.touched_cpus()
+        m_freed, c_online = k.m_freed, k.c_online
+        # (this runs after every statement: a policy that reads loaded_mm as the generic one does is
+        # read from c_loaded here, without a call per CPU)
+        loaded = k.c_loaded if type(self).loaded_mm is Policy.loaded_mm else None
         for cpu in touched_cpus:
-            m = self.loaded_mm(k, cpu)
-            if m is not None and k.m_freed[m] and k.c_online[cpu]:
+            m = loaded[cpu] if loaded is not None else self.loaded_mm(k, cpu)
+            if m is not None and m_freed[m] and c_online[cpu]:
                 out.append(self.loaded_freed(k, cpu, m, f"{self.name} switch_mm"))
-        for m in k.hw.touched_mms():
-            if k.m_freed[m]:
+        for m in hw.touched_mms():
+            if m_freed[m]:
                 for cpu in range(k.ncpus):
-                    if cpu not in touched_cpus and k.c_online[cpu] and self.loaded_mm(k, cpu) == m:
+                    if cpu not in touched_cpus and c_online[cpu] and self.loaded_mm(k, cpu) == m:
                         out.append(self.loaded_freed(k, cpu, m, "__mmdrop (kernel/fork.c)"))
 
     def loaded_freed(self, k, cpu: int, m: int, function: str) -> Violation:
