@@ -465,7 +465,8 @@ class Kernel:
     # ================================================================ scheduler
     def schedule(self, cpu: int, nxt: int) -> None:
         """__schedule on ``cpu`` picking ``nxt``: context_switch, finish_task_switch."""
-        self._require_online(cpu, "schedule")
+        if not self.c_online[cpu]:      # (the test inline: this runs on every switch)
+            self._require_online(cpu, "schedule")
         name = self.t_name[nxt]
         if self.t_state[nxt] == DEAD:
             raise Refusal(f"{name} has exited: a dead task is never scheduled again (finish_task_switch "
@@ -510,17 +511,17 @@ class Kernel:
         inline = not v.has(V.CONTEXT_SWITCH)        # 2.4's schedule()
         transfer = v.has(V.ACTIVE_MM_TRANSFER)
         fn = "schedule" if inline else "context_switch"
-        pn, nn = self.t_name[prev], self.t_name[nxt]
+        t_name = self.t_name
         prev_active = self.t_active[prev]
         to_kernel = self.t_mm[nxt] is None
         if to_kernel:
             if inline and self.t_active[nxt] is not None:
-                self.violate("active_mm-not-cleared", f"{nn} is a kernel task switched in with active_mm "
+                self.violate("active_mm-not-cleared", f"{t_name[nxt]} is a kernel task switched in with active_mm "
                              f"{self.mm_label(self.t_active[nxt])} still set",
                              "schedule (2.4 kernel/sched.c): BUG_ON(next->active_mm)")
             if self.ev is not None:        # (the words only where a trace is kept: this runs on every switch)
                 how = ", atomic_inc(&oldmm->mm_count)" if inline else " (enter_lazy_tlb)"
-                self._cpu_op(cpu, fn, "{} -> {}: {} borrows {}{}", pn, nn, nn, self.mm_label(prev_active), how)
+                self._cpu_op(cpu, fn, "{} -> {}: {} borrows {}{}", t_name[prev], t_name[nxt], t_name[nxt], self.mm_label(prev_active), how)
             self.arch.enter_lazy_tlb(self, cpu, prev_active, nxt)
             self.cost[C_LAZY] += 1
             self._set_active_mm(nxt, prev_active)
@@ -531,11 +532,11 @@ class Kernel:
         else:
             nm = self.t_mm[nxt]
             if inline and self.t_active[nxt] != nm:
-                self.violate("active_mm-mismatch", f"{nn} has mm {self.m_name[nm]} but active_mm "
+                self.violate("active_mm-mismatch", f"{t_name[nxt]} has mm {self.m_name[nm]} but active_mm "
                              f"{self.mm_label(self.t_active[nxt])}",
                              "schedule (2.4 kernel/sched.c): BUG_ON(next->active_mm != mm)")
             if self.ev is not None:
-                self._cpu_op(cpu, fn, "{} -> {}: switch_mm {} -> {}", pn, nn, self.mm_label(prev_active),
+                self._cpu_op(cpu, fn, "{} -> {}: switch_mm {} -> {}", t_name[prev], t_name[nxt], self.mm_label(prev_active),
                              self.m_name[nm])
             if prev_active != nm and v.has(V.MEMBARRIER_RQ_STATE):
                 self._set_rq_membarrier(cpu, nm)        # membarrier_switch_mm (kernel/sched/sched.h)

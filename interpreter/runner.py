@@ -99,8 +99,9 @@ class Runner:
     # ---- the whole scenario
     def run(self) -> RunResult:
         r = self.result
+        step = self.step
         for st in self.sc.stmts:
-            if not self.step(st, None):
+            if not step(st, None):
                 r.stopped = True
                 break
         else:
