@@ -44,19 +44,11 @@ def mm_of(k: Kernel, ref: A.Ref) -> int:
     return m
 
 
-_CPU_NUMBERS = {}      # `cpuN` -> N, as Ref.number gives it
-
-
 def cpu_of(k: Kernel, ref: Optional[A.Ref], block_cpu: Optional[int] = None) -> int:
     """The CPU a statement names, or its block's when it names none."""
     if ref is None:
         return block_cpu
-    # (a statement's CPU is read on every run of it: the number of each `cpuN` is worked out once)
-    n = _CPU_NUMBERS.get(ref.text)
-    if n is None:
-        n = ref.number
-        if len(_CPU_NUMBERS) < 4096:
-            _CPU_NUMBERS[ref.text] = n
+    n = ref.number
     if n >= k.ncpus:
         raise StatementError(ref, f"{ref.text} does not exist", "the scenario")
     return n

@@ -245,7 +245,7 @@ class Kernel:
             sched = function.endswith("_sched")     # finish_task_switch's drop
             if not self.version.has(V.LAZY_TLB_HELPERS):
                 function = "mmdrop_sched" if sched and self.version.has(V.MMDROP_SCHED) else "mmdrop"
-            if sched and "PREEMPT_RT" in self.version.configs:       # (version.config, without the call)
+            if sched and self.version.config("PREEMPT_RT"):
                 self.mmdrop_sched_rt(m, function)
             else:
                 self.mmdrop(m, function)
@@ -465,8 +465,7 @@ class Kernel:
     # ================================================================ scheduler
     def schedule(self, cpu: int, nxt: int) -> None:
         """__schedule on ``cpu`` picking ``nxt``: context_switch, finish_task_switch."""
-        if not self.c_online[cpu]:      # (the test inline: this runs on every switch)
-            self._require_online(cpu, "schedule")
+        self._require_online(cpu, "schedule")
         name = self.t_name[nxt]
         if self.t_state[nxt] == DEAD:
             raise Refusal(f"{name} has exited: a dead task is never scheduled again (finish_task_switch "
@@ -511,17 +510,17 @@ class Kernel:
         inline = not v.has(V.CONTEXT_SWITCH)        # 2.4's schedule()
         transfer = v.has(V.ACTIVE_MM_TRANSFER)
         fn = "schedule" if inline else "context_switch"
-        t_name = self.t_name
+        pn, nn = self.t_name[prev], self.t_name[nxt]
         prev_active = self.t_active[prev]
         to_kernel = self.t_mm[nxt] is None
         if to_kernel:
             if inline and self.t_active[nxt] is not None:
-                self.violate("active_mm-not-cleared", f"{t_name[nxt]} is a kernel task switched in with active_mm "
+                self.violate("active_mm-not-cleared", f"{nn} is a kernel task switched in with active_mm "
                              f"{self.mm_label(self.t_active[nxt])} still set",
                              "schedule (2.4 kernel/sched.c): BUG_ON(next->active_mm)")
             if self.ev is not None:        # (the words only where a trace is kept: this runs on every switch)
                 how = ", atomic_inc(&oldmm->mm_count)" if inline else " (enter_lazy_tlb)"
-                self._cpu_op(cpu, fn, "{} -> {}: {} borrows {}{}", t_name[prev], t_name[nxt], t_name[nxt], self.mm_label(prev_active), how)
+                self._cpu_op(cpu, fn, "{} -> {}: {} borrows {}{}", pn, nn, nn, self.mm_label(prev_active), how)
             self.arch.enter_lazy_tlb(self, cpu, prev_active, nxt)
             self.cost[C_LAZY] += 1
             self._set_active_mm(nxt, prev_active)
@@ -532,11 +531,11 @@ class Kernel:
         else:
             nm = self.t_mm[nxt]
             if inline and self.t_active[nxt] != nm:
-                self.violate("active_mm-mismatch", f"{t_name[nxt]} has mm {self.m_name[nm]} but active_mm "
+                self.violate("active_mm-mismatch", f"{nn} has mm {self.m_name[nm]} but active_mm "
                              f"{self.mm_label(self.t_active[nxt])}",
                              "schedule (2.4 kernel/sched.c): BUG_ON(next->active_mm != mm)")
             if self.ev is not None:
-                self._cpu_op(cpu, fn, "{} -> {}: switch_mm {} -> {}", t_name[prev], t_name[nxt], self.mm_label(prev_active),
+                self._cpu_op(cpu, fn, "{} -> {}: switch_mm {} -> {}", pn, nn, self.mm_label(prev_active),
                              self.m_name[nm])
             if prev_active != nm and v.has(V.MEMBARRIER_RQ_STATE):
                 self._set_rq_membarrier(cpu, nm)        # membarrier_switch_mm (kernel/sched/sched.h)
@@ -1321,25 +1320,13 @@ class Kernel:
     # ================================================================ invariants
     def check(self) -> list:
         """Check the rules the kernel relies on for what the last statement touched.  (This runs
-        after every statement: the common case, an mm or CPU that breaks nothing, is tested inline
-        and cheaply; only one that may break a rule is looked at closely, by _check_mm and
-        _stale_tlb, which say what.)"""
+        after every statement: the common case, an mm or CPU that breaks nothing, costs a few
+        comparisons; the words are built only for what breaks.)"""
         out = self.violations
         own = len(out)      # the statement's own, found by the primitives as they ran
         d_mms, d_tasks, d_cpus = self.d_mms, self.d_tasks, self.d_cpus
         if d_mms:
-            # (one or two mms a statement: the lists are read from self, not into locals first)
-            lazy = self.refcount_lazy
-            for m in d_mms:
-                users, count = self.m_users[m], self.m_count[m]
-                # a live mm other than init_mm (no boot pins, no base users) whose counters are what
-                # the references the model can name account for breaks no rule of _check_mm
-                if m == INIT_MM or self.m_freed[m] or self.m_rcu_cpu[m] is not None or users < 0 or count < 0 \
-                        or users != self.m_task_users[m] + self.m_ext_users[m] + self.m_step_users[m] \
-                        or count != (users > 0) + self.m_kthread_users[m] + self.m_ext_count[m] \
-                        + self.m_step_count[m] + (self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m] if lazy else 0) \
-                        or self.m_torn[m] and users > 0:
-                    self._check_mm(out, m)
+            self._check_mms(out)
         if d_tasks:
             t_mm, t_active = self.t_mm, self.t_active
             for t in d_tasks:
@@ -1379,68 +1366,64 @@ class Kernel:
         self.violations = []
         return out
 
-    def _check_mm(self, out: list, m: int) -> None:
-        """check()'s accounting of touched mm ``m``: its counters against the references the model
-        can name."""
-        refcount_lazy = self.refcount_lazy
-        m_users, m_count, m_freed = self.m_users, self.m_count, self.m_freed
-        m_lazy, m_kt, m_task, m_prev = self.m_lazy_tasks, self.m_kthread_users, self.m_task_users, self.m_prev_mm_cpus
-        m_ext_users, m_ext_count, m_step_users, m_step_count = \
-            self.m_ext_users, self.m_ext_count, self.m_step_users, self.m_step_count
-        m_torn, m_rcu_cpu = self.m_torn, self.m_rcu_cpu
-        users, count = m_users[m], m_count[m]
-        if m_freed[m]:
-            if m_lazy[m] + m_kt[m] + m_task[m] + m_prev[m]:
-                out.append(Violation("use-after-free",
-                                     self._holders(m, f"{self.m_name[m]} was freed (mm_count 0) but "),
-                                     "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
-            elif users > 0:
-                # mm_users > 0 holds the users' mm_count (mm_init): a step dropped one it did not hold
-                out.append(Violation("use-after-free", f"{self.m_name[m]} was freed (mm_count 0) while its "
-                                     f"mm_users is {users}: the holders' mmput will decrement freed memory",
-                                     "__mmdrop (kernel/fork.c) with mm_users > 0: KASAN reports the "
-                                     "holders' mmput (atomic_dec_and_test(&mm->mm_users))", m))
-            return
-        if m_rcu_cpu[m] is not None:
-            # PREEMPT_RT, mmdrop_sched: mm_count 0 and __mmdrop pending; nothing may take it back
-            if m_lazy[m] + m_kt[m] + m_task[m] + m_prev[m] or count or users:
-                out.append(Violation("use-after-free", self._holders(
-                    m, f"{self.m_name[m]}'s mm_count reached 0 and its __mmdrop_delayed is queued (RCU frees it "
-                       f"after a grace period), but now it has mm_count {count}, mm_users {users}, "),
-                    "mmdrop_sched (include/linux/sched/mm.h)", m))
-            return
-        if users < 0 or count < 0:
-            return  # already reported by the primitive
-        want_users = m_task[m] + m_ext_users[m] + m_step_users[m] + (2 if m == INIT_MM else 0)
-        if users != want_users:
-            name = self.m_name[m]
-            out.append(Violation(
-                "mm_users-accounting",
-                f"{name} has mm_users {users}, but {want_users} can be accounted for "
-                f"({m_task[m]} tasks with it as mm, {m_ext_users[m]} external mmget"
-                + (f", {m_step_users[m]} held by an operation in flight" if m_step_users[m] else "")
-                + ")",
-                "mmget/mmput (kernel/fork.c)", m))
-        lazy = (m_lazy[m] + m_prev[m]) if refcount_lazy else 0
-        pins = self.arch.init_mm_boot_pins if m == INIT_MM else 0
-        held = m_step_count[m]    # in a local of an operation in flight (granularity step)
-        want = (1 if users > 0 else 0) + lazy + m_kt[m] + m_ext_count[m] + pins + held
-        if count != want:
-            parts = [f"{1 if users > 0 else 0} for the users"]
-            if refcount_lazy:
-                parts.append(f"{m_lazy[m] + m_prev[m]} lazy")
-            parts += [f"{m_kt[m]} kthread_use_mm", f"{m_ext_count[m]} external mmgrab"]
-            if held:
-                parts.append(f"{held} held by an operation in flight")
-            if pins:
-                parts.append(f"{pins} never dropped since boot")
-            out.append(Violation(
-                "mm_count-accounting",
-                f"{self.m_name[m]} has mm_count {count}, but {want} can be accounted for ({', '.join(parts)})",
-                "mmgrab/mmdrop and the _lazy_tlb helpers (include/linux/sched/mm.h)", m))
-        if m_torn[m] and users > 0:
-            out.append(Violation("users-resurrected", f"{self.m_name[m]}'s mm_users went back up from 0 to "
-                                 f"{users}", "mmget_not_zero (include/linux/sched/mm.h)", m))
+    def _check_mms(self, out: list) -> None:
+        """check()'s accounting of each touched mm: its counters against the references the
+        model can name.  (One or two mms a statement: the lists are read from self as needed.)"""
+        for m in self.d_mms:
+            users, count = self.m_users[m], self.m_count[m]
+            if self.m_freed[m]:
+                if self.m_lazy_tasks[m] + self.m_kthread_users[m] + self.m_task_users[m] + self.m_prev_mm_cpus[m]:
+                    out.append(Violation("use-after-free",
+                                         self._holders(m, f"{self.m_name[m]} was freed (mm_count 0) but "),
+                                         "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
+                elif users > 0:
+                    # mm_users > 0 holds the users' mm_count (mm_init): a step dropped one it did not hold
+                    out.append(Violation("use-after-free", f"{self.m_name[m]} was freed (mm_count 0) while its "
+                                         f"mm_users is {users}: the holders' mmput will decrement freed memory",
+                                         "__mmdrop (kernel/fork.c) with mm_users > 0: KASAN reports the "
+                                         "holders' mmput (atomic_dec_and_test(&mm->mm_users))", m))
+                continue
+            if self.m_rcu_cpu[m] is not None:
+                # PREEMPT_RT, mmdrop_sched: mm_count 0 and __mmdrop pending; nothing may take it back
+                if self.m_lazy_tasks[m] + self.m_kthread_users[m] + self.m_task_users[m] + self.m_prev_mm_cpus[m] \
+                        or count or users:
+                    out.append(Violation("use-after-free", self._holders(
+                        m, f"{self.m_name[m]}'s mm_count reached 0 and its __mmdrop_delayed is queued (RCU frees it "
+                           f"after a grace period), but now it has mm_count {count}, mm_users {users}, "),
+                        "mmdrop_sched (include/linux/sched/mm.h)", m))
+                continue
+            if users < 0 or count < 0:
+                continue  # already reported by the primitive
+            init = m == INIT_MM
+            want_users = self.m_task_users[m] + self.m_ext_users[m] + self.m_step_users[m] + (2 if init else 0)
+            lazy = self.m_lazy_tasks[m] + self.m_prev_mm_cpus[m] if self.refcount_lazy else 0
+            pins = self.arch.init_mm_boot_pins if init else 0
+            held = self.m_step_count[m]     # in a local of an operation in flight (granularity step)
+            want = (1 if users > 0 else 0) + lazy + self.m_kthread_users[m] + self.m_ext_count[m] + pins + held
+            if users != want_users:
+                out.append(Violation(
+                    "mm_users-accounting",
+                    f"{self.m_name[m]} has mm_users {users}, but {want_users} can be accounted for "
+                    f"({self.m_task_users[m]} tasks with it as mm, {self.m_ext_users[m]} external mmget"
+                    + (f", {self.m_step_users[m]} held by an operation in flight" if self.m_step_users[m] else "")
+                    + ")",
+                    "mmget/mmput (kernel/fork.c)", m))
+            if count != want:
+                parts = [f"{1 if users > 0 else 0} for the users"]
+                if self.refcount_lazy:
+                    parts.append(f"{lazy} lazy")
+                parts += [f"{self.m_kthread_users[m]} kthread_use_mm", f"{self.m_ext_count[m]} external mmgrab"]
+                if held:
+                    parts.append(f"{held} held by an operation in flight")
+                if pins:
+                    parts.append(f"{pins} never dropped since boot")
+                out.append(Violation(
+                    "mm_count-accounting",
+                    f"{self.m_name[m]} has mm_count {count}, but {want} can be accounted for ({', '.join(parts)})",
+                    "mmgrab/mmdrop and the _lazy_tlb helpers (include/linux/sched/mm.h)", m))
+            if self.m_torn[m] and users > 0:
+                out.append(Violation("users-resurrected", f"{self.m_name[m]}'s mm_users went back up from 0 to "
+                                     f"{users}", "mmget_not_zero (include/linux/sched/mm.h)", m))
 
     def _check_task(self, out: list, t: int, m: int) -> None:
         """check()'s rules of a touched task with an mm: active_mm is mm, and mm is not init_mm."""

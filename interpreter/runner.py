@@ -351,19 +351,9 @@ class Runner:
             return self.stepped_statement(st, cpu)
         if type(st) is A.Assert:
             self.result.assertions += 1
-            o = execute(k, self.policy, st, cpu)
-            if o.problems or k.ev is not None or self.on_step is not None:
-                return self.record(o, cpu, hardware=False)
-            self.result.steps.append(o)     # (as record() keeps a clean step of an untraced run)
-            return True
+            return self.record(execute(k, self.policy, st, cpu), cpu, hardware=False)
         expect, self.pending_expect = self.pending_expect, None
-        o = execute(k, self.policy, st, cpu, expect)
-        if o.problems or o.stops or o.ends_block or k.ev is not None or self.on_step is not None:
-            ok = self.record(o, cpu)
-        else:
-            # a clean step of an untraced run (`run --quiet`): record() would only keep it
-            self.result.steps.append(o)
-            ok = True
+        ok = self.record(execute(k, self.policy, st, cpu, expect), cpu)
         if ok and cpu is None and self.stepped and not self.run_rcu():
             return False        # a top-level statement's RCU callbacks run before the next one
         return ok

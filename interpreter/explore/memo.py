@@ -63,7 +63,6 @@ class Memo:
             return
         self.k, self.store = k, st
         nt, nm = len(k.t_name), len(k.m_name)
-        self.nt, self.nm = nt, nm
         H = st.HEAD
         self.t0, self.m0, self.c0 = H, H + nt, H + nt + nm
         self.size = H + nt + nm + k.ncpus
