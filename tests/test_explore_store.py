@@ -10,6 +10,7 @@ from mmscn.dsl.resolve import load_file
 from mmscn.interpreter import explore as X
 from mmscn.interpreter import policies
 from mmscn.interpreter.explore.search import pack, unpack
+from mmscn.interpreter.explore.visited import Visited
 from mmscn.interpreter.step import execute, search_move
 
 from conftest import EXAMPLES
@@ -23,6 +24,33 @@ def test_packed_keys_are_one_to_one(a, b):
     a, b = tuple(a), tuple(b)
     assert unpack(pack(a)) == a
     assert (pack(a) == pack(b)) == (a == b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(numbers, min_size=3, max_size=6), min_size=1, max_size=3000))
+def test_visited_ids_are_the_order_of_arrival(states):
+    """Visited.add gives each distinct key the next id and a key seen before its own, across the
+    table's growth; key(i) gives the key back; compact mode does the same by fingerprint."""
+    v, c, ids = Visited(), Visited(compact=True), {}
+    for t in states:
+        k = pack(tuple(t))
+        want = ids.setdefault(k, len(ids))
+        assert v.add(k) == want
+        assert c.add(hash(k)) == want
+    assert len(v) == len(c) == len(ids)
+    for k, i in ids.items():
+        assert v.key(i) == k and unpack(v.key(i)) == unpack(k)
+        assert v.add(k) == i
+
+
+def test_visited_tells_apart_keys_with_one_hash():
+    """Two keys whose hashes collide (probing, bytes compared) keep their own ids."""
+    class Same(bytes):
+        def __hash__(self):
+            return 7
+    v = Visited()
+    a, b = Same(b"\x01\x02"), Same(b"\x01\x03")
+    assert (v.add(a), v.add(b), v.add(a), v.add(b)) == (0, 1, 0, 1)
 
 
 def test_packed_key_with_cost_counters_round_trips():
@@ -74,3 +102,11 @@ def test_fast_fire_is_execute():
                 s = after
                 pcs[b] = len(m.units[b]) if want[0] == X.ENDED else pcs[b] + 1
     assert fast > 100      # the fast path was taken
+
+
+def test_packed_long_states_round_trip():
+    """States of 255 numbers or more (many tasks) take marshal's form, below it wide()'s."""
+    for n in (254, 255, 400):
+        t = tuple(range(n))
+        assert unpack(pack(t)) == t
+        assert pack(t) != pack(t[:-1] + (n,))

@@ -6,6 +6,7 @@ import math
 import random as _random
 from array import array
 import resource
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from .footprints import Footprints
 from .memo import Memo
 from .model import ENDED, FAILED, SAME, Failure, Model
 from .symmetry import Symmetry
+from .visited import Visited
 from .witness import replay
 
 
@@ -174,10 +176,12 @@ class Explorer:
         start_key = canon(m.start, m.start_pcs) if canon else (m.start, m.start_pcs)
         compact = self.compact
         start_key = hash(start_key) if compact else pack(start_key[0] + start_key[1])
-        # the visited states, packed (pack()): key -> id; per id, packed in arrays, its parent, the
-        # block and statement that led to it and the progress (sum of the pcs) the path count needs;
-        # the successors of each id, one flat array (succ_at[i]: where i's begin)
-        index = {start_key: 0}
+        # the visited states, packed (pack()), each with its id (visited.py); per id, in arrays, its
+        # parent, the block and statement that led to it and the progress (sum of the pcs) the path
+        # count needs; the successors of each id, one flat array (succ_at[i]: where i's begin)
+        index = Visited(compact)
+        add = index.add
+        add(start_key)
         parent = array("i", [-1])
         via_b, via_pc = array("i", [-1]), array("i", [-1])
         progress = array("i", [sum(m.start_pcs)])
@@ -188,10 +192,11 @@ class Explorer:
         kept = {}                        # id -> state of the final states --all-finals lists
         final = m.final
         exists = final is not None and final.quantifier == "exists"
-        # the states still to expand, in the order of their ids: each as its packed key, unpacked
-        # when its turn comes (a key is a fifth of the tuples' size), or as (state, pcs) where the
-        # key is not the state (symmetry's canonical image, --compact's fingerprint)
+        # the states still to expand, in the order of their ids: None where the visited key is the
+        # state, unpacked when its turn comes (a key is a fifth of the tuples' size), or (state, pcs)
+        # where it is not (symmetry's canonical image, --compact's fingerprint)
         queue = deque([(m.start, m.start_pcs)])
+        vkey = index.key
         i = -1
         nb = len(m.start_pcs)
         restore, waiting, step = m.restore, m.waiting, self.memo.step
@@ -213,8 +218,8 @@ class Explorer:
         while queue:
             s = queue.popleft()
             i += 1
-            if type(s) is bytes:
-                s = unpack(s)
+            if s is None:
+                s = unpack(vkey(i))
                 s, pcs = s[:-nb], s[-nb:]
             else:
                 s, pcs = s
@@ -303,18 +308,19 @@ class Explorer:
                     key = s2 + npcs
                     try:
                         b2 = bytes(key)
-                        key = pack(key) if 255 in b2 else b2
-                    except (ValueError, TypeError):
+                        key = wide(key) if 255 in b2 else b2
+                    except ValueError:
+                        key = wide(key)
+                    except TypeError:
                         key = pack(key)
-                j = index.get(key)
-                if j is None:
-                    j = len(index)
-                    index[key] = j
+                n = len(parent)
+                j = add(key)
+                if j == n:
                     parent.append(i)
                     via_b.append(b)
                     via_pc.append(pcs[b])
                     progress.append(sum(npcs))
-                    queue.append((s2, npcs) if canon or compact else key)
+                    queue.append((s2, npcs) if canon or compact else None)
                     if d1 > stats.depth:
                         stats.depth = d1
                 if count:
@@ -409,42 +415,55 @@ class Explorer:
 
 def pack(t: tuple) -> bytes:
     """A visited state (its row ids, then its pcs) as bytes: each number one byte where all are
-    below 255; else 255, how many are not, those numbers in four bytes each, and then every
-    number as one byte, those with 255 in their place; a state holding more than numbers (the
-    cost counters), or with 255 numbers past 254 or one past 2**24, is 255 255 and marshal's
-    bytes.  Each form is read back one way (unpack), so two packed states are equal exactly
-    when the states are.  A key of bytes is about a fifth of a tuple's size and hashes once."""
+    below 255 (the common case); else wide(); a state holding more than numbers (the cost
+    counters) is 255 255 and marshal's bytes.  Each form is read back one way (unpack), so two
+    packed states are equal exactly when the states are.  A key of bytes is about a fifth of a
+    tuple's size and hashes once."""
     try:
         b = bytes(t)
-        if 255 not in b:
-            return b
+        return wide(t) if 255 in b else b
     except ValueError:
-        pass
+        return wide(t)
     except TypeError:
         return _MARSHALLED + marshal.dumps(t, 2)
+
+
+def wide(t: tuple) -> bytes:
+    """pack() of a state with a number past 254 (a table of rows grown past 255 rows): 255, the
+    count n, then each number's low byte, then of the high bytes the run from the first nonzero
+    one to the last, after the byte giving where it starts.  All of it is built in C, and a key is
+    about as small as the one-byte form: only an mm's or CPU's row ids grow that far.  A number
+    past 65535, or a state of 255 numbers or more, is marshal's."""
+    n = len(t)
     try:
-        big = [v for v in t if v >= 255]
-        if len(big) < 255 and max(big) < 1 << 24:
-            return bytes([255, len(big)]) + array("I", big).tobytes() + bytes([v if v < 255 else 255 for v in t])
-    except TypeError:           # the cost counters' tuple, after a row id above 255
-        pass
-    return _MARSHALLED + marshal.dumps(t, 2)
+        a = array("H", t).tobytes() if n < 255 else None
+    except (OverflowError, TypeError):
+        a = None
+    if a is None:
+        return _MARSHALLED + marshal.dumps(t, 2)
+    lo, hi = a[_LOW::2], a[1 - _LOW::2]
+    h = hi.lstrip(b"\0")
+    start = n - len(h)
+    return bytes((255, n, start)) + lo + h.rstrip(b"\0")
 
 
 _MARSHALLED = b"\xff\xff"
+_LOW = 0 if sys.byteorder == "little" else 1     # where array("H") keeps a number's low byte
 
 
 def unpack(b: bytes) -> tuple:
     """The tuple pack() packed."""
     if 255 not in b:
         return tuple(b)
-    k = b[1]
-    if k == 255:
+    n = b[1]
+    if n == 255:
         return marshal.loads(b[2:])
-    big = array("I")
-    big.frombytes(b[2:2 + 4 * k])
-    it = iter(big)
-    return tuple([v if v < 255 else next(it) for v in b[2 + 4 * k:]])
+    start = b[2]
+    h = b[3 + n:]
+    a = bytearray(2 * n)
+    a[_LOW::2] = b[3:3 + n]
+    a[1 - _LOW::2] = bytes(start) + h + bytes(n - start - len(h))
+    return tuple(array("H", a))
 
 
 class _Via:
