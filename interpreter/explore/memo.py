@@ -119,9 +119,24 @@ class Memo:
         Failure or None, successor or None, whether the kernel still holds s).  A remembered run
         is replayed; any other is run on the kernel (restoring s first where it is not held)."""
         memo = u.memo is not None and self.on
-        hit = self.get(u, s) if memo else None
-        if hit is not None and not self.verify:
-            return hit[0], None, hit[1], held
+        hit = None
+        if memo:
+            for _, get, table in u.memo[1]:
+                r = table.get(get(s))
+                if r is not None:
+                    self.hits += 1
+                    outcome, writes = r
+                    if writes:
+                        s2 = list(s)
+                        for j in range(0, len(writes), 2):
+                            s2[writes[j]] = writes[j + 1]
+                        s2 = tuple(s2)
+                    else:
+                        s2 = s
+                    if not self.verify:
+                        return outcome, None, s2, held
+                    hit = (outcome, s2)
+                    break
         m = self.model
         if not held:
             m.restore(s)
@@ -139,23 +154,6 @@ class Memo:
         elif memo:
             self.put(u, s, ch, outcome, s2)
         return outcome, None, s2, False
-
-    def get(self, u, s: tuple):
-        """(outcome, successor) remembered for u from s, or None."""
-        for _, get, table in u.memo[1]:
-            r = table.get(get(s))
-            if r is not None:
-                outcome, writes = r
-                if writes:
-                    s2 = list(s)
-                    for j in range(0, len(writes), 2):
-                        s2[writes[j]] = writes[j + 1]
-                    s2 = tuple(s2)
-                else:
-                    s2 = s
-                self.hits += 1
-                return outcome, s2
-        return None
 
     def check(self, u, s: tuple, remembered: tuple, ran: tuple) -> None:
         """MMSCN_MEMO=verify: what was remembered is what the kernel does."""
