@@ -17,6 +17,8 @@ venv=${MMSCN_VENV:-.venv}
 ci=; level=WARNING; [ "${CI:-}" = true ] && ci=1 level=ERROR
 problems=()
 trouble() { echo "tests/run.sh: $level: $*" >&2; problems+=("$*"); }
+# MMSCN_FILES_ROOT: where the package files looked for below live (tests/test_run_sh.py's sandbox)
+files=${MMSCN_FILES_ROOT:-}
 missing() {
   need=()
   vim --version 2>/dev/null | grep '+syntax' >/dev/null || need+=(vim)   # no -q: no SIGPIPE
@@ -24,14 +26,14 @@ missing() {
   command -v tmux >/dev/null || need+=(tmux)     # the REPL's terminal test (tests/test_repl_tmux.py)
   # the editors that drive `mmscn lsp` (tests/test_lsp_editors.py): Neovim, Eglot for an Emacs without it, ALE
   command -v nvim >/dev/null || need+=(neovim)
-  ls -d /usr/share/emacs/site-lisp/elpa/eglot-* >/dev/null 2>&1 \
+  ls -d "$files"/usr/share/emacs/site-lisp/elpa/eglot-* >/dev/null 2>&1 \
     || emacs -Q --batch --eval '(kill-emacs (if (locate-library "eglot") 0 1))' 2>/dev/null || need+=(elpa-eglot)
-  [ -f /usr/share/vim-ale/plugin/ale.vim ] || need+=(vim-ale)
+  [ -f "$files"/usr/share/vim-ale/plugin/ale.vim ] || need+=(vim-ale)
   command -v perf >/dev/null || need+=(linux-perf)   # the live trace test (tests/test_traces.py)
   # the pictures (tests/test_pictures.py): SVG and HTML screenshots in headless Chromium, DOT through Graphviz
   command -v chromium >/dev/null || need+=(chromium)
   command -v dot >/dev/null || need+=(graphviz)
-  [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)   # the pictures name DejaVu Sans
+  [ -f "$files"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)   # the pictures name DejaVu Sans
 }
 # Another apt (unattended-upgrades, a second run of this script) may hold the
 # lock: wait for it, at most this long, instead of giving up at once.

@@ -1,8 +1,10 @@
 """tests/run.sh on a machine it cannot fully set up: another apt holding the
 lock, an engine that will not install, with and without CI=true.
 
-apt-get, the editors, npm and the virtual environment's python are stubs on
-PATH (the real tools minus those), so nothing is installed and nothing waits.
+apt-get, the editors, the engines, npm and the virtual environment's python are
+stubs on PATH (the real tools minus those), and the package files run.sh looks
+for are under MMSCN_FILES_ROOT, so only emacs is missing whatever the host has,
+nothing is installed and nothing waits.
 """
 from __future__ import annotations
 
@@ -57,9 +59,17 @@ def sandbox(tmp_path):
     stub(stubs, "vim", "#!/bin/sh\necho '+syntax'\n")
     stub(stubs, "tmux", "#!/bin/sh\nexit 0\n")
     stub(stubs, "npm", "#!/bin/sh\nexit 0\n")
+    for name in ("nvim", "perf", "chromium", "dot"):     # present, whatever this host has: only emacs is missing
+        stub(stubs, name, "#!/bin/sh\nexit 0\n")
+    files = tmp_path / "files"
+    for f in ("usr/share/emacs/site-lisp/elpa/eglot-1.17/eglot.el", "usr/share/vim-ale/plugin/ale.vim",
+              "usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+        (files / f).parent.mkdir(parents=True)
+        (files / f).write_text("")
     stub(tmp_path / "venv" / "bin", "python", PYTHON)
     env = {k: v for k, v in os.environ.items() if k != "CI"}
-    env.update(PATH=f"{stubs}:{real}", STATE=str(state), STUBS=str(stubs), MMSCN_VENV=str(tmp_path / "venv"))
+    env.update(PATH=f"{stubs}:{real}", STATE=str(state), STUBS=str(stubs), MMSCN_VENV=str(tmp_path / "venv"),
+               MMSCN_FILES_ROOT=str(files))
     return env, state
 
 
