@@ -2,6 +2,7 @@
 are one-to-one, and Model.fire's way past execute() for a statement that runs cleanly gives the
 move, the failure and the kernel state that execute() gives, statement by statement."""
 import random
+from array import array
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,3 +111,34 @@ def test_packed_long_states_round_trip():
         t = tuple(range(n))
         assert unpack(pack(t)) == t
         assert pack(t) != pack(t[:-1] + (n,))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 3), max_size=4), min_size=1, max_size=14), st.integers(0, 14),
+       st.randoms(use_true_random=False))
+def test_count_paths_counts_every_path(jumps, unexpanded, rnd):
+    """count_paths over a random graph whose edges raise the progress (as the search's do; the ids
+    in another order, but for the start's), against paths enumerated one by one; an edge twice is
+    two paths; states past the expanded ones count one."""
+    from mmscn.interpreter.explore.search import count_paths
+    n = len(jumps)
+    out = [sorted({i + 1 + d for d in js if i + 1 + d < n}) for i, js in enumerate(jumps)]
+    rest = list(range(1, n))
+    rnd.shuffle(rest)
+    ident = [0] + rest                      # node -> id
+    node = {v: k for k, v in enumerate(ident)}
+    expanded = max(1, n - unexpanded)
+    progress = array("i", [3 * node[i] for i in range(n)])
+    succ, succ_at = array("i"), array("i")
+    for i in range(expanded):
+        succ_at.append(len(succ))
+        v = node[i]
+        succ.extend(ident[w] for w in out[v] + out[v][:1])
+    succ_at.append(len(succ))
+
+    def paths(i):
+        v = node[i]
+        if i >= expanded or not out[v]:
+            return 1
+        return sum(paths(ident[w]) for w in out[v] + out[v][:1])
+    assert count_paths(succ, succ_at, progress) == paths(0)

@@ -39,7 +39,7 @@ from bisect import bisect_left
 from multiprocessing.connection import wait
 
 from .model import ENDED, FAILED, Failure
-from .search import Explorer, Result, Stats
+from .search import Explorer, Result, Stats, count_paths
 
 SEGMENT = 1024          # search.py checks its bounds (and looks for symmetry) every 1,024 states
 PIPE_BYTES = 60_000     # less than a Linux pipe holds (64 KiB): a send that never waits for its reader
@@ -586,17 +586,24 @@ class ParallelExplorer(Explorer):
         return out
 
     def _interleavings(self, total: int) -> int:
-        """Explorer._count over the graph the workers hold: complete paths, in order of progress."""
-        sums = [0] * total
-        succ = [[] for _ in range(total)]
+        """search.count_paths over the graph the workers hold: each one's edges, gathered into
+        the one-process search's flat successor arrays (grouped by parent: a counting sort)."""
+        progress = array("i", bytes(4 * total))
+        parents, children = array("q"), array("q")
         for w in range(self.jobs):
             _, gid, psum, parent, child = self._ask(w, "edges")
             for g, s in zip(gid, psum):
-                sums[g] = s
-            for a, b in zip(parent, child):
-                succ[a].append(b)
-        paths = [0] * total
-        for i in sorted(range(total), key=sums.__getitem__, reverse=True):
-            out = succ[i]
-            paths[i] = 1 if not out else sum(paths[j] for j in out)
-        return paths[0]
+                progress[g] = s
+            parents.extend(parent)
+            children.extend(child)
+        succ_at = array("q", bytes(8 * (total + 1)))
+        for a in parents:
+            succ_at[a + 1] += 1
+        for i in range(total):
+            succ_at[i + 1] += succ_at[i]
+        fill = array("q", succ_at)
+        succ = array("q", bytes(8 * len(children)))
+        for a, b in zip(parents, children):
+            succ[fill[a]] = b
+            fill[a] += 1
+        return count_paths(succ, succ_at, progress)

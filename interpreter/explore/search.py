@@ -361,7 +361,7 @@ class Explorer:
             # the visited set is done with: the count's lists take its place, not more room
             index = parent = via_b = via_pc = None
             succ_at.append(len(succ))
-            stats.interleavings = _count_packed(succ, succ_at, progress)
+            stats.interleavings = count_paths(succ, succ_at, progress)
         return res
 
     def causal(self, path: list, failure: Failure) -> list:
@@ -401,16 +401,6 @@ class Explorer:
             i = parent[i]
         out.reverse()
         return out
-
-    @staticmethod
-    def _count(succ, pcs_of) -> int:
-        """Complete paths through the explored graph: a DP in order of progress (sum of pcs)."""
-        order = sorted(range(len(succ)), key=lambda i: sum(pcs_of[i]), reverse=True)
-        paths = [0] * len(succ)
-        for i in order:
-            out = succ[i]
-            paths[i] = 1 if not out else sum(paths[j] for j in out)
-        return paths[0]
 
 
 def pack(t: tuple) -> bytes:
@@ -477,19 +467,38 @@ class _Via:
         return self.b[i], self.pc[i]
 
 
-def _count_packed(succ, succ_at, progress) -> int:
-    """Explorer._count over the flat successor array: complete paths through the explored graph,
-    a DP in order of progress (every step adds to the sum of the pcs)."""
+def count_paths(succ, succ_at, progress) -> int:
+    """The interleavings: complete paths through the explored graph from state 0, a DP in order
+    of progress (every step adds to the sum of the pcs, so a state's successors come first).
+    The successors of state i are succ[succ_at[i]:succ_at[i + 1]] (arrays of ids); a state past
+    the end of succ_at was not expanded and counts one.  Kept small, as the search was: the order
+    is a counting sort into one array, and a state's count (a big number) is let go once the last
+    edge into it has been summed."""
     n = len(progress)
-    order = sorted(range(n), key=progress.__getitem__, reverse=True)
-    paths = [0] * n
     expanded = len(succ_at) - 1
+    first = [0] * (max(progress) + 2)      # per progress, where its ids begin in order
+    for p in progress:
+        first[p] += 1
+    at = 0
+    for p in range(len(first) - 1, -1, -1):
+        first[p], at = at, at + first[p]
+    order = array("i", bytes(4 * n))
+    for i, p in enumerate(progress):
+        order[first[p]] = i
+        first[p] += 1
+    into = array("i", bytes(4 * n))         # edges not yet summed, per state
+    for j in succ:
+        into[j] += 1
+    paths = [0] * n
     for i in order:
-        if i >= expanded:
-            paths[i] = 1
-            continue
-        a, b = succ_at[i], succ_at[i + 1]
-        paths[i] = 1 if a == b else sum(paths[j] for j in succ[a:b])
+        a, b = (succ_at[i], succ_at[i + 1]) if i < expanded else (0, 0)
+        t = 1 if a == b else 0
+        for j in succ[a:b]:
+            t += paths[j]
+            into[j] -= 1
+            if not into[j]:
+                paths[j] = 0
+        paths[i] = t
     return paths[0]
 
 
