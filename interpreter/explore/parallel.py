@@ -39,7 +39,8 @@ from bisect import bisect_left
 from multiprocessing.connection import wait
 
 from .model import ENDED, FAILED, Failure
-from .search import Explorer, Result, Stats, count_paths
+from .search import Explorer, Result, Stats, count_paths, pack, unpack
+from .visited import Visited
 
 SEGMENT = 1024          # search.py checks its bounds (and looks for symmetry) every 1,024 states
 PIPE_BYTES = 60_000     # less than a Linux pipe holds (64 KiB): a send that never waits for its reader
@@ -129,8 +130,14 @@ class Worker:
         self.peers_out = {v: links.peer[w, v][1] for v in range(n) if v != w}
         self.rows = Rows(self.m)
         self.B = max(1, self.m.nblocks)
-        self.index = {}
-        self.st, self.pc, self.gid, self.parent, self.via, self.disc = [], [], [], [], [], []
+        # as the one-process search keeps them: the keys packed in a Visited, local id -> the rest
+        # in arrays; a state's own packed tuple only where its key is not the state (symmetry's
+        # image, --compact's fingerprint)
+        self.index = Visited(ex.compact)
+        self.own = []                   # local id -> pack(state + pcs) where kept, else None
+        self.nb = len(self.m.start_pcs)
+        self.gid, self.parent, self.disc = array("q"), array("q"), array("q")
+        self.via_b, self.via_pc, self.progress = array("i"), array("i"), array("i")
         self.cand = []              # this level's new states (local ids), not yet given their ids
         self.frontier, self.at_front = [], 0
         self.finals = []            # local ids of final states (kept with --all-finals)
@@ -151,25 +158,34 @@ class Worker:
         if self.ex.compact:
             f = self.rows.fingerprint(*k)
             return f, hash((f, 1)) % self.n, f
-        return k, hash(k[1]) % self.n, None if self.canon is None else (self.rows.export(k[0]), k[1])
+        return pack(k[0] + k[1]), hash(k[1]) % self.n, None if self.canon is None else (self.rows.export(k[0]), k[1])
+
+    def state(self, j) -> tuple:
+        """(state, pcs) of local id j."""
+        o = self.own[j]
+        t = unpack(o if o is not None else self.index.key(j))
+        return (t[:-self.nb], t[-self.nb:]) if self.nb else (t, ())
 
     def keep(self, k, s, pcs, disc, via, fresh):
         """An owner's side of a successor: a new state, a shorter way to one, or one seen."""
-        j = self.index.get(k)
-        if j is None:
-            j = len(self.st)
-            self.index[k] = j
-            self.st.append(s)
-            self.pc.append(pcs)
+        n = len(self.gid)
+        j = self.index.add(k)
+        b, pc = via if via is not None else (-1, -1)
+        if j == n:
+            self.own.append(pack(s + pcs) if self.canon is not None or self.ex.compact else None)
             self.gid.append(-1)
             self.parent.append(disc // self.B)
-            self.via.append(via)
+            self.via_b.append(b)
+            self.via_pc.append(pc)
+            self.progress.append(sum(pcs))
             self.disc.append(disc)
             self.cand.append(j)
             fresh.append(j)
         elif self.gid[j] < 0 and disc < self.disc[j]:
             # the one-process search keeps the first way there, the least (parent id, place)
-            self.st[j], self.pc[j], self.parent[j], self.via[j], self.disc[j] = s, pcs, disc // self.B, via, disc
+            if self.own[j] is not None:
+                self.own[j] = pack(s + pcs)
+            self.parent[j], self.via_b[j], self.via_pc[j], self.disc[j] = disc // self.B, b, pc, disc
         if self.edges is not None and disc >= 0:
             self.edges[0].append(disc // self.B)
             self.edges[1].append(j)
@@ -192,14 +208,15 @@ class Worker:
         while self.at_front < len(front) and self.gid[front[self.at_front]] < hi:
             li = front[self.at_front]
             self.at_front += 1
-            g, s, pcs = self.gid[li], self.st[li], self.pc[li]
+            g = self.gid[li]
+            s, pcs = self.state(li)
             if compact:
-                self.st[li] = None
+                self.own[li] = None
             live = tuple([b for b in blocks if pcs[b] < lens[b]])
             if not live:
                 self.finals.append(li)
                 if compact and all_finals:
-                    self.st[li] = s
+                    self.own[li] = pack(s + pcs)
                 ev = ("final", None, None)
                 if final is not None:
                     restore(s)
@@ -252,11 +269,11 @@ class Worker:
             for travels, sp, npcs, disc, via in batch:
                 s2 = rows.import_(sp)
                 if travels is None:
-                    k = (s2, npcs)
+                    k = pack(s2 + npcs)
                 elif compact:
                     k = travels
                 else:
-                    k = (rows.import_(travels[0]), travels[1])
+                    k = pack(rows.import_(travels[0]) + travels[1])
                 self.keep(k, s2, npcs, disc, via, fresh)
         found = array("q", sorted(self.disc[j] for j in fresh))
         # the peak only where --max-memory asks each segment (getrusage is a system call)
@@ -315,12 +332,13 @@ class Worker:
                 if self.local_of is None:
                     self.local_of = {g: j for j, g in enumerate(self.gid) if g >= 0}
                 j = self.local_of[msg[1]]
-                self.reply.send(("parent", self.parent[j], self.via[j]))
+                via = (self.via_b[j], self.via_pc[j]) if self.via_b[j] >= 0 else None
+                self.reply.send(("parent", self.parent[j], via))
             elif op == "finals":
-                self.reply.send(("finals", [(self.gid[j], self.rows.export(self.st[j])) for j in self.finals]))
+                self.reply.send(("finals", [(self.gid[j], self.rows.export(self.state(j)[0])) for j in self.finals]))
             elif op == "edges":
                 e0, e1 = self.edges
-                self.reply.send(("edges", array("q", self.gid), array("q", [sum(p) for p in self.pc]), e0,
+                self.reply.send(("edges", array("q", self.gid), self.progress, e0,
                                    array("q", [self.gid[j] for j in e1])))
             elif op == "rss":
                 self.reply.send(("rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
