@@ -1,12 +1,13 @@
 """The breadth-first search over interleavings, and random interleavings."""
 from __future__ import annotations
 
+import functools
 import marshal
 import math
 import random as _random
 from array import array
 import resource
-import sys
+import struct
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -426,19 +427,23 @@ def wide(t: tuple) -> bytes:
     past 65535, or a state of 255 numbers or more, is marshal's."""
     n = len(t)
     try:
-        a = array("H", t).tobytes() if n < 255 else None
-    except (OverflowError, TypeError):
+        a = _halves(n).pack(*t) if n < 255 else None
+    except struct.error:
         a = None
     if a is None:
         return _MARSHALLED + marshal.dumps(t, 2)
-    lo, hi = a[_LOW::2], a[1 - _LOW::2]
-    h = hi.lstrip(b"\0")
+    h = a[1::2].lstrip(b"\0")
     start = n - len(h)
-    return bytes((255, n, start)) + lo + h.rstrip(b"\0")
+    return bytes((255, n, start)) + a[0::2] + h.rstrip(b"\0")
 
 
 _MARSHALLED = b"\xff\xff"
-_LOW = 0 if sys.byteorder == "little" else 1     # where array("H") keeps a number's low byte
+
+
+@functools.lru_cache(maxsize=None)
+def _halves(n: int) -> struct.Struct:
+    """n numbers of two bytes, the low one first."""
+    return struct.Struct(f"<{n}H")
 
 
 def unpack(b: bytes) -> tuple:
@@ -451,9 +456,9 @@ def unpack(b: bytes) -> tuple:
     start = b[2]
     h = b[3 + n:]
     a = bytearray(2 * n)
-    a[_LOW::2] = b[3:3 + n]
-    a[1 - _LOW::2] = bytes(start) + h + bytes(n - start - len(h))
-    return tuple(array("H", a))
+    a[0::2] = b[3:3 + n]
+    a[1::2] = bytes(start) + h + bytes(n - start - len(h))
+    return _halves(n).unpack(a)
 
 
 class _Via:
