@@ -24,6 +24,7 @@ from mmscn.dsl.diagnostics import Diagnostic, rule_notes
 from . import policies
 from . import state as S
 from . import steps as STEPS
+from . import version as V
 from .conditions import cost_dict
 from .kernel import DEAD, RUNNING, Kernel
 from .step import deadlock_message, deliver, execute, execute_step, final_verdict, interrupt, rcu_callbacks
@@ -61,7 +62,9 @@ class Runner:
     lines of a trace).  ``on_step(stmt, cpu, outcome, go_on)`` after every statement
     step() takes (``outcome`` None for an `expect`, which runs with the next one;
     ``go_on`` what step() returns); ``on_diagnostic(d)`` for every Diagnostic made.
-    ``version``: the KernelVersion to run (default: the one the policy stands for)."""
+    ``version``: the KernelVersion to run (default: the one the header names with its `kernel`,
+    `revert` and `config` lines, as for_policy builds it; an `expect ... without` line's reverts
+    are the caller's: mmscn/kernels.py)."""
 
     def __init__(self, scenario: A.Scenario, lines: list, arch: Optional[str] = None,
                  trace: bool = True, policy=None, *, hardware: bool = True, version=None,
@@ -71,6 +74,8 @@ class Runner:
         self.policy = policy or policies.get(arch or scenario.arch)
         self.hardware = hardware
         self.on_step, self.on_diagnostic = on_step, on_diagnostic
+        if version is None:
+            version = V.for_policy(self.policy, scenario.kernel, scenario.reverts, scenario.configs)
         self.k = Kernel(scenario.ncpus, self.policy, trace=trace, version=version)
         self.live = LiveIndex()
         self.boot = list(self.k.ev) if trace else []

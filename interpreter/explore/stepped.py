@@ -244,6 +244,7 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
     expanded = transitions = 0
     exists = final is not None and final.quantifier == "exists"
     exists_id = None
+    on_edge = ex.on_edge
     while queue:
         i = queue.popleft()
         s, pcs = states[i], pcs_of[i]
@@ -268,14 +269,20 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
                         res.exists_count += 1
                         exists_id = i if exists_id is None else exists_id
                     elif not held and final.quantifier == "forall":
-                        failure = Failure("final", f"final forall does not hold: {detail}", "", final.line, final.col)
-                        fail_from = (i, [])
-                        break
+                        if failure is None:
+                            failure = Failure("final", f"final forall does not hold: {detail}", "", final.line,
+                                              final.col)
+                            fail_from = (i, [])
+                        if not ex.all_finals:
+                            break
                 continue
             st.deadlocks += 1
-            failure = _deadlock(m, pcs)
-            fail_from = (i, [])
-            break
+            if failure is None:
+                failure = _deadlock(m, pcs)
+                fail_from = (i, [])
+            if not ex.all_finals:       # --all-finals: the search goes on past failures, as search.py's
+                break
+            continue
         if red is not None:
             fire_set = red.reduce(moves, pcs)
             if len(fire_set) < len(moves):
@@ -286,15 +293,22 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
             m.restore(s)
             kind, cpu = mv[0], mv[1]
             taken = [mv]
-            move, fail, npcs, _ = fire(m, *mv[:2], pcs, *mv[2:])
+            move, fail, npcs, o = fire(m, *mv[:2], pcs, *mv[2:])
+            names = [o.step]
             transitions += 1
             while red is not None and move != FAILED and kind == "cpu" and _fusible(m, red, cpu, npcs):
                 taken.append((kind, cpu))
-                move, fail, npcs, _ = fire(m, kind, cpu, npcs)
+                move, fail, npcs, o = fire(m, kind, cpu, npcs)
+                names.append(o.step)
                 transitions += 1
             if move == FAILED:
-                failure, fail_from = fail, (i, taken)
-                break
+                if on_edge is not None:
+                    on_edge(i, None, Taken(taken, names), None, None, fail)
+                if failure is None:
+                    failure, fail_from = fail, (i, taken)
+                if not ex.all_finals:
+                    break
+                continue
             s2 = m.capture() if move != SAME else s
             key = (s2, npcs)
             if canon is not None:
@@ -309,10 +323,12 @@ def search(ex: "Explorer", res: "Result", fuse: bool = True) -> "Result":
                 depth.append(depth[i] + len(taken))
                 st.depth = max(st.depth, depth[-1])
                 queue.append(j)
+            if on_edge is not None:
+                on_edge(i, j, Taken(taken, names), s2, npcs, None)
             if ex.max_states is not None and len(states) >= ex.max_states:
                 stop = f"stopped at {ex.max_states:,} states (--max-states)"
                 break
-        if failure is not None or stop:
+        if (failure is not None and not ex.all_finals) or stop:
             break
     st.states, st.transitions, st.distinct = expanded, transitions, len(states)
     st.seconds = time.perf_counter() - t0
@@ -404,8 +420,25 @@ def replay(m: "Model", path: list) -> list:
 
 
 def interleave_line(path: list) -> str:
-    return "interleave " + " ".join(f"cpu{mv[1]}" if mv[0] == "cpu" else f"{mv[0]} cpu{mv[1]}"
-                                    + ("" if len(mv) < 3 else f" from cpu{mv[2]}") for mv in path)
+    return "interleave " + " ".join(_move_text(mv) for mv in path)
+
+
+def _move_text(mv) -> str:
+    return (f"cpu{mv[1]}" if mv[0] == "cpu" else f"{mv[0]} cpu{mv[1]}") + ("" if len(mv) < 3 else f" from cpu{mv[2]}")
+
+
+class Taken:
+    """What one transition of the search over steps fired, for Explorer.on_edge (the state graph
+    of `mmscn draw --format dot`): its moves, as an `interleave` line writes them (fusion fires
+    several), and the kernel step each one ran (Outcome.step)."""
+    __slots__ = ("moves", "steps")
+
+    def __init__(self, moves: list, steps: list):
+        self.moves, self.steps = list(moves), list(steps)
+
+    def text(self) -> str:
+        return "\n".join(f"{_move_text(mv)}: {name}" if name else _move_text(mv)
+                         for mv, name in zip(self.moves, self.steps))
 
 
 def witness_text(m: "Model", res: "Result") -> str:

@@ -17,6 +17,7 @@ up to ``max_states``.
 from __future__ import annotations
 
 from mmscn.dsl.diagnostics import printable
+from mmscn.interpreter.explore.stepped import Taken
 
 WITNESS_COLOUR = "#D55E00"      # Okabe-Ito vermillion (and thick: legible without colour)
 MAX_FIELDS = 12                 # fields written in one node
@@ -100,7 +101,10 @@ def dot(model, *, por: bool = True, symmetry: bool = True, max_states: int = 200
             attrs += [f'color="{WITNESS_COLOUR}"', "penwidth=2.5"]
         out.append(f"  s{i} [{', '.join(attrs)}];")
     for n, (src, dst, u, failure) in enumerate(g.edges):
-        label = f"cpu{u.cpu}: {stmt_source(model, u.stmt, u.cpu)}\nline {u.stmt.line}"
+        if isinstance(u, Taken):        # granularity step: the kernel steps the edge fired
+            label = u.text()
+        else:
+            label = f"cpu{u.cpu}: {stmt_source(model, u.stmt, u.cpu)}\nline {u.stmt.line}"
         attrs = []
         step = witness["edges"].get(n)
         if step is not None:
@@ -115,6 +119,11 @@ def dot(model, *, por: bool = True, symmetry: bool = True, max_states: int = 200
         out.append(f"  s{src} -> {target} [{', '.join([f'label={_q(label)}'] + attrs)}];")
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _moves(u) -> tuple:
+    """An edge's moves as the reported path holds them: (block, unit index), or kernel steps."""
+    return tuple(tuple(mv) for mv in u.moves) if isinstance(u, Taken) else ((u.block, u.index),)
 
 
 def _wrap(text: str, width: int) -> list:
@@ -151,15 +160,22 @@ def _witness(g, res) -> dict:
     if f is None or res.mode == "prologue":
         return {"nodes": nodes, "edges": edges}
     if f.kind in ("final", "deadlock"):
-        # the reported path is the search tree's: follow it edge by edge from the start
-        by = {(src, u.block, u.index): n for n, (src, dst, u, _) in enumerate(g.edges) if dst is not None}
-        i = 0
+        # the reported path is the search tree's: follow it edge by edge from the start (over
+        # kernel steps an edge takes as many moves of the path as it fused)
+        by = {(src, _moves(u)): n for n, (src, dst, u, _) in enumerate(g.edges) if dst is not None}
+        i, at = 0, 0
         nodes.add(0)
-        for step, (b, idx) in enumerate(res.path, 1):
-            n = by.get((i, b, idx))
-            if n is None:
+        step = 0
+        while at < len(res.path):
+            for width in range(1, len(res.path) - at + 1):
+                n = by.get((i, tuple(tuple(mv) for mv in res.path[at:at + width])))
+                if n is not None:
+                    break
+            else:
                 break
+            step += 1
             edges[n] = step
+            at += width
             i = g.edges[n][1]
             nodes.add(i)
         return {"nodes": nodes, "edges": edges}
