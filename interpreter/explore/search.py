@@ -360,7 +360,7 @@ class Explorer:
             res.finals = [kept[i] for i in final_ids]
         if res.complete and failure is None and count:
             # the visited set is done with: the count's lists take its place, not more room
-            index = parent = via_b = via_pc = None
+            index = add = vkey = parent = via_b = via_pc = None
             succ_at.append(len(succ))
             stats.interleavings = count_paths(succ, succ_at, progress)
         return res
