@@ -1,6 +1,6 @@
 """`mmscn explore --jobs N`: the breadth-first search partitioned over N worker processes.
 
-Worker w owns the states whose key's program counters hash to w modulo N
+Worker w owns the states whose key's program counter of its longest block is w modulo N
 (docs/explore.md, "Every core").  The search goes level by level, and within a level in
 segments that end where the one-process search (search.py) checks its
 bounds (every 1,024 states expanded): each worker expands the states it owns
@@ -136,6 +136,7 @@ class Worker:
         self.index = Visited(ex.compact)
         self.own = []                   # local id -> pack(state + pcs) where kept, else None
         self.nb = len(self.m.start_pcs)
+        self.part = max(range(self.nb), key=lambda b: len(self.m.units[b])) if self.nb else 0
         self.gid, self.parent, self.disc = array("q"), array("q"), array("q")
         self.via_b, self.via_pc, self.progress = array("i"), array("i"), array("i")
         self.cand = []              # this level's new states (local ids), not yet given their ids
@@ -149,8 +150,10 @@ class Worker:
     # ---- the keys ---------------------------------------------------------------
     def key(self, s, pcs):
         """(key, its owner, the key as it travels) of a state.  The owner is read off the key's
-        program counters (a tuple of ints hashes alike in every process, and costs little):
-        the states of one level mostly differ in them.  --compact keys are fingerprints."""
+        program counter of one block, the longest (an int hashes alike in every process, and
+        costs nothing): a step of any other block leaves its successor with the worker that has
+        it, and the states of one level mostly differ in that counter.  --compact keys are
+        fingerprints."""
         if self.canon is not None:
             k = canonical(self.canon, self.rows, s, pcs)
         else:
@@ -158,7 +161,8 @@ class Worker:
         if self.ex.compact:
             f = self.rows.fingerprint(*k)
             return f, hash((f, 1)) % self.n, f
-        return pack(k[0] + k[1]), hash(k[1]) % self.n, None if self.canon is None else (self.rows.export(k[0]), k[1])
+        owner = k[1][self.part] % self.n if k[1] else 0
+        return pack(k[0] + k[1]), owner, None if self.canon is None else (self.rows.export(k[0]), k[1])
 
     def state(self, j) -> tuple:
         """(state, pcs) of local id j."""
