@@ -163,7 +163,8 @@ class Policy:
         for m in touched_mms:
             if m_freed[m]:
                 for cpu in range(k.ncpus):
-                    if cpu not in touched_cpus and c_online[cpu] and self.loaded_mm(k, cpu) == m:
+                    if cpu not in touched_cpus and c_online[cpu] \
+                            and (loaded[cpu] if loaded is not None else self.loaded_mm(k, cpu)) == m:
                         out.append(self.loaded_freed(k, cpu, m, "__mmdrop (kernel/fork.c)"))
 
     def loaded_freed(self, k, cpu: int, m: int, function: str) -> Violation:
