@@ -42,7 +42,6 @@ class Hardware:
         k.c_lazy[cpu] = False
         k.c_tlb_gen[cpu] = k.m_tlb_gen[mm]
         k.d_cpus.add(cpu)
-        k.maybe_stale_tlb |= 1 << cpu
 
     def set_lazy(self, cpu: int) -> None:
         """x86's cpu_tlbstate_shared.is_lazy = true: the CPU runs a kernel thread on what it has loaded."""
@@ -83,7 +82,6 @@ class Hardware:
         k = self.k
         k.c_asid_gen[cpu] = gen
         k.d_cpus.add(cpu)
-        k.maybe_stale_tlb |= 1 << cpu
 
     def new_asid(self, mm: int, gen: int) -> None:
         """``mm`` is handed an address-space id of generation ``gen`` (ARM __new_context, ia64
@@ -91,7 +89,6 @@ class Hardware:
         k = self.k
         k.m_asid_gen[mm] = gen
         k.d_mms.add(mm)
-        k._loaded_gen_moved(mm)
 
     def set_rollover(self, cpu: int, pending: bool) -> None:
         """`rollover cpuN` arms the CPU's next id allocation; the allocation that rolls over disarms it."""

@@ -60,10 +60,6 @@ class Kernel:
         # the tasks, mms and CPUs touched since the last sync, when someone keeps track (explore): the
         # touched sets of each statement, gathered by check()
         "changed",
-        # the CPUs (bit c: cpu c) whose TLB or address-space id may be older than their loaded mm's:
-        # those whose loaded mm or generations, or whose loaded mm's generations, were written since
-        # check() last found them caught up (its TLB rules look only at these; a restore: every CPU)
-        "maybe_stale_tlb",
         # the CPU the running statement executes on (None: outside the scenario's CPUs),
         # for policies that tell a local flush from an IPI
         "this_cpu",
@@ -93,7 +89,6 @@ class Kernel:
         self.violations = []
         self.d_tasks, self.d_mms, self.d_cpus = set(), set(), set()
         self.changed = None
-        self.maybe_stale_tlb = (1 << ncpus) - 1
         self.this_cpu = None
         self.stepping, self.step_args = False, ()
         self.rcu_deferred = False
@@ -130,14 +125,8 @@ class Kernel:
         for f, col in zip(S.STORED, snap):
             setattr(self, f.attr, list(col))
         self.cost = list(snap[-1])
-        self.lists_replaced()
         self.task_ix = {n: t for t, n in enumerate(self.t_name)}
         self.mm_ix = {n: m for m, n in enumerate(self.m_name)}
-
-    def lists_replaced(self) -> None:
-        """The lists were written other than by the kernel's operations (a restore, explore's store):
-        check() takes nothing it found before as still so."""
-        self.maybe_stale_tlb = (1 << self.ncpus) - 1
 
     def key(self) -> tuple:
         """A hashable value equal for equal kernel states (names, bookkeeping and costs aside)."""
@@ -975,7 +964,6 @@ class Kernel:
         """A CPU coming up runs on init_mm's page tables; then the arch's own state of it."""
         self.c_loaded[cpu] = INIT_MM
         self.c_lazy[cpu] = False
-        self.maybe_stale_tlb |= 1 << cpu
         self.arch.cpu_up(self, cpu)
 
     # ---- flushes
@@ -1000,15 +988,6 @@ class Kernel:
         of its translations; every CPU that may hold older ones must flush before it uses them."""
         self.m_tlb_gen[m] += 1
         self.d_mms.add(m)
-        self._loaded_gen_moved(m)
-
-    def _loaded_gen_moved(self, m: int) -> None:
-        """``m``'s flush or address-space generation moved: the CPUs with it loaded may be behind."""
-        loaded = self.c_loaded
-        if m in loaded:
-            for c in range(self.ncpus):
-                if loaded[c] == m:
-                    self.maybe_stale_tlb |= 1 << c
 
     def _flush_reached_all(self, m: int) -> None:
         """A policy that does not say which CPUs its flushes reach (``tlb_generations`` off: generic,
@@ -1356,19 +1335,17 @@ class Kernel:
                     self._check_task(out, t, m)
         if d_cpus or d_mms:
             # the TLB's truth (_stale_tlb) on the CPUs touched, and (a touched mm) those with it
-            # loaded, in CPU order; only a CPU that may be behind its loaded mm's generations can
-            # break a rule, and one found caught up is so until one of them is written again
-            maybe = self.maybe_stale_tlb
-            if maybe:
-                loaded, c_tlb_gen, c_asid_gen = self.c_loaded, self.c_tlb_gen, self.c_asid_gen
-                for c in range(self.ncpus):
-                    if maybe >> c & 1:
-                        m = loaded[c]
-                        if m is None or c_tlb_gen[c] >= self.m_tlb_gen[m] and c_asid_gen[c] >= self.m_asid_gen[m]:
-                            maybe &= ~(1 << c)
-                        elif c in d_cpus or m in d_mms:
-                            self._stale_tlb(out, c, m)
-                self.maybe_stale_tlb = maybe
+            # loaded, in CPU order; a CPU caught up with its loaded mm's generations breaks neither
+            # rule (the common case), so that cheap test comes first
+            loaded = self.c_loaded
+            c_tlb_gen = self.c_tlb_gen
+            m_tlb_gen = self.m_tlb_gen
+            c_asid_gen = self.c_asid_gen
+            m_asid_gen = self.m_asid_gen
+            for c, m in enumerate(loaded):
+                if m is not None and (c_tlb_gen[c] < m_tlb_gen[m] or c_asid_gen[c] < m_asid_gen[m]) \
+                        and (c in d_cpus or m in d_mms):
+                    self._stale_tlb(out, c, m)
             self.arch.check(self, out, d_cpus, d_mms)
         if own and len(out) > 1:
             # what breaks on an mm the statement itself already broke follows from that

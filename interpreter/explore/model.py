@@ -114,7 +114,6 @@ class Store:
 
     def restore(self, s: tuple) -> None:
         k = self.k
-        k.lists_replaced()
         if k.d_tasks or k.d_mms or k.d_cpus:
             self._fold()
         changed = k.changed
