@@ -153,11 +153,3 @@ class Hardware:
         k = self.k
         mask = k.m_cpumask[mm]
         return [c for c in range(k.ncpus) if mask >> c & 1 and k.c_online[c]]
-
-    def touched_cpus(self) -> set:
-        """The CPUs the statement touched so far (the kernel's own set: do not change it)."""
-        return self.k.d_cpus
-
-    def touched_mms(self) -> set:
-        """The mms the statement touched so far (the kernel's own set: do not change it)."""
-        return self.k.d_mms

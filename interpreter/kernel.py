@@ -1342,14 +1342,11 @@ class Kernel:
             m_tlb_gen = self.m_tlb_gen
             c_asid_gen = self.c_asid_gen
             m_asid_gen = self.m_asid_gen
-            for c in (range(self.ncpus) if d_mms else sorted(d_cpus) if len(d_cpus) > 1 else d_cpus):
-                m = loaded[c]
-                if m is None or c_tlb_gen[c] >= m_tlb_gen[m] and c_asid_gen[c] >= m_asid_gen[m]:
-                    continue
-                if d_mms and c not in d_cpus and m not in d_mms:
-                    continue
-                self._stale_tlb(out, c, m)
-            self.arch.check(self, out)
+            for c, m in enumerate(loaded):
+                if m is not None and (c_tlb_gen[c] < m_tlb_gen[m] or c_asid_gen[c] < m_asid_gen[m]) \
+                        and (c in d_cpus or m in d_mms):
+                    self._stale_tlb(out, c, m)
+            self.arch.check(self, out, d_cpus, d_mms)
         if own and len(out) > 1:
             # what breaks on an mm the statement itself already broke follows from that
             first = {}

@@ -245,7 +245,7 @@ class Runner:
         """Keep an Outcome: its hardware line (not for an assertion, which changes none), its
         Problems as located diagnostics, the callback; what step() returns."""
         k = self.k
-        if hardware and not o.refused and k.ev is not None and self.hardware and self.policy.hardware_fields:
+        if k.ev is not None and hardware and not o.refused and self.hardware and self.policy.hardware_fields:
             o.hw = hardware_state(k, self.policy, *self.live.update(k))
         self.result.steps.append(o)
         if o.problems:
@@ -359,7 +359,7 @@ class Runner:
             return self.record(execute(k, self.policy, st, cpu), cpu, hardware=False)
         expect, self.pending_expect = self.pending_expect, None
         ok = self.record(execute(k, self.policy, st, cpu, expect), cpu)
-        if ok and cpu is None and self.stepped and not self.run_rcu():
+        if self.stepped and ok and cpu is None and not self.run_rcu():
             return False        # a top-level statement's RCU callbacks run before the next one
         return ok
 

@@ -210,8 +210,8 @@ class PowerPC(Policy):
                       f"{k.t_name[t]} is halfway through a mm switch with irqs on",
                       where, loaded)
 
-    def check(self, k, out):
-        super().check(k, out)
+    def check(self, k, out, touched_cpus, touched_mms):
+        super().check(k, out, touched_cpus, touched_mms)
         self.cpumask_covers_loaded(k, out, "cleanup_lazy_tlbs (kernel/fork.c) relies on mm_cpumask "
                                            "(CONFIG_DEBUG_VM_SHOOT_LAZIES)")
         offline = [c for c in range(k.ncpus) if not k.c_online[c]]

@@ -131,8 +131,8 @@ class Sparc64(Policy):
         hw.event(k.m_name[mm], "smp_flush_tlb_pending", f"mm == current->mm && mm_users == 1: "
                  f"cpumask_copy(mm_cpumask, cpumask_of(cpu{cpu})), local flush only")
 
-    def check(self, k, out):
-        super().check(k, out)
+    def check(self, k, out, touched_cpus, touched_mms):
+        super().check(k, out, touched_cpus, touched_mms)
         for cpu in range(k.ncpus):
             t = k.c_curr[cpu]
             m = k.t_mm[t]

@@ -147,6 +147,6 @@ class X86(Policy):
     def is_lazy(self, k, cpu):
         return k.c_online[cpu] and k.c_lazy[cpu]
 
-    def check(self, k, out):
-        super().check(k, out)
+    def check(self, k, out, touched_cpus, touched_mms):
+        super().check(k, out, touched_cpus, touched_mms)
         self.cpumask_covers_loaded(k, out, "switch_mm_irqs_off (arch/x86/mm/tlb.c): VM_WARN_ON_ONCE mm_cpumask")
