@@ -150,10 +150,10 @@ class Worker:
     # ---- the keys ---------------------------------------------------------------
     def key(self, s, pcs):
         """(key, its owner, the key as it travels) of a state.  The owner is read off the key's
-        program counter of one block, the longest (an int hashes alike in every process, and
-        costs nothing): a step of any other block leaves its successor with the worker that has
-        it, and the states of one level mostly differ in that counter.  --compact keys are
-        fingerprints."""
+        program counter of one block, the longest (a number alike in every process, costing
+        nothing): a step of any other block leaves its successor with the worker that has it,
+        and the states of one level mostly differ in that counter.  --compact keys are
+        fingerprints, their owner their hash's."""
         if self.canon is not None:
             k = canonical(self.canon, self.rows, s, pcs)
         else:
