@@ -650,3 +650,16 @@ def test_a_long_exploration_never_blocks_and_is_cancelled(tmp_path):
         until(lambda: not _children(r.p.pid), "the exploration's process to be killed")
     finally:
         r.close()
+
+
+def test_the_explore_worker_explores_the_first_expect_lines_kernel():
+    """The worker explores the kernel the file's first `expect` names, as `mmscn explore` and the
+    server's diagnostics do: LT-02 under `expect fail without 38cf307c1f20` alone fails, with a
+    witness; the file as it is (`expect pass` first) holds."""
+    from mmscn.lsp.explore_worker import explore
+    text = (ROOT / "examples" / "history" / "LT-02-kthread-use-mm-flush-ipi.mmscn").read_text()
+    assert "expect pass\nexpect fail without 38cf307c1f20\n" in text
+    held = explore({"path": "lt02.mmscn", "text": text})
+    failed = explore({"path": "lt02.mmscn", "text": text.replace("expect pass\n", "")})
+    assert held["witness"] is None and failed["witness"] is not None
+    assert "stale-tlb" in json.dumps(failed["report"])

@@ -24,7 +24,9 @@ def explore(req: dict) -> dict:
     except ParseFailed as e:
         d = e.diagnostics[0]
         return {"error": f"{d.location()}: {d.message}"}
-    model = X.Model(sc, req["text"].split("\n"))
+    from mmscn import kernels
+    j = kernels.judgements(sc)[0]       # the first `expect` line's kernel, as the diagnostics' run
+    model = X.Model(j.scenario, req["text"].split("\n"), version=j.version)
     res = X.prologue_result(model)
     if res is None:
         res = X.Explorer(model, max_states=req.get("max_states"), max_seconds=req.get("max_seconds")).run()
