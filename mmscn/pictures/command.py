@@ -77,6 +77,8 @@ def run(args) -> int:
     sc, text = loaded
     lines = text.split("\n")
     try:
+        from mmscn import kernels
+        j = kernels.from_args(sc, args)[0]      # a picture is of the first `expect` line's kernel (run --svg's)
         if args.format == "dot":
             if not sc.blocks:
                 sys.stderr.write(f"{prog}: {printable(args.file)} has no per-CPU blocks (`cpu0 {{ ... }}`), so "
@@ -85,11 +87,11 @@ def run(args) -> int:
                 return EXIT_BAD_INPUT
             from mmscn.interpreter import explore as X
             from mmscn.pictures.dot import dot
-            picture = dot(X.Model(sc, lines, args.arch), max_states=args.max_states)
+            picture = dot(X.Model(j.scenario, lines, args.arch, version=j.version), max_states=args.max_states)
         else:
             from mmscn import formats
             from mmscn.pictures.record import record_run
-            rec = record_run(sc, lines, args.arch)
+            rec = record_run(j.scenario, lines, args.arch, version=j.version)
             picture = formats.render("run", "svg", [(rec.result, lines, None)], recorder=rec, full=args.full)
     except UnknownPolicy as e:
         sys.stderr.write(f"mmscn: {printable(str(e))}\n")
