@@ -444,6 +444,19 @@ def test_dot_graph_over_kernel_steps(mmscn_cmd):
     assert "stale-tlb" in text and "1 states" not in text
 
 
+def test_draw_takes_the_first_expect_lines_kernel(mmscn_cmd, tmp_path):
+    """A picture is of the first `expect` line's kernel, as `run --svg`: LT-02 with `expect fail
+    without 38cf307c1f20` first is drawn on the reverted kernel (its failure marked), as it is
+    (`expect pass` first) on the fixed one."""
+    text = (EXAMPLES / "history" / "LT-02-kthread-use-mm-flush-ipi.mmscn").read_text()
+    f = tmp_path / "lt02.mmscn"
+    f.write_text(text.replace("expect pass\nexpect fail without 38cf307c1f20\n",
+                              "expect fail without 38cf307c1f20\nexpect pass\n"))
+    assert "stale-tlb" in cli(mmscn_cmd, "draw", "--format", "dot", f).stdout
+    assert "stale-tlb" not in cli(mmscn_cmd, "draw", "--format", "dot",
+                                  EXAMPLES / "history" / "LT-02-kthread-use-mm-flush-ipi.mmscn").stdout
+
+
 def test_dot_needs_blocks(mmscn_cmd):
     p = cli(mmscn_cmd, "draw", "--format", "dot", EXAMPLES / "zombie_mm.mmscn")
     assert p.returncode == 2 and "no per-CPU blocks" in p.stderr and p.stdout == ""
