@@ -153,6 +153,13 @@ def judgements(sc, arch=None, kernel=None, reverts=()) -> list:
     return out
 
 
+def by_explore(sc, explore: bool) -> bool:
+    """Whether `mmscn test` judges a file by every interleaving (`mmscn explore`): under --explore,
+    or over kernel steps (one round robin cannot show a race inside an operation); only with
+    blocks.  Its --html timeline is then the witness's."""
+    return (explore or sc.granularity == "step") and bool(sc.blocks)
+
+
 def is_default(j) -> bool:
     """Does the judgement run the kernel its arch runs when nothing names one?"""
     v = j.version

@@ -53,6 +53,7 @@ class Outcome:
         self.notes: list = []       # further reasons (a changed golden after a failed run)
         self.svg = ""               # a failure's timeline, for --html (mmscn/pictures/html.py)
         self.verdicts: list = []    # a file with several `expect` lines: (heading, verdict) per line
+        self.failing = None         # the Judgement that failed first, for its timeline (not sent on)
 
     def report(self) -> str:
         """Everything known about a failed file: located failures, notes, the golden diff."""
@@ -113,7 +114,8 @@ def judge(path: str, golden: str | None = None, update: bool = False, need_golde
         out = _judge(path, golden, update, need_golden, explore, tree, kernel, reverts)
         if draw and out.status == FAIL:
             from mmscn.pictures.html import failure_svg
-            out.svg = failure_svg(path, explore)
+            out.svg = failure_svg(path, explore, out.failing)
+        out.failing = None
     except Exception as e:   # a bug in mmscn itself: still one failed file, not a crashed suite
         import traceback
         tb = traceback.extract_tb(e.__traceback__)
@@ -154,7 +156,7 @@ def _judge(path, golden, update, need_golden, explore, tree, kernel=None, revert
                             on_diagnostic=lambda d, cut=cut: cut.__setitem__(0, len(runner.result.steps)))
             r = runner.run()
             runs.append((j, r))
-            if (explore or sc.granularity == "step") and sc.blocks:   # one round robin cannot show a race inside an operation
+            if kernels.by_explore(sc, explore):
                 said = _judge_by_explore(out, j, lines)
             else:
                 said = kernels.run_verdict(r)
@@ -181,7 +183,7 @@ def _run_failure(out: Outcome, j, r, lines, cut: int, path: str) -> None:
     """The first verdict that failed, as the file's reason; a later one adds nothing."""
     if out.status == FAIL:
         return
-    out.status = FAIL
+    out.status, out.failing = FAIL, j
     at = f"{j.expect.label()}: " if j.several else ""
     if r.failed:
         d = r.diagnostics[0]
@@ -206,7 +208,7 @@ def _judge_by_explore(out: Outcome, j, lines) -> str:
     said = verdict(sc.outcome, res.holds is False, res.failure)
     if res.passed or out.status == FAIL:
         return said
-    out.status = FAIL
+    out.status, out.failing = FAIL, j
     out.hint = f"mmscn explore {sc.path} --witness OUT writes the interleaving as a scenario"
     at = f"{j.expect.label()}: " if j.several else ""
     f = res.failure

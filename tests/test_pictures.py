@@ -678,6 +678,20 @@ def test_test_html(mmscn_cmd, tmp_path):
     assert cli(mmscn_cmd, "test", d, "--html", page, "--force").returncode == 1
 
 
+def test_test_html_draws_the_expect_line_that_failed(mmscn_cmd, tmp_path):
+    """A file judged under two `expect` lines, the second failing: the page's timeline is of the
+    second's kernel (LT-02 without 38cf307c1f20: the witness's stale TLB), not of the first's."""
+    d = tmp_path / "suite"
+    d.mkdir()
+    text = (EXAMPLES / "history" / "LT-02-kthread-use-mm-flush-ipi.mmscn").read_text()
+    (d / "lt02.mmscn").write_text(text.replace("expect fail without 38cf307c1f20", "expect pass without 38cf307c1f20"))
+    page = tmp_path / "report.html"
+    assert cli(mmscn_cmd, "test", d, "--html", page).returncode == 1
+    html = page.read_text()
+    inline = html[html.index("<svg "):html.index("</svg>") + 6]
+    assert len(by_class(parse(inline), "failure")) == 1 and "stale-tlb" in inline
+
+
 def test_html_report_keeps_each_svg_apart():
     from mmscn.suite import Outcome
     a, b = Outcome("a.mmscn", "FAIL", "x"), Outcome("b.mmscn", "FAIL", "y")

@@ -64,28 +64,32 @@ def svg_prefix(path: str) -> str:
     return "t" + hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:10] + "-"
 
 
-def failure_svg(path: str, explore: bool = False) -> str:
-    """The timeline of a failing file: its run, or (``explore``, with blocks) the witness; "" when
-    there is nothing to draw (the file does not parse)."""
+def failure_svg(path: str, explore: bool = False, judgement=None) -> str:
+    """The timeline of a failing file: its run, or where the suite judged it by every interleaving
+    (``explore``, or kernel steps: kernels.by_explore) the witness; "" when
+    there is nothing to draw (the file does not parse).  ``judgement`` (mmscn/kernels.py): the
+    `expect` line whose verdict failed, whose kernel is drawn (None: the file's first)."""
+    from mmscn import kernels
     from mmscn.dsl.parser import ParseFailed
     from mmscn.dsl.resolve import load_file
     from mmscn.interpreter import policies
-    from .record import run_timeline, witness_timeline
+    from .record import record_run, run_timeline, witness_timeline
     from .svg import svg
     try:
         sc, text = load_file(path, policies.KnownArches())
-    except (ParseFailed, OSError):       # the located message says why; there is no run to draw
+        j = judgement or kernels.judgements(sc)[0]
+    except (ParseFailed, OSError, policies.UnknownPolicy):  # the located message says why; no run to draw
         return ""
     lines = text.split("\n")
-    if explore and sc.blocks:
+    sc = j.scenario
+    tl = None
+    if kernels.by_explore(sc, explore):
         from mmscn.interpreter import explore as X
-        model = X.Model(sc, lines)
+        model = X.Model(sc, lines, version=j.version)
         res = X.prologue_result(model) or X.Explorer(model).run()
         tl = witness_timeline(model, res)
-        if tl is None:
-            tl = run_timeline(sc, lines)
-    else:
-        tl = run_timeline(sc, lines)
+    if tl is None:
+        tl = run_timeline(sc, lines, rec=record_run(sc, lines, version=j.version))
     return svg(tl, svg_prefix(path))
 
 
