@@ -144,6 +144,10 @@ def run(args) -> int:
         if bad:
             sys.stderr.write(f"mmscn compare: {printable(policies.unknown(*bad))}\n")
             return EXIT_BAD_INPUT
+        if args.kernel or args.revert:
+            sys.stderr.write("mmscn compare: --diff compares two policies under the header's kernel; "
+                             "drop --kernel and --revert (or name them in the file's `kernel`/`revert` lines)\n")
+            return EXIT_BAD_INPUT
     from mmscn.traces import is_trace
     if is_trace(args.file):     # a recorded kernel trace: priced as it streams (docs/traces.md)
         from mmscn.traces.price import run as price_trace

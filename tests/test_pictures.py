@@ -610,6 +610,9 @@ def test_compare_diff(mmscn_cmd):
     for bad, want in (("generic", "--diff takes two policies"), ("generic,x68", "unknown architecture `x68`")):
         p = cli(mmscn_cmd, "compare", EXAMPLES / "zombie_mm.mmscn", "--diff", bad)
         assert p.returncode == 2 and want in p.stderr, p.stderr
+    for flags in (["--kernel", "v5.10"], ["--revert", "38cf307c1f20"]):     # refused, not ignored
+        p = cli(mmscn_cmd, "compare", EXAMPLES / "zombie_mm.mmscn", "--diff", "generic,x86", *flags)
+        assert p.returncode == 2 and "drop --kernel and --revert" in p.stderr and p.stdout == "", p.stderr
 
 
 def test_repl_draw(tmp_path):
