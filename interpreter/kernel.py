@@ -1369,7 +1369,7 @@ class Kernel:
         for m in self.d_mms:
             users, count = self.m_users[m], self.m_count[m]
             if self.m_freed[m]:
-                if self.m_lazy_tasks[m] + self.m_kthread_users[m] + self.m_task_users[m] + self.m_prev_mm_cpus[m]:
+                if self._held(m):
                     out.append(Violation("use-after-free",
                                          self._holders(m, f"{self.m_name[m]} was freed (mm_count 0) but "),
                                          "__mmdrop (kernel/fork.c): WARN_ON_ONCE(mm == current->active_mm)", m))
@@ -1382,8 +1382,7 @@ class Kernel:
                 continue
             if self.m_rcu_cpu[m] is not None:
                 # PREEMPT_RT, mmdrop_sched: mm_count 0 and __mmdrop pending; nothing may take it back
-                if self.m_lazy_tasks[m] + self.m_kthread_users[m] + self.m_task_users[m] + self.m_prev_mm_cpus[m] \
-                        or count or users:
+                if self._held(m) or count or users:
                     out.append(Violation("use-after-free", self._holders(
                         m, f"{self.m_name[m]}'s mm_count reached 0 and its __mmdrop_delayed is queued (RCU frees it "
                            f"after a grace period), but now it has mm_count {count}, mm_users {users}, "),
@@ -1458,6 +1457,11 @@ class Kernel:
                 f"but {name}'s id (mm->context) is of generation {m_asid_gen[m]}: flushes of {name} by "
                 f"its id miss cpu{c}, and the old id may be handed to another mm",
                 "switch_mm: check_context / check_and_switch_context loads the mm's current id", m))
+
+    def _held(self, m: int) -> int:
+        """How many references to mm ``m`` the model can name (tasks on it lazily or as their mm,
+        kthreads inside kthread_use_mm(m), CPUs keeping it as rq->prev_mm): none may outlive it."""
+        return self.m_lazy_tasks[m] + self.m_kthread_users[m] + self.m_task_users[m] + self.m_prev_mm_cpus[m]
 
     def _holders(self, m: int, head: str) -> str:
         who = [f"{self.t_name[t]}" for t in range(len(self.t_name))

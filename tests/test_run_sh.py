@@ -57,9 +57,7 @@ def sandbox(tmp_path):
     stub(stubs, "id", "#!/bin/sh\necho 0\n")                 # root: no sudo
     stub(stubs, "sleep", "#!/bin/sh\nexit 0\n")              # the lock wait does not wait
     stub(stubs, "vim", "#!/bin/sh\necho '+syntax'\n")
-    stub(stubs, "tmux", "#!/bin/sh\nexit 0\n")
-    stub(stubs, "npm", "#!/bin/sh\nexit 0\n")
-    for name in ("nvim", "perf", "chromium", "dot"):     # present, whatever this host has: only emacs is missing
+    for name in ("tmux", "npm", "nvim", "perf", "chromium", "dot"):    # present whatever the host has: emacs is not
         stub(stubs, name, "#!/bin/sh\nexit 0\n")
     files = tmp_path / "files"
     for f in ("usr/share/emacs/site-lisp/elpa/eglot-1.17/eglot.el", "usr/share/vim-ale/plugin/ale.vim",

@@ -305,15 +305,8 @@ class Explorer:
                     key = hash(key) if compact else pack(key[0] + key[1])
                 elif compact:
                     key = hash((s2, npcs))
-                else:                       # pack()'s common case, written out
-                    key = s2 + npcs
-                    try:
-                        b2 = bytes(key)
-                        key = wide(key) if 255 in b2 else b2
-                    except ValueError:
-                        key = wide(key)
-                    except TypeError:
-                        key = pack(key)
+                else:
+                    key = pack(s2 + npcs)
                 n = len(parent)
                 j = add(key)
                 if j == n:

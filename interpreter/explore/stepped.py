@@ -434,7 +434,7 @@ class Taken:
     __slots__ = ("moves", "steps")
 
     def __init__(self, moves: list, steps: list):
-        self.moves, self.steps = list(moves), list(steps)
+        self.moves, self.steps = moves, steps
 
     def text(self) -> str:
         return "\n".join(f"{_move_text(mv)}: {name}" if name else _move_text(mv)

@@ -59,15 +59,6 @@ class Policy:
     #: the change (a key of interpreter/version.py's CHANGES) that removed this architecture
     removed_by: Optional[str] = None
 
-    #: loaded_mm is the generic one (c_loaded), so check() reads the list itself; off for a class
-    #: that overrides it (and its subclasses: they then ask loaded_mm, which is always right)
-    loaded_mm_is_c_loaded = True
-
-    def __init_subclass__(cls, **kw):
-        super().__init_subclass__(**kw)
-        if cls.loaded_mm is not Policy.loaded_mm:
-            cls.loaded_mm_is_c_loaded = False
-
     def kernel_problem(self, version) -> Optional[str]:
         """Why this architecture cannot run ``version`` (a KernelVersion), None when it can."""
         # a revert of the removal does not bring the arch back: its code here follows the last release with it
@@ -153,18 +144,18 @@ class Policy:
         """No CPU's loaded page tables belong to a freed mm (use-after-free).  ``touched_cpus``,
         ``touched_mms``: what the statement touched (the kernel's own sets: do not change them)."""
         m_freed, c_online = k.m_freed, k.c_online
-        # (this runs after every statement: a policy that reads loaded_mm as the generic one does is
-        # read from c_loaded here, without a call per CPU)
-        loaded = k.c_loaded if self.loaded_mm_is_c_loaded else None
+        # (this runs after every statement: where loaded_mm is the generic one, c_loaded is read
+        # without a Python call per CPU)
+        loaded = k.c_loaded.__getitem__ if type(self).loaded_mm is Policy.loaded_mm \
+            else lambda cpu: self.loaded_mm(k, cpu)
         for cpu in touched_cpus:
-            m = loaded[cpu] if loaded is not None else self.loaded_mm(k, cpu)
+            m = loaded(cpu)
             if m is not None and m_freed[m] and c_online[cpu]:
                 out.append(self.loaded_freed(k, cpu, m, f"{self.name} switch_mm"))
         for m in touched_mms:
             if m_freed[m]:
                 for cpu in range(k.ncpus):
-                    if cpu not in touched_cpus and c_online[cpu] \
-                            and (loaded[cpu] if loaded is not None else self.loaded_mm(k, cpu)) == m:
+                    if cpu not in touched_cpus and c_online[cpu] and loaded(cpu) == m:
                         out.append(self.loaded_freed(k, cpu, m, "__mmdrop (kernel/fork.c)"))
 
     def loaded_freed(self, k, cpu: int, m: int, function: str) -> Violation:

@@ -123,7 +123,11 @@ def dot(model, *, por: bool = True, symmetry: bool = True, max_states: int = 200
 
 def _moves(u) -> tuple:
     """An edge's moves as the reported path holds them: (block, unit index), or kernel steps."""
-    return tuple(tuple(mv) for mv in u.moves) if isinstance(u, Taken) else ((u.block, u.index),)
+    return _key(u.moves) if isinstance(u, Taken) else ((u.block, u.index),)
+
+
+def _key(moves) -> tuple:
+    return tuple(map(tuple, moves))
 
 
 def _wrap(text: str, width: int) -> list:
@@ -168,7 +172,7 @@ def _witness(g, res) -> dict:
         step = 0
         while at < len(res.path):
             for width in range(1, len(res.path) - at + 1):
-                n = by.get((i, tuple(tuple(mv) for mv in res.path[at:at + width])))
+                n = by.get((i, _key(res.path[at:at + width])))
                 if n is not None:
                     break
             else:

@@ -73,7 +73,7 @@ def failure_svg(path: str, explore: bool = False, judgement=None) -> str:
     from mmscn.dsl.parser import ParseFailed
     from mmscn.dsl.resolve import load_file
     from mmscn.interpreter import policies
-    from .record import record_run, run_timeline, witness_timeline
+    from .record import run_timeline, witness_timeline
     from .svg import svg
     try:
         sc, text = load_file(path, policies.KnownArches())
@@ -89,7 +89,7 @@ def failure_svg(path: str, explore: bool = False, judgement=None) -> str:
         res = X.prologue_result(model) or X.Explorer(model).run()
         tl = witness_timeline(model, res)
     if tl is None:
-        tl = run_timeline(sc, lines, rec=record_run(sc, lines, version=j.version))
+        tl = run_timeline(sc, lines, version=j.version)
     return svg(tl, svg_prefix(path))
 
 

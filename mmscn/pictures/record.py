@@ -276,10 +276,10 @@ def timeline_of(rec: Recorder, note: str = "") -> Timeline:
     return tl
 
 
-def run_timeline(sc, lines, arch=None, rec=None) -> Timeline:
-    """The run `mmscn run` makes (per-CPU blocks in its round robin); ``rec``: the Recorder
-    that has made it already (`mmscn run --svg`)."""
-    rec = rec if rec is not None else record_run(sc, lines, arch)
+def run_timeline(sc, lines, arch=None, rec=None, version=None) -> Timeline:
+    """The run `mmscn run` makes (per-CPU blocks in its round robin) of kernel ``version`` (None:
+    the header's); ``rec``: the Recorder that has made it already (`mmscn run --svg`)."""
+    rec = rec if rec is not None else record_run(sc, lines, arch, version=version)
     note = "per-CPU blocks in the run's round robin (mmscn explore runs every interleaving)" if sc.blocks else ""
     return timeline_of(rec, note)
 
