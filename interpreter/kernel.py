@@ -1338,11 +1338,10 @@ class Kernel:
             # loaded, in CPU order; a CPU caught up with its loaded mm's generations breaks neither
             # rule (the common case), so that cheap test comes first
             loaded = self.c_loaded
-            c_tlb_gen = self.c_tlb_gen
-            m_tlb_gen = self.m_tlb_gen
-            c_asid_gen = self.c_asid_gen
-            m_asid_gen = self.m_asid_gen
-            for c, m in enumerate(loaded):
+            c_tlb_gen, m_tlb_gen, c_asid_gen, m_asid_gen = self.c_tlb_gen, self.m_tlb_gen, self.c_asid_gen, \
+                self.m_asid_gen
+            for c in range(self.ncpus) if d_mms else sorted(d_cpus) if len(d_cpus) > 1 else d_cpus:
+                m = loaded[c]
                 if m is not None and (c_tlb_gen[c] < m_tlb_gen[m] or c_asid_gen[c] < m_asid_gen[m]) \
                         and (c in d_cpus or m in d_mms):
                     self._stale_tlb(out, c, m)
