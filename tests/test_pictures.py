@@ -442,6 +442,11 @@ def test_dot_graph_over_kernel_steps(mmscn_cmd):
     assert steps[0][1] == "cpu0: flush_tlb_mm_range: decide the targets, flush locally, send the IPIs"
     assert steps[2][1] == "ipi cpu1: ipi_flush_tlb_mm: the IPI from cpu0"
     assert "stale-tlb" in text and "1 states" not in text
+    # a node says what sets it apart between two kernel steps: the next step, IPIs queued, TLB generations
+    labels = re.findall(r'^  s\d+ \[label="\w+: ([^"]*)"', text, re.M)
+    assert len(labels) == res.stats.distinct == len(set(labels))
+    assert "cpu0 next: flush_tlb_mm_range: wait for the IPIs (smp_call_function_many, wait=1)" in text
+    assert "cpu1 IPI queued from cpu0" in text and "@T 2/2 live, flushed to generation 1" in text
 
 
 def test_draw_takes_the_first_expect_lines_kernel(mmscn_cmd, tmp_path):

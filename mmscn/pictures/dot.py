@@ -17,6 +17,7 @@ up to ``max_states``.
 from __future__ import annotations
 
 from mmscn.dsl.diagnostics import printable
+from mmscn.interpreter import steps as STEPS
 from mmscn.interpreter.explore.stepped import Taken
 
 WITNESS_COLOUR = "#D55E00"      # Okabe-Ito vermillion (and thick: legible without colour)
@@ -147,13 +148,22 @@ def _facts(model) -> dict:
         lazy = " (lazy)" if k.t_mm[t] is None and k.t_active[t] is not None else ""
         hw = f", loads {k.mm_label(pol.loaded_mm(k, c))}" if "loaded_mm" in pol.hardware_fields else ""
         out[f"cpu{c}"] = f"cpu{c} runs {k.t_name[t]} on {k.mm_label(k.t_active[t])}{lazy}{hw}"
+        if model.stepped:       # what tells apart states between two kernel steps
+            at = STEPS.current(k, c)
+            if at is not None:
+                out[f"cpu{c} op"] = f"cpu{c} next: {at.name}"
+            if k.c_ipi_from[c]:
+                out[f"cpu{c} ipi"] = f"cpu{c} IPI queued from " + ", ".join(
+                    f"cpu{s}" for s in range(k.ncpus) if k.c_ipi_from[c] >> s & 1)
+            out[f"cpu{c} tlb"] = f"cpu{c} TLB at flush generation {k.c_tlb_gen[c]}"
     for t in range(len(k.t_name)):
         out[k.t_name[t]] = (f"{k.t_name[t]} {k.t_state[t]}, mm {k.mm_label(k.t_mm[t])}, "
                             f"active_mm {k.mm_label(k.t_active[t])}")
     for m in range(len(k.m_name)):
         mask = pol.cpumask(k, m)
         cpus = "" if mask is None else " {" + ", ".join(f"cpu{i}" for i in range(k.ncpus) if mask >> i & 1) + "}"
-        out[k.m_name[m]] = f"{k.m_name[m]} {k.m_users[m]}/{k.m_count[m]} {k.mm_state(m)}{cpus}"
+        gen = f", flushed to generation {k.m_tlb_gen[m]}" if model.stepped else ""
+        out[k.m_name[m]] = f"{k.m_name[m]} {k.m_users[m]}/{k.m_count[m]} {k.mm_state(m)}{cpus}{gen}"
     return out
 
 
