@@ -136,6 +136,9 @@ class _Resolver:
         first_stmt = None
         in_blocks = False
         for it in items:
+            if first_stmt is not None and not in_blocks and sc.final is None and isinstance(it, A.Stmt):
+                sc.stmts.append(it)     # the common case, asked first: one more straight-line statement
+                continue
             if isinstance(it, A.Header):
                 kind, value = it.kind, it.value
                 ref = A.Ref(value, it.line, it.col)
@@ -497,6 +500,12 @@ class _Resolver:
     # ---- conditions
     def conds(self, conds, sc):
         for c in conds:
+            if type(c) is A.Cmp:            # the common cases: a comparison or a test, no nesting to measure
+                self.cmp(c, sc)
+                continue
+            if type(c) is A.Is:
+                self.is_(c, sc)
+                continue
             if _depth(c) > MAX_NESTING:
                 self.err(c, f"this condition nests more than {MAX_NESTING} levels deep")
                 continue
@@ -505,13 +514,16 @@ class _Resolver:
     def cond(self, c, sc):
         for c in A.leaves([c]):
             if isinstance(c, A.Is):
-                self.subject(c.owner, c.obj, sc)
-                if c.word not in IS_WORDS[c.owner]:
-                    what = {"cpu": "a CPU", "task": "a task", "mm": "an mm"}[c.owner]
-                    self.err(c, f"`is {c.word}` does not apply to {what}; "
-                                f"{what} can be {', '.join(IS_WORDS[c.owner])}")
+                self.is_(c, sc)
             elif isinstance(c, A.Cmp):
                 self.cmp(c, sc)
+
+    def is_(self, c: A.Is, sc):
+        self.subject(c.owner, c.obj, sc)
+        if c.word not in IS_WORDS[c.owner]:
+            what = {"cpu": "a CPU", "task": "a task", "mm": "an mm"}[c.owner]
+            self.err(c, f"`is {c.word}` does not apply to {what}; "
+                        f"{what} can be {', '.join(IS_WORDS[c.owner])}")
 
     def subject(self, owner, ref, sc):
         if owner == "cpu":
@@ -533,16 +545,10 @@ class _Resolver:
         if v.kind == "int" and v.text > MAX_INT:
             self.err(v, "this number does not fit in 64 bits")
             return
-        ok = {
-            "task": v.kind in ("task", "none") or (v.kind == "word" and v.text == "idle"),
-            "mm": v.kind in ("mm", "none"),
-            "bool": v.kind == "bool",
-            "int": v.kind == "int",
-            "cpu": v.kind in ("cpu", "none"),
-            "cpuset": v.kind == "cpuset",
-        }.get(typ)
         if typ in WORDS:
             ok = v.kind == "word" and v.text in WORDS[typ]
+        else:
+            ok = v.kind in _VALUE_KINDS.get(typ, ()) or (typ == "task" and v.kind == "word" and v.text == "idle")
         if not ok:
             self.err(v, f"{label} is compared with {expected_value(typ)}, not `{_short(_value_text(v))}`")
             return
@@ -555,6 +561,11 @@ class _Resolver:
         elif v.kind == "cpuset":
             for r in v.text:
                 self.cpu(r, sc)
+
+
+# the kinds of value each field type is compared with (a task also with `idle`, a word)
+_VALUE_KINDS = {"task": ("task", "none"), "mm": ("mm", "none"), "bool": ("bool",), "int": ("int",),
+                "cpu": ("cpu", "none"), "cpuset": ("cpuset",)}
 
 
 def _depth(c) -> int:

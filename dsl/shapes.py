@@ -12,6 +12,15 @@ later line of that shape directly.  Each builder is checked against Lark's
 result for the line it was made from; a shape whose builder does not
 reproduce Lark exactly is always left to Lark.
 
+Most lines of a shape differ from the first only in their digits (`A17` for
+`A3`, `cpu1` for `cpu0`).  No terminal pattern tells a run of digits from a
+longer one (NAME, INT, CPU and MM's generation take every digit there is), so
+two lines equal but for the length and value of their digit runs have the same
+tokens at the same places, digits stretched: a line is looked up by its
+*template* (every digit run made `0`, one substitution over the whole text) and matched
+by one regular expression made from the first line of that template, whose
+groups are the tokens; a new template is tokenised as above.
+
 Only simple lines take this path: one statement, outside any `{ }` block, no
 string, no `;`.  Everything else (the header, blocks, `final`, anything odd)
 is parsed by Lark as usual, and any error sends the whole file back to the
@@ -48,6 +57,7 @@ class ShapeParser:
         self.kw = keywords()
         self.first = set(statement_words()) - _HEADER
         self.cache: dict = {}
+        self.templates: dict = {}   # template -> (builder, the tokens' expression) or None
         self.ns = {name: getattr(A, name) for name in dir(A) if isinstance(getattr(A, name), type)}
         self.ns["bounded_int"] = bounded_int
 
@@ -87,12 +97,33 @@ class ShapeParser:
         var = {i for i, k in enumerate(key) if k in ("M", "C", "N", "I")}
         try:
             src = _expr(node, col2i, var, vals)
-            fn = eval("lambda L, c, v: " + src, self.ns)  # noqa: S307 - built from the AST, no user text
-            if fn(1, cols, vals) != node:
+            # r: the match's spans (re.Match.regs), token i's at r[i + 1]
+            fn = eval("lambda L, r, v: " + src, self.ns)  # noqa: S307 - built from the AST, no user text
+            if fn(1, [None] + [(c - 1, c - 1 + len(v)) for c, v in zip(cols, vals)], tuple(vals)) != node:
                 return None
         except (KeyError, ValueError, TypeError, SyntaxError):
             return None
         return fn
+
+    def template(self, s: str):
+        """(builder, expression) for the lines of s's template, or None: not a simple statement."""
+        t = self.tokens(s)
+        if t is None:
+            return None
+        key, vals, cols = t
+        if not key or key[0] not in self.first:
+            return None
+        fn = self.cache.get(key, False)
+        if fn is False:
+            fn = self.cache[key] = self.builder(key, s, vals, cols)
+        if fn is None:
+            return None
+        parts, at = [], 0
+        for text, col in zip(vals, cols):
+            parts.append(re.escape(s[at:col - 1]))      # the blanks before the token, as they are
+            parts.append("(" + "[0-9]+".join(map(re.escape, _DIGITS.split(text))) + ")")
+            at = col - 1 + len(text)
+        return fn, re.compile("".join(parts) + re.escape(s[at:]) + r"\Z")
 
     def items(self, text: str):
         """(fast statements, the text with their lines blanked) for the Lark pass."""
@@ -102,6 +133,9 @@ class ShapeParser:
         lines = source_lines(text)
         depth = 0
         strip_re = _STRIP
+        templates = self.templates
+        # every line's template at once (one substitution over the text, not one per line)
+        tlines = source_lines(_DIGITS.sub("0", text))
         for n, line in enumerate(lines):
             if depth or "{" in line or "}" in line or ";" in line or '"' in line:
                 if "{" in line or "}" in line:
@@ -110,26 +144,28 @@ class ShapeParser:
                     if depth < 0:
                         raise NotSimple
                 continue
-            s = line.split("#", 1)[0] if "#" in line else line
+            if "#" in line:
+                s, tpl = line.split("#", 1)[0], tlines[n].split("#", 1)[0]
+            else:
+                s, tpl = line, tlines[n]
             if not s or s.isspace():
                 continue
-            t = self.tokens(s)
-            if t is None:
+            known = templates.get(tpl, False)
+            if known is False:
+                known = templates[tpl] = self.template(s)
+            if known is None:
                 continue
-            key, vals, cols = t
-            if not key or key[0] not in first:
-                continue
-            fn = cache.get(key, False)
-            if fn is False:
-                fn = cache[key] = self.builder(key, s, vals, cols)
-            if fn is None:
-                continue
-            out.append(fn(n + 1, cols, vals))
+            fn, rx = known
+            m = rx.match(s)
+            if m is None:   # cannot happen (see the module's text); never guess
+                raise NotSimple
+            out.append(fn(n + 1, m.regs, m.groups()))
             lines[n] = ""
         return out, "\n".join(lines)
 
 
 _STRIP = re.compile(r'"[^"\n]*"|#.*')
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def _expr(obj, col2i, var, vals) -> str:
@@ -141,7 +177,7 @@ def _expr(obj, col2i, var, vals) -> str:
         i = col2i[obj.col]
         if vals[i] != obj.text:
             raise ValueError
-        return f"Ref(v[{i}], L, c[{i}])" if i in var else f"Ref({obj.text!r}, L, c[{i}])"
+        return f"Ref(v[{i}], L, r[{i + 1}][0] + 1)" if i in var else f"Ref({obj.text!r}, L, r[{i + 1}][0] + 1)"
     if isinstance(obj, list):
         return "[" + ", ".join(_expr(x, col2i, var, vals) for x in obj) + "]"
     if isinstance(obj, tuple):
@@ -154,7 +190,7 @@ def _expr(obj, col2i, var, vals) -> str:
             if f.name == "line":
                 args.append("L")
             elif f.name == "col":
-                args.append(f"c[{i}]")
+                args.append(f"r[{i + 1}][0] + 1")
             elif isinstance(val, str) and i in var and val == vals[i]:
                 args.append(f"v[{i}]")
             elif isinstance(val, int) and not isinstance(val, bool) and i in var and vals[i].isdigit() \

@@ -112,3 +112,34 @@ def test_random_lines_agree(lines):
         return
     got = shaped(text)
     assert got == want
+
+
+_digit_runs = __import__("re").compile(r"[0-9]+")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_token, min_size=1, max_size=7).map(" ".join), st.data())
+def test_lines_apart_only_in_their_digits_agree(line, data):
+    """Lines of one template (dsl/shapes.py: equal but for their digit runs) are matched by the
+    expression made from the first: each must still give Lark's AST, digits of any length."""
+    runs = _digit_runs.findall(line)
+    variants = [line]
+    for _ in range(4):
+        new = iter(data.draw(st.lists(st.integers(0, 10**12).map(str), min_size=len(runs), max_size=len(runs))))
+        variants.append(_digit_runs.sub(lambda m: next(new), line))
+    text = "\n".join(variants) + "\n"
+    try:
+        want = plain(text)
+    except P.ParseFailed:
+        assert shaped(text) is None
+        return
+    assert shaped(text) == want
+
+
+def test_a_template_is_tokenised_once():
+    from mmscn.dsl.shapes import ShapeParser
+    sp = ShapeParser(P.lark_parser())
+    text = "".join(f"spawn A{i}\nschedule cpu{i % 3} A{i}\nassert @A{i}.count == {i}\n" for i in (1, 22, 333, 4444))
+    fast, _ = sp.items(text)
+    assert len(fast) == 12 and sorted(sp.templates) == ["assert @A0.count == 0", "schedule cpu0 A0", "spawn A0"]
+    assert [x for x in P._parse_by_shapes(text)] == plain(text)

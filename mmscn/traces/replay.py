@@ -53,16 +53,17 @@ class Replay:
         # shape parser's key and columns follow from the words (its tokens() would find the same)
         vals = rec.code.split(" ")
         key = tuple(w if w in _WORDS else "C" if w[:3] == "cpu" and w[3:].isdigit() else "N" for w in vals)
-        cols, c = [], 1
+        cols, spans, c = [], [None], 0     # spans as re.Match.regs gives them (group 0 unused)
         for w in vals:
-            cols.append(c)
+            cols.append(c + 1)
+            spans.append((c, c + len(w)))
             c += len(w) + 1
         fn = sp.cache.get(key, False)
         if fn is False:
             fn = sp.cache[key] = sp.builder(key, rec.code, vals, cols)
         if fn is None:      # the importer writes only statements of the shapes the parser compiles
             raise RuntimeError(f"the replay cannot parse its own statement {rec.code!r}")
-        return fn(rec.line, cols, vals)
+        return fn(rec.line, spans, vals)
 
     def step(self, rec) -> bool:
         """Run one statement record; False once the model refused a statement or broke an invariant."""
