@@ -96,11 +96,18 @@ def timed(cmd: list, cwd=None, timeout: Optional[float] = None, env: Optional[di
                 ru.ru_maxrss)
 
 
-def mmscn(path: Path, extra: list, max_seconds: Optional[float], base: bool = True) -> Figures:
+def mmscn(path: Path, extra: list, max_seconds: Optional[float], base: bool = True,
+          tree: Optional[Path] = None) -> Figures:
+    """``tree``: a folder to import mmscn from instead of this checkout (before_tree()), run from
+    a folder of neither."""
     bound = ["--max-seconds", f"{max_seconds:g}"] if max_seconds else []
     env = dict(x.split("=", 1) for x in extra if "=" in x)
     extra = [x for x in extra if "=" not in x]
-    rc, out, err, wall, cpu, peak = timed([*mmscn_cmd(), "explore", str(path), "--json", *extra, *bound], env=env)
+    cmd, cwd = mmscn_cmd(), None
+    if tree is not None:
+        cmd, cwd, env["PYTHONPATH"] = [sys.executable, "-m", "mmscn"], tempfile.gettempdir(), str(tree)
+    rc, out, err, wall, cpu, peak = timed([*cmd, "explore", str(path), "--json", *extra, *bound], cwd=cwd,
+                                          env=env)
     if rc not in (0, 1, 3):
         sys.exit(f"mmscn explore {path} {' '.join(extra)} failed ({rc}):\n{err[-2000:]}")
     doc = json.loads(out)
@@ -174,10 +181,23 @@ def compare(entry: str, figures: dict) -> str:
             f"({'mmscn faster' if a.total < s.total else 'SPIN faster'}), states {a.states:,} vs {s.states:,}")
 
 
+# the commit before issue 16's work on the search (the state store, memo, visited set): --base's default
+BEFORE = "a2c87d2"
+
+
+def before_tree(rev: str, into: Path) -> Path:
+    """A folder from which `import mmscn` is commit rev's tree (as benchmarks/bench_state.py lays it out)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_state import importable, unpack
+    into.mkdir(parents=True, exist_ok=True)
+    return importable(unpack(rev, into), into / "import")
+
+
 def run_table(entries: list, make, *, labels: list, spin_timeout: Optional[float], max_seconds: Optional[float],
-              repeat: int = 1, with_spin: bool = True) -> None:
+              repeat: int = 1, with_spin: bool = True, before: Optional[str] = None) -> None:
     """For each entry: make(entry) -> (mmscn text, Promela text); every mode of mmscn and SPIN,
-    the best of `repeat` runs by CPU time, side by side."""
+    the best of `repeat` runs by CPU time, side by side.  ``before``: a commit whose tree also runs
+    the search without reductions, in the same run, for the raw speed after / before."""
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}; "
           f"states/CPU s from the processes' own CPU time; KB/state from the peak RSS above the "
           f"tool's own on a one-state model (mmscn {baseline('mmscn') / 1024:.0f} MB, SPIN {baseline('SPIN') / 1024:.0f} MB)")
@@ -185,6 +205,7 @@ def run_table(entries: list, make, *, labels: list, spin_timeout: Optional[float
     print("-" * len(HEAD))
     summary = []
     with tempfile.TemporaryDirectory() as tmp:
+        old = before_tree(before, Path(tmp) / "before") if before else None
         for entry in entries:
             text, pml = make(entry)
             path = Path(tmp) / f"{entry.replace(':', '_').replace('x', '_')}.mmscn"
@@ -198,6 +219,21 @@ def run_table(entries: list, make, *, labels: list, spin_timeout: Optional[float
                         best = f
                 figures[label] = best
                 print(row(entry, label, best), flush=True)
+            if old is not None:
+                best = None
+                for _ in range(max(1, repeat)):
+                    f = mmscn(path, ["--no-por", "--no-symmetry"], max_seconds, tree=old)
+                    if best is None or f.cpu < best.cpu:
+                        best = f
+                print(row(entry, f"{before} no-red", best), flush=True)
+                now = figures.get("no-reductions")
+                if now is not None and now.states == best.states and best.verdict == now.verdict:
+                    summary.append(f"{entry:<7} raw speed (no reductions): {now.rate / best.rate:.2f}x the states "
+                                   f"per CPU second of {before}, {best.kb_per_state or 0:.2f} -> "
+                                   f"{now.kb_per_state or 0:.2f} KB/state")
+                elif now is not None:
+                    summary.append(f"{entry:<7} raw speed: not compared ({before} gave {best.verdict}, "
+                                   f"{best.states} states; this tree {now.verdict}, {now.states})")
             if with_spin:
                 f = spin(pml, spin_timeout)
                 if f is None:

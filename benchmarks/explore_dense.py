@@ -15,6 +15,7 @@ reduction see every pair of CPUs conflict.  No interleaving breaks an invariant.
     python3 benchmarks/explore_dense.py 5x3 6x3 --max-seconds 300 --spin-timeout 600
     python3 benchmarks/explore_dense.py --print 2x2 mmscn     # the scenario (or pml) only
     python3 benchmarks/explore_dense.py --no-spin --modes mmscn 6x3
+    python3 benchmarks/explore_dense.py --no-spin --modes no-reductions --before a2c87d2 4x3
 
 The Promela model keeps the same atomic steps, the same lazy-TLB refcounting and the same
 assertions as ../shared/anchors/spin/grid.py's (no mm used after free, counters never
@@ -27,7 +28,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from explore_common import modes, run_table  # noqa: E402
+from explore_common import BEFORE, modes, run_table  # noqa: E402
 
 DEFAULT = ["3x2", "4x2", "4x3", "5x3", "6x3"]
 
@@ -144,6 +145,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each mmscn mode; the least CPU time counts")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="bound each mmscn run (default 120)")
     ap.add_argument("--spin-timeout", type=float, default=600.0, help="bound SPIN's search (default 600 s)")
+    ap.add_argument("--before", metavar="REV", help=f"also run the search without reductions from commit REV's "
+                    f"tree ({BEFORE}: before issue 16's work), in the same run: the raw speed after / before")
     args = ap.parse_args()
     if args.print:
         c, r = parse(args.print[0])
@@ -153,7 +156,7 @@ def main() -> int:
     print("dense family: every CPU borrows one shared mm (kthread_use_mm) and ends threads of it")
     run_table(args.entries, lambda e: (mmscn(*parse(e)), pml(*parse(e))), labels=labels,
               spin_timeout=args.spin_timeout, max_seconds=args.max_seconds, repeat=args.repeat,
-              with_spin=not args.no_spin)
+              with_spin=not args.no_spin, before=args.before)
     return 0
 
 
