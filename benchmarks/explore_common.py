@@ -181,7 +181,7 @@ def compare(entry: str, figures: dict) -> str:
             f"({'mmscn faster' if a.total < s.total else 'SPIN faster'}), states {a.states:,} vs {s.states:,}")
 
 
-# the commit before issue 16's work on the search (the state store, memo, visited set): --base's default
+# the commit before issue 16's work on the search (the state store, memo, visited set), for --before
 BEFORE = "a2c87d2"
 
 
@@ -191,6 +191,11 @@ def before_tree(rev: str, into: Path) -> Path:
     from bench_state import importable, unpack
     into.mkdir(parents=True, exist_ok=True)
     return importable(unpack(rev, into), into / "import")
+
+
+def best_of(repeat: int, path: Path, extra: list, max_seconds: Optional[float], tree=None) -> Figures:
+    """The run of `repeat` with the least CPU time."""
+    return min((mmscn(path, extra, max_seconds, tree=tree) for _ in range(max(1, repeat))), key=lambda f: f.cpu)
 
 
 def run_table(entries: list, make, *, labels: list, spin_timeout: Optional[float], max_seconds: Optional[float],
@@ -212,19 +217,11 @@ def run_table(entries: list, make, *, labels: list, spin_timeout: Optional[float
             path.write_text(text)
             figures = {}
             for label, extra in labels:
-                best = None
-                for _ in range(max(1, repeat)):
-                    f = mmscn(path, extra, max_seconds)
-                    if best is None or f.cpu < best.cpu:
-                        best = f
+                best = best_of(repeat, path, extra, max_seconds)
                 figures[label] = best
                 print(row(entry, label, best), flush=True)
             if old is not None:
-                best = None
-                for _ in range(max(1, repeat)):
-                    f = mmscn(path, ["--no-por", "--no-symmetry"], max_seconds, tree=old)
-                    if best is None or f.cpu < best.cpu:
-                        best = f
+                best = best_of(repeat, path, ["--no-por", "--no-symmetry"], max_seconds, tree=old)
                 print(row(entry, f"{before} no-red", best), flush=True)
                 now = figures.get("no-reductions")
                 if now is not None and now.states == best.states and best.verdict == now.verdict:

@@ -36,6 +36,10 @@ TYPE_WORDS = {
     "bool": "true or false", "int": "a number", "cpu": "a CPU (cpuN) or none",
     "cpuset": "a set of CPUs like {cpu0, cpu1}",
 }
+# The kinds of value (dsl/ast.py Value.kind) each type is compared with, as TYPE_WORDS says them
+# (a task also with the word `idle`; the types of WORDS with their words)
+VALUE_KINDS = {"task": ("task", "none"), "mm": ("mm", "none"), "bool": ("bool",), "int": ("int",),
+               "cpu": ("cpu", "none"), "cpuset": ("cpuset",)}
 
 
 def field_type(owner: str, name: str):

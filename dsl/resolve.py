@@ -29,7 +29,7 @@ from mmscn.grammar import keywords
 
 from . import ast as A
 from .diagnostics import Diagnostic, close_match, did_you_mean, plural, short as _short, source_lines
-from .fields import HARDWARE_FIELDS, IS_WORDS, WORDS, expected_value, field_type
+from .fields import HARDWARE_FIELDS, IS_WORDS, VALUE_KINDS, WORDS, expected_value, field_type
 from .fields import FIELD_TYPES, TYPE_WORDS  # noqa: F401 - the REPL's completion imports them from here
 from .names import (INIT_MM_NAME, MAX_CPUS, MAX_INT, bounded_int, cpu_number, cpu_spelling, fresh_mm_name,
                     idle_name, is_cpu_name)
@@ -548,7 +548,7 @@ class _Resolver:
         if typ in WORDS:
             ok = v.kind == "word" and v.text in WORDS[typ]
         else:
-            ok = v.kind in _VALUE_KINDS.get(typ, ()) or (typ == "task" and v.kind == "word" and v.text == "idle")
+            ok = v.kind in VALUE_KINDS.get(typ, ()) or (typ == "task" and v.kind == "word" and v.text == "idle")
         if not ok:
             self.err(v, f"{label} is compared with {expected_value(typ)}, not `{_short(_value_text(v))}`")
             return
@@ -561,11 +561,6 @@ class _Resolver:
         elif v.kind == "cpuset":
             for r in v.text:
                 self.cpu(r, sc)
-
-
-# the kinds of value each field type is compared with (a task also with `idle`, a word)
-_VALUE_KINDS = {"task": ("task", "none"), "mm": ("mm", "none"), "bool": ("bool",), "int": ("int",),
-                "cpu": ("cpu", "none"), "cpuset": ("cpuset",)}
 
 
 def _depth(c) -> int:

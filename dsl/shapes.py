@@ -97,9 +97,9 @@ class ShapeParser:
         var = {i for i, k in enumerate(key) if k in ("M", "C", "N", "I")}
         try:
             src = _expr(node, col2i, var, vals)
-            # r: the match's spans (re.Match.regs), token i's at r[i + 1]
+            # r: the tokens' spans as re.Match.regs gives them (spans()), token i's at r[i + 1]
             fn = eval("lambda L, r, v: " + src, self.ns)  # noqa: S307 - built from the AST, no user text
-            if fn(1, [None] + [(c - 1, c - 1 + len(v)) for c, v in zip(cols, vals)], tuple(vals)) != node:
+            if fn(1, spans(cols, vals), tuple(vals)) != node:
                 return None
         except (KeyError, ValueError, TypeError, SyntaxError):
             return None
@@ -127,8 +127,6 @@ class ShapeParser:
 
     def items(self, text: str):
         """(fast statements, the text with their lines blanked) for the Lark pass."""
-        cache = self.cache
-        first = self.first
         out = []
         lines = source_lines(text)
         depth = 0
@@ -162,6 +160,11 @@ class ShapeParser:
             out.append(fn(n + 1, m.regs, m.groups()))
             lines[n] = ""
         return out, "\n".join(lines)
+
+
+def spans(cols, vals) -> list:
+    """A builder's token spans from 1-based columns and texts, laid out as re.Match.regs (group 0 unused)."""
+    return [None] + [(c - 1, c - 1 + len(v)) for c, v in zip(cols, vals)]
 
 
 _STRIP = re.compile(r'"[^"\n]*"|#.*')

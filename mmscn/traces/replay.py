@@ -13,7 +13,7 @@ from typing import Optional
 
 from mmscn.dsl import ast as A
 from mmscn.dsl.parser import lark_parser
-from mmscn.dsl.shapes import ShapeParser
+from mmscn.dsl.shapes import ShapeParser, spans
 from mmscn.interpreter.runner import Runner
 from mmscn.interpreter.conditions import cost_dict
 
@@ -53,17 +53,16 @@ class Replay:
         # shape parser's key and columns follow from the words (its tokens() would find the same)
         vals = rec.code.split(" ")
         key = tuple(w if w in _WORDS else "C" if w[:3] == "cpu" and w[3:].isdigit() else "N" for w in vals)
-        cols, spans, c = [], [None], 0     # spans as re.Match.regs gives them (group 0 unused)
+        cols, c = [], 1
         for w in vals:
-            cols.append(c + 1)
-            spans.append((c, c + len(w)))
+            cols.append(c)
             c += len(w) + 1
         fn = sp.cache.get(key, False)
         if fn is False:
             fn = sp.cache[key] = sp.builder(key, rec.code, vals, cols)
         if fn is None:      # the importer writes only statements of the shapes the parser compiles
             raise RuntimeError(f"the replay cannot parse its own statement {rec.code!r}")
-        return fn(rec.line, spans, vals)
+        return fn(rec.line, spans(cols, vals), vals)
 
     def step(self, rec) -> bool:
         """Run one statement record; False once the model refused a statement or broke an invariant."""
