@@ -12,18 +12,21 @@ from mmscn.dsl.resolve import load
 from mmscn.interpreter import explore as X
 from mmscn.interpreter import policies
 from mmscn.interpreter.explore import memo as M
+from mmscn.interpreter.explore import packed as P
+from mmscn.interpreter.explore.parallel import ParallelExplorer, WorkerFailed
 
 from test_explore_commute import programs
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def search(text: str, memo: str, por: bool = False, symmetry: bool = False, name: str = "t.mmscn"):
+def search(text: str, memo: str, por: bool = False, symmetry: bool = False, name: str = "t.mmscn", jobs: int = 1):
     sc = load(text, name, policies.KnownArches())
     m = X.Model(sc, text.split("\n"))
     if m.prologue_failure is not None:
         return None
-    ex = X.Explorer(m, por=por, symmetry=symmetry, all_finals=True, memo=memo)
+    kw = dict(por=por, symmetry=symmetry, all_finals=True, memo=memo)
+    ex = X.Explorer(m, **kw) if jobs == 1 else ParallelExplorer(m, jobs, **kw)
     r = ex.run()
     finals = sorted(tuple(sorted(X.final_fields(m, s).items())) for s in r.finals)
     fail = None if r.failure is None else (r.failure.kind, r.failure.message, r.path)
@@ -34,9 +37,11 @@ def same(text: str, **kw):
     off = search(text, "off", **kw)
     if off is None:
         return None
-    on = search(text, "verify", **kw)
+    on = search(text, "on", **kw)            # remembered runs replayed on the search's bytes
     assert on[0] == off[0], text
-    return on[1]
+    verify = search(text, "verify", **kw)    # and each run again on the kernel, compared
+    assert verify[0] == off[0], text
+    return verify[1]
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
@@ -97,9 +102,11 @@ def test_memo_is_off_where_check_reads_every_cpu():
     assert not memo.on and memo.hits == 0
 
 
-def test_verify_catches_a_memo_that_forgets_a_write(monkeypatch):
-    # a remembered run replayed without its writes: the kernel's successor differs, and says so
-    put = M.Memo.put
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_verify_catches_a_memo_that_forgets_a_write(monkeypatch, jobs):
+    # a remembered run replayed without its writes: the kernel's successor differs, and says so.
+    # One search remembers runs on its bytes (explore/packed.py), --jobs on the tuples (memo.py)
+    put, learn = M.Memo.put, P.Positions.learn
 
     def forgetful(self, u, s, changed, outcome, s2):
         put(self, u, s, changed, outcome, s2)
@@ -107,6 +114,13 @@ def test_verify_catches_a_memo_that_forgets_a_write(monkeypatch):
             for k, (o, _) in table.items():
                 table[k] = (o, ())
 
+    def forgets(self, u, s, b, changed, s2, b2):
+        learn(self, u, s, b, changed, s2, b2)
+        for _, _, table in u.packed:
+            for k in table:
+                table[k] = ()
+
     monkeypatch.setattr(M.Memo, "put", forgetful)
-    with pytest.raises(AssertionError, match="explore's memo of line"):
-        search(DENSE, "verify")
+    monkeypatch.setattr(P.Positions, "learn", forgets)
+    with pytest.raises((AssertionError, WorkerFailed), match="explore's memo of line"):
+        search(DENSE, "verify", jobs=jobs)

@@ -51,6 +51,7 @@ class Memo:
         mode = mode or os.environ.get("MMSCN_MEMO", "on")
         if mode not in ("on", "off", "verify"):
             mode = "on"
+        self.mode = mode
         st, k = model.store, model.k
         self.on = (mode != "off" and not st.names and not st.cost and not model.stepped and k.ev is None
                    and type(model.policy).check is Policy.check)
@@ -137,23 +138,31 @@ class Memo:
                         return outcome, None, s2, held
                     hit = (outcome, s2)
                     break
+        outcome, fail, s2, held, ch = self.run(u, s, held, memo)
+        if ch is None:
+            return outcome, fail, s2, held
+        if hit is not None:
+            self.check(u, s, hit, (outcome, s2))
+        else:
+            self.put(u, s, ch, outcome, s2)
+        return outcome, None, s2, False
+
+    def run(self, u, s: tuple, held: bool, memo: bool = True) -> tuple:
+        """Fire u from s on the kernel: (outcome, Failure or None, successor or None, whether the
+        kernel still holds s, and where the run may be remembered the rows it marked, else None)."""
         m = self.model
         if not held:
             m.restore(s)
         outcome, fail = m.fire(u)
         if outcome == FAILED:
-            return outcome, fail, None, False       # a violation changed the kernel (the store knows what)
+            return outcome, fail, None, False, None     # a violation changed the kernel (the store knows what)
         if outcome == SAME:
-            return outcome, None, s, True
-        if memo:
+            return outcome, None, s, True, None
+        ch = None
+        if memo and u.memo is not None and self.on:
             ch = m.k.changed
             ch = (set(ch[0]), set(ch[1]), set(ch[2]))
-        s2 = m.capture()
-        if hit is not None:
-            self.check(u, s, hit, (outcome, s2))
-        elif memo:
-            self.put(u, s, ch, outcome, s2)
-        return outcome, None, s2, False
+        return outcome, None, m.capture(), False, ch
 
     def check(self, u, s: tuple, remembered: tuple, ran: tuple) -> None:
         """MMSCN_MEMO=verify: what was remembered is what the kernel does."""
@@ -163,10 +172,24 @@ class Memo:
 
     def put(self, u, s: tuple, changed: tuple, outcome, s2: tuple) -> None:
         """Remember the run of u from s that marked ``changed`` (before capture emptied it)."""
-        self.misses += 1
-        sets = u.memo[1]
-        if self.entries >= ENTRIES:
+        ps = self.reads(u, s, changed, s2)
+        if ps is None:
             return
+        get, table = self.table(u.memo[1], ps)
+        if table is None:
+            return
+        # (position, row id, ...) flat, and one tuple for each distinct result: most repeat
+        writes = tuple(x for p in ps if s2[p] != s[p] for x in (p, s2[p]))
+        r = (outcome, writes)
+        table[get(s)] = self.results.setdefault(r, r)
+        self.entries += 1
+
+    def reads(self, u, s: tuple, changed: tuple, s2: tuple):
+        """The positions the run of u from s (to s2, marking ``changed``) could read, sorted;
+        None once the memo is full."""
+        self.misses += 1
+        if self.entries >= ENTRIES:
+            return None
         ps = self.read_base(u, s)
         t0, m0, c0 = self.t0, self.m0, self.c0
         ps.update(t0 + t for t in changed[0])
@@ -176,20 +199,18 @@ class Memo:
         for m in changed[1]:
             a, b = rows[s[m0 + m]], rows[s2[m0 + m]]
             if any(a[j] != b[j] for j in self.m_far):
-                ps = range(self.size)       # check() read CPUs beyond these: the whole state
-                break
-        ps = tuple(sorted(ps))
+                return tuple(range(self.size))      # check() read CPUs beyond these: the whole state
+        return tuple(sorted(ps))
+
+    @staticmethod
+    def table(sets: list, ps: tuple, where=None) -> tuple:
+        """(key getter, table) of the position set ps among a unit's sets, made if there is
+        room (PER_UNIT), else (None, None); ``where`` maps positions to the key's places."""
         for have, get, table in sets:
             if have == ps:
-                break
-        else:
-            if len(sets) >= PER_UNIT:
-                return
-            get, table = itemgetter(*ps), {}
-            sets.append((ps, get, table))
-        # (position, row id, ...) flat, and one tuple for each distinct result: most repeat
-        writes = tuple(x for p in ps if s2[p] != s[p] for x in (p, s2[p]))
-        r = (outcome, writes)
-        table[get(s)] = self.results.setdefault(r, r)
-        self.entries += 1
-
+                return get, table
+        if len(sets) >= PER_UNIT:
+            return None, None
+        get, table = itemgetter(*(ps if where is None else where(ps))), {}
+        sets.append((ps, get, table))
+        return get, table

@@ -242,7 +242,7 @@ def unput(undo{lists}):
 class Unit:
     """One step of a block: a statement (with the `expect` before it, if any)."""
     __slots__ = ("block", "index", "cpu", "stmt", "expect", "waits_for", "fp", "enable_fp", "loc", "mms", "soft",
-                 "dec", "run", "dead_check", "memo")
+                 "dec", "run", "dead_check", "memo", "packed")
 
     def __init__(self, block, index, cpu, stmt, expect):
         self.block, self.index, self.cpu, self.stmt, self.expect = block, index, cpu, stmt, expect
@@ -258,6 +258,7 @@ class Unit:
         # execute() refuses a block's statement but `schedule` on a CPU whose current task has exited
         self.dead_check = cpu is not None and type(stmt) is not A.Schedule
         self.memo = None            # its remembered runs (explore/memo.py), where they may be
+        self.packed = ()            # the same, on the search's bytes (explore/packed.py)
 
 
 # ====================================================================== the model

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .footprints import Footprints
+from . import packed
 from .memo import Memo
 from .model import ENDED, FAILED, SAME, Failure, Model
 from .symmetry import Symmetry
@@ -164,22 +165,40 @@ class Explorer:
 
     def run(self) -> Result:
         m = self.m
+        if m.stepped:           # the kernel's steps, IPIs and interrupts (explore/stepped.py)
+            from .stepped import search
+            stats = Stats()
+            return search(self, Result(m, stats, complete=False, por=self.por), fuse=self.por)
+        widths = None
+        want, sym = self.want_symmetry, self.sym
+        while True:
+            codec = packed.codec(m, self.memo, widths, restartable=self.on_edge is None)
+            try:
+                return self._search(codec)
+            except packed.Wider as e:      # a position outgrew its bytes: again, that one wider
+                widths = codec.widths
+                widths[e.p] = 2 if widths[e.p] == 1 else 4
+                self.memo = Memo(m, self.memo.mode)
+                self.want_symmetry, self.sym = want, sym
+
+    def _search(self, codec) -> Result:
+        """The breadth-first search, its states kept in ``codec``'s form (explore/packed.py)."""
+        m = self.m
         t0 = self.t0
         stats = Stats()
         res = Result(m, stats, complete=False, por=self.por)
-        if m.stepped:           # the kernel's steps, IPIs and interrupts (explore/stepped.py)
-            from .stepped import search
-            return search(self, res, fuse=self.por)
         units = m.units
         nblocks = m.nblocks
         lens = [len(us) for us in units]
         canon = self.sym.canonical if self.sym else None
-        start_key = canon(m.start, m.start_pcs) if canon else (m.start, m.start_pcs)
         compact = self.compact
-        start_key = hash(start_key) if compact else pack(start_key[0] + start_key[1])
-        # the visited states, packed (pack()), each with its id (visited.py); per id, in arrays, its
-        # parent, the block and statement that led to it and the progress (sum of the pcs) the path
-        # count needs; the successors of each id, one flat array (succ_at[i]: where i's begin)
+        encode, state, fire = codec.encode, codec.state, codec.fire
+        start = encode(m.start, m.start_pcs)
+        start_key = encode(*canon(m.start, m.start_pcs)) if canon else start
+        start_key = hash(start_key) if compact else start_key
+        # the visited states, their keys (codec's bytes), each with its id (visited.py); per id, in
+        # arrays, its parent, the block and statement that led to it and the progress (sum of the pcs)
+        # the path count needs; the successors of each id, one flat array (succ_at[i]: where i's begin)
         index = Visited(compact)
         add = index.add
         add(start_key)
@@ -194,14 +213,15 @@ class Explorer:
         final = m.final
         exists = final is not None and final.quantifier == "exists"
         # the states still to expand, in the order of their ids: None where the visited key is the
-        # state, unpacked when its turn comes (a key is a fifth of the tuples' size), or (state, pcs)
-        # where it is not (symmetry's canonical image, --compact's fingerprint)
-        queue = deque([(m.start, m.start_pcs)])
+        # state, or the state's key where the visited key is not (symmetry's canonical image,
+        # --compact's fingerprint)
+        queue = deque([start])
         vkey = index.key
         i = -1
-        nb = len(m.start_pcs)
-        restore, waiting, step = m.restore, m.waiting, self.memo.step
+        restore, waiting, opened = m.restore, codec.waiting, codec.open
+        replays = codec.replays
         persistent = self.persistent if self.por else None
+        dynamic = persistent is not None and self.fp.dynamic       # persistent() reads the state
         on_edge = self.on_edge
         at = -1                         # the id of the state the kernel holds, if known
         failure = None
@@ -214,16 +234,15 @@ class Explorer:
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             queue = deque()     # finding the reductions used the time up
             stop = f"stopped after {max_seconds:g} s (--max-seconds)"
-        expanded = transitions = 0      # kept in locals, not in stats, on the hot path
+        expanded = transitions = hits = 0      # kept in locals, not in stats, on the hot path
         blocks = range(nblocks)
+        shape = {}                      # pcs -> (live blocks, those whose statement may wait)
         while queue:
-            s = queue.popleft()
+            b0 = queue.popleft()
             i += 1
-            if s is None:
-                s = unpack(vkey(i))
-                s, pcs = s[:-nb], s[-nb:]
-            else:
-                s, pcs = s
+            if b0 is None:
+                b0 = vkey(i)
+            s, pcs = opened(b0)         # s: None until something reads the tuple
             if i >= level_end:
                 level += 1
                 level_end = len(index)
@@ -245,9 +264,15 @@ class Explorer:
                 if max_memory is not None and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory * 1024:
                     stop = f"stopped at {max_memory:g} MB of memory (--max-memory)"
                     break
-            live = tuple([b for b in blocks if pcs[b] < lens[b]])
+            sh = shape.get(pcs)
+            if sh is None:
+                live = tuple([b for b in blocks if pcs[b] < lens[b]])
+                sh = shape[pcs] = (live, frozenset(b for b in live if units[b][pcs[b]].waits_for is not None))
+            live, waits = sh
             if not live:
                 final_ids.append(i)
+                if s is None:
+                    s = state(b0)
                 if keep:
                     kept[i] = s
                 if final is not None:
@@ -266,8 +291,8 @@ class Explorer:
                         if not self.all_finals:
                             break
                 continue
-            enabled = tuple([b for b in live if units[b][pcs[b]].waits_for is None
-                             or not waiting(s, units[b][pcs[b]])])
+            enabled = tuple([b for b in live if b not in waits or not waiting(b0, s, units[b][pcs[b]])]) \
+                if waits else live
             if not enabled:
                 stats.deadlocks += 1
                 if failure is None:
@@ -277,55 +302,73 @@ class Explorer:
                     break
                 continue
             if persistent is not None:
+                if dynamic and s is None:
+                    s = state(b0)
                 fire_set = persistent(pcs, enabled, live, s)
                 if len(fire_set) < len(enabled):
                     res.pruned = True
             else:
                 fire_set = enabled
             d1 = level + 1
+            prog = progress[i]
             for b in fire_set:
-                u = units[b][pcs[b]]
+                pc = pcs[b]
+                u = units[b][pc]
                 transitions += 1
-                outcome, fail, s2, held = step(u, s, at == i)
-                at = i if held else -1
-                if outcome == FAILED:
-                    if on_edge is not None:
-                        on_edge(i, None, u, None, None, fail)
-                    if failure is None:
-                        failure = fail
-                        fail_from = (i, (b, pcs[b]))
-                    if not self.all_finals:
-                        break
-                    continue
-                npcs = list(pcs)
-                npcs[b] = lens[b] if outcome == ENDED else pcs[b] + 1
-                npcs = tuple(npcs)
-                if canon:
-                    key = canon(s2, npcs)
-                    key = hash(key) if compact else pack(key[0] + key[1])
-                elif compact:
-                    key = hash((s2, npcs))
+                w = None
+                if replays:
+                    for _, get, table in u.packed:      # a run remembered: its writes on the bytes
+                        w = table.get(get(b0))
+                        if w is not None:
+                            break
+                if w is not None:
+                    hits += 1
+                    a = bytearray(b0)
+                    for o, v in w:
+                        a[o] = v
+                    b2 = bytes(a)
+                    npc = b2[codec.poff + b]
                 else:
-                    key = pack(s2 + npcs)
+                    if s is None:
+                        s = state(b0)
+                    outcome, fail, b2, held, npc = fire(u, b0, s, pcs, at == i)
+                    at = i if held else -1
+                    if outcome == FAILED:
+                        if on_edge is not None:
+                            on_edge(i, None, u, None, None, fail)
+                        if failure is None:
+                            failure = fail
+                            fail_from = (i, (b, pc))
+                        if not self.all_finals:
+                            break
+                        continue
+                if canon:
+                    key = encode(*canon(state(b2), tuple(codec.pcs(b2))))
+                    key = hash(key) if compact else key
+                elif compact:
+                    key = hash(b2)
+                else:
+                    key = b2
                 n = len(parent)
                 j = add(key)
                 if j == n:
                     parent.append(i)
                     via_b.append(b)
-                    via_pc.append(pcs[b])
-                    progress.append(sum(npcs))
-                    queue.append((s2, npcs) if canon or compact else None)
+                    via_pc.append(pc)
+                    progress.append(prog + npc - pc)
+                    queue.append(b2 if canon or compact else None)
                     if d1 > stats.depth:
                         stats.depth = d1
                 if count:
                     succ.append(j)
                 if on_edge is not None:
-                    on_edge(i, j, u, s2, npcs, None)
+                    on_edge(i, j, u, state(b2), tuple(codec.pcs(b2)), None)
             if failure is not None and not self.all_finals:
                 break
             if max_states is not None and len(index) >= max_states:
                 stop = f"stopped at {max_states:,} states (--max-states)"
                 break
+        self.memo.hits += hits
         stats.states, stats.transitions = expanded, transitions
         res.symmetry = self.sym.size() if self.sym else 1
         stats.distinct = len(index)
