@@ -114,11 +114,11 @@ def test_verify_catches_a_memo_that_forgets_a_write(monkeypatch, jobs):
             for k, (o, _) in table.items():
                 table[k] = (o, ())
 
-    def forgets(self, u, s, b, changed, s2, b2):
-        learn(self, u, s, b, changed, s2, b2)
+    def forgets(self, u, s, x, changed, s2, x2, npc):
+        learn(self, u, s, x, changed, s2, x2, npc)
         for _, _, table in u.packed:
-            for k in table:
-                table[k] = ()
+            for k, (_, pc) in table.items():
+                table[k] = (0, pc)          # no bit flipped
 
     monkeypatch.setattr(M.Memo, "put", forgetful)
     monkeypatch.setattr(P.Positions, "learn", forgets)

@@ -203,14 +203,15 @@ class Memo:
         return tuple(sorted(ps))
 
     @staticmethod
-    def table(sets: list, ps: tuple, where=None) -> tuple:
+    def table(sets: list, ps: tuple, key=None) -> tuple:
         """(key getter, table) of the position set ps among a unit's sets, made if there is
-        room (PER_UNIT), else (None, None); ``where`` maps positions to the key's places."""
+        room (PER_UNIT), else (None, None); ``key`` makes the getter (explore/packed.py's is a
+        mask of bits)."""
         for have, get, table in sets:
             if have == ps:
                 return get, table
         if len(sets) >= PER_UNIT:
             return None, None
-        get, table = itemgetter(*(ps if where is None else where(ps))), {}
+        get, table = itemgetter(*ps) if key is None else key(ps), {}
         sets.append((ps, get, table))
         return get, table

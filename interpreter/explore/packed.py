@@ -1,25 +1,25 @@
-"""The breadth-first search's states as bytes, and the memo's runs replayed on those bytes.
+"""The breadth-first search's states as ints, and the memo's runs replayed on those ints.
 
 A captured state (model.Store) is a tuple of row ids, interned per owner: an mm's row ids run
-into the hundreds in the dense family.  The search keeps each state as bytes instead (its visited
-key, and what it expands), in one of two forms:
+into the hundreds in the dense family.  The search keeps each state in a shorter form instead
+(its visited key, and what it expands), one of two:
 
 - ``Positions`` (where explore/memo.py may remember runs: the layout is fixed): per position of
-  the tuple its own table of the row ids seen there, and the state's bytes are, position by
-  position, the id's place in that table (one byte, two for an mm), then each block's program
-  counter (one byte).  Positions apart, these places are small, so a key is short; the search
-  reads the program counters off the key, and a remembered run is a list of (byte, value)
-  writes, the program counter's among them, applied to the key's bytes: no tuple is built, no
-  key packed, no kernel touched.  A place past its width raises Wider, and the search starts
-  again with that position one byte wider (it happens once, if ever: the widths start where
-  the rows are known to grow).  Each form is read one way, so keys are equal exactly when the
-  states are.
-- ``Plain`` (anywhere else: blocks that make tasks or mms, cost counters, a block of 255
-  statements or more, the memo off): search.pack of the tuple and its program counters, and
-  the memo's own tuple form (memo.Memo.step).
+  the tuple its own table of the row ids seen there, and the state is one int: position by
+  position, lowest first, the id's place in that table (one byte, two for an mm), then each
+  block's program counter (one byte).  Places are small, so a key is short.  The search reads
+  the program counters off the top bytes; a remembered run is kept by the bits of the positions
+  it could read (a mask, and the key's bits under it) with the bits it flips: from a state that
+  agrees under the mask the run is one XOR, no tuple built, no kernel touched.  A place past its
+  width raises Wider, and the search starts again with that position wider (once, if ever: the
+  widths start where the rows are known to grow).  Each form is read one way, so keys are equal
+  exactly when the states are.
+- ``Plain`` (anywhere else: blocks that make tasks or mms, cost counters, a block of 256
+  statements or more, the memo off): search.pack's bytes of the tuple and its program
+  counters, and the memo's own tuple form (memo.Memo.step).
 
 The memo's reasoning (which rows a run could read, which runs are remembered) is memo.py's; only
-the form of the key and of the writes is here."""
+the form of the key and of the flips is here."""
 from __future__ import annotations
 
 import struct
@@ -30,11 +30,8 @@ from ..kernel import RUNNING
 from .memo import Memo
 from .model import ENDED, FAILED, Store
 
-WIDEST = 4          # bytes a position may take (4 billion rows)
-
-
 class Wider(Exception):
-    """Position p has more rows than its width holds."""
+    """Position p has more rows than its width holds (1, 2 or 4 bytes: 4 billion rows)."""
 
     def __init__(self, p: int):
         self.p = p
@@ -56,6 +53,8 @@ class Plain:
 
     def encode(self, s: tuple, pcs) -> bytes:
         return self.pack(tuple(s) + tuple(pcs))
+
+    fingerprint = staticmethod(hash)    # --compact's 64 bits: a bytes object's hash is SipHash
 
     def open(self, b: bytes) -> tuple:
         """(state, program counters) of a key."""
@@ -84,25 +83,27 @@ class Plain:
 
 
 class Positions:
-    """Per position its own table of row ids; a state is its places, then its program counters."""
+    """Per position its own table of row ids; a state is one int: its places, then its program
+    counters, a byte each (two for an mm), the first lowest."""
 
     def __init__(self, model, memo: Memo, widths: list):
         self.m, self.memo = model, memo
-        st = model.store
         self.n = n = len(model.start)
         self.nb = len(model.start_pcs)
         self.lens = [len(us) for us in model.units]
         self.widths = widths
-        self.offs = offs = []
+        self.shift, self.masks = [], []       # per position: where its place begins (bits), its bits
         at = 0
         for w in widths:
-            offs.append(at)
+            self.shift.append(8 * at)
+            self.masks.append((1 << 8 * w) - 1)
             at += w
-        self.poff = at                  # where the program counters begin
-        self.fmt = struct.Struct(">" + "".join({1: "B", 2: "H", 4: "I"}[w] for w in widths))
+        self.pshift = 8 * at                    # where the program counters begin
+        self.size = at + self.nb
+        self.fmt = struct.Struct("<" + "".join({1: "B", 2: "H", 4: "I"}[w] for w in widths))
         self.places = [{} for _ in range(n)]    # per position: row id -> place
         self.ids = [[] for _ in range(n)]       # per position: place -> row id
-        self.rows = st.rows[0]
+        self.rows = model.store.rows[0]
         self._t_state, self._t_cpu = model._t_state, model._t_cpu
         self.verify = memo.verify
         self.replays = not memo.verify  # verify: every run goes through fire(), which compares
@@ -127,48 +128,47 @@ class Positions:
             ids = self.ids[p]
             j = d[x] = len(ids)
             ids.append(x)
-            if j >> (8 * self.widths[p]):
+            if j > self.masks[p]:
                 raise Wider(p)
         return j
 
-    def encode(self, s: tuple, pcs) -> bytes:
+    def encode(self, s: tuple, pcs) -> int:
         place = self.place
-        return self.fmt.pack(*[place(p, x) for p, x in enumerate(s)]) + bytes(pcs)
+        return int.from_bytes(self.fmt.pack(*[place(p, x) for p, x in enumerate(s)]) + bytes(pcs), "little")
 
-    def open(self, b: bytes) -> tuple:
-        return None, b[self.poff:]      # the tuple is built only where something reads it
+    def fingerprint(self, x: int) -> int:
+        """--compact's 64 bits: SipHash of the bytes (an int's own hash is the int modulo
+        2**61 - 1, equal for keys whose bits differ by a shift of 61)."""
+        return hash(x.to_bytes(self.size, "little"))
 
-    def state(self, b: bytes) -> tuple:
-        return tuple(map(getitem, self.ids, self.fmt.unpack_from(b)))
+    def open(self, x: int) -> tuple:
+        return None, self.pcs(x)        # the tuple is built only where something reads it
 
-    def pcs(self, b: bytes) -> bytes:
-        return b[self.poff:]
+    def state(self, x: int) -> tuple:
+        return tuple(map(getitem, self.ids, self.fmt.unpack_from(x.to_bytes(self.size, "little"))))
 
-    def waiting(self, b: bytes, s, u) -> bool:
+    def pcs(self, x: int) -> bytes:
+        return (x >> self.pshift).to_bytes(self.nb, "little")
+
+    def waiting(self, x: int, s, u) -> bool:
         """model.waiting, read off the key: the task's row at its place."""
         t = u.waits_for
         if t < 0:
-            return self.m.k_waits(self.state(b) if s is None else s, u)
+            return self.m.k_waits(self.state(x) if s is None else s, u)
         p = Store.HEAD + t
-        o, w = self.offs[p], self.widths[p]
-        row = self.rows[self.ids[p][b[o] if w == 1 else int.from_bytes(b[o:o + w], "big")]]
+        row = self.rows[self.ids[p][(x >> self.shift[p]) & self.masks[p]]]
         return row[self._t_state] == RUNNING and row[self._t_cpu] != u.cpu
 
-    def derive(self, b: bytes, s: tuple, s2: tuple, block: int, npc: int) -> bytes:
-        """The key of s2, from b (the key of s) where s2 differs, and the block's counter."""
-        a = bytearray(b)
+    def derive(self, x: int, s: tuple, s2: tuple, block: int, npc: int) -> int:
+        """The key of s2 from x (the key of s): the positions that differ, and the block's counter."""
         if s2 is not s:
-            offs, widths, place = self.offs, self.widths, self.place
+            shift, masks, place = self.shift, self.masks, self.place
             for p in compress(range(self.n), map(ne, s, s2)):
-                j, o, w = place(p, s2[p]), offs[p], widths[p]
-                if w == 1:
-                    a[o] = j
-                else:
-                    a[o:o + w] = j.to_bytes(w, "big")
-        a[self.poff + block] = npc
-        return bytes(a)
+                x ^= (((x >> shift[p]) & masks[p]) ^ place(p, s2[p])) << shift[p]
+        at = self.pshift + 8 * block
+        return x ^ (((x >> at) & 255) ^ npc) << at
 
-    def fire(self, u, b: bytes, s: tuple, pcs, held: bool) -> tuple:
+    def fire(self, u, x: int, s: tuple, pcs, held: bool) -> tuple:
         """As Plain.fire, run on the kernel; a run the memo may keep is remembered in this form
         (verify: a remembered one is compared)."""
         memo = self.memo
@@ -176,43 +176,42 @@ class Positions:
         if outcome == FAILED:
             return outcome, fail, None, held, None
         npc = self.lens[u.block] if outcome == ENDED else u.index + 1
-        b2 = self.derive(b, s, s2, u.block, npc)
+        x2 = self.derive(x, s, s2, u.block, npc)
         if ch is not None:
             if self.verify:
-                for _, get, table in u.packed:
-                    w = table.get(get(b))
-                    if w is not None:
+                for _, mask, table in u.packed:
+                    r = table.get(x & mask)
+                    if r is not None:
                         memo.hits += 1
-                        memo.check(u, s, apply(b, w), b2)
-                        return outcome, None, b2, held, npc
-            self.learn(u, s, b, ch, s2, b2)
-        return outcome, None, b2, held, npc
+                        memo.check(u, s, (x ^ r[0], r[1]), (x2, npc))
+                        return outcome, None, x2, held, npc
+            self.learn(u, s, x, ch, s2, x2, npc)
+        return outcome, None, x2, held, npc
 
-    def learn(self, u, s: tuple, b: bytes, changed: tuple, s2: tuple, b2: bytes) -> None:
-        """Remember the run from b to b2 by the bytes of the positions it could read."""
+    def learn(self, u, s: tuple, x: int, changed: tuple, s2: tuple, x2: int, npc: int) -> None:
+        """Remember the run from x to x2 by the bits of the positions it could read: from any
+        state that agrees on those (and so holds u's program counter), the run flips the same
+        bits."""
         memo = self.memo
         ps = memo.reads(u, s, changed, s2)
         if ps is None:
             return
-        get, table = memo.table(u.packed, ps, self.bytes_of)
+        mask, table = memo.table(u.packed, ps, self.mask_of)
         if table is None:
             return
-        # the bytes that differ (every one in a position the run read, and the counter), each
-        # distinct list once
-        w = tuple([(o, y) for o, (x, y) in enumerate(zip(b, b2)) if x != y])
-        table[get(b)] = memo.results.setdefault(w, w)
+        flips = x ^ x2
+        if flips & ~(mask | 255 << self.pshift + 8 * u.block):
+            return      # a write where the run read nothing (memo.reads missed a row): not kept
+        r = (flips, npc)
+        table[x & mask] = memo.results.setdefault(r, r)
         memo.entries += 1
 
-    def bytes_of(self, ps: tuple) -> list:
-        """The key's bytes that hold positions ps."""
-        return [o for p in ps for o in range(self.offs[p], self.offs[p] + self.widths[p])]
-
-
-def apply(b: bytes, writes: tuple) -> bytes:
-    a = bytearray(b)
-    for o, v in writes:
-        a[o] = v
-    return bytes(a)
+    def mask_of(self, ps: tuple) -> int:
+        """The key's bits that hold positions ps."""
+        m = 0
+        for p in ps:
+            m |= self.masks[p] << self.shift[p]
+        return m
 
 
 def memo_bounds(model) -> tuple:

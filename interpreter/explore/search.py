@@ -192,10 +192,10 @@ class Explorer:
         lens = [len(us) for us in units]
         canon = self.sym.canonical if self.sym else None
         compact = self.compact
-        encode, state, fire = codec.encode, codec.state, codec.fire
+        encode, state, fire, fingerprint = codec.encode, codec.state, codec.fire, codec.fingerprint
         start = encode(m.start, m.start_pcs)
         start_key = encode(*canon(m.start, m.start_pcs)) if canon else start
-        start_key = hash(start_key) if compact else start_key
+        start_key = fingerprint(start_key) if compact else start_key
         # the visited states, their keys (codec's bytes), each with its id (visited.py); per id, in
         # arrays, its parent, the block and statement that led to it and the progress (sum of the pcs)
         # the path count needs; the successors of each id, one flat array (succ_at[i]: where i's begin)
@@ -212,14 +212,15 @@ class Explorer:
         kept = {}                        # id -> state of the final states --all-finals lists
         final = m.final
         exists = final is not None and final.quantifier == "exists"
-        # the states still to expand, in the order of their ids: None where the visited key is the
-        # state, or the state's key where the visited key is not (symmetry's canonical image,
-        # --compact's fingerprint)
+        # the states still to expand, in the order of their ids, each its key in codec's form (the
+        # visited key where it is not symmetry's canonical image or --compact's fingerprint)
         queue = deque([start])
-        vkey = index.key
+        vkeys, vslots, vsize = index.keys, index.slots, index.size
+        depth = 0
         i = -1
         restore, waiting, opened = m.restore, codec.waiting, codec.open
         replays = codec.replays
+        pshift, nb = getattr(codec, "pshift", None), nblocks
         persistent = self.persistent if self.por else None
         dynamic = persistent is not None and self.fp.dynamic       # persistent() reads the state
         on_edge = self.on_edge
@@ -234,15 +235,16 @@ class Explorer:
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             queue = deque()     # finding the reductions used the time up
             stop = f"stopped after {max_seconds:g} s (--max-seconds)"
-        expanded = transitions = hits = 0      # kept in locals, not in stats, on the hot path
+        expanded = transitions = fired = 0     # kept in locals, not in stats, on the hot path
         blocks = range(nblocks)
-        shape = {}                      # pcs -> (live blocks, those whose statement may wait)
+        may_wait = [[u.waits_for is not None for u in us] for us in units]
         while queue:
             b0 = queue.popleft()
             i += 1
-            if b0 is None:
-                b0 = vkey(i)
-            s, pcs = opened(b0)         # s: None until something reads the tuple
+            if pshift is None:
+                s, pcs = opened(b0)
+            else:                       # packed.Positions.open, inlined
+                s, pcs = None, (b0 >> pshift).to_bytes(nb, "little")    # s: built where something reads it
             if i >= level_end:
                 level += 1
                 level_end = len(index)
@@ -264,11 +266,7 @@ class Explorer:
                 if max_memory is not None and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory * 1024:
                     stop = f"stopped at {max_memory:g} MB of memory (--max-memory)"
                     break
-            sh = shape.get(pcs)
-            if sh is None:
-                live = tuple([b for b in blocks if pcs[b] < lens[b]])
-                sh = shape[pcs] = (live, frozenset(b for b in live if units[b][pcs[b]].waits_for is not None))
-            live, waits = sh
+            live = tuple([b for b in blocks if pcs[b] < lens[b]])
             if not live:
                 final_ids.append(i)
                 if s is None:
@@ -291,8 +289,7 @@ class Explorer:
                         if not self.all_finals:
                             break
                 continue
-            enabled = tuple([b for b in live if b not in waits or not waiting(b0, s, units[b][pcs[b]])]) \
-                if waits else live
+            enabled = tuple([b for b in live if not may_wait[b][pcs[b]] or not waiting(b0, s, units[b][pcs[b]])])
             if not enabled:
                 stats.deadlocks += 1
                 if failure is None:
@@ -315,20 +312,17 @@ class Explorer:
                 pc = pcs[b]
                 u = units[b][pc]
                 transitions += 1
-                w = None
+                r = None
                 if replays:
-                    for _, get, table in u.packed:      # a run remembered: its writes on the bytes
-                        w = table.get(get(b0))
-                        if w is not None:
+                    for _, mask, table in u.packed:     # a run remembered: the bits it flips
+                        r = table.get(b0 & mask)
+                        if r is not None:
                             break
-                if w is not None:
-                    hits += 1
-                    a = bytearray(b0)
-                    for o, v in w:
-                        a[o] = v
-                    b2 = bytes(a)
-                    npc = b2[codec.poff + b]
+                if r is not None:
+                    flips, npc = r
+                    b2 = b0 ^ flips
                 else:
+                    fired += 1
                     if s is None:
                         s = state(b0)
                     outcome, fail, b2, held, npc = fire(u, b0, s, pcs, at == i)
@@ -344,21 +338,32 @@ class Explorer:
                         continue
                 if canon:
                     key = encode(*canon(state(b2), tuple(codec.pcs(b2))))
-                    key = hash(key) if compact else key
+                    key = fingerprint(key) if compact else key
                 elif compact:
-                    key = hash(b2)
+                    key = fingerprint(b2)
                 else:
                     key = b2
-                n = len(parent)
-                j = add(key)
-                if j == n:
+                # Visited.add, inlined (the hot path): the key's id, a new one if it is new
+                x = hash(key) % vsize
+                j = vslots[x]
+                while j >= 0:
+                    if vkeys[j] == key:
+                        break
+                    x = x + 1 if x + 1 < vsize else 0
+                    j = vslots[x]
+                else:
+                    j = len(vkeys)
+                    vslots[x] = j
+                    vkeys.append(key)
+                    if 2 * j > vsize:
+                        index.grow()
+                        vslots, vsize = index.slots, index.size
                     parent.append(i)
                     via_b.append(b)
                     via_pc.append(pc)
                     progress.append(prog + npc - pc)
-                    queue.append(b2 if canon or compact else None)
-                    if d1 > stats.depth:
-                        stats.depth = d1
+                    queue.append(b2)
+                    depth = d1
                 if count:
                     succ.append(j)
                 if on_edge is not None:
@@ -368,7 +373,9 @@ class Explorer:
             if max_states is not None and len(index) >= max_states:
                 stop = f"stopped at {max_states:,} states (--max-states)"
                 break
-        self.memo.hits += hits
+        if replays:
+            self.memo.hits += transitions - fired       # the others replayed what was remembered
+        stats.depth = depth
         stats.states, stats.transitions = expanded, transitions
         res.symmetry = self.sym.size() if self.sym else 1
         stats.distinct = len(index)
@@ -396,7 +403,7 @@ class Explorer:
             res.finals = [kept[i] for i in final_ids]
         if res.complete and failure is None and count:
             # the visited set is done with: the count's lists take its place, not more room
-            index = add = vkey = parent = via_b = via_pc = None
+            index = add = vkeys = vslots = parent = via_b = via_pc = None
             succ_at.append(len(succ))
             stats.interleavings = count_paths(succ, succ_at, progress)
         return res
@@ -512,9 +519,8 @@ def count_paths(succ, succ_at, progress) -> int:
     """The interleavings: complete paths through the explored graph from state 0, a DP in order
     of progress (every step adds to the sum of the pcs, so a state's successors come first).
     The successors of state i are succ[succ_at[i]:succ_at[i + 1]] (arrays of ids); a state past
-    the end of succ_at was not expanded and counts one.  Kept small, as the search was: the order
-    is a counting sort into one array, and a state's count (a big number) is let go once the last
-    edge into it has been summed."""
+    the end of succ_at was not expanded and counts one.  The order is a counting sort into one
+    array; the counts take the room the visited set let go (the search frees it first)."""
     n = len(progress)
     expanded = len(succ_at) - 1
     first = [0] * (max(progress) + 2)      # per progress, where its ids begin in order
@@ -527,19 +533,13 @@ def count_paths(succ, succ_at, progress) -> int:
     for i, p in enumerate(progress):
         order[first[p]] = i
         first[p] += 1
-    into = array("i", bytes(4 * n))         # edges not yet summed, per state
-    for j in succ:
-        into[j] += 1
-    paths = [0] * n
+    paths = [1] * n
+    get = paths.__getitem__
     for i in order:
-        a, b = (succ_at[i], succ_at[i + 1]) if i < expanded else (0, 0)
-        t = 1 if a == b else 0
-        for j in succ[a:b]:
-            t += paths[j]
-            into[j] -= 1
-            if not into[j]:
-                paths[j] = 0
-        paths[i] = t
+        if i < expanded:
+            a, b = succ_at[i], succ_at[i + 1]
+            if a != b:
+                paths[i] = sum(map(get, succ[a:b]))
     return paths[0]
 
 
