@@ -97,12 +97,16 @@ def timed(cmd: list, cwd=None, timeout: Optional[float] = None, env: Optional[di
 
 
 def mmscn(path: Path, extra: list, max_seconds: Optional[float], base: bool = True,
-          tree: Optional[Path] = None) -> Figures:
+          tree: Optional[Path] = None, max_states: Optional[int] = None) -> Figures:
     """``tree``: a folder to import mmscn from instead of this checkout (before_tree()), run from
     a folder of neither."""
-    bound = ["--max-seconds", f"{max_seconds:g}"] if max_seconds else []
+    bound = (["--max-seconds", f"{max_seconds:g}"] if max_seconds else []) + \
+        (["--max-states", str(max_states)] if max_states else [])
     env = dict(x.split("=", 1) for x in extra if "=" in x)
     extra = [x for x in extra if "=" not in x]
+    # a tree's bytecode is written on its first run and read after, as an installed tool's is (a
+    # machine that sets PYTHONDONTWRITEBYTECODE would compile every module on every run)
+    env = {k: v for k, v in {**os.environ, **env}.items() if k != "PYTHONDONTWRITEBYTECODE"}
     cmd, cwd = mmscn_cmd(), None
     if tree is not None:
         cmd, cwd, env["PYTHONPATH"] = [sys.executable, "-m", "mmscn"], tempfile.gettempdir(), str(tree)
@@ -193,16 +197,20 @@ def before_tree(rev: str, into: Path) -> Path:
     return importable(unpack(rev, into), into / "import")
 
 
-def best_of(repeat: int, path: Path, extra: list, max_seconds: Optional[float], tree=None) -> Figures:
+def best_of(repeat: int, path: Path, extra: list, max_seconds: Optional[float], tree=None,
+            max_states: Optional[int] = None) -> Figures:
     """The run of `repeat` with the least CPU time."""
-    return min((mmscn(path, extra, max_seconds, tree=tree) for _ in range(max(1, repeat))), key=lambda f: f.cpu)
+    return min((mmscn(path, extra, max_seconds, tree=tree, max_states=max_states) for _ in range(max(1, repeat))),
+               key=lambda f: f.cpu)
 
 
 def run_table(entries: list, make, *, labels: list, spin_timeout: Optional[float], max_seconds: Optional[float],
-              repeat: int = 1, with_spin: bool = True, before: Optional[str] = None) -> None:
+              repeat: int = 1, with_spin: bool = True, before: Optional[str] = None,
+              max_states: Optional[int] = None) -> None:
     """For each entry: make(entry) -> (mmscn text, Promela text); every mode of mmscn and SPIN,
     the best of `repeat` runs by CPU time, side by side.  ``before``: a commit whose tree also runs
-    the search without reductions, in the same run, for the raw speed after / before."""
+    the search without reductions, in the same run, for the raw speed after / before (over the
+    same first ``max_states`` states where an entry is too big for the old tree to finish)."""
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}; "
           f"states/CPU s from the processes' own CPU time; KB/state from the peak RSS above the "
           f"tool's own on a one-state model (mmscn {baseline('mmscn') / 1024:.0f} MB, SPIN {baseline('SPIN') / 1024:.0f} MB)")
@@ -211,17 +219,22 @@ def run_table(entries: list, make, *, labels: list, spin_timeout: Optional[float
     summary = []
     with tempfile.TemporaryDirectory() as tmp:
         old = before_tree(before, Path(tmp) / "before") if before else None
+        if old is not None:            # its bytecode written, as baseline() wrote this tree's
+            tiny = Path(tmp) / "tiny.mmscn"
+            tiny.write_text(TINY_MMSCN)
+            mmscn(tiny, [], None, base=False, tree=old)
         for entry in entries:
             text, pml = make(entry)
             path = Path(tmp) / f"{entry.replace(':', '_').replace('x', '_')}.mmscn"
             path.write_text(text)
             figures = {}
             for label, extra in labels:
-                best = best_of(repeat, path, extra, max_seconds)
+                best = best_of(repeat, path, extra, max_seconds, max_states=max_states)
                 figures[label] = best
                 print(row(entry, label, best), flush=True)
             if old is not None:
-                best = best_of(repeat, path, ["--no-por", "--no-symmetry"], max_seconds, tree=old)
+                best = best_of(repeat, path, ["--no-por", "--no-symmetry"], max_seconds, tree=old,
+                               max_states=max_states)
                 print(row(entry, f"{before} no-red", best), flush=True)
                 now = figures.get("no-reductions")
                 if now is not None and now.states == best.states and best.verdict == now.verdict:

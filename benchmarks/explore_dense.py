@@ -144,6 +144,8 @@ def main() -> int:
     ap.add_argument("--no-spin", action="store_true", help="leave SPIN out")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each mmscn mode; the least CPU time counts")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="bound each mmscn run (default 120)")
+    ap.add_argument("--max-states", type=int, metavar="N", help="bound each mmscn run to its first N states "
+                    "(with --before: the raw speed over the same states where the old tree cannot finish)")
     ap.add_argument("--spin-timeout", type=float, default=600.0, help="bound SPIN's search (default 600 s)")
     ap.add_argument("--before", metavar="REV", help=f"also run the search without reductions from commit REV's "
                     f"tree ({BEFORE}: before issue 16's work), in the same run: the raw speed after / before")
@@ -156,7 +158,8 @@ def main() -> int:
     print("dense family: every CPU borrows one shared mm (kthread_use_mm) and ends threads of it")
     run_table(args.entries, lambda e: (mmscn(*parse(e)), pml(*parse(e))), labels=labels,
               spin_timeout=args.spin_timeout, max_seconds=args.max_seconds, repeat=args.repeat,
-              with_spin=not args.no_spin, before=args.before)
+              with_spin=not args.no_spin, before=args.before,
+              max_states=args.max_states)
     return 0
 
 
