@@ -115,16 +115,18 @@ def test_packed_long_states_round_trip():
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.lists(st.integers(0, 3), max_size=4), min_size=1, max_size=14), st.integers(0, 14),
-       st.randoms(use_true_random=False))
-def test_count_paths_counts_every_path(jumps, unexpanded, rnd):
+       st.randoms(use_true_random=False), st.booleans())
+def test_count_paths_counts_every_path(jumps, unexpanded, rnd, in_order):
     """count_paths over a random graph whose edges raise the progress (as the search's do; the ids
-    in another order, but for the start's), against paths enumerated one by one; an edge twice is
-    two paths; states past the expanded ones count one."""
+    in another order, but for the start's, or in the order of progress: the ids backwards), against
+    paths enumerated one by one; an edge twice is two paths; states past the expanded ones count
+    one."""
     from mmscn.interpreter.explore.search import count_paths
     n = len(jumps)
     out = [sorted({i + 1 + d for d in js if i + 1 + d < n}) for i, js in enumerate(jumps)]
     rest = list(range(1, n))
-    rnd.shuffle(rest)
+    if not in_order:
+        rnd.shuffle(rest)
     ident = [0] + rest                      # node -> id
     node = {v: k for k, v in enumerate(ident)}
     expanded = max(1, n - unexpanded)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+from itertools import islice
+from operator import le
 import marshal
 import math
 import random as _random
@@ -519,20 +521,25 @@ def count_paths(succ, succ_at, progress) -> int:
     """The interleavings: complete paths through the explored graph from state 0, a DP in order
     of progress (every step adds to the sum of the pcs, so a state's successors come first).
     The successors of state i are succ[succ_at[i]:succ_at[i + 1]] (arrays of ids); a state past
-    the end of succ_at was not expanded and counts one.  The order is a counting sort into one
-    array; the counts take the room the visited set let go (the search frees it first)."""
+    the end of succ_at was not expanded and counts one.  Where the progress never falls from one
+    id to the next (an edge always leads to a higher one, so to a later id), the order is the ids
+    backwards; else a counting sort into one array.  The counts take the room the visited set
+    let go (the search frees it first)."""
     n = len(progress)
     expanded = len(succ_at) - 1
-    first = [0] * (max(progress) + 2)      # per progress, where its ids begin in order
-    for p in progress:
-        first[p] += 1
-    at = 0
-    for p in range(len(first) - 1, -1, -1):
-        first[p], at = at, at + first[p]
-    order = array("i", bytes(4 * n))
-    for i, p in enumerate(progress):
-        order[first[p]] = i
-        first[p] += 1
+    if all(map(le, progress, islice(progress, 1, None))):
+        order = range(expanded - 1, -1, -1)     # breadth first, one pc a step: the ids are in order
+    else:
+        first = [0] * (max(progress) + 2)      # per progress, where its ids begin in order
+        for p in progress:
+            first[p] += 1
+        at = 0
+        for p in range(len(first) - 1, -1, -1):
+            first[p], at = at, at + first[p]
+        order = array("i", bytes(4 * n))
+        for i, p in enumerate(progress):
+            order[first[p]] = i
+            first[p] += 1
     paths = [1] * n
     get = paths.__getitem__
     for i in order:
