@@ -30,6 +30,7 @@ from ..kernel import RUNNING
 from .memo import Memo
 from .model import ENDED, FAILED, Store
 
+
 class Wider(Exception):
     """Position p has more rows than its width holds (1, 2 or 4 bytes: 4 billion rows)."""
 
