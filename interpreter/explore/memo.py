@@ -13,9 +13,14 @@ and of the mms those rows point at.  Two readers look further and are handled ap
 - check()'s TLB rule looks at every CPU with a touched mm loaded, and the generic policy's
   check at every CPU with a freed mm loaded.  Every state the search keeps has passed every
   earlier check, so such a CPU that the statement did not touch can break a rule only if the
-  statement changed its mm's flush or address-space generation or freed it; a run that did
-  (or a policy whose check reads every CPU: x86, powerpc, sparc64) is remembered by the whole
-  state, which no other state matches.
+  statement changed its mm's flush or address-space generation or freed it; a run that did is
+  remembered by the whole state, which no other state matches.  x86's check also reads every
+  CPU's mm_cpumask bit (Policy.memo_check): an untouched CPU's verdict there changes only with
+  its bit, so under x86 a run that changed an mm_cpumask is remembered by the whole state too
+  (x86 sets a CPU's own bit in switch_mm_irqs_off, once; other CPUs' bits are cleared only by
+  flushes, which are never remembered, and by exit_mmap, which bumps the flush generation).
+  powerpc's and sparc64's checks read more (offline CPUs, every CPU's current task): the memo
+  is off under them, and under xen-pv.
 - A run that fails (a refusal, a broken invariant) is never remembered: its words quote rows
   beyond these, and it ends the interleaving anyway.
 
@@ -53,8 +58,10 @@ class Memo:
             mode = "on"
         self.mode = mode
         st, k = model.store, model.k
+        check = type(model.policy).check
         self.on = (mode != "off" and not st.names and not st.cost and not model.stepped and k.ev is None
-                   and type(model.policy).check is Policy.check)
+                   and (check is Policy.check or check is type(model.policy).memo_check))
+        self.cpumask = check is not Policy.check      # x86's check reads every CPU's mm_cpumask bit
         self.verify = mode == "verify"
         self.entries = 0
         self.results = {}           # each distinct remembered result, once
@@ -76,6 +83,8 @@ class Memo:
         self.c_refs = [ci[a] for a in ("c_loaded", "c_prev_mm") if a in ci]
         # fields of an mm whose change makes check() look at CPUs the statement did not touch
         self.m_far = [mi[a] for a in ("m_tlb_gen", "m_asid_gen", "m_freed") if a in mi]
+        if self.cpumask and "m_cpumask" in mi:
+            self.m_far.append(mi["m_cpumask"])
         for us in model.units:
             for u in us:
                 u.memo = self._unit(u) if u.run is not None and type(u.stmt) in READS_LOCAL else None

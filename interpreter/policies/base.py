@@ -36,6 +36,10 @@ class Policy:
     summary = "MMU_LAZY_TLB_REFCOUNT, no arch state (asm-generic)"
     #: the kernel release this policy stands for (linux-2.3: v2.3.13); None: the newest modelled
     kernel: Optional[str] = None
+    #: a check() explore/memo.py may remember runs under besides Policy.check's, which reads only
+    #: what the statement touched: one that also reads every CPU's mm_cpumask bit (memo.py then
+    #: keeps only runs that leave every mm_cpumask and every mm's last user as they were)
+    memo_check = None
     #: CONFIG_MMU_LAZY_TLB_REFCOUNT: lazy borrowers hold an mm_count reference (else
     #: MMU_LAZY_TLB_SHOOTDOWN: __mmdrop's cleanup_lazy_tlbs IPIs them off the mm)
     lazy_tlb_refcount = True

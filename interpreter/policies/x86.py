@@ -150,3 +150,5 @@ class X86(Policy):
     def check(self, k, out, touched_cpus, touched_mms):
         super().check(k, out, touched_cpus, touched_mms)
         self.cpumask_covers_loaded(k, out, "switch_mm_irqs_off (arch/x86/mm/tlb.c): VM_WARN_ON_ONCE mm_cpumask")
+
+    memo_check = check

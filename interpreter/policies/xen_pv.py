@@ -40,6 +40,7 @@ from .x86 import X86
 class XenPV(X86):
     name = "xen-pv"
     summary = "x86 under Xen PV: flushes are hypercalls; exit_mmap IPIs the CPUs with the pgd in CR3 to leave_mm"
+    memo_check = None       # its pinned-pgd bookkeeping is not argued for in explore/memo.py
 
     def exit_mmap(self, k, mm):
         # arch_exit_mmap comes first in exit_mmap, then the teardown ends in tlb_finish_mmu's flush;
