@@ -392,22 +392,29 @@ def test_live_recording_validates_on_this_kernel(tmp_path):
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and {why}")
         pytest.skip(why)
-    out = tmp_path / "live.txt"
-    r = mmscn("record", "-o", out, "--", "sh", "-c", WORKLOAD)
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "live.txt.ps").read_text().startswith("TGID TID PPID FLAGS COMMAND\n")
-    run = mmscn("run", "-q", out)
-    assert run.returncode == 0, run.stdout + run.stderr
-    res = json.loads(mmscn("validate", "--json", out).stdout)
-    s = res["import"]
-    assert s["forks"] >= 10 and s["execs"] >= 10 and s["exits"] >= 10 and s["tasks"].get("ps", 0) > 0
-    assert res["judged"] >= 30
     # Every disagreement must name the events that explain it (docs/traces.md, "Blind spots").  This
     # machine agrees 100% nearly always; a task the trace forks unseen (events in some tasks' context
     # never reach it here) is classified by the guess rule and can cost a few switches.
     # Under a loaded machine a switch whose events never reached the trace (perf reports no loss)
-    # has been seen once in about 40 runs as one unexplained disagreement: allow at most 1 in 100.
-    assert res["unexplained"] <= res["judged"] // 100, res["disagreements"]
+    # has been seen once in about 40 runs as one unexplained disagreement, and once (a full test run
+    # on 2 cores) as two in 115: allow at most 1 in 100, and where a recording has more, record
+    # once more (the workload's events are not the same twice; a fault of the model's is in both).
+    first = None
+    for attempt in range(2):
+        out = tmp_path / f"live{attempt}.txt"
+        r = mmscn("record", "-o", out, "--", "sh", "-c", WORKLOAD)
+        assert r.returncode == 0, r.stderr
+        assert Path(f"{out}.ps").read_text().startswith("TGID TID PPID FLAGS COMMAND\n")
+        run = mmscn("run", "-q", out)
+        assert run.returncode == 0, run.stdout + run.stderr
+        res = json.loads(mmscn("validate", "--json", out).stdout)
+        s = res["import"]
+        assert s["forks"] >= 10 and s["execs"] >= 10 and s["exits"] >= 10 and s["tasks"].get("ps", 0) > 0
+        assert res["judged"] >= 30
+        if res["unexplained"] <= res["judged"] // 100:
+            break
+        first = first or res["disagreements"]
+    assert res["unexplained"] <= res["judged"] // 100, (first, res["disagreements"])
     assert res["agreement"] >= 95.0, res["disagreements"]
     assert mmscn("validate", "--min-agreement", "95", out).returncode == 0
 
