@@ -50,9 +50,9 @@ def tasks(ncpu: int, rounds: int) -> list:
     return [(f"t{c}_{r}", f"k{c}_{r}") for c in range(ncpu) for r in range(rounds)]
 
 
-def mmscn(ncpu: int, rounds: int) -> str:
+def mmscn(ncpu: int, rounds: int, arch: str = "generic") -> str:
     out = [f'scenario "dense {ncpu} cpus {rounds} rounds: every CPU borrows @P and ends threads of P"',
-           "arch generic", f"cpus {ncpu}", "spawn P                # sleeps throughout: mm_users stays above 0"]
+           f"arch {arch}", f"cpus {ncpu}", "spawn P                # sleeps throughout: mm_users stays above 0"]
     for t, k in tasks(ncpu, rounds):
         out += [f"spawn thread {t} of P", f"spawn kthread {k}", "mmget @P"]
     for c, prog in programs(ncpu, rounds).items():
@@ -144,6 +144,8 @@ def main() -> int:
     ap.add_argument("--no-spin", action="store_true", help="leave SPIN out")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each mmscn mode; the least CPU time counts")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="bound each mmscn run (default 120)")
+    ap.add_argument("--arch", default="generic", help="the scenario's arch (SPIN's model is the same: its "
+                    "checks are arch-free)")
     ap.add_argument("--max-states", type=int, metavar="N", help="bound each mmscn run to its first N states "
                     "(with --before: the raw speed over the same states where the old tree cannot finish)")
     ap.add_argument("--spin-timeout", type=float, default=600.0, help="bound SPIN's search (default 600 s)")
@@ -152,11 +154,11 @@ def main() -> int:
     args = ap.parse_args()
     if args.print:
         c, r = parse(args.print[0])
-        print(mmscn(c, r) if args.print[1] == "mmscn" else pml(c, r), end="")
+        print(mmscn(c, r, args.arch) if args.print[1] == "mmscn" else pml(c, r), end="")
         return 0
     labels = [m for m in modes() if not args.modes or m[0] in args.modes]
     print("dense family: every CPU borrows one shared mm (kthread_use_mm) and ends threads of it")
-    run_table(args.entries, lambda e: (mmscn(*parse(e)), pml(*parse(e))), labels=labels,
+    run_table(args.entries, lambda e: (mmscn(*parse(e), args.arch), pml(*parse(e))), labels=labels,
               spin_timeout=args.spin_timeout, max_seconds=args.max_seconds, repeat=args.repeat,
               with_spin=not args.no_spin, before=args.before,
               max_states=args.max_states)
