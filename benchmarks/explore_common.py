@@ -151,17 +151,22 @@ TINY_PML = "active proctype p() { skip }\n"
 _BASE: dict = {}
 
 
+def tiny(tree: Optional[Path] = None) -> Figures:
+    """mmscn (this checkout's, or tree's) on a one-state model."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tiny.mmscn"
+        path.write_text(TINY_MMSCN)
+        return mmscn(path, [], None, base=False, tree=tree)
+
+
 def baseline(tool: str) -> int:
     """Peak KB of the tool on a one-state model (the interpreter, pan's hash table and stack)."""
     if tool not in _BASE:
-        with tempfile.TemporaryDirectory() as tmp:
-            if tool == "mmscn":
-                path = Path(tmp) / "tiny.mmscn"
-                path.write_text(TINY_MMSCN)
-                _BASE[tool] = mmscn(path, [], None, base=False).peak_kb
-            else:
-                f = spin(TINY_PML, base=False)
-                _BASE[tool] = f.peak_kb if f else 0
+        if tool == "mmscn":
+            _BASE[tool] = tiny().peak_kb
+        else:
+            f = spin(TINY_PML, base=False)
+            _BASE[tool] = f.peak_kb if f else 0
     return _BASE[tool]
 
 
@@ -219,10 +224,8 @@ def run_table(entries: list, make, *, labels: list, spin_timeout: Optional[float
     summary = []
     with tempfile.TemporaryDirectory() as tmp:
         old = before_tree(before, Path(tmp) / "before") if before else None
-        if old is not None:            # its bytecode written, as baseline() wrote this tree's
-            tiny = Path(tmp) / "tiny.mmscn"
-            tiny.write_text(TINY_MMSCN)
-            mmscn(tiny, [], None, base=False, tree=old)
+        if old is not None:
+            tiny(old)                   # its bytecode written, as baseline() wrote this tree's
         for entry in entries:
             text, pml = make(entry)
             path = Path(tmp) / f"{entry.replace(':', '_').replace('x', '_')}.mmscn"

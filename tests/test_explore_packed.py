@@ -26,12 +26,13 @@ def test_a_key_reads_back_as_its_state_and_only_equal_states_share_one(text):
     if m.prologue_failure is not None:
         return
     r = X.Explorer(m, por=False, symmetry=False, all_finals=True, memo="off").run()
-    codec = P.Positions(m, Memo(m, "on"), P.Positions.first_widths(m))
+    memo = Memo(m, "on")
+    codec = P.Positions(m, memo, P.Positions.first_widths(m, memo))
     pcs = bytes(len(us) for us in m.units)
     keys = {}
     for s in r.finals + [m.start]:
         x = codec.encode(s, pcs)
-        assert codec.state(x) == s and codec.pcs(x) == pcs
+        assert codec.state(x) == s and codec.open(x) == (s, tuple(pcs))
         assert keys.setdefault(x, s) == s
     assert len(set(keys.values())) == len(keys)
 
@@ -47,7 +48,7 @@ def test_a_position_past_its_byte_starts_the_search_again_wider(monkeypatch):
         self.masks = [15 if w == 1 else m for w, m in zip(widths, self.masks)]
 
     monkeypatch.setattr(P.Positions, "__init__", narrow)
-    monkeypatch.setattr(P.Positions, "first_widths", staticmethod(lambda model: [1] * len(model.start)))
+    monkeypatch.setattr(P.Positions, "first_widths", staticmethod(lambda model, memo: [1] * len(model.start)))
     on, memo = search(DENSE, "on")
     assert len(starts) >= 2 and starts[0] == [1] * len(starts[0]) and max(starts[-1]) == 2, starts
     assert memo.hits > memo.misses
@@ -58,7 +59,8 @@ def test_a_position_past_its_byte_starts_the_search_again_wider(monkeypatch):
 def test_compact_fingerprints_the_keys_bytes_not_the_ints_hash():
     # an int's hash is the int modulo 2**61 - 1: places 61 bits apart would share a fingerprint
     m = model_of(DENSE)
-    codec = P.Positions(m, Memo(m, "on"), P.Positions.first_widths(m))
+    memo = Memo(m, "on")
+    codec = P.Positions(m, memo, P.Positions.first_widths(m, memo))
     x, y = 1, 1 << 61
     assert hash(x) == hash(y) and codec.fingerprint(x) != codec.fingerprint(y)
     exact = X.Explorer(model_of(DENSE), por=False, symmetry=False).run()

@@ -18,7 +18,7 @@ and of the mms those rows point at.  Two readers look further and are handled ap
   CPU's mm_cpumask bit (Policy.memo_check): an untouched CPU's verdict there changes only with
   its bit, so under x86 a run that changed an mm_cpumask is remembered by the whole state too
   (x86 sets a CPU's own bit in switch_mm_irqs_off, once; other CPUs' bits are cleared only by
-  flushes, which are never remembered, and by exit_mmap, which bumps the flush generation).
+  flushes, which are never remembered, and by exit_mmap, whose flush bumps mm->context.tlb_gen).
   powerpc's and sparc64's checks read more (offline CPUs, every CPU's current task): the memo
   is off under them, and under xen-pv.
 - A run that fails (a refusal, a broken invariant) is never remembered: its words quote rows
@@ -147,7 +147,7 @@ class Memo:
                         return outcome, None, s2, held
                     hit = (outcome, s2)
                     break
-        outcome, fail, s2, held, ch = self.run(u, s, held, memo)
+        outcome, fail, s2, held, ch = self.run(u, s, held)
         if ch is None:
             return outcome, fail, s2, held
         if hit is not None:
@@ -156,7 +156,7 @@ class Memo:
             self.put(u, s, ch, outcome, s2)
         return outcome, None, s2, False
 
-    def run(self, u, s: tuple, held: bool, memo: bool = True) -> tuple:
+    def run(self, u, s: tuple, held: bool) -> tuple:
         """Fire u from s on the kernel: (outcome, Failure or None, successor or None, whether the
         kernel still holds s, and where the run may be remembered the rows it marked, else None)."""
         m = self.model
@@ -168,7 +168,7 @@ class Memo:
         if outcome == SAME:
             return outcome, None, s, True, None
         ch = None
-        if memo and u.memo is not None and self.on:
+        if u.memo is not None and self.on:
             ch = m.k.changed
             ch = (set(ch[0]), set(ch[1]), set(ch[2]))
         return outcome, None, m.capture(), False, ch

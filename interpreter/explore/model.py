@@ -326,7 +326,10 @@ class Model:
             return False
         if t < 0:   # a task made by another block: look it up in the live kernel
             return self.k_waits(s, u)
-        row = self.store.rows[0][s[Store.HEAD + t]]
+        return self.row_waits(self.store.rows[0][s[Store.HEAD + t]], u)
+
+    def row_waits(self, row: tuple, u: Unit) -> bool:
+        """waiting()'s rule on the task's row: it runs, on another CPU."""
         return row[self._t_state] == RUNNING and row[self._t_cpu] != u.cpu
 
     def k_waits(self, s, u) -> bool:

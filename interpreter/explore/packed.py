@@ -26,7 +26,6 @@ import struct
 from itertools import compress
 from operator import getitem, ne
 
-from ..kernel import RUNNING
 from .memo import Memo
 from .model import ENDED, FAILED, Store
 
@@ -38,16 +37,30 @@ class Wider(Exception):
         self.p = p
 
 
-class Plain:
-    """search.pack's keys, and the memo's tuple form."""
+class Form:
+    """What both forms share: the search asks each for encode, open (state and program counters,
+    a tuple each), state, fingerprint, waiting and fire."""
 
-    replays = False     # the search's replay of u.packed (empty here) is not asked
+    pshift = None       # Positions: where the program counters begin in the int (search.py reads them)
+    replays = False     # whether the search replays u.packed itself
+
+    def __init__(self, model, memo: Memo):
+        self.m, self.memo = model, memo
+        self.lens = [len(us) for us in model.units]
+        self.nb = len(model.start_pcs)
+
+    def next_pc(self, u, outcome) -> int:
+        """The block's program counter after u: past its end where the run ended the block."""
+        return self.lens[u.block] if outcome == ENDED else u.index + 1
+
+
+class Plain(Form):
+    """search.pack's keys, and the memo's tuple form."""
 
     def __init__(self, model, memo: Memo):
         from .search import pack, unpack
-        self.m, self.memo, self.pack, self.unpack = model, memo, pack, unpack
-        self.lens = [len(us) for us in model.units]
-        self.nb = len(model.start_pcs)
+        super().__init__(model, memo)
+        self.pack, self.unpack = pack, unpack
         for us in model.units:
             for u in us:
                 u.packed = ()
@@ -58,16 +71,12 @@ class Plain:
     fingerprint = staticmethod(hash)    # --compact's 64 bits: a bytes object's hash is SipHash
 
     def open(self, b: bytes) -> tuple:
-        """(state, program counters) of a key."""
         t = self.unpack(b)
         n = len(t) - self.nb
         return t[:n], t[n:]
 
     def state(self, b: bytes) -> tuple:
         return self.open(b)[0]
-
-    def pcs(self, b: bytes) -> tuple:
-        return self.open(b)[1]
 
     def waiting(self, b: bytes, s: tuple, u) -> bool:
         return self.m.waiting(s, u)
@@ -79,19 +88,17 @@ class Plain:
         if outcome == FAILED:
             return outcome, fail, None, held, None
         npcs = list(pcs)
-        npc = npcs[u.block] = self.lens[u.block] if outcome == ENDED else u.index + 1
+        npc = npcs[u.block] = self.next_pc(u, outcome)
         return outcome, None, self.pack(s2 + tuple(npcs)), held, npc
 
 
-class Positions:
+class Positions(Form):
     """Per position its own table of row ids; a state is one int: its places, then its program
     counters, a byte each (two for an mm), the first lowest."""
 
     def __init__(self, model, memo: Memo, widths: list):
-        self.m, self.memo = model, memo
+        super().__init__(model, memo)
         self.n = n = len(model.start)
-        self.nb = len(model.start_pcs)
-        self.lens = [len(us) for us in model.units]
         self.widths = widths
         self.shift, self.masks = [], []       # per position: where its place begins (bits), its bits
         at = 0
@@ -105,7 +112,6 @@ class Positions:
         self.places = [{} for _ in range(n)]    # per position: row id -> place
         self.ids = [[] for _ in range(n)]       # per position: place -> row id
         self.rows = model.store.rows[0]
-        self._t_state, self._t_cpu = model._t_state, model._t_cpu
         self.verify = memo.verify
         self.replays = not memo.verify  # verify: every run goes through fire(), which compares
         for us in model.units:
@@ -114,13 +120,13 @@ class Positions:
 
     @staticmethod
     def fits(model, memo: Memo) -> bool:
+        """The memo is on (so the layout is fixed) and a program counter fits its byte."""
         return memo.on and all(len(us) < 256 for us in model.units)
 
     @staticmethod
-    def first_widths(model) -> list:
+    def first_widths(model, memo: Memo) -> list:
         """An mm's rows two bytes (its counters make hundreds), any other position's one."""
-        m0, c0 = memo_bounds(model)
-        return [2 if m0 <= p < c0 else 1 for p in range(len(model.start))]
+        return [2 if memo.m0 <= p < memo.c0 else 1 for p in range(len(model.start))]
 
     def place(self, p: int, x: int) -> int:
         d = self.places[p]
@@ -143,13 +149,11 @@ class Positions:
         return hash(x.to_bytes(self.size, "little"))
 
     def open(self, x: int) -> tuple:
-        return None, self.pcs(x)        # the tuple is built only where something reads it
+        """(state, program counters); the search reads the counters off the int itself (pshift)."""
+        return self.state(x), tuple((x >> self.pshift).to_bytes(self.nb, "little"))
 
     def state(self, x: int) -> tuple:
         return tuple(map(getitem, self.ids, self.fmt.unpack_from(x.to_bytes(self.size, "little"))))
-
-    def pcs(self, x: int) -> bytes:
-        return (x >> self.pshift).to_bytes(self.nb, "little")
 
     def waiting(self, x: int, s, u) -> bool:
         """model.waiting, read off the key: the task's row at its place."""
@@ -157,8 +161,15 @@ class Positions:
         if t < 0:
             return self.m.k_waits(self.state(x) if s is None else s, u)
         p = Store.HEAD + t
-        row = self.rows[self.ids[p][(x >> self.shift[p]) & self.masks[p]]]
-        return row[self._t_state] == RUNNING and row[self._t_cpu] != u.cpu
+        return self.m.row_waits(self.rows[self.ids[p][(x >> self.shift[p]) & self.masks[p]]], u)
+
+    def recall(self, u, x: int):
+        """The remembered (flips, next pc) of u from x, or None (search.py inlines this)."""
+        for _, mask, table in u.packed:
+            r = table.get(x & mask)
+            if r is not None:
+                return r
+        return None
 
     def derive(self, x: int, s: tuple, s2: tuple, block: int, npc: int) -> int:
         """The key of s2 from x (the key of s): the positions that differ, and the block's counter."""
@@ -176,17 +187,15 @@ class Positions:
         outcome, fail, s2, held, ch = memo.run(u, s, held)
         if outcome == FAILED:
             return outcome, fail, None, held, None
-        npc = self.lens[u.block] if outcome == ENDED else u.index + 1
+        npc = self.next_pc(u, outcome)
         x2 = self.derive(x, s, s2, u.block, npc)
         if ch is not None:
-            if self.verify:
-                for _, mask, table in u.packed:
-                    r = table.get(x & mask)
-                    if r is not None:
-                        memo.hits += 1
-                        memo.check(u, s, (x ^ r[0], r[1]), (x2, npc))
-                        return outcome, None, x2, held, npc
-            self.learn(u, s, x, ch, s2, x2, npc)
+            r = self.recall(u, x) if self.verify else None
+            if r is not None:
+                memo.hits += 1
+                memo.check(u, s, (x ^ r[0], r[1]), (x2, npc))
+            else:
+                self.learn(u, s, x, ch, s2, x2, npc)
         return outcome, None, x2, held, npc
 
     def learn(self, u, s: tuple, x: int, changed: tuple, s2: tuple, x2: int, npc: int) -> None:
@@ -215,17 +224,10 @@ class Positions:
         return m
 
 
-def memo_bounds(model) -> tuple:
-    """Where the mms' and the CPUs' row ids begin in a captured state."""
-    k = model.k
-    m0 = Store.HEAD + len(k.t_name)
-    return m0, m0 + len(k.m_name)
-
-
 def codec(model, memo: Memo, widths=None, restartable: bool = True):
     """The form the search keeps its states in (the module's docstring); a search that cannot
     start again (its edges already reported) keeps Plain's."""
     if restartable and Positions.fits(model, memo):
-        return Positions(model, memo, widths or Positions.first_widths(model))
+        return Positions(model, memo, widths or Positions.first_widths(model, memo))
     return Plain(model, memo)
 

@@ -222,7 +222,7 @@ class Explorer:
         i = -1
         restore, waiting, opened = m.restore, codec.waiting, codec.open
         replays = codec.replays
-        pshift, nb = getattr(codec, "pshift", None), nblocks
+        pshift, nb = codec.pshift, nblocks
         persistent = self.persistent if self.por else None
         dynamic = persistent is not None and self.fp.dynamic       # persistent() reads the state
         on_edge = self.on_edge
@@ -245,8 +245,8 @@ class Explorer:
             i += 1
             if pshift is None:
                 s, pcs = opened(b0)
-            else:                       # packed.Positions.open, inlined
-                s, pcs = None, (b0 >> pshift).to_bytes(nb, "little")    # s: built where something reads it
+            else:                       # the counters off the int; s built where something reads it
+                s, pcs = None, (b0 >> pshift).to_bytes(nb, "little")
             if i >= level_end:
                 level += 1
                 level_end = len(index)
@@ -316,7 +316,7 @@ class Explorer:
                 transitions += 1
                 r = None
                 if replays:
-                    for _, mask, table in u.packed:     # a run remembered: the bits it flips
+                    for _, mask, table in u.packed:     # packed.Positions.recall, inlined
                         r = table.get(b0 & mask)
                         if r is not None:
                             break
@@ -339,7 +339,7 @@ class Explorer:
                             break
                         continue
                 if canon:
-                    key = encode(*canon(state(b2), tuple(codec.pcs(b2))))
+                    key = encode(*canon(*opened(b2)))
                     key = fingerprint(key) if compact else key
                 elif compact:
                     key = fingerprint(b2)
@@ -369,7 +369,7 @@ class Explorer:
                 if count:
                     succ.append(j)
                 if on_edge is not None:
-                    on_edge(i, j, u, state(b2), tuple(codec.pcs(b2)), None)
+                    on_edge(i, j, u, *opened(b2), None)
             if failure is not None and not self.all_finals:
                 break
             if max_states is not None and len(index) >= max_states:
